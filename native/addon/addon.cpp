@@ -1,0 +1,24 @@
+// Module entry: registers the native API. Everything here is translation;
+// the work happens in the engine (native/engine).
+#include <napi.h>
+
+#include "addon_state.h"
+#include "model_wrap.h"
+
+namespace sdnode {
+
+Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  auto* state = new AddonState();
+  env.SetInstanceData<AddonState>(state);
+  Napi::Function model_ctor = ModelWrap::Init(env);
+  state->model_ctor = Napi::Persistent(model_ctor);
+  exports.Set("NativeModel", model_ctor);
+  exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
+  return exports;
+}
+
+}  // namespace sdnode
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) { return sdnode::InitAddon(env, exports); }
+
+NODE_API_MODULE(sd_native, Init)

@@ -1,0 +1,102 @@
+#include "model_wrap.h"
+
+#include "addon_state.h"
+#include "js_errors.h"
+
+namespace sdnode {
+
+Napi::Function ModelWrap::Init(Napi::Env env) {
+  return DefineClass(env, "NativeModel",
+                     {
+                         InstanceMethod<&ModelWrap::Info>("info"),
+                         InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                     });
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
+
+Napi::Object ModelWrap::Wrap(Napi::Env env, std::shared_ptr<sd::LoadedModel> model) {
+  Napi::Object obj = AddonState::Get(env).model_ctor.Value().New({});
+  ModelWrap::Unwrap(obj)->model_ = std::move(model);
+  return obj;
+}
+
+Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!model_) throw make_js_error(env, {"ERR_DISPOSED", "the model has been disposed"});
+  const sd::ModelInfo& mi = model_->info;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", mi.family);
+  o.Set("format", mi.format);
+  o.Set("path", mi.path);
+  o.Set("fileSize", Napi::Number::New(env, static_cast<double>(mi.file_size)));
+  o.Set("parameterCount", Napi::Number::New(env, static_cast<double>(mi.parameter_count)));
+  o.Set("prediction", mi.prediction);
+  o.Set("inpaint", mi.inpaint);
+  Napi::Object comps = Napi::Object::New(env);
+  for (const auto& [name, c] : mi.components) {
+    Napi::Object co = Napi::Object::New(env);
+    co.Set("dtype", c.dtype);
+    co.Set("parameterCount", Napi::Number::New(env, static_cast<double>(c.parameter_count)));
+    comps.Set(name, co);
+  }
+  o.Set("components", comps);
+  return o;
+}
+
+Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  model_.reset();
+  return info.Env().Undefined();
+}
+
+namespace {
+
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string path, sd::LoadOptions options)
+      : Napi::AsyncWorker(env, "sd-native:load"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)),
+        options_(std::move(options)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    ok_ = capture_errors(&error_, [&] { model_ = sd::load_model(path_, options_); });
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!ok_) {
+      deferred_.Reject(make_js_error(env, error_).Value());
+      return;
+    }
+    deferred_.Resolve(ModelWrap::Wrap(env, std::move(model_)));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  sd::LoadOptions options_;
+  std::shared_ptr<sd::LoadedModel> model_;
+  CapturedError error_;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+Napi::Value LoadModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw make_js_error(env, {"ERR_INVALID_OPTION", "loadModel: path must be a string"});
+  sd::LoadOptions opts;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    if (o.Has("config") && o.Get("config").IsString()) opts.config_path = o.Get("config").As<Napi::String>();
+  }
+  auto* worker = new LoadWorker(env, info[0].As<Napi::String>(), std::move(opts));
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+}  // namespace sdnode

@@ -1,0 +1,30 @@
+// NativeModel: the one JS-visible native class. It owns an engine model and
+// runs every operation on it in its own AsyncWorker (off the JS thread).
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "io/model_loader.h"
+
+namespace sdnode {
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+
+  // Called by LoadWorker on the JS thread with the finished engine model.
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<sd::LoadedModel> model);
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<sd::LoadedModel> model_;
+};
+
+// loadModel(path: string, options: object) => Promise<NativeModel>
+Napi::Value LoadModel(const Napi::CallbackInfo& info);
+
+}  // namespace sdnode

@@ -1,0 +1,76 @@
+// The op interface that model code calls. Every op takes f32 activations
+// (contiguous Tensors) and weights in whatever dtype they are stored in
+// (f32 / f16 / bf16, later block-quantized), and returns a new f32 tensor.
+// The CPU implementation dispatches at run time to scalar / AVX2 / AVX-512
+// kernels (cpu_features.h); a future CUDA/Metal backend plugs in under these
+// same functions, so models never change.
+//
+// Shapes follow PyTorch: outermost first. Images are NCHW.
+#pragma once
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace sd {
+
+class ThreadPool;
+
+// Per-call compute context: which threads to use, and optional op timers.
+struct Compute {
+  ThreadPool* pool = nullptr;  // nullptr: run on the calling thread
+};
+
+namespace ops {
+
+// y[..., N] = x[..., K] @ w[N, K]^T + b[N]. w: f32/f16/bf16 (PyTorch Linear layout).
+Tensor linear(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b);
+
+// x [B, Cin, H, W]; w [Cout, Cin, kh, kw] (kh = kw = 1 or 3); b [Cout] or null.
+// Padding (top, left, bottom, right) may be asymmetric (VAE encoder: 0,0,1,1).
+Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left,
+              int pad_bottom, int pad_right);
+inline Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad) {
+  return conv2d(c, x, w, b, stride, pad, pad, pad, pad);
+}
+
+// x [B, C, *spatial]; gamma/beta [C] (any float dtype). Optionally fused SiLU.
+Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                  bool silu = false);
+// x [..., C]; normalises over the last dim.
+Tensor layer_norm(Compute& c, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
+
+// Multi-head attention. q [B, Nq, H*D], k/v [B, Nk, H*D] -> [B, Nq, H*D].
+// Tiled online softmax: never materialises the [Nq, Nk] score matrix.
+// causal: query i attends to keys j <= i (requires Nq == Nk).
+Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal, float scale);
+
+// Element-wise, in place.
+void silu_(Compute& c, Tensor& x);
+void gelu_(Compute& c, Tensor& x);        // exact erf GELU
+void quick_gelu_(Compute& c, Tensor& x);  // x * sigmoid(1.702 x)
+// x [..., 2F] -> [..., F]: first half * gelu(second half) (diffusers GEGLU).
+Tensor geglu(Compute& c, const Tensor& x);
+// Softmax over the last dim, in place.
+void softmax_(Compute& c, Tensor& x);
+
+// a += b, b broadcast over a's leading dims when b has fewer elements
+// (b's shape must equal a trailing part of a's shape), in place.
+void add_(Compute& c, Tensor& a, const Tensor& b);
+// a[b, c, ...] += v[b, c]: per-(batch, channel) bias, e.g. time embedding into a ResNet.
+void add_channel_bias_(Compute& c, Tensor& a, const Tensor& v);
+void mul_(Compute& c, Tensor& a, const Tensor& b);  // same broadcast rule as add_
+void scale_(Compute& c, Tensor& a, float s);
+
+// x [B, C, H, W] -> [B, C, 2H, 2W], nearest.
+Tensor upsample_nearest2x(Compute& c, const Tensor& x);
+// Concatenate along `dim` (all other dims equal).
+Tensor concat(Compute& c, const Tensor& a, const Tensor& b, int dim);
+// [B, C, N] <-> [B, N, C] (NCHW feature maps <-> token sequences).
+Tensor transpose_last2(Compute& c, const Tensor& x);
+
+// Sinusoidal timestep embedding: t [B] -> [B, dim], computed in f32 as the
+// reference does. flip_sin_to_cos: [cos, sin] order; freq_shift as diffusers.
+Tensor timestep_embedding(const Tensor& t, int dim, bool flip_sin_to_cos, float freq_shift, float max_period = 10000.f);
+
+}  // namespace ops
+}  // namespace sd
