@@ -27,6 +27,9 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptio
   for (auto& [name, t] : file.tensors) {
     model->info.parameter_count += t.numel();
     if (name.rfind("model.diffusion_model.", 0) == 0) model->weights.set("unet." + name.substr(22), t);
+    if (name.rfind("first_stage_model.", 0) == 0) model->weights.set("vae." + name.substr(18), t);
+    if (name.rfind("cond_stage_model.transformer.", 0) == 0) model->weights.set("te1." + name.substr(29), t);
+    if (name.rfind("conditioner.embedders.0.transformer.", 0) == 0) model->weights.set("te1." + name.substr(36), t);
   }
   if (!model->weights.has("unet.input_blocks.0.0.weight"))
     fail(ErrorCode::ModelUnsupported, path + ": no U-Net found (expected model.diffusion_model.* tensors)");
