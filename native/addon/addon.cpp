@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "addon_state.h"
+#include "generate_worker.h"
 #include "model_wrap.h"
 
 namespace sdnode {
@@ -14,6 +15,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   state->model_ctor = Napi::Persistent(model_ctor);
   exports.Set("NativeModel", model_ctor);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
+  exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
   return exports;
 }
 

@@ -1,6 +1,7 @@
 #include "model_wrap.h"
 
 #include "addon_state.h"
+#include "generate_worker.h"
 #include "js_errors.h"
 
 namespace sdnode {
@@ -10,6 +11,7 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                      {
                          InstanceMethod<&ModelWrap::Info>("info"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                         InstanceMethod<&ModelWrap::Generate>("generate"),
                      });
 }
 
@@ -47,6 +49,11 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   model_.reset();
   return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
+  if (!model_) throw make_js_error(info.Env(), {"ERR_DISPOSED", "the model has been disposed"});
+  return StartGenerate(info, model_);
 }
 
 namespace {

@@ -20,6 +20,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  private:
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+  // generate(params, onEvent) => { promise, abort } (see generate_worker.h)
+  Napi::Value Generate(const Napi::CallbackInfo& info);
 
   std::shared_ptr<sd::LoadedModel> model_;
 };

@@ -1,0 +1,22 @@
+// One generate() call: runs sd::run_generate on a worker thread, delivers
+// progress/preview events to a per-call JS callback in order (through the
+// queue of an AsyncProgressQueueWorker, i.e. a ThreadSafeFunction), and is
+// cancelled through an atomic flag that the JS `abort()` function sets.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "io/model_loader.h"
+
+namespace sdnode {
+
+// Starts a generation on `model`. info[0]: params object (see generate_params.h),
+// info[1]: onEvent(event) function.
+// Returns { promise: Promise<{ images, timings }>, abort(): void }.
+Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const sd::LoadedModel> model);
+
+// capabilities() => { generate: boolean }: what this build of the engine can do.
+Napi::Value Capabilities(const Napi::CallbackInfo& info);
+
+}  // namespace sdnode
