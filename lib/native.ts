@@ -1,8 +1,9 @@
-// Loads the native addon: a prebuild from prebuilds/<platform>-<arch>/ or the
-// local cmake-js build (build/Release), via node-gyp-build.
+// Loads the native addon via node-gyp-build: a local cmake-js build (build/Release)
+// wins for development, else the prebuild in prebuilds/<platform>-<arch>/.
 import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SdError } from "./errors.js";
 
 export interface NativeComponentInfo {
   dtype: string;
@@ -38,11 +39,47 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 let binding: NativeBinding | undefined;
 
-export function native(): NativeBinding {
-  if (!binding) {
-    const require = createRequire(import.meta.url);
-    const load = require("node-gyp-build") as (dir: string) => NativeBinding;
-    binding = load(packageRoot);
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message.trim() : String(err);
+}
+
+// npm >= 11 skips dependency install scripts until the user approves them, so
+// a platform without a prebuild usually ends up here rather than in a failed build.
+function missingBinaryMessage(): string {
+  const target = `${process.platform}-${process.arch}`;
+  return (
+    `sd-native: no native addon for ${target} (Node ${process.versions.node}): ${packageRoot} has neither ` +
+    `prebuilds/${target}/ nor a local build. Released packages carry prebuilds for linux-x64 and linux-arm64 (glibc), ` +
+    `darwin-x64, darwin-arm64 and win32-x64; elsewhere the addon is built from source. To build it: install CMake >= 3.18 and a C++17 compiler ` +
+    `(Debian/Ubuntu: apt-get install cmake g++; macOS: xcode-select --install && brew install cmake; ` +
+    `Windows: Visual Studio Build Tools with "Desktop development with C++"), then either approve the ` +
+    `install script (npm install-scripts approve sd-native && npm rebuild sd-native) or run ` +
+    `"npx cmake-js compile --release" inside ${packageRoot}.`
+  );
+}
+
+function loadBinding(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const gypBuild = require("node-gyp-build") as { path(dir: string): string };
+  let file: string;
+  try {
+    file = gypBuild.path(packageRoot);
+  } catch (err) {
+    throw new SdError("ERR_INTERNAL", missingBinaryMessage(), { cause: err });
   }
+  try {
+    return require(file) as NativeBinding;
+  } catch (err) {
+    throw new SdError(
+      "ERR_INTERNAL",
+      `sd-native: the native addon ${file} exists but failed to load (${errorText(err)}). ` +
+        `If it was built for another platform or C library, delete it and reinstall sd-native.`,
+      { cause: err },
+    );
+  }
+}
+
+export function native(): NativeBinding {
+  binding ??= loadBinding();
   return binding;
 }
