@@ -1,0 +1,130 @@
+#include "models/attention.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace sd {
+
+Tensor nchw_to_tokens(Compute& c, const Tensor& x) {
+  int64_t b = x.size(0), ch = x.size(1), hw = x.size(2) * x.size(3);
+  return ops::transpose_last2(c, x.reshape({b, ch, hw}));  // [B, HW, C]
+}
+
+Tensor tokens_to_nchw(Compute& c, const Tensor& t, int64_t h, int64_t w) {
+  int64_t b = t.size(0), ch = t.size(2);
+  return ops::transpose_last2(c, t).reshape({b, ch, h, w});  // [B, C, H, W]
+}
+
+CrossAttention CrossAttention::bind(const ModelWeights& w, const std::string& p, int heads) {
+  CrossAttention a;
+  a.to_q = Linear::bind(w, p + ".to_q", /*bias=*/false);
+  a.to_k = Linear::bind(w, p + ".to_k", /*bias=*/false);
+  a.to_v = Linear::bind(w, p + ".to_v", /*bias=*/false);
+  a.to_out = Linear::bind(w, p + ".to_out.0");
+  int64_t inner = a.to_q.out();
+  expect_shape(a.to_k.w, {inner, a.to_k.in()}, p + ".to_k.weight");
+  expect_shape(a.to_v.w, {inner, a.to_k.in()}, p + ".to_v.weight");
+  expect_shape(a.to_out.w, {a.to_q.in(), inner}, p + ".to_out.0.weight");
+  if (heads <= 0 || inner % heads != 0)
+    fail(ErrorCode::ModelFormat, p + ": width " + std::to_string(inner) + " does not split into " +
+                                     std::to_string(heads) + " attention heads");
+  a.heads = heads;
+  return a;
+}
+
+Tensor CrossAttention::forward(Compute& c, const Tensor& x, const Tensor* context) const {
+  const Tensor& ctx = context ? *context : x;
+  Tensor q = to_q(c, x);    // [B, N, inner]
+  Tensor k = to_k(c, ctx);  // [B, S, inner]
+  Tensor v = to_v(c, ctx);  // [B, S, inner]
+  float scale = 1.0f / std::sqrt(float(to_q.out() / heads));
+  Tensor o = ops::attention(c, q, k, v, heads, /*causal=*/false, scale);  // [B, N, inner]
+  return to_out(c, o);                                                    // [B, N, C]
+}
+
+FeedForward FeedForward::bind(const ModelWeights& w, const std::string& p) {
+  FeedForward f;
+  f.proj_in = Linear::bind(w, p + ".net.0.proj");
+  f.proj_out = Linear::bind(w, p + ".net.2");
+  expect_shape(f.proj_out.w, {f.proj_in.in(), f.proj_in.out() / 2}, p + ".net.2.weight");
+  return f;
+}
+
+Tensor FeedForward::forward(Compute& c, const Tensor& x) const {
+  Tensor h = ops::geglu(c, proj_in(c, x));  // [B, N, 2F] -> [B, N, F]
+  return proj_out(c, h);                    // [B, N, C]
+}
+
+BasicTransformerBlock BasicTransformerBlock::bind(const ModelWeights& w, const std::string& p, int heads) {
+  BasicTransformerBlock b;
+  b.norm1 = LayerNorm::bind(w, p + ".norm1", 1e-5f);
+  b.attn1 = CrossAttention::bind(w, p + ".attn1", heads);
+  b.norm2 = LayerNorm::bind(w, p + ".norm2", 1e-5f);
+  b.attn2 = CrossAttention::bind(w, p + ".attn2", heads);
+  b.norm3 = LayerNorm::bind(w, p + ".norm3", 1e-5f);
+  b.ff = FeedForward::bind(w, p + ".ff");
+  return b;
+}
+
+void BasicTransformerBlock::forward(Compute& c, Tensor& x, const Tensor& context) const {
+  Tensor h = attn1.forward(c, norm1(c, x), nullptr);  // [B, N, C]
+  ops::add_(c, x, h);
+  h = attn2.forward(c, norm2(c, x), &context);  // [B, N, C]
+  ops::add_(c, x, h);
+  h = ff.forward(c, norm3(c, x));  // [B, N, C]
+  ops::add_(c, x, h);
+}
+
+SpatialTransformer SpatialTransformer::bind(const ModelWeights& w, const std::string& p, int groups, int heads) {
+  SpatialTransformer s;
+  s.norm = GroupNorm::bind(w, p + ".norm", groups, 1e-6f);
+  s.proj_in = Linear::bind(w, p + ".proj_in");
+  for (int i = 0; w.has(p + ".transformer_blocks." + std::to_string(i) + ".norm1.weight"); ++i)
+    s.blocks.push_back(BasicTransformerBlock::bind(w, p + ".transformer_blocks." + std::to_string(i), heads));
+  if (s.blocks.empty()) fail(ErrorCode::ModelFormat, p + ": no transformer_blocks");
+  s.proj_out = Linear::bind(w, p + ".proj_out");
+  expect_shape(s.proj_in.w, {s.channels(), s.channels()}, p + ".proj_in.weight");
+  expect_shape(s.proj_out.w, {s.channels(), s.channels()}, p + ".proj_out.weight");
+  return s;
+}
+
+Tensor SpatialTransformer::forward(Compute& c, const Tensor& x, const Tensor& context) const {
+  int64_t h = x.size(2), w = x.size(3);
+  Tensor t = proj_in(c, nchw_to_tokens(c, norm(c, x)));  // [B, HW, C]
+  for (const auto& blk : blocks) blk.forward(c, t, context);
+  Tensor out = tokens_to_nchw(c, proj_out(c, t), h, w);  // [B, C, H, W]
+  ops::add_(c, out, x);
+  return out;
+}
+
+VaeAttention VaeAttention::bind(const ModelWeights& w, const std::string& p, int groups, float eps) {
+  VaeAttention a;
+  a.norm = GroupNorm::bind(w, p + ".norm", groups, eps);
+  a.q = Linear::bind(w, p + ".q");
+  a.k = Linear::bind(w, p + ".k");
+  a.v = Linear::bind(w, p + ".v");
+  a.proj_out = Linear::bind(w, p + ".proj_out");
+  int64_t ch = a.norm.channels();
+  expect_shape(a.q.w, {ch, ch}, p + ".q.weight");
+  expect_shape(a.k.w, {ch, ch}, p + ".k.weight");
+  expect_shape(a.v.w, {ch, ch}, p + ".v.weight");
+  expect_shape(a.proj_out.w, {ch, ch}, p + ".proj_out.weight");
+  return a;
+}
+
+Tensor VaeAttention::forward(Compute& c, const Tensor& x) const {
+  int64_t h = x.size(2), w = x.size(3);
+  Tensor t = nchw_to_tokens(c, norm(c, x));  // [B, HW, C]
+  Tensor qt = q(c, t);                       // [B, HW, C]
+  Tensor kt = k(c, t);                       // [B, HW, C]
+  Tensor vt = v(c, t);                       // [B, HW, C]
+  t = Tensor();
+  float scale = 1.0f / std::sqrt(float(norm.channels()));
+  Tensor o = ops::attention(c, qt, kt, vt, /*heads=*/1, /*causal=*/false, scale);  // [B, HW, C]
+  Tensor out = tokens_to_nchw(c, proj_out(c, o), h, w);                          // [B, C, H, W]
+  ops::add_(c, out, x);
+  return out;
+}
+
+}  // namespace sd

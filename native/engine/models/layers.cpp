@@ -1,0 +1,78 @@
+#include "models/layers.h"
+
+#include "core/error.h"
+
+namespace sd {
+
+void expect_shape(const Tensor& t, const Shape& want, const std::string& name) {
+  if (t.shape() != want)
+    fail(ErrorCode::ModelFormat,
+         "weight \"" + name + "\" has shape " + shape_str(t.shape()) + ", expected " + shape_str(want));
+}
+
+static void expect_rank(const Tensor& t, int rank, const std::string& name) {
+  if (t.dim() != rank)
+    fail(ErrorCode::ModelFormat, "weight \"" + name + "\" has shape " + shape_str(t.shape()) + ", expected rank " +
+                                     std::to_string(rank));
+}
+
+Linear Linear::bind(const ModelWeights& wts, const std::string& prefix, bool bias) {
+  Linear l;
+  l.w = wts.get(prefix + ".weight");
+  if (l.w.dim() == 4 && l.w.size(2) == 1 && l.w.size(3) == 1) l.w = l.w.reshape({l.w.size(0), l.w.size(1)});
+  expect_rank(l.w, 2, prefix + ".weight");
+  if (bias) {
+    l.b = wts.get(prefix + ".bias");
+    expect_shape(l.b, {l.out()}, prefix + ".bias");
+  }
+  return l;
+}
+
+Tensor Linear::operator()(Compute& c, const Tensor& x) const {
+  return ops::linear(c, x, w, b.defined() ? &b : nullptr);
+}
+
+Conv2d Conv2d::bind(const ModelWeights& wts, const std::string& prefix, int stride, int pad) {
+  Conv2d l;
+  l.w = wts.get(prefix + ".weight");
+  expect_rank(l.w, 4, prefix + ".weight");
+  l.b = wts.get(prefix + ".bias");
+  expect_shape(l.b, {l.out()}, prefix + ".bias");
+  l.stride = stride;
+  l.pad = pad;
+  return l;
+}
+
+Tensor Conv2d::operator()(Compute& c, const Tensor& x) const { return ops::conv2d(c, x, w, &b, stride, pad); }
+
+GroupNorm GroupNorm::bind(const ModelWeights& wts, const std::string& prefix, int groups, float eps) {
+  GroupNorm n;
+  n.gamma = wts.get(prefix + ".weight");
+  expect_rank(n.gamma, 1, prefix + ".weight");
+  n.beta = wts.get(prefix + ".bias");
+  expect_shape(n.beta, n.gamma.shape(), prefix + ".bias");
+  if (groups <= 0 || n.channels() % groups != 0)
+    fail(ErrorCode::ModelFormat, prefix + ": " + std::to_string(n.channels()) + " channels do not split into " +
+                                     std::to_string(groups) + " groups (norm_num_groups)");
+  n.groups = groups;
+  n.eps = eps;
+  return n;
+}
+
+Tensor GroupNorm::operator()(Compute& c, const Tensor& x, bool silu) const {
+  return ops::group_norm(c, x, groups, gamma, beta, eps, silu);
+}
+
+LayerNorm LayerNorm::bind(const ModelWeights& wts, const std::string& prefix, float eps) {
+  LayerNorm n;
+  n.gamma = wts.get(prefix + ".weight");
+  expect_rank(n.gamma, 1, prefix + ".weight");
+  n.beta = wts.get(prefix + ".bias");
+  expect_shape(n.beta, n.gamma.shape(), prefix + ".bias");
+  n.eps = eps;
+  return n;
+}
+
+Tensor LayerNorm::operator()(Compute& c, const Tensor& x) const { return ops::layer_norm(c, x, gamma, beta, eps); }
+
+}  // namespace sd
