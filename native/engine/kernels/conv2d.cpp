@@ -1,0 +1,91 @@
+// ops::conv2d: 1x1 stride-1 convs are one GEMM per image; 3x3 stride-1 convs
+// with enough output tiles use Winograd F(4x4, 3x3); everything else (stride
+// 2, small maps) is an im2col GEMM over bounded chunks of output pixels.
+#include <algorithm>
+
+#include "kernels/gemm.h"
+#include "kernels/op_checks.h"
+#include "kernels/ops.h"
+#include "kernels/scratch.h"
+#include "kernels/winograd.h"
+#include "tensor/thread_pool.h"
+
+namespace sd {
+namespace ops {
+namespace {
+
+// Winograd pays a per-call weight transform (~Cout*Cin*100 flops) that
+// only amortises over enough output tiles.
+constexpr int64_t kWinogradMinTiles = 16;
+constexpr int64_t kColBytes = 8ll << 20;  // im2col chunk cap
+
+// y [Cout, Ho*Wo] for one image via chunks col [Cin*kh*kw, pc] of the input.
+void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64_t W, const Tensor& w, int64_t Cout,
+                 int64_t kh, int64_t kw, int stride, int pt, int pl, const float* bias, float* y, int64_t Ho,
+                 int64_t Wo) {
+  const int64_t rows = Cin * kh * kw, P = Ho * Wo;
+  const int64_t pc_max = std::max<int64_t>(64, std::min<int64_t>(P, kColBytes / (4 * rows)));
+  float* col = kern::scratch(kern::kSlotOp0, size_t(rows * pc_max));
+  for (int64_t p0 = 0; p0 < P; p0 += pc_max) {
+    const int64_t pc = std::min(pc_max, P - p0);
+    parallel_for(pool, rows, balanced_grain(rows, 8), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+        const float* xc = x + ci * H * W;
+        float* dst = col + r * pc;
+        for (int64_t p = 0; p < pc; ++p) {
+          const int64_t oy = (p0 + p) / Wo, ox = (p0 + p) % Wo;
+          const int64_t iy = oy * stride - pt + ky, ix = ox * stride - pl + kx;
+          dst[p] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? xc[iy * W + ix] : 0.f;
+        }
+      }
+    });
+    // y[:, p0:p0+pc] = w [Cout, rows] @ col [rows, pc]
+    kern::gemm(pool, Cout, pc, rows, {w.data(), w.dtype(), rows, 1}, {col, DType::F32, pc, 1}, y + p0, P, nullptr,
+               bias);
+  }
+}
+
+}  // namespace
+
+Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left,
+              int pad_bottom, int pad_right) {
+  const char* op = "conv2d";
+  kern::require_act(x, op, "x");
+  kern::require_weight(w, op, "weight");
+  kern::require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));
+  kern::require(w.dim() == 4 && w.size(2) == w.size(3) && (w.size(2) == 1 || w.size(2) == 3), op,
+                "weight must be [Cout, Cin, 1|3, 1|3], got " + shape_str(w.shape()));
+  kern::require(w.size(1) == x.size(1), op,
+                "x " + shape_str(x.shape()) + " has a different channel count than weight " + shape_str(w.shape()));
+  kern::require(stride >= 1 && pad_top >= 0 && pad_left >= 0 && pad_bottom >= 0 && pad_right >= 0, op,
+                "invalid stride/padding");
+  const int64_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t Cout = w.size(0), k = w.size(2);
+  const int64_t Ho = (H + pad_top + pad_bottom - k) / stride + 1, Wo = (W + pad_left + pad_right - k) / stride + 1;
+  kern::require(H + pad_top + pad_bottom >= k && W + pad_left + pad_right >= k, op,
+                "input " + shape_str(x.shape()) + " is smaller than the kernel");
+  std::vector<float> bias;
+  if (b) bias = kern::param_f32(*b, op, "bias", Cout);
+  const float* bp = b ? bias.data() : nullptr;
+  Tensor y = Tensor::empty(DType::F32, {B, Cout, Ho, Wo});  // [B, Cout, Ho, Wo]
+  const bool pointwise = k == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
+  const bool winograd = k == 3 && stride == 1 && ((Ho + 3) / 4) * ((Wo + 3) / 4) >= kWinogradMinTiles;
+  for (int64_t n = 0; n < B; ++n) {
+    const float* xb = x.data_as<float>() + n * Cin * H * W;  // [Cin, H, W]
+    float* yb = y.data_as<float>() + n * Cout * Ho * Wo;     // [Cout, Ho, Wo]
+    if (pointwise) {
+      // y [Cout, HW] = w [Cout, Cin] @ x [Cin, HW]
+      kern::gemm(c.pool, Cout, H * W, Cin, {w.data(), w.dtype(), Cin, 1}, {xb, DType::F32, H * W, 1}, yb, H * W,
+                 nullptr, bp);
+    } else if (winograd) {
+      kern::conv3x3_winograd(c.pool, xb, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, yb, Ho, Wo);
+    } else {
+      conv_im2col(c.pool, xb, Cin, H, W, w, Cout, k, k, stride, pad_top, pad_left, bp, yb, Ho, Wo);
+    }
+  }
+  return y;
+}
+
+}  // namespace ops
+}  // namespace sd

@@ -1,0 +1,156 @@
+// Packed, cache-blocked GEMM driver (Goto/BLIS loop structure):
+//   for each column block jc (nc) and depth block pc (kc):
+//     pack A[:, pc] into mr-row micro-panels and B[pc, jc] into nr-column
+//     micro-panels (converting f16/bf16 to f32 on the way), in parallel;
+//     then compute fixed output tiles (kMt x kNt) in parallel, each a loop of
+//     register-tiled micro-kernel calls.
+// The depth blocks are visited in order by every tile, so each C element is
+// summed in the same order whatever the thread count.
+#include "kernels/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/kernel_table.h"
+#include "kernels/scratch.h"
+#include "tensor/thread_pool.h"
+
+namespace sd {
+namespace kern {
+namespace {
+
+constexpr int64_t kKcMax = 256;   // packed B micro-panel (kc x nr) stays in L1
+constexpr int64_t kNcMax = 2048;  // packed B block (kc x nc) stays in L2/L3
+constexpr int64_t kMt = 96;       // output tile rows (A tile kMt x kc in L2)
+constexpr int64_t kNt = 128;      // output tile columns
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+inline float load(const MatView& v, int64_t r, int64_t c) {
+  int64_t i = r * v.rs + c * v.cs;
+  switch (v.dtype) {
+    case DType::F32: return static_cast<const float*>(v.data)[i];
+    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(v.data)[i]);
+    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(v.data)[i]);
+    default: return 0.f;
+  }
+}
+
+inline const void* addr(const MatView& v, int64_t r, int64_t c) {
+  int64_t i = r * v.rs + c * v.cs;
+  return static_cast<const char*>(v.data) + i * (v.dtype == DType::F32 ? 4 : 2);
+}
+
+// Packs rows [r0, r0 + rows) x depth [k0, k0 + kc) of an operand whose "row"
+// index runs along the micro-panel width w (mr for A, nr for B). `v` is given
+// as (panel index, depth) -> element, i.e. A as-is and B transposed.
+void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, int64_t k0, int64_t kc, float* dst) {
+  if (v.cs == 1) {
+    // Depth contiguous (A row-major, or B stored [N, K] like Linear weights).
+    float tmp[kKcMax];
+    for (int i = 0; i < rows; ++i) {
+      const float* src;
+      if (v.dtype == DType::F32) {
+        src = static_cast<const float*>(addr(v, r0 + i, k0));
+      } else {
+        t.convert_to_f32(v.dtype, addr(v, r0 + i, k0), kc, tmp);
+        src = tmp;
+      }
+      for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = src[k];
+    }
+    for (int i = rows; i < w; ++i)
+      for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = 0.f;
+  } else if (v.rs == 1) {
+    // Panel direction contiguous (B stored [K, N], A stored column-major).
+    for (int64_t k = 0; k < kc; ++k) {
+      t.convert_to_f32(v.dtype, addr(v, r0, k0 + k), rows, dst + k * w);
+      for (int i = rows; i < w; ++i) dst[k * w + i] = 0.f;
+    }
+  } else {
+    for (int64_t k = 0; k < kc; ++k)
+      for (int i = 0; i < w; ++i) dst[k * w + i] = i < rows ? load(v, r0 + i, k0 + k) : 0.f;
+  }
+}
+
+void check_dtype(const MatView& v) {
+  if (v.dtype != DType::F32 && v.dtype != DType::F16 && v.dtype != DType::BF16)
+    fail(ErrorCode::ModelUnsupported, std::string("GEMM does not take ") + dtype_name(v.dtype) + " operands");
+}
+
+}  // namespace
+
+void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc,
+          const float* bias_n, const float* bias_m, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  check_dtype(A);
+  check_dtype(B);
+  const Table& t = table();
+  const int mr = t.mr, nr = t.nr;
+  auto init_rows = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    for (int64_t i = m0; i < m1; ++i) {
+      float* c = C + i * ldc;
+      for (int64_t j = n0; j < n1; ++j) {
+        float v = accumulate ? c[j] : 0.f;
+        if (bias_n) v += bias_n[j];
+        if (bias_m) v += bias_m[i];
+        c[j] = v;
+      }
+    }
+  };
+  if (K <= 0) {
+    init_rows(0, M, 0, N);
+    return;
+  }
+  const bool need_init = accumulate || bias_n || bias_m;
+  const int64_t kblocks = ceil_div(K, kKcMax), kc_full = ceil_div(K, kblocks);
+  const int64_t nblocks = ceil_div(N, kNcMax), nc_full = ceil_div(ceil_div(N, nblocks), nr) * nr;
+  const int64_t mt = ceil_div(kMt, mr) * mr, nt = ceil_div(kNt, nr) * nr;
+  const int64_t a_panels = ceil_div(M, mr);
+  // B transposed view: (n, k) -> B(k, n).
+  const MatView Bt{B.data, B.dtype, B.cs, B.rs};
+  float* pa = scratch(kSlotGemmA, size_t(a_panels * mr * kc_full));
+  float* pb = scratch(kSlotGemmB, size_t(nc_full * kc_full));
+
+  for (int64_t n0 = 0; n0 < N; n0 += nc_full) {
+    const int64_t nc = std::min(nc_full, N - n0);
+    const int64_t b_panels = ceil_div(nc, nr);
+    for (int64_t kb = 0; kb < kblocks; ++kb) {
+      const int64_t k0 = kb * kc_full, kc = std::min(kc_full, K - k0);
+      parallel_for(pool, a_panels + b_panels, 4, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          if (p < a_panels) {
+            int64_t r0 = p * mr;
+            pack_panel(t, A, r0, int(std::min<int64_t>(mr, M - r0)), mr, k0, kc, pa + p * mr * kc);
+          } else {
+            int64_t q = p - a_panels, c0 = n0 + q * nr;
+            pack_panel(t, Bt, c0, int(std::min<int64_t>(nr, n0 + nc - c0)), nr, k0, kc, pb + q * nr * kc);
+          }
+        }
+      });
+      const int64_t tiles_m = ceil_div(M, mt), tiles_n = ceil_div(nc, nt);
+      parallel_for(pool, tiles_m * tiles_n, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t tile = t0; tile < t1; ++tile) {
+          const int64_t m0 = (tile / tiles_n) * mt, m1 = std::min(M, m0 + mt);
+          const int64_t j0 = (tile % tiles_n) * nt, j1 = std::min(nc, j0 + nt);
+          bool acc = kb > 0;
+          if (kb == 0 && need_init) {
+            init_rows(m0, m1, n0 + j0, n0 + j1);
+            acc = true;
+          }
+          for (int64_t j = j0; j < j1; j += nr) {
+            const float* bp = pb + (j / nr) * nr * kc;
+            const int n_eff = int(std::min<int64_t>(nr, j1 - j));
+            for (int64_t i = m0; i < m1; i += mr) {
+              const float* ap = pa + (i / mr) * mr * kc;
+              t.gemm_ukernel(kc, ap, bp, C + i * ldc + n0 + j, ldc, int(std::min<int64_t>(mr, m1 - i)), n_eff, acc);
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
+}  // namespace kern
+}  // namespace sd

@@ -1,0 +1,22 @@
+#include "kernels/kernel_table.h"
+
+#include "tensor/cpu_features.h"
+
+namespace sd {
+namespace kern {
+
+const Table& table() {
+  switch (cpu_path()) {
+    case CpuPath::Avx512:
+      if (const Table* t = avx512_table()) return *t;
+      [[fallthrough]];
+    case CpuPath::Avx2:
+      if (const Table* t = avx2_table()) return *t;
+      [[fallthrough]];
+    case CpuPath::Scalar: break;
+  }
+  return scalar_table();
+}
+
+}  // namespace kern
+}  // namespace sd

@@ -1,0 +1,39 @@
+// Internal: the per-ISA kernel entry points the op implementations call.
+// scalar_table() is the portable reference; avx2_table()/avx512_table() are
+// defined in *_avx2.cpp / *_avx512.cpp (the only files built with ISA flags)
+// and return nullptr when the build has no x86 dispatch.
+#pragma once
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace sd {
+namespace kern {
+
+struct Table {
+  const char* name;
+  // GEMM register tile: mr rows x nr columns.
+  int mr, nr;
+  // c[i*ldc + j] (i < m, j < n) = (acc ? c : 0) + sum_k a[k*mr + i] * b[k*nr + j]
+  // a: packed A micro-panel [kc][mr]; b: packed B micro-panel [kc][nr]
+  // (both zero-padded to mr / nr).
+  void (*gemm_ukernel)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, bool acc);
+  // dst[i] = float(src[i]) for i < n, src of dtype f32/f16/bf16.
+  void (*convert_to_f32)(DType t, const void* src, int64_t n, float* dst);
+  // x[i] = exp(x[i] - max), returns the sum of the new x (fixed order).
+  float (*exp_shift_sum)(float* x, int64_t n, float max);
+  // Returns max(x[0..n)).
+  float (*max_of)(const float* x, int64_t n);
+  // y[i] = y[i] * a + x[i] * b  (attention output rescale / accumulate).
+  void (*axpby)(float* y, const float* x, int64_t n, float a, float b);
+};
+
+const Table& scalar_table();
+const Table* avx2_table();
+const Table* avx512_table();
+
+// The table of the current cpu_path().
+const Table& table();
+
+}  // namespace kern
+}  // namespace sd

@@ -1,0 +1,71 @@
+// Portable reference kernels (the scalar path). Plain loops the compiler may
+// auto-vectorise with baseline SSE2; no intrinsics here.
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/kernel_table.h"
+
+namespace sd {
+namespace kern {
+namespace {
+
+constexpr int kMr = 4, kNr = 8;
+
+void gemm_ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, bool acc) {
+  float t[kMr][kNr] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* ak = a + k * kMr;
+    const float* bk = b + k * kNr;
+    for (int i = 0; i < kMr; ++i)
+      for (int j = 0; j < kNr; ++j) t[i][j] += ak[i] * bk[j];
+  }
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) c[i * ldc + j] = acc ? c[i * ldc + j] + t[i][j] : t[i][j];
+}
+
+void convert_to_f32(DType t, const void* src, int64_t n, float* dst) {
+  switch (t) {
+    case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+    case DType::F16: {
+      const uint16_t* s = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+      return;
+    }
+    case DType::BF16: {
+      const uint16_t* s = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+      return;
+    }
+    default: fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
+  }
+}
+
+float exp_shift_sum(float* x, int64_t n, float max) {
+  float s = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    s += x[i];
+  }
+  return s;
+}
+
+float max_of(const float* x, int64_t n) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+void axpby(float* y, const float* x, int64_t n, float a, float b) {
+  for (int64_t i = 0; i < n; ++i) y[i] = y[i] * a + x[i] * b;
+}
+
+}  // namespace
+
+const Table& scalar_table() {
+  static const Table t{"scalar", kMr, kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, axpby};
+  return t;
+}
+
+}  // namespace kern
+}  // namespace sd

@@ -1,0 +1,85 @@
+// Data movement ops: nearest 2x upsample, concat, last-two-dims transpose.
+#include <cstring>
+
+#include "kernels/op_checks.h"
+#include "kernels/ops.h"
+#include "tensor/thread_pool.h"
+
+namespace sd {
+namespace ops {
+
+Tensor upsample_nearest2x(Compute& c, const Tensor& x) {
+  const char* op = "upsample_nearest2x";
+  kern::require_act(x, op, "x");
+  kern::require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));
+  const int64_t BC = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  Tensor y = Tensor::empty(DType::F32, {x.size(0), x.size(1), 2 * H, 2 * W});  // [B, C, 2H, 2W]
+  const float* xp = x.data_as<float>();
+  float* yp = y.data_as<float>();
+  parallel_for(c.pool, BC * H, balanced_grain(BC * H, 16), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {  // r = input row (bc, h)
+      const float* src = xp + r * W;
+      float* dst = yp + r * 4 * W;  // output rows 2h and 2h+1 of plane bc
+      for (int64_t j = 0; j < W; ++j) dst[2 * j] = dst[2 * j + 1] = src[j];
+      std::memcpy(dst + 2 * W, dst, size_t(2 * W) * 4);
+    }
+  });
+  return y;
+}
+
+Tensor concat(Compute& c, const Tensor& a, const Tensor& b, int dim) {
+  const char* op = "concat";
+  kern::require_act(a, op, "a");
+  kern::require_act(b, op, "b");
+  if (dim < 0) dim += a.dim();
+  kern::require(a.dim() == b.dim() && dim >= 0 && dim < a.dim(), op, "rank mismatch or bad dim");
+  for (int i = 0; i < a.dim(); ++i)
+    kern::require(i == dim || a.size(i) == b.size(i), op,
+                  "cannot concat " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + " on dim " +
+                      std::to_string(dim));
+  Shape os = a.shape();
+  os[dim] += b.size(dim);
+  Tensor y = Tensor::empty(DType::F32, os);
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < dim; ++i) outer *= a.size(i);
+  for (int i = dim + 1; i < a.dim(); ++i) inner *= a.size(i);
+  const int64_t na = a.size(dim) * inner, nb = b.size(dim) * inner;
+  const float* ap = a.data_as<float>();
+  const float* bp = b.data_as<float>();
+  float* yp = y.data_as<float>();
+  parallel_for(c.pool, outer, balanced_grain(outer, 1), [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      std::memcpy(yp + o * (na + nb), ap + o * na, size_t(na) * 4);
+      std::memcpy(yp + o * (na + nb) + na, bp + o * nb, size_t(nb) * 4);
+    }
+  });
+  return y;
+}
+
+Tensor transpose_last2(Compute& c, const Tensor& x) {
+  const char* op = "transpose_last2";
+  kern::require_act(x, op, "x");
+  kern::require(x.dim() >= 2, op, "x needs two dims");
+  const int64_t R = x.size(-2), C = x.size(-1), batch = (R && C) ? x.numel() / (R * C) : 0;
+  Shape os = x.shape();
+  std::swap(os[os.size() - 1], os[os.size() - 2]);
+  Tensor y = Tensor::empty(DType::F32, os);  // [..., C, R]
+  const float* xp = x.data_as<float>();
+  float* yp = y.data_as<float>();
+  constexpr int64_t kT = 32;  // cache tile
+  const int64_t rt = (R + kT - 1) / kT;
+  parallel_for(c.pool, batch * rt, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t bidx = i / rt, r0 = (i % rt) * kT, r1 = std::min(R, r0 + kT);
+      const float* src = xp + bidx * R * C;
+      float* dst = yp + bidx * R * C;
+      for (int64_t c0 = 0; c0 < C; c0 += kT)
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t cc = c0; cc < std::min(C, c0 + kT); ++cc) dst[cc * R + r] = src[r * C + cc];
+    }
+  });
+  return y;
+}
+
+}  // namespace ops
+}  // namespace sd

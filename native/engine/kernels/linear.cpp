@@ -1,0 +1,29 @@
+// ops::linear: y = x @ w^T + b as one GEMM over all leading dims of x.
+#include "kernels/gemm.h"
+#include "kernels/op_checks.h"
+#include "kernels/ops.h"
+
+namespace sd {
+namespace ops {
+
+Tensor linear(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b) {
+  const char* op = "linear";
+  kern::require_act(x, op, "x");
+  kern::require_weight(w, op, "weight");
+  kern::require(w.dim() == 2, op, "weight must be [N, K], got " + shape_str(w.shape()));
+  kern::require(x.dim() >= 1 && x.size(-1) == w.size(1), op,
+                "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
+  const int64_t N = w.size(0), K = w.size(1), M = K ? x.numel() / K : 0;
+  std::vector<float> bias;
+  if (b) bias = kern::param_f32(*b, op, "bias", N);
+  Shape os = x.shape();
+  os.back() = N;
+  Tensor y = Tensor::empty(DType::F32, os);  // [..., N]
+  // A = x [M, K] row-major; B(k, n) = w[n, k].
+  kern::gemm(c.pool, M, N, K, {x.data(), DType::F32, K, 1}, {w.data(), w.dtype(), 1, K}, y.data_as<float>(), N,
+             b ? bias.data() : nullptr);
+  return y;
+}
+
+}  // namespace ops
+}  // namespace sd

@@ -1,0 +1,45 @@
+// Internal: argument validation shared by the op implementations. A shape or
+// dtype the op cannot take is a bug in the calling model code or a malformed
+// weight that slipped past the loader, so it raises a typed sd::Error.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "tensor/tensor.h"
+
+namespace sd {
+namespace kern {
+
+inline void require(bool ok, const char* op, const std::string& what) {
+  if (!ok) fail(ErrorCode::Internal, std::string(op) + ": " + what);
+}
+
+// Activations: contiguous f32.
+inline void require_act(const Tensor& t, const char* op, const char* name) {
+  require(t.dtype() == DType::F32, op, std::string(name) + " must be f32, got " + dtype_name(t.dtype()));
+  require(t.data() != nullptr || t.numel() == 0, op, std::string(name) + " is undefined");
+  require(t.is_contiguous(), op, std::string(name) + " must be contiguous");
+}
+
+// Weights: f32 / f16 / bf16, contiguous.
+inline void require_weight(const Tensor& t, const char* op, const char* name) {
+  DType d = t.dtype();
+  if (d != DType::F32 && d != DType::F16 && d != DType::BF16)
+    fail(ErrorCode::ModelUnsupported,
+         std::string(op) + ": " + name + " has dtype " + dtype_name(d) + ", which this kernel does not take");
+  require(t.is_contiguous(), op, std::string(name) + " must be contiguous");
+}
+
+// Small parameter vectors (bias, gamma, beta) as f32.
+inline std::vector<float> param_f32(const Tensor& t, const char* op, const char* name, int64_t expect) {
+  require_weight(t, op, name);
+  require(t.numel() == expect, op,
+          std::string(name) + " has shape " + shape_str(t.shape()) + ", expected " + std::to_string(expect) + " elements");
+  Tensor f = t.to_f32();
+  const float* p = f.data_as<float>();
+  return std::vector<float>(p, p + expect);
+}
+
+}  // namespace kern
+}  // namespace sd
