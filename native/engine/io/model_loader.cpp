@@ -1,7 +1,11 @@
 #include "io/model_loader.h"
 
+#include <filesystem>
+
 #include "core/error.h"
-#include "io/safetensors.h"
+#include "io/detect.h"
+#include "io/diffusers.h"
+#include "io/name_map.h"
 
 namespace sd {
 
@@ -16,24 +20,37 @@ const Tensor& ModelWeights::get(const std::string& name) const {
   return *t;
 }
 
-// Minimal first version: single-file LDM safetensors. Replaced by the full
-// loader (diffusers folders, ckpt, name mapping, detection).
-std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptions&) {
-  TensorFile file = read_safetensors(path);
+namespace {
+
+bool is_directory(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_directory(path, ec);
+}
+
+}  // namespace
+
+std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptions& options) {
   auto model = std::make_unique<LoadedModel>();
-  model->info.format = "safetensors";
   model->info.path = path;
-  model->info.file_size = file.file_size;
-  for (auto& [name, t] : file.tensors) {
-    model->info.parameter_count += t.numel();
-    if (name.rfind("model.diffusion_model.", 0) == 0) model->weights.set("unet." + name.substr(22), t);
-    if (name.rfind("first_stage_model.", 0) == 0) model->weights.set("vae." + name.substr(18), t);
-    if (name.rfind("cond_stage_model.transformer.", 0) == 0) model->weights.set("te1." + name.substr(29), t);
-    if (name.rfind("conditioner.embedders.0.transformer.", 0) == 0) model->weights.set("te1." + name.substr(36), t);
+  DetectHints hints;
+  if (is_directory(path)) {
+    model->info.format = "diffusers";
+    read_diffusers_folder(path, model.get());
+  } else {
+    TensorFile file = read_tensor_file(path);
+    model->info.format = file.format;
+    model->info.file_size = file.file_size;
+    hints.te1_openclip = map_single_file(file.tensors, &model->weights).te1_openclip;
+    if (!options.config_path.empty()) {
+      if (!is_directory(options.config_path))
+        fail(ErrorCode::InvalidOption, "config: " + options.config_path + " is not a diffusers folder");
+      read_diffusers_configs(options.config_path, &model->configs);
+      if (model->configs.empty())
+        fail(ErrorCode::InvalidOption, "config: " + options.config_path + " has no unet/ vae/ text_encoder/ or scheduler/ config files");
+    }
   }
-  if (!model->weights.has("unet.input_blocks.0.0.weight"))
-    fail(ErrorCode::ModelUnsupported, path + ": no U-Net found (expected model.diffusion_model.* tensors)");
-  model->info.family = "sd1";
+  detect_model(model.get(), hints);
+  add_standard_configs(model.get());
   return model;
 }
 

@@ -22,4 +22,8 @@ struct TensorFile {
   std::map<std::string, std::string> metadata;
 };
 
+// Opens a single weights file, choosing the reader by extension: .ckpt .pt
+// .pth .bin -> ckpt.h, anything else -> safetensors.h.
+TensorFile read_tensor_file(const std::string& path);
+
 }  // namespace sd

@@ -1,0 +1,150 @@
+#include "io/diffusers.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/error.h"
+#include "io/json.h"
+#include "io/name_map.h"
+
+namespace fs = std::filesystem;
+
+namespace sd {
+
+namespace {
+
+// Config and index files are small; anything larger is not one.
+constexpr std::uintmax_t kMaxJsonFile = 64ull << 20;
+
+bool is_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+// The weight files of one component folder, in load order.
+std::vector<std::string> weight_files(const fs::path& dir, const std::string& base) {
+  for (const char* ext : {".safetensors", ".bin"}) {
+    // A sharded checkpoint lists its shards in <base><ext>.index.json.
+    fs::path index = dir / (base + ext + ".index.json");
+    if (is_file(index)) {
+      Json j = Json::parse(read_json_object_file(index.string()));
+      const Json* map = j.find("weight_map");
+      if (!map || !map->is_object()) fail(ErrorCode::ModelFormat, index.string() + ": no \"weight_map\" object");
+      std::set<std::string> shards;
+      for (const auto& [name, file] : map->members()) {
+        const std::string& f = file.is_string() ? file.as_string() : std::string();
+        // Shard names are plain file names in the same folder.
+        if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == "..")
+          fail(ErrorCode::ModelFormat, index.string() + ": weight \"" + name + "\" has an invalid shard file name");
+        shards.insert(f);
+      }
+      std::vector<std::string> out;
+      for (const auto& s : shards) out.push_back((dir / s).string());
+      return out;
+    }
+    for (const std::string& name : {base + ext, base + ".fp16" + ext}) {
+      if (is_file(dir / name)) return {(dir / name).string()};
+    }
+  }
+  fail(ErrorCode::ModelFormat, dir.string() + ": no weights (" + base + ".safetensors) found");
+}
+
+NamedTensors read_component(const fs::path& dir, const std::string& base, uint64_t* bytes) {
+  NamedTensors all;
+  std::set<std::string> seen;
+  for (const auto& path : weight_files(dir, base)) {
+    TensorFile f = read_tensor_file(path);
+    *bytes += f.file_size;
+    for (auto& [name, t] : f.tensors) {
+      if (!seen.insert(name).second) fail(ErrorCode::ModelFormat, path + ": tensor \"" + name + "\" appears in two shards");
+      all.emplace_back(std::move(name), std::move(t));
+    }
+  }
+  return all;
+}
+
+int layers_per_block(const std::string& config_text) {
+  if (config_text.empty()) return -1;
+  const Json j = Json::parse(config_text);
+  const Json* v = j.find("layers_per_block");
+  int64_t n;
+  if (!v || !v->as_int64(&n)) return -1;  // lists or absent: counted from the weights
+  if (n < 1 || n > 64) fail(ErrorCode::ModelFormat, "unet/config.json: layers_per_block " + std::to_string(n) + " is out of range");
+  return static_cast<int>(n);
+}
+
+}  // namespace
+
+std::string read_json_object_file(const std::string& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec) fail(ErrorCode::Io, "cannot read " + path + ": " + ec.message());
+  if (size > kMaxJsonFile) fail(ErrorCode::ModelFormat, path + " is " + std::to_string(size) + " bytes, too large for a config file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorCode::Io, "cannot open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  try {
+    if (!Json::parse(text, 32).is_object()) fail(ErrorCode::ModelFormat, path + " is not a JSON object");
+  } catch (const std::invalid_argument& e) {
+    fail(ErrorCode::ModelFormat, path + " is not valid JSON (" + e.what() + ")");
+  }
+  return text;
+}
+
+void read_diffusers_configs(const std::string& dir, std::map<std::string, std::string>* configs) {
+  static const std::pair<const char*, const char*> kFiles[] = {
+      {"unet", "unet/config.json"},
+      {"vae", "vae/config.json"},
+      {"te1", "text_encoder/config.json"},
+      {"te2", "text_encoder_2/config.json"},
+      {"scheduler", "scheduler/scheduler_config.json"},
+  };
+  for (const auto& [key, rel] : kFiles) {
+    fs::path p = fs::path(dir) / rel;
+    if (is_file(p)) (*configs)[key] = read_json_object_file(p.string());
+  }
+}
+
+void read_diffusers_folder(const std::string& dir_str, LoadedModel* out) {
+  const fs::path dir(dir_str);
+  if (!is_file(dir / "model_index.json"))
+    fail(ErrorCode::ModelUnsupported, dir_str + " is a folder but not a diffusers model (no model_index.json)");
+  read_json_object_file((dir / "model_index.json").string());
+  if (!is_dir(dir / "unet")) {
+    std::string found;
+    for (const char* c : {"vae", "text_encoder", "text_encoder_2", "tokenizer", "scheduler"})
+      if (is_dir(dir / c)) found += std::string(found.empty() ? "" : ", ") + c + "/";
+    fail(ErrorCode::ModelUnsupported,
+         dir_str + ": diffusers folder has no unet/ (found: " + (found.empty() ? "nothing" : found) + "); sd-native needs a full pipeline");
+  }
+  read_diffusers_configs(dir_str, &out->configs);
+
+  uint64_t bytes = 0;
+  auto unet_cfg = out->configs.find("unet");
+  map_diffusers_unet(read_component(dir / "unet", "diffusion_pytorch_model", &bytes),
+                     layers_per_block(unet_cfg == out->configs.end() ? std::string() : unet_cfg->second), &out->weights);
+  if (is_dir(dir / "vae")) map_diffusers_vae(read_component(dir / "vae", "diffusion_pytorch_model", &bytes), &out->weights);
+  if (is_dir(dir / "text_encoder")) map_hf_text_encoder(read_component(dir / "text_encoder", "model", &bytes), "te1", &out->weights);
+  if (is_dir(dir / "text_encoder_2")) map_hf_text_encoder(read_component(dir / "text_encoder_2", "model", &bytes), "te2", &out->weights);
+  if (is_dir(dir / "tokenizer")) out->tokenizer_dir = (dir / "tokenizer").string();
+
+  // Size on disk: every file of the folder (configs and tokenizer included).
+  std::error_code ec;
+  uint64_t total = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code ec2;
+    if (it->is_regular_file(ec2)) total += it->file_size(ec2);
+  }
+  out->info.file_size = total > bytes ? total : bytes;
+}
+
+}  // namespace sd

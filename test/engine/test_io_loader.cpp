@@ -1,0 +1,162 @@
+// Model loading end to end on the tiny fixtures: every form loads with the
+// right family, and the single-file and diffusers forms of one model give the
+// same canonical tensors with the same values.
+#define SD_TEST_MAIN
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+#include "harness.h"
+#include "io/json.h"
+#include "io/model_loader.h"
+#include "test_io_util.h"
+
+using namespace sd;
+
+static std::string fx(const std::string& rel) { return sdtest::fixtures_dir() + "/" + rel; }
+
+static std::unique_ptr<LoadedModel> load(const std::string& path, const std::string& config = "") {
+  LoadOptions o;
+  o.config_path = config;
+  return load_model(path, o);
+}
+
+// Same names, shapes and f32 values (bit-exact).
+static void check_same_weights(const LoadedModel& a, const LoadedModel& b) {
+  const auto& wa = a.weights.all();
+  const auto& wb = b.weights.all();
+  CHECK_MSG(wa.size() == wb.size(), "%zu vs %zu tensors", wa.size(), wb.size());
+  for (const auto& [name, t] : wa) {
+    const Tensor* u = b.weights.find(name);
+    CHECK_MSG(u != nullptr, "%s missing from the second form", name.c_str());
+    if (!u) continue;
+    CHECK_MSG(t.shape() == u->shape(), "%s: %s vs %s", name.c_str(), shape_str(t.shape()).c_str(), shape_str(u->shape()).c_str());
+    if (t.shape() != u->shape()) continue;
+    Tensor fa = t.to_f32(), fb = u->to_f32();
+    CHECK_MSG(std::memcmp(fa.data(), fb.data(), static_cast<size_t>(fa.nbytes())) == 0, "%s values differ", name.c_str());
+  }
+}
+
+static int64_t config_int(const LoadedModel& m, const std::string& comp, const std::string& key) {
+  Json j = Json::parse(m.configs.at(comp));
+  int64_t v = -1;
+  const Json* f = j.find(key);
+  if (f) f->as_int64(&v);
+  return v;
+}
+
+TEST(tiny_sd1_single_file) {
+  auto m = load(fx("tiny-sd1/tiny-sd1.safetensors"));
+  CHECK(m->info.family == "sd1");
+  CHECK(m->info.format == "safetensors");
+  CHECK(m->info.prediction == "epsilon");
+  CHECK(!m->info.inpaint);
+  CHECK(m->weights.all().size() == 996);
+  CHECK(m->info.components.at("unet").dtype == "f16");
+  CHECK(m->info.components.size() == 3);
+  // Standard SD values without a config folder.
+  CHECK(config_int(*m, "unet", "norm_num_groups") == 32);
+  CHECK(config_int(*m, "unet", "layers_per_block") == 2);
+  // Zero-copy: the reshaped VAE attention weight and the U-Net share the mapping.
+  const Tensor& q = m->weights.get("vae.decoder.mid.attn_1.q.weight");
+  CHECK(q.shape() == Shape({64, 64, 1, 1}));
+  CHECK(q.owner().get() == m->weights.get("unet.input_blocks.0.0.weight").owner().get());
+}
+
+TEST(tiny_sd1_folder_equals_single_file) {
+  auto folder = load(fx("tiny-sd1/diffusers"));
+  auto single = load(fx("tiny-sd1/tiny-sd1.safetensors"), fx("tiny-sd1/diffusers"));
+  CHECK(folder->info.family == "sd1");
+  CHECK(folder->info.format == "diffusers");
+  CHECK(folder->info.prediction == "epsilon");
+  CHECK(!folder->tokenizer_dir.empty());
+  CHECK(folder->info.file_size > 0);
+  CHECK(folder->info.parameter_count == single->info.parameter_count);
+  check_same_weights(*folder, *single);
+  // config_path supplies the tiny model's 8 groups.
+  CHECK(config_int(*single, "unet", "norm_num_groups") == 8);
+  CHECK(config_int(*folder, "vae", "norm_num_groups") == 8);
+}
+
+TEST(tiny_sdxl_folder_equals_single_file) {
+  auto folder = load(fx("tiny-sdxl/diffusers"));
+  auto single = load(fx("tiny-sdxl/tiny-sdxl.safetensors"));
+  CHECK(folder->info.family == "sdxl");
+  CHECK(single->info.family == "sdxl");
+  CHECK(folder->info.components.count("te2") == 1);
+  // The single file stores OpenCLIP's text_projection as [in, out]; the
+  // comparison is only exact if it was transposed to HF [out, in].
+  check_same_weights(*folder, *single);
+  CHECK(config_int(*single, "unet", "projection_class_embeddings_input_dim") == 72);
+}
+
+TEST(tiny_sd2_folder) {
+  auto m = load(fx("tiny-sd2/diffusers"));
+  CHECK(m->info.family == "sd2");
+  CHECK(m->info.prediction == "v");
+}
+
+TEST(tiny_sd1_inpaint_both_forms) {
+  auto folder = load(fx("tiny-sd1-inpaint/diffusers"));
+  auto single = load(fx("tiny-sd1-inpaint/tiny-sd1-inpaint.safetensors"));
+  CHECK(folder->info.inpaint && single->info.inpaint);
+  CHECK(folder->info.family == "sd1" && single->info.family == "sd1");
+  check_same_weights(*folder, *single);
+}
+
+// SD2 single files are not shipped; build one from the diffusers folder the
+// way the original checkpoints store it (OpenCLIP names, fused q/k/v, one
+// extra final layer, text_projection and logit_scale) and check it loads to
+// exactly the folder's tensors.
+TEST(sd2_openclip_single_file_equals_folder) {
+  auto folder = load(fx("tiny-sd2/diffusers"));
+  std::vector<iotest::OutTensor> out;
+  int layers = 0;
+  while (folder->weights.has("te1.text_model.encoder.layers." + std::to_string(layers) + ".self_attn.q_proj.weight")) ++layers;
+  CHECK(layers == 3);
+  auto f16 = [](const Tensor& t) { return iotest::tensor_bytes(t); };
+  for (const auto& [name, t] : folder->weights.all()) {
+    if (name.rfind("unet.", 0) == 0) out.push_back(iotest::out_tensor("model.diffusion_model." + name.substr(5), t));
+    if (name.rfind("vae.", 0) == 0) out.push_back(iotest::out_tensor("first_stage_model." + name.substr(4), t));
+  }
+  const std::string oc = "cond_stage_model.model.";
+  const std::string tm = "te1.text_model.";
+  const auto& w = folder->weights;
+  out.push_back(iotest::out_tensor(oc + "token_embedding.weight", w.get(tm + "embeddings.token_embedding.weight")));
+  out.push_back(iotest::out_tensor(oc + "positional_embedding", w.get(tm + "embeddings.position_embedding.weight")));
+  out.push_back(iotest::out_tensor(oc + "ln_final.weight", w.get(tm + "final_layer_norm.weight")));
+  out.push_back(iotest::out_tensor(oc + "ln_final.bias", w.get(tm + "final_layer_norm.bias")));
+  for (int i = 0; i <= layers; ++i) {
+    // Layer `layers` is the extra one SD2 never runs: reuse layer 0's values.
+    const std::string l = tm + "encoder.layers." + std::to_string(i < layers ? i : 0) + ".";
+    const std::string r = oc + "transformer.resblocks." + std::to_string(i) + ".";
+    for (const char* kind : {"weight", "bias"}) {
+      const Tensor& q = w.get(l + "self_attn.q_proj." + kind);
+      Shape fused = q.shape();
+      fused[0] *= 3;
+      out.push_back({r + "attn.in_proj_" + kind, "F16", fused,
+                     f16(q) + f16(w.get(l + "self_attn.k_proj." + kind)) + f16(w.get(l + "self_attn.v_proj." + kind))});
+      out.push_back(iotest::out_tensor(r + "attn.out_proj." + kind, w.get(l + "self_attn.out_proj." + kind)));
+      out.push_back(iotest::out_tensor(r + "ln_1." + kind, w.get(l + "layer_norm1." + kind)));
+      out.push_back(iotest::out_tensor(r + "ln_2." + kind, w.get(l + "layer_norm2." + kind)));
+      out.push_back(iotest::out_tensor(r + "mlp.c_fc." + kind, w.get(l + "mlp.fc1." + kind)));
+      out.push_back(iotest::out_tensor(r + "mlp.c_proj." + kind, w.get(l + "mlp.fc2." + kind)));
+    }
+  }
+  const int64_t h = w.get(tm + "final_layer_norm.weight").size(0);
+  out.push_back({oc + "text_projection", "F32", {h, h}, std::string(static_cast<size_t>(h * h * 4), '\0')});
+  out.push_back({oc + "logit_scale", "F32", {}, std::string(4, '\0')});
+  iotest::TempDir dir("sd2");
+  iotest::write_file(dir.file("tiny-sd2.safetensors"), iotest::safetensors_bytes(out));
+
+  auto single = load(dir.file("tiny-sd2.safetensors"), fx("tiny-sd2/diffusers"));
+  CHECK(single->info.family == "sd2");
+  CHECK(single->info.prediction == "v");
+  check_same_weights(*folder, *single);
+  // Without the config folder SD2 still defaults to v-prediction.
+  CHECK(load(dir.file("tiny-sd2.safetensors"))->info.prediction == "v");
+}
+
+TEST(config_path_must_be_a_folder) {
+  CHECK_THROWS_CODE(load(fx("tiny-sd1/tiny-sd1.safetensors"), fx("tiny-sd1/README.md")), ErrorCode::InvalidOption);
+}
