@@ -8,3 +8,13 @@ export {
   type ModelFormat,
   type ModelInfo,
 } from "./model.js";
+export {
+  cacheDir,
+  cleanText,
+  loadTokenizer,
+  type ResolvedTokenizerPath,
+  resolveTokenizer,
+  resolveTokenizerPath,
+  Tokenizer,
+  type TokenizerSourceOptions,
+} from "./tokenizer/index.js";
