@@ -3,6 +3,7 @@
 // stack only with --verbose.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { addGenerateCommand } from "./cli-generate.js";
 import { SdError } from "./errors.js";
 import { loadModel } from "./model.js";
 
@@ -62,11 +63,16 @@ export async function main(argv: string[]): Promise<number> {
     .option("--json", "print machine-readable JSON")
     .option("--config <dir>", "diffusers folder with config.json files for a single-file checkpoint")
     .action(infoCommand);
+  addGenerateCommand(program);
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
     const e = err as Error & { code?: string };
+    if (e.code === "ABORT_ERR") {
+      process.stderr.write("sd-native: cancelled\n");
+      return 130;
+    }
     const code = err instanceof SdError || typeof e.code === "string" ? e.code : "ERR_INTERNAL";
     process.stderr.write(`sd-native: ${code}: ${e.message}\n`);
     if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);

@@ -1,6 +1,10 @@
 export { AbortError, type ErrorCode, SdError } from "./errors.js";
+export type { GenerateResult, GenerateTimings } from "./generate.js";
+export { Image } from "./image.js";
 export {
   type ComponentInfo,
+  type GenerateDone,
+  generationAvailable,
   type LoadOptions,
   loadModel,
   Model,
@@ -8,6 +12,27 @@ export {
   type ModelFormat,
   type ModelInfo,
 } from "./model.js";
+export {
+  DEFAULTS,
+  defaultSize,
+  type GenerateOptions,
+  type GenerateParams,
+  type ImageInput,
+  MAX_SIZE,
+  MIN_SIZE,
+  type ModelTraits,
+  type RawImage,
+  type ResolvedParams,
+  RNGS,
+  type Rng,
+  resolveParams,
+  SAMPLERS,
+  type Sampler,
+  SCHEDULERS,
+  type Scheduler,
+} from "./options.js";
+export { readPngText } from "./png-text.js";
+export type { ProgressEvent, Stage } from "./progress.js";
 export {
   cacheDir,
   cleanText,

@@ -1,5 +1,21 @@
-import { fromNativeError, invalidOption, SdError } from "./errors.js";
+import { basename, extname } from "node:path";
+import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js";
+import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
 import { type NativeModel, native } from "./native.js";
+import { checkGenerateOptions, type GenerateOptions, type GenerateParams, resolveParams } from "./options.js";
+import { EventQueue, type ProgressEvent } from "./progress.js";
+import { TaskQueue } from "./queue.js";
+
+/** The last item of generateStream(): the call's result. */
+export interface GenerateDone {
+  stage: "done";
+  result: GenerateResult;
+}
+
+/** Whether this build of the native engine can generate images (false until its pipeline exists). */
+export function generationAvailable(): boolean {
+  return native().capabilities?.().generate === true;
+}
 
 export type ModelFamily = "sd1" | "sd2" | "sdxl";
 export type ModelFormat = "safetensors" | "diffusers" | "ckpt" | "gguf";
@@ -41,10 +57,14 @@ export interface LoadOptions {
 export class Model {
   #native: NativeModel | undefined;
   readonly info: ModelInfo;
+  readonly #options: LoadOptions;
+  // generate() calls on this model run one at a time, first come first served.
+  readonly #queue = new TaskQueue();
 
   /** @internal Use loadModel(). */
-  constructor(nativeModel: NativeModel) {
+  constructor(nativeModel: NativeModel, options: LoadOptions = {}) {
     this.#native = nativeModel;
+    this.#options = options;
     this.info = Object.freeze(nativeModel.info() as ModelInfo);
   }
 
@@ -52,11 +72,83 @@ export class Model {
     return this.#native === undefined;
   }
 
-  /** Frees the model's memory. Further calls reject with ERR_DISPOSED. */
+  /**
+   * Frees the model's memory. Queued generate() calls reject with ERR_DISPOSED, a
+   * running one is aborted (and rejects with ERR_DISPOSED); resolves once it has stopped.
+   * Further calls reject with ERR_DISPOSED.
+   */
   async dispose(): Promise<void> {
     const n = this.#native;
     this.#native = undefined;
+    await this.#queue.close(new SdError("ERR_DISPOSED", "the model was disposed; load it again with loadModel()"));
     n?.dispose();
+  }
+
+  /**
+   * Generates images (txt2img; img2img with `initImage`; inpainting with `mask`).
+   * Options are validated before any native work (ERR_INVALID_OPTION). Calls on one
+   * model are queued FIFO; `signal` aborts within one sampler step (AbortError).
+   */
+  async generate(params: GenerateParams, options: GenerateOptions = {}): Promise<GenerateResult> {
+    const call = checkGenerateOptions(options);
+    const first = resolveParams(params, this.info);
+    if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
+    const nativeModel = this.nativeModel();
+    if (!generationAvailable()) {
+      throw new SdError("ERR_MODEL_UNSUPPORTED", "this build of sd-native has no image generation pipeline yet");
+    }
+    const images = await decodeInputs(first);
+    // img2img without width/height takes the init image's size.
+    const resolved = images.initImage
+      ? resolveParams(params, this.info, { initImageSize: images.initImage, seed: () => first.seed })
+      : first;
+    const tokenize = await promptTokenizerFor(this.info, this.#options);
+    const context = {
+      native: nativeModel,
+      tokenize,
+      dualEncoder: this.info.family === "sdxl",
+      modelName: basename(this.info.path, extname(this.info.path)),
+      threads: this.#options.threads ?? 0,
+    };
+    return this.#queue.run(
+      (signal) =>
+        runGenerate(context, resolved, images, {
+          signal,
+          onProgress: call.onProgress,
+          previewEvery: call.previewEvery,
+        }),
+      call.signal,
+    );
+  }
+
+  /**
+   * generate() as an async iterator: every ProgressEvent, then `{ stage: "done", result }`.
+   * Leaving the loop early aborts the generation.
+   */
+  async *generateStream(
+    params: GenerateParams,
+    options: Omit<GenerateOptions, "onProgress"> = {},
+  ): AsyncGenerator<ProgressEvent | GenerateDone, void, undefined> {
+    const queue = new EventQueue<ProgressEvent, GenerateDone>();
+    const controller = new AbortController();
+    const forward = () => controller.abort(options.signal?.reason);
+    if (options.signal?.aborted) forward();
+    options.signal?.addEventListener("abort", forward, { once: true });
+    const running = this.generate(params, {
+      signal: controller.signal,
+      previewEvery: options.previewEvery,
+      onProgress: (e) => queue.push(e),
+    }).then(
+      (result) => queue.finish({ stage: "done", result }),
+      (err) => queue.fail(err),
+    );
+    try {
+      yield* queue.drain();
+    } finally {
+      options.signal?.removeEventListener("abort", forward);
+      controller.abort();
+      await running;
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -97,5 +189,5 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   } catch (err) {
     throw fromNativeError(err);
   }
-  return new Model(nativeModel);
+  return new Model(nativeModel, options);
 }

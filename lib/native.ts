@@ -4,6 +4,8 @@ import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SdError } from "./errors.js";
+import type { NativeGenerateHandle, NativeGenerateParams } from "./generate.js";
+import type { NativeEvent } from "./progress.js";
 
 export interface NativeComponentInfo {
   dtype: string;
@@ -24,6 +26,8 @@ export interface NativeModelInfo {
 export interface NativeModel {
   info(): NativeModelInfo;
   dispose(): void;
+  /** Starts a generation (see lib/generate.ts); events arrive in order on the JS thread. */
+  generate(params: NativeGenerateParams, onEvent: (event: NativeEvent) => void): NativeGenerateHandle;
 }
 
 export interface NativeLoadOptions {
@@ -32,6 +36,8 @@ export interface NativeLoadOptions {
 
 export interface NativeBinding {
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
+  /** What this build can do; absent in addons older than generate(). */
+  capabilities?(): { generate: boolean };
 }
 
 // dist/*.js and lib/*.ts both sit one level below the package root.
@@ -54,7 +60,9 @@ function missingBinaryMessage(): string {
     `(Debian/Ubuntu: apt-get install cmake g++; macOS: xcode-select --install && brew install cmake; ` +
     `Windows: Visual Studio Build Tools with "Desktop development with C++"), then either approve the ` +
     `install script (npm install-scripts approve sd-native && npm rebuild sd-native) or run ` +
-    `"npx cmake-js compile --release" inside ${packageRoot}.`
+    `"npx cmake-js compile --release" inside ${packageRoot}. ` +
+    `If sd-native was bundled into an app (esbuild, tsup, webpack, Electron), mark it external instead: ` +
+    `the addon is found relative to the package's own files.`
   );
 }
 

@@ -1,0 +1,197 @@
+// `sd-native generate`: options -> loadModel + generate, a progress bar on a
+// TTY (plain lines otherwise) on stderr, images saved, --json metadata on stdout.
+// Ctrl-C aborts through the same AbortSignal path as the API.
+import { extname } from "node:path";
+import { SingleBar } from "cli-progress";
+import type { Command } from "commander";
+import { invalidOption } from "./errors.js";
+import { loadModel } from "./model.js";
+import { type GenerateParams, RNGS, SAMPLERS, SCHEDULERS } from "./options.js";
+import type { ProgressEvent } from "./progress.js";
+
+interface GenerateFlags {
+  model: string;
+  prompt: string;
+  negativePrompt?: string;
+  width?: string;
+  height?: string;
+  steps?: string;
+  cfg?: string;
+  sampler?: string;
+  scheduler?: string;
+  seed?: string;
+  rng?: string;
+  clipSkip?: string;
+  batch?: string;
+  initImg?: string;
+  strength?: string;
+  mask?: string;
+  threads?: string;
+  weightType?: string;
+  tokenizer?: string;
+  config?: string;
+  output: string;
+  json?: boolean;
+}
+
+// Numbers are passed on as typed; generate() validates them (so "-W abc" is
+// reported as ERR_INVALID_OPTION like any other bad value).
+function num(v: string | undefined): number | undefined {
+  return v === undefined ? undefined : Number(v);
+}
+
+/** out.png -> out.png for one image, out-0.png, out-1.png ... for a batch. */
+export function outputPaths(output: string, count: number): string[] {
+  if (count === 1) return [output];
+  const ext = extname(output);
+  const stem = output.slice(0, output.length - ext.length);
+  return Array.from({ length: count }, (_, i) => `${stem}-${i}${ext}`);
+}
+
+function formatSeconds(ms: number): string {
+  return ms >= 60_000
+    ? `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`
+    : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** Renders progress on stderr: a bar on a TTY, one line per event otherwise. */
+class ProgressView {
+  readonly #bar: SingleBar | undefined;
+  #barStarted = false;
+
+  constructor(tty: boolean) {
+    this.#bar = tty
+      ? new SingleBar({
+          format: "{stage} |{bar}| {value}/{total} steps | {speed} s/step | ETA {etaText}",
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: false,
+        })
+      : undefined;
+  }
+
+  event(e: ProgressEvent): void {
+    const perStep = e.stage === "denoise" && e.step > 0 ? e.elapsedMs / 1000 : undefined;
+    if (this.#bar && e.stage === "denoise") {
+      const speed = e.etaMs !== undefined && e.step < e.steps ? (e.etaMs / (e.steps - e.step) / 1000).toFixed(2) : "-";
+      const payload = { stage: e.stage, speed, etaText: e.etaMs === undefined ? "-" : formatSeconds(e.etaMs) };
+      if (!this.#barStarted) {
+        this.#bar.start(e.steps, e.step, payload);
+        this.#barStarted = true;
+      } else {
+        this.#bar.update(e.step, payload);
+      }
+      return;
+    }
+    if (this.#bar) {
+      this.stop();
+      process.stderr.write(`${e.stage} ${e.step}/${e.steps}\n`);
+      return;
+    }
+    const parts = [`${e.stage} ${e.step}/${e.steps}`];
+    if (e.sigma !== undefined) parts.push(`sigma=${e.sigma.toFixed(4)}`);
+    if (perStep !== undefined && e.etaMs !== undefined) parts.push(`eta=${formatSeconds(e.etaMs)}`);
+    parts.push(`elapsed=${formatSeconds(e.elapsedMs)}`);
+    process.stderr.write(`${parts.join(" ")}\n`);
+  }
+
+  stop(): void {
+    if (this.#barStarted) this.#bar?.stop();
+    this.#barStarted = false;
+  }
+}
+
+async function generateCommand(flags: GenerateFlags): Promise<void> {
+  if (flags.weightType !== undefined) {
+    throw invalidOption("--weight-type", "is not supported by this build yet; omit it to use the stored weights");
+  }
+  const params: GenerateParams = {
+    prompt: flags.prompt,
+    negativePrompt: flags.negativePrompt,
+    width: num(flags.width),
+    height: num(flags.height),
+    steps: num(flags.steps),
+    cfgScale: num(flags.cfg),
+    sampler: flags.sampler as GenerateParams["sampler"],
+    scheduler: flags.scheduler as GenerateParams["scheduler"],
+    seed: num(flags.seed),
+    rng: flags.rng as GenerateParams["rng"],
+    clipSkip: num(flags.clipSkip),
+    batchSize: num(flags.batch),
+    initImage: flags.initImg,
+    strength: num(flags.strength),
+    mask: flags.mask,
+  };
+  // Unset flags must not count as given options.
+  for (const key of Object.keys(params) as Array<keyof GenerateParams>) {
+    if (params[key] === undefined) delete params[key];
+  }
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(130); // a second Ctrl-C does not wait for the step to finish
+    process.stderr.write("\ncancelling (Ctrl-C again to quit now)...\n");
+    controller.abort();
+  };
+  process.on("SIGINT", onSigint);
+  const view = new ProgressView(Boolean(process.stderr.isTTY));
+  const model = await loadModel(flags.model, {
+    threads: num(flags.threads),
+    tokenizer: flags.tokenizer,
+    config: flags.config,
+  });
+  try {
+    const result = await model.generate(params, { signal: controller.signal, onProgress: (e) => view.event(e) });
+    view.stop();
+    const paths = outputPaths(flags.output, result.images.length);
+    await Promise.all(result.images.map((img, i) => img.save(paths[i] as string)));
+    if (flags.json) {
+      const first = result.images[0];
+      const meta = {
+        images: paths,
+        seed: result.seed,
+        width: first?.width,
+        height: first?.height,
+        parameters: first?.parameters,
+        timings: result.timings,
+      };
+      process.stdout.write(`${JSON.stringify(meta, null, 2)}\n`);
+    } else {
+      for (const p of paths) process.stdout.write(`${p}\n`);
+    }
+  } finally {
+    view.stop();
+    process.off("SIGINT", onSigint);
+    await model.dispose();
+  }
+}
+
+export function addGenerateCommand(program: Command): void {
+  program
+    .command("generate")
+    .description("generate images from a prompt (txt2img; img2img with --init-img; inpainting with --mask)")
+    .requiredOption("-m, --model <path>", "checkpoint file or diffusers folder")
+    .requiredOption("-p, --prompt <text>", "the prompt (web UI syntax: (word:1.2), [word], BREAK)")
+    .option("-n, --negative-prompt <text>", "what to steer away from")
+    .option("-W, --width <px>", "image width, a multiple of 8 (default: the model family's size)")
+    .option("-H, --height <px>", "image height, a multiple of 8 (default: the model family's size)")
+    .option("--steps <n>", "sampler steps (default 20)")
+    .option("--cfg <scale>", "classifier-free guidance scale (default 7)")
+    .option("--sampler <name>", `sampler: ${SAMPLERS.join(", ")} (default euler_a)`)
+    .option("--scheduler <name>", `noise schedule: ${SCHEDULERS.join(", ")} (default discrete)`)
+    .option("--seed <n>", "random seed (default: random, printed with --json)")
+    .option("--rng <kind>", `noise generator: ${RNGS.join(", ")} (default cpu)`)
+    .option("--clip-skip <n>", "use the n-th CLIP layer from the end (default 1)")
+    .option("--batch <n>", "images per call (default 1); saved as NAME-0.png, NAME-1.png, ...")
+    .option("--init-img <path>", "img2img source image (PNG or JPEG), stretched to the output size")
+    .option("--strength <x>", "img2img strength in (0, 1] (default 0.75)")
+    .option("--mask <path>", "inpainting mask, white = repaint (same size as --init-img)")
+    .option("--threads <n>", "compute threads (default: physical cores)")
+    .option("--weight-type <type>", "convert weights at load (e.g. f16, q8_0)")
+    .option("--tokenizer <path>", "CLIP vocabulary when the checkpoint has none")
+    .option("--config <dir>", "diffusers folder with config.json files for a single-file checkpoint")
+    .option("-o, --output <path>", "output image (.png; .jpg/.webp need the sharp package)", "output.png")
+    .option("--json", "print the result metadata as JSON on stdout")
+    .action(generateCommand);
+}

@@ -1,0 +1,329 @@
+// generate() options: their types, validation (before any native work) and the
+// per-family defaults. Everything here is pure so it can be tested without a model.
+import { invalidOption } from "./errors.js";
+import type { ProgressEvent } from "./progress.js";
+
+export const SAMPLERS = [
+  "euler",
+  "euler_a",
+  "heun",
+  "dpm2",
+  "dpm++2m",
+  "dpm++2s_a",
+  "dpm++2m_sde",
+  "lms",
+  "ddim",
+  "pndm",
+  "lcm",
+  "unipc",
+  "ipndm",
+  "tcd",
+] as const;
+export type Sampler = (typeof SAMPLERS)[number];
+
+export const SCHEDULERS = ["discrete", "karras", "exponential", "sgm_uniform", "simple", "ays"] as const;
+export type Scheduler = (typeof SCHEDULERS)[number];
+
+/** "cpu": the numbers of PyTorch's CPU generator (same image as diffusers on CPU); "cuda": of its CUDA (Philox) generator. */
+export const RNGS = ["cpu", "cuda"] as const;
+export type Rng = (typeof RNGS)[number];
+
+/** Pixel sizes: multiples of 8 (the VAE's factor) within these bounds. */
+export const MIN_SIZE = 64;
+export const MAX_SIZE = 4096;
+export const MAX_STEPS = 1000;
+export const MAX_BATCH = 16;
+
+/** Raw pixels. `data` is row-major, interleaved; its length fixes the channel count (1, 3 or 4). */
+export interface RawImage {
+  width: number;
+  height: number;
+  data: Uint8Array | Uint8ClampedArray;
+}
+
+/** A file path, an encoded PNG/JPEG in a Buffer, or raw pixels. */
+export type ImageInput = string | Uint8Array | RawImage;
+
+export interface GenerateParams {
+  prompt: string;
+  negativePrompt?: string;
+  /** Pixels, a multiple of 8. Default: the family's size (or the init image's, rounded down to a multiple of 8). */
+  width?: number;
+  height?: number;
+  /** Sampler steps. Default 20. */
+  steps?: number;
+  /** Classifier-free guidance scale; 1 skips the negative pass. Default 7. */
+  cfgScale?: number;
+  /** Default "euler_a". */
+  sampler?: Sampler;
+  /** Default "discrete". */
+  scheduler?: Scheduler;
+  /** Custom noise levels, strictly descending, ending in 0; overrides steps/scheduler. */
+  sigmas?: readonly number[];
+  /** 0 .. 2^53-1. Default: random, reported back in the result. */
+  seed?: number;
+  /** Default "cpu". */
+  rng?: Rng;
+  /** 1 = last CLIP layer, 2 = penultimate, ... Default 1. */
+  clipSkip?: number;
+  /** Images per call. Default 1. */
+  batchSize?: number;
+  /** img2img / inpainting source; resized (stretched) to width x height when its size differs. */
+  initImage?: ImageInput;
+  /** img2img: how much of the schedule is run, (0, 1]. Default 0.75. */
+  strength?: number;
+  /** Inpainting mask (white = repaint), same size as initImage; needs initImage. */
+  mask?: ImageInput;
+}
+
+/** Every option with its value decided; images still as given. */
+export interface ResolvedParams {
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  cfgScale: number;
+  sampler: Sampler;
+  scheduler: Scheduler;
+  sigmas: number[] | undefined;
+  seed: number;
+  rng: Rng;
+  clipSkip: number;
+  batchSize: number;
+  initImage: ImageInput | undefined;
+  strength: number;
+  mask: ImageInput | undefined;
+}
+
+/** What the defaults depend on. */
+export interface ModelTraits {
+  family: "sd1" | "sd2" | "sdxl";
+  prediction: "epsilon" | "v";
+}
+
+export const DEFAULTS = {
+  steps: 20,
+  cfgScale: 7,
+  sampler: "euler_a",
+  scheduler: "discrete",
+  rng: "cpu",
+  clipSkip: 1,
+  batchSize: 1,
+  strength: 0.75,
+} as const;
+
+/** Native resolution per family: SD 1.x 512, SD 2.x 768 for v-prediction models (512 for the epsilon base), SDXL 1024. */
+export function defaultSize(traits: ModelTraits): number {
+  if (traits.family === "sdxl") return 1024;
+  if (traits.family === "sd2" && traits.prediction === "v") return 768;
+  return 512;
+}
+
+const KNOWN_PARAMS = new Set<string>([
+  "prompt",
+  "negativePrompt",
+  "width",
+  "height",
+  "steps",
+  "cfgScale",
+  "sampler",
+  "scheduler",
+  "sigmas",
+  "seed",
+  "rng",
+  "clipSkip",
+  "batchSize",
+  "initImage",
+  "strength",
+  "mask",
+]);
+
+function list(values: readonly string[]): string {
+  return values.map((v) => `"${v}"`).join(", ");
+}
+
+function checkInt(name: string, v: unknown, lo: number, hi: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
+    throw invalidOption(name, `must be an integer from ${lo} to ${hi}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+function checkSize(name: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < MIN_SIZE || v > MAX_SIZE || v % 8 !== 0) {
+    throw invalidOption(name, `must be a multiple of 8 from ${MIN_SIZE} to ${MAX_SIZE}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+function checkEnum<T extends string>(name: string, v: unknown, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !(allowed as readonly string[]).includes(v)) {
+    throw invalidOption(name, `must be one of ${list(allowed)}, got ${describe(v)}`);
+  }
+  return v as T;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === "number" || typeof v === "boolean" || v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? "an object" : typeof v;
+}
+
+function checkImageInput(name: string, v: unknown): ImageInput | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === "string") {
+    if (v === "") throw invalidOption(name, "must be a file path, a PNG/JPEG Buffer or { width, height, data }");
+    return v;
+  }
+  if (v instanceof Uint8Array) {
+    if (v.length === 0) throw invalidOption(name, "is an empty buffer");
+    return v;
+  }
+  if (typeof v === "object" && v !== null && "data" in v) {
+    const { width, height, data } = v as RawImage;
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width * height > 1 << 26) {
+      throw invalidOption(name, "width and height must be positive integers (at most 64 megapixels)");
+    }
+    if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
+      throw invalidOption(name, "data must be a Uint8Array of RGB, RGBA or grayscale pixels");
+    }
+    const px = width * height;
+    if (data.length !== px && data.length !== px * 3 && data.length !== px * 4) {
+      throw invalidOption(
+        name,
+        `data has ${data.length} bytes; ${width}x${height} needs ${px} (gray), ${px * 3} (RGB) or ${px * 4} (RGBA)`,
+      );
+    }
+    return v as RawImage;
+  }
+  throw invalidOption(name, `must be a file path, a PNG/JPEG Buffer or { width, height, data }, got ${describe(v)}`);
+}
+
+function checkSigmas(v: unknown): number[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length < 2 || v.length > MAX_STEPS + 1) {
+    throw invalidOption("sigmas", `must be an array of 2 to ${MAX_STEPS + 1} numbers`);
+  }
+  for (let i = 0; i < v.length; i++) {
+    const s = v[i] as unknown;
+    if (typeof s !== "number" || !Number.isFinite(s) || s < 0) {
+      throw invalidOption("sigmas", `sigmas[${i}] must be a finite number >= 0, got ${describe(s)}`);
+    }
+    if (i > 0 && s >= (v[i - 1] as number)) throw invalidOption("sigmas", "must be strictly descending");
+  }
+  if (v[v.length - 1] !== 0) throw invalidOption("sigmas", "must end with 0");
+  return [...(v as number[])];
+}
+
+/** A seed for calls that did not give one: 32 random bits, like the usual web UIs. */
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 2 ** 32);
+}
+
+/**
+ * Validates `params` and fills in every default. Throws ERR_INVALID_OPTION naming
+ * the option and what is allowed. `initImageSize` (the decoded init image's size)
+ * supplies the default width/height of img2img calls.
+ */
+export function resolveParams(
+  params: GenerateParams,
+  traits: ModelTraits,
+  context: { initImageSize?: { width: number; height: number }; seed?: () => number } = {},
+): ResolvedParams {
+  if (typeof params !== "object" || params === null) throw invalidOption("params", "must be an object");
+  for (const key of Object.keys(params)) {
+    if (!KNOWN_PARAMS.has(key))
+      throw invalidOption(key, `is not an option of generate(); known: ${[...KNOWN_PARAMS].join(", ")}`);
+  }
+  if (typeof params.prompt !== "string")
+    throw invalidOption("prompt", `must be a string, got ${describe(params.prompt)}`);
+  const negativePrompt = params.negativePrompt ?? "";
+  if (typeof negativePrompt !== "string") {
+    throw invalidOption("negativePrompt", `must be a string, got ${describe(params.negativePrompt)}`);
+  }
+  const initImage = checkImageInput("initImage", params.initImage);
+  const mask = checkImageInput("mask", params.mask);
+  if (mask !== undefined && initImage === undefined)
+    throw invalidOption("mask", "needs initImage (the image to inpaint)");
+
+  const size = defaultSize(traits);
+  const fromInit = (n: number) => Math.min(MAX_SIZE, Math.max(MIN_SIZE, Math.floor(n / 8) * 8));
+  const width =
+    checkSize("width", params.width) ?? (context.initImageSize ? fromInit(context.initImageSize.width) : size);
+  const height =
+    checkSize("height", params.height) ?? (context.initImageSize ? fromInit(context.initImageSize.height) : size);
+
+  const sigmas = checkSigmas(params.sigmas);
+  const steps = checkInt("steps", params.steps, 1, MAX_STEPS) ?? (sigmas ? sigmas.length - 1 : DEFAULTS.steps);
+  if (sigmas && params.steps !== undefined && params.steps !== sigmas.length - 1) {
+    throw invalidOption(
+      "steps",
+      `is ${params.steps} but sigmas gives ${sigmas.length - 1} steps; give one or the other`,
+    );
+  }
+
+  const cfgScale = params.cfgScale ?? DEFAULTS.cfgScale;
+  if (typeof cfgScale !== "number" || !Number.isFinite(cfgScale) || cfgScale < 0 || cfgScale > 100) {
+    throw invalidOption("cfgScale", `must be a number from 0 to 100, got ${describe(params.cfgScale)}`);
+  }
+  const strength = params.strength ?? DEFAULTS.strength;
+  if (typeof strength !== "number" || !(strength > 0 && strength <= 1)) {
+    throw invalidOption("strength", `must be a number in (0, 1], got ${describe(params.strength)}`);
+  }
+  if (params.strength !== undefined && initImage === undefined) {
+    throw invalidOption("strength", "only applies with initImage (img2img)");
+  }
+  const seed = params.seed ?? (context.seed ?? randomSeed)();
+  if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
+    throw invalidOption(
+      "seed",
+      `must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}, got ${describe(params.seed)}`,
+    );
+  }
+
+  return {
+    prompt: params.prompt,
+    negativePrompt,
+    width,
+    height,
+    steps,
+    cfgScale,
+    sampler: checkEnum("sampler", params.sampler, SAMPLERS) ?? DEFAULTS.sampler,
+    scheduler: checkEnum("scheduler", params.scheduler, SCHEDULERS) ?? DEFAULTS.scheduler,
+    sigmas,
+    seed,
+    rng: checkEnum("rng", params.rng, RNGS) ?? DEFAULTS.rng,
+    clipSkip: checkInt("clipSkip", params.clipSkip, 1, 12) ?? DEFAULTS.clipSkip,
+    batchSize: checkInt("batchSize", params.batchSize, 1, MAX_BATCH) ?? DEFAULTS.batchSize,
+    initImage,
+    strength,
+    mask,
+  };
+}
+
+/** Per-call options of generate(): never global, so concurrent calls do not see each other's events. */
+export interface GenerateOptions {
+  /** Aborting rejects the call with an AbortError within one sampler step; the model stays usable. */
+  signal?: AbortSignal;
+  /** Called on the JS thread, in order: encode, denoise 0..steps, decode. A throw aborts the call and rejects with it. */
+  onProgress?: (event: ProgressEvent) => void;
+  /** Attach a cheap latent preview to every n-th denoise event (0 or undefined: none). */
+  previewEvery?: number;
+}
+
+export function checkGenerateOptions(
+  options: GenerateOptions,
+): Required<Pick<GenerateOptions, "previewEvery">> & GenerateOptions {
+  if (typeof options !== "object" || options === null) throw invalidOption("options", "must be an object");
+  const { signal, onProgress, previewEvery } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption("signal", "must be an AbortSignal");
+  if (onProgress !== undefined && typeof onProgress !== "function") {
+    throw invalidOption("onProgress", "must be a function");
+  }
+  return { signal, onProgress, previewEvery: checkInt("previewEvery", previewEvery, 0, MAX_STEPS) ?? 0 };
+}
