@@ -64,11 +64,12 @@ TEST(sd2_text_encoder_gelu_matches_reference) {
   check_single_encoder(*m, load_refs("tiny-sd2/ref/text_encoder.safetensors"), 4);
 }
 
+// The single-file SDXL checkpoint: te1 in HF names, te2 in OpenCLIP names
+// (fused in_proj, transposed text_projection) mapped by the loader.
 TEST(sdxl_both_encoders_and_conditioning_match_reference) {
-  auto m = load_text_encoder_folder("tiny-sdxl/diffusers/text_encoder", "te1", "sdxl");
-  auto m2 = load_text_encoder_folder("tiny-sdxl/diffusers/text_encoder_2", "te2", "sdxl");
-  for (auto& [name, t] : m2->weights.all()) m->weights.set(name, t);
-  m->configs["te2"] = m2->configs["te2"];
+  auto m = load_fixture_model("tiny-sdxl/tiny-sdxl.safetensors",
+                              {{"te1", "tiny-sdxl/diffusers/text_encoder/config.json"},
+                               {"te2", "tiny-sdxl/diffusers/text_encoder_2/config.json"}});
   Refs ref = load_refs("tiny-sdxl/ref/text_encoders.safetensors");
   Compute c;
   ClipTextEncoder te1 = ClipTextEncoder::bind(*m, "te1"), te2 = ClipTextEncoder::bind(*m, "te2");
@@ -162,4 +163,17 @@ TEST(missing_encoder_weights_name_the_tensor) {
   m->weights.set("te1.text_model.encoder.layers.1.mlp.fc2.weight", Tensor::zeros(DType::F32, {3, 3}));
   CHECK_THROWS_CODE(ClipTextEncoder::bind(*m, "te1"), ErrorCode::ModelFormat);
   CHECK_THROWS_CODE(ClipTextEncoder::bind(*m, "te2"), ErrorCode::ModelFormat);
+}
+
+TEST(sd2_single_file_conditions_on_the_penultimate_openclip_layer) {
+  LoadedModel m;
+  m.info.family = "sd2";
+  m.info.format = "safetensors";  // all OpenCLIP layers present
+  CHECK(conditioning_clip_skip(m, 1) == 2);
+  m.info.format = "diffusers";  // the folder already dropped the last layer
+  CHECK(conditioning_clip_skip(m, 1) == 1);
+  m.info.family = "sd1";
+  m.info.format = "safetensors";
+  CHECK(conditioning_clip_skip(m, 2) == 2);
+  CHECK_THROWS_CODE(conditioning_clip_skip(m, 0), ErrorCode::InvalidOption);
 }

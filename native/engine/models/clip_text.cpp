@@ -182,6 +182,12 @@ void apply_token_weights(Compute& c, Tensor& hidden, const std::vector<float>& w
   if (after != 0) ops::scale_(c, hidden, float(before / after));  // after == 0: nothing to rescale against
 }
 
+int conditioning_clip_skip(const LoadedModel& model, int user_clip_skip) {
+  if (user_clip_skip < 1) fail(ErrorCode::InvalidOption, "clipSkip must be at least 1");
+  bool openclip_full = model.info.family == "sd2" && model.info.format != "diffusers";
+  return user_clip_skip + (openclip_full ? 1 : 0);
+}
+
 ClipOutput encode_sdxl(Compute& c, const ClipTextEncoder& te1, const ClipTextEncoder& te2,
                        const std::vector<PromptChunk>& chunks1, const std::vector<PromptChunk>& chunks2) {
   ClipRequest r1{/*skip=*/2, /*final_norm=*/false, /*pooled=*/false};

@@ -83,6 +83,12 @@ class ClipTextEncoder {
 // weights leave it untouched.
 void apply_token_weights(Compute& c, Tensor& hidden, const std::vector<float>& weights);
 
+// The ClipRequest::skip that gives an SD 1.x / 2.x model its conditioning
+// layer for the user's "CLIP skip" (1 = none). SD 2.x conditions on the
+// penultimate layer of the OpenCLIP encoder: a single-file checkpoint holds
+// every layer (skip one more), a diffusers folder already dropped the last.
+int conditioning_clip_skip(const LoadedModel& model, int user_clip_skip);
+
 // SDXL conditioning: context = cat(te1 penultimate, te2 penultimate) on the
 // channel axis (both WITHOUT final layer norm), pooled = te2's projected
 // pooled output. chunks1/chunks2: the same prompt tokenized for each encoder
