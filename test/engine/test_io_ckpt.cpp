@@ -1,0 +1,246 @@
+// PyTorch zip checkpoints: hand-built torch.save-style files round-trip
+// tensors (views where contiguous, copies where strided), a whole tiny-sd1
+// .ckpt loads to the same weights as its .safetensors, and hostile pickles
+// are refused without running anything.
+#define SD_TEST_MAIN
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "core/error.h"
+#include "harness.h"
+#include "io/ckpt.h"
+#include "io/model_loader.h"
+#include "io/safetensors.h"
+#include "io/zip.h"
+#include "test_io_ckpt_writer.h"
+#include "test_io_util.h"
+
+using namespace sd;
+using iotest::PickleWriter;
+
+static std::string floats(std::initializer_list<float> v) {
+  std::string s;
+  for (float f : v) s.append(reinterpret_cast<const char*>(&f), 4);
+  return s;
+}
+
+static std::string halves(std::initializer_list<float> v) {
+  std::string s;
+  for (float f : v) {
+    uint16_t h = f32_to_f16(f);
+    s.append(reinterpret_cast<const char*>(&h), 2);
+  }
+  return s;
+}
+
+// {"state_dict": OrderedDict(a, b, t), "epoch": 3} with a _metadata BUILD.
+static std::string small_checkpoint(bool zip64) {
+  PickleWriter p;
+  p.op('}').op('q').raw() += '\0';
+  p.mark().str("state_dict").empty_ordered_dict();
+  p.mark();
+  p.str("model.a").tensor("FloatStorage", "0", 6, 0, {2, 3}, {3, 1});
+  p.str("model.b").global("torch._utils", "_rebuild_parameter").mark();
+  p.tensor("HalfStorage", "1", 5, 1, {4}, {1});
+  p.op('\x88').empty_ordered_dict().op('t').op('R');
+  p.str("model.t").tensor("FloatStorage", "2", 6, 0, {3, 2}, {1, 3});
+  p.str("model.shared").op('h').raw() += '\0';  // BINGET of the root dict: a non-tensor value, ignored
+  p.op('u');
+  p.op('}').op('b');  // BUILD with state (torch stores _metadata this way)
+  p.str("epoch").integer(3);
+  p.op('u');
+  return iotest::zip_bytes({{"archive/data.pkl", p.finish()},
+                            {"archive/data/0", floats({1, 2, 3, 4, 5, 6})},
+                            {"archive/data/1", halves({9, 1.5f, -2, 0.25f, 8})},
+                            {"archive/data/2", floats({0, 1, 2, 3, 4, 5})},
+                            {"archive/version", "3\n"}},
+                           zip64);
+}
+
+static std::vector<float> values(const Tensor& t) {
+  Tensor f = t.to_f32();
+  return std::vector<float>(f.data_as<float>(), f.data_as<float>() + f.numel());
+}
+
+TEST(crc32_known_vector) { CHECK(crc32(reinterpret_cast<const uint8_t*>("123456789"), 9) == 0xCBF43926u); }
+
+TEST(small_checkpoint_round_trips) {
+  for (bool zip64 : {false, true}) {
+    iotest::TempDir dir("ckpt");
+    iotest::write_file(dir.file("m.ckpt"), small_checkpoint(zip64));
+    TensorFile f = read_ckpt(dir.file("m.ckpt"));
+    CHECK(f.format == "ckpt");
+    CHECK(f.tensors.size() == 3);
+    if (f.tensors.size() != 3) continue;
+    CHECK(f.tensors[0].first == "model.a");
+    CHECK(f.tensors[0].second.shape() == Shape({2, 3}));
+    CHECK(values(f.tensors[0].second) == std::vector<float>({1, 2, 3, 4, 5, 6}));
+    CHECK(f.tensors[1].first == "model.b");
+    CHECK(f.tensors[1].second.dtype() == DType::F16);
+    CHECK(values(f.tensors[1].second) == std::vector<float>({1.5f, -2, 0.25f, 8}));
+    // Transposed storage (strides [1, 3]) is gathered into row-major order.
+    CHECK(f.tensors[2].second.shape() == Shape({3, 2}));
+    CHECK(values(f.tensors[2].second) == std::vector<float>({0, 3, 1, 4, 2, 5}));
+    // Contiguous tensors are views into the mapped file.
+    CHECK(f.tensors[0].second.owner() == f.tensors[1].second.owner());
+    CHECK(f.tensors[2].second.owner() != f.tensors[0].second.owner());
+  }
+}
+
+// The whole tiny-sd1 checkpoint as a .ckpt (one storage per tensor, as
+// torch.save writes a state dict) loads to the same canonical weights.
+TEST(tiny_sd1_ckpt_equals_safetensors) {
+  const std::string st = sdtest::fixtures_dir() + "/tiny-sd1/tiny-sd1.safetensors";
+  TensorFile src = read_safetensors(st);
+  PickleWriter p;
+  p.op('}').mark().str("state_dict").op('}').mark();
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (size_t i = 0; i < src.tensors.size(); ++i) {
+    const auto& [name, t] = src.tensors[i];
+    std::vector<int64_t> stride(t.strides().begin(), t.strides().end());
+    p.str(name).tensor("HalfStorage", std::to_string(i), t.numel(), 0, t.shape(), stride);
+    entries.emplace_back("tiny/data/" + std::to_string(i), iotest::tensor_bytes(t));
+  }
+  p.op('u').str("global_step").integer(100000).op('u');
+  entries.insert(entries.begin(), {"tiny/data.pkl", p.finish()});
+  iotest::TempDir dir("ckpt-sd1");
+  iotest::write_file(dir.file("tiny-sd1.ckpt"), iotest::zip_bytes(entries));
+
+  auto a = load_model(dir.file("tiny-sd1.ckpt"), {});
+  auto b = load_model(st, {});
+  CHECK(a->info.format == "ckpt");
+  CHECK(a->info.family == "sd1");
+  CHECK(a->weights.all().size() == b->weights.all().size());
+  for (const auto& [name, t] : b->weights.all()) {
+    const Tensor* u = a->weights.find(name);
+    CHECK_MSG(u && u->shape() == t.shape() && std::memcmp(u->data(), t.data(), static_cast<size_t>(t.nbytes())) == 0, "%s", name.c_str());
+  }
+}
+
+static std::string ckpt_with_pickle(const std::string& pkl) {
+  return iotest::zip_bytes({{"archive/data.pkl", pkl}, {"archive/data/0", floats({1, 2})}});
+}
+
+TEST(hostile_globals_are_refused_not_run) {
+  const std::string marker = (std::filesystem::temp_directory_path() / "sd-native-pwned-marker").string();
+  std::filesystem::remove(marker);
+  std::vector<std::pair<std::string, std::string>> cases;
+  {
+    PickleWriter p;
+    p.global("os", "system").str("touch " + marker).op('\x85').op('R');
+    cases.emplace_back("os.system", p.finish());
+  }
+  {
+    PickleWriter p;  // protocol 4 STACK_GLOBAL spelling
+    p.raw()[1] = '\x04';
+    p.raw() += "\x8c\x08" "builtins" "\x8c\x04" "eval";
+    p.op('\x93').str("__import__('os').system('touch " + marker + "')").op('\x85').op('R');
+    cases.emplace_back("builtins.eval", p.finish());
+  }
+  {
+    PickleWriter p;  // hidden inside an otherwise valid state dict
+    p.op('}').mark().str("model.a").tensor("FloatStorage", "0", 2, 0, {2}, {1});
+    p.str("callback").global("subprocess", "Popen").str("id").op('\x85').op('R').op('u');
+    cases.emplace_back("subprocess.Popen", p.finish());
+  }
+  {
+    PickleWriter p;  // a storage "type" that is really a function
+    p.op('}').mark().str("model.a").tensor("FloatStorage", "0", 2, 0, {2}, {1}).op('u');
+    std::string s = p.finish();
+    s.replace(s.find("torch\nFloatStorage\n"), 19, "posix\nsystem\n");
+    cases.emplace_back("posix.system", s);
+  }
+  iotest::TempDir dir("hostile");
+  for (const auto& [global, pkl] : cases) {
+    iotest::write_file(dir.file("h.ckpt"), ckpt_with_pickle(pkl));
+    bool refused = false;
+    try {
+      read_ckpt(dir.file("h.ckpt"));
+    } catch (const Error& e) {
+      refused = e.code() == ErrorCode::ModelUnsupported && std::string(e.what()).find("\"" + global + "\"") != std::string::npos;
+      CHECK_MSG(refused, "%s: %s", global.c_str(), e.what());
+    }
+    CHECK_MSG(refused, "%s was not refused", global.c_str());
+    CHECK(!std::filesystem::exists(marker));
+  }
+}
+
+TEST(malformed_checkpoints_are_refused) {
+  iotest::TempDir dir("badckpt");
+  auto expect = [&](const std::string& bytes, ErrorCode code, const char* what) {
+    iotest::write_file(dir.file("b.ckpt"), bytes);
+    bool threw = false;
+    try {
+      read_ckpt(dir.file("b.ckpt"));
+    } catch (const Error& e) {
+      threw = true;
+      CHECK_MSG(e.code() == code, "%s: wrong code %s: %s", what, error_code_name(e.code()), e.what());
+    }
+    CHECK_MSG(threw, "%s was accepted", what);
+  };
+  const std::string good = small_checkpoint(false);
+  expect(good.substr(0, good.size() / 2), ErrorCode::ModelFormat, "truncated zip");
+  expect(good.substr(0, good.size() - 1), ErrorCode::ModelFormat, "zip missing its last byte");
+  expect("", ErrorCode::ModelFormat, "empty file");
+  expect("PK\x03\x04 not really a zip", ErrorCode::ModelFormat, "zip header only");
+  expect(iotest::zip_bytes({{"archive/other", "x"}}), ErrorCode::ModelFormat, "no data.pkl");
+  {
+    std::string bad = good;  // flip a byte of data.pkl: the CRC no longer matches
+    bad[bad.find("state_dict")] ^= 1;
+    expect(bad, ErrorCode::ModelFormat, "corrupted data.pkl");
+  }
+  auto with_pkl = [&](const std::string& pkl, const char* what) { expect(ckpt_with_pickle(pkl), ErrorCode::ModelFormat, what); };
+  {
+    PickleWriter p;
+    p.op('}').op('h').raw() += '\x07';
+    with_pkl(p.finish(), "memo get of an unset index");
+  }
+  {
+    PickleWriter p;
+    p.op('}');
+    with_pkl(p.raw(), "no STOP");
+  }
+  {
+    PickleWriter p;
+    p.op('}').op('i');
+    with_pkl(p.finish(), "unsupported opcode INST");
+  }
+  {
+    PickleWriter p;
+    p.raw() += "X\xff\xff\xff\x7f";
+    with_pkl(p.finish(), "string length beyond the data");
+  }
+  {
+    PickleWriter p;  // tensor reaching past its storage (2 elements)
+    p.op('}').mark().str("a").tensor("FloatStorage", "0", 2, 1, {2}, {1}).op('u');
+    with_pkl(p.finish(), "tensor beyond its storage");
+  }
+  {
+    PickleWriter p;  // storage numel disagrees with the entry's size
+    p.op('}').mark().str("a").tensor("FloatStorage", "0", 3, 0, {3}, {1}).op('u');
+    with_pkl(p.finish(), "storage size mismatch");
+  }
+  {
+    PickleWriter p;  // storage key without an entry
+    p.op('}').mark().str("a").tensor("FloatStorage", "9", 2, 0, {2}, {1}).op('u');
+    with_pkl(p.finish(), "missing storage entry");
+  }
+  {
+    // Two million nested lists: must be refused (root is not a dict) without
+    // recursing through the chain on the way out.
+    PickleWriter p;
+    const size_t n = 2000000;
+    p.raw() += std::string(n, ']');
+    p.raw() += std::string(n - 1, 'a');
+    with_pkl(p.finish(), "deeply nested lists");
+  }
+  {
+    // A list appended to itself through the memo (a cycle).
+    PickleWriter p;
+    p.op(']').op('q').raw() += '\0';
+    p.op('h').raw() += '\0';
+    p.op('a');
+    with_pkl(p.finish(), "self-referencing list");
+  }
+}
