@@ -89,6 +89,21 @@ TEST(sd2_unet_linear_projection_matches_reference) {
   }
 }
 
+// 9-channel inpainting U-Net (latent, mask, masked-image latent) on the first
+// CFG batch of the reference inpainting loop.
+TEST(inpainting_unet_takes_nine_channels_and_matches_reference) {
+  auto m = load_fixture_model("tiny-sd1-inpaint/tiny-sd1-inpaint.safetensors",
+                              {{"unet", "tiny-sd1-inpaint/diffusers/unet/config.json"}});
+  UNet unet = UNet::bind(*m);
+  CHECK(unet.is_inpaint() && unet.in_channels() == 9 && unet.out_channels() == 4);
+  Refs ref = load_refs("tiny-sd1-inpaint/ref/inpaint9_euler.safetensors");
+  Compute c;
+  Tensor ctx = ops::concat(c, ref["negative_prompt_embeds"], ref["prompt_embeds"], 0);  // [2, 77, 32]
+  Tensor out = unet.forward(c, ref["step.0.model_input"], ref["step.0.t"], ctx);        // [2, 4, 16, 16]
+  CHECK_CLOSE(out.slice_rows(0, 1), ref["step.0.eps_uncond"], "eps_uncond");
+  CHECK_CLOSE(out.slice_rows(1, 2), ref["step.0.eps_cond"], "eps_cond");
+}
+
 TEST(unet_refuses_inputs_of_the_wrong_shape) {
   auto m = tiny_sd1();
   UNet unet = UNet::bind(*m);

@@ -73,3 +73,13 @@ TEST(vae_with_missing_weights_is_refused) {
   m->weights.set("vae.decoder.up.1.block.1.conv2.weight", Tensor::zeros(DType::F32, {32, 31, 3, 3}));
   CHECK_THROWS_CODE(VAE::bind(*m), ErrorCode::ModelFormat);
 }
+
+TEST(sdxl_vae_scaling_factor_comes_from_config_or_family) {
+  auto m = load_fixture_model("tiny-sdxl/tiny-sdxl.safetensors", {{"vae", "tiny-sdxl/diffusers/vae/config.json"}});
+  CHECK(VAE::bind(*m).scaling_factor() == 0.13025f);
+  CHECK(m->info.family == "sdxl");
+  m->configs["vae"] = R"({"norm_num_groups": 8})";  // no scaling_factor: the family decides
+  CHECK(VAE::bind(*m).scaling_factor() == 0.13025f);
+  m->info.family = "sd1";
+  CHECK(VAE::bind(*m).scaling_factor() == 0.18215f);
+}
