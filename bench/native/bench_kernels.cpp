@@ -1,0 +1,154 @@
+// Times the kernels on the shapes SD 1.5 runs at 512x512 (batch 1) and
+// reports GFLOP/s and the fraction of the fp32 FMA peak measured on this
+// machine (bench_peak's loop). Convolutions count direct-convolution FLOPs
+// (2*Cout*Cin*9*H*W), so a Winograd kernel can exceed 100%. Also reports the
+// thread pool's dispatch overhead. Usage: bench_kernels [threads] [--quick]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "peak.h"
+#include "tensor/cpu_features.h"
+#include "tensor/thread_pool.h"
+
+#ifdef SD_BENCH_CBLAS
+#include <cblas.h>
+#endif
+
+namespace {
+
+using sd::DType;
+using sd::Tensor;
+
+Tensor rand_tensor(const sd::Shape& s, DType d = DType::F32) {
+  Tensor f = Tensor::empty(DType::F32, s);
+  uint32_t st = 12345;
+  float* p = f.data_as<float>();
+  for (int64_t i = 0; i < f.numel(); ++i) {
+    st = st * 1664525u + 1013904223u;
+    p[i] = (float((st >> 8) & 0xFFFF) / 32768.f - 1.f) * 0.1f;
+  }
+  if (d == DType::F32) return f;
+  Tensor o = Tensor::empty(d, s);
+  for (int64_t i = 0; i < f.numel(); ++i)
+    o.data_as<uint16_t>()[i] = d == DType::F16 ? sd::f32_to_f16(p[i]) : sd::f32_to_bf16(p[i]);
+  return o;
+}
+
+// Median seconds of fn over repeats (after one warm-up), at least `min_reps`
+// and about `budget` seconds.
+double time_median(const std::function<void()>& fn, int min_reps, double budget) {
+  fn();
+  std::vector<double> t;
+  double total = 0;
+  while (int(t.size()) < min_reps || (total < budget && t.size() < 50)) {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    t.push_back(s);
+    total += s;
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct Row {
+  std::string kernel, shape;
+  double flops, seconds;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = sd::physical_cores();
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    else threads = std::max(1, std::atoi(argv[i]));
+  }
+  const double budget = quick ? 0.2 : 1.0;
+  const int reps = quick ? 1 : 3;
+  sd::ThreadPool pool(threads);
+  sd::Compute c;
+  c.pool = &pool;
+  const sdbench::Peak peak = sdbench::measure_fp32_peak(threads);
+  std::printf("path %s, %d threads, measured peak %.1f GFLOP/s (%s)\n", sd::cpu_path_name(sd::cpu_path()), threads,
+              peak.gflops, peak.what);
+
+  std::vector<Row> rows;
+  auto conv = [&](int64_t C, int64_t HW, DType d) {
+    Tensor x = rand_tensor({1, C, HW, HW}), w = rand_tensor({C, C, 3, 3}, d), b = rand_tensor({C});
+    double s = time_median([&] { sd::ops::conv2d(c, x, w, &b, 1, 1); }, reps, budget);
+    rows.push_back({std::string("conv3x3 ") + sd::dtype_name(d), std::to_string(C) + "->" + std::to_string(C) + " @" +
+                        std::to_string(HW) + "x" + std::to_string(HW),
+                    2.0 * C * C * 9 * HW * HW, s});
+  };
+  conv(320, 64, DType::F16);
+  conv(640, 32, DType::F16);
+  conv(1280, 16, DType::F16);
+  conv(1280, 8, DType::F16);
+  conv(320, 64, DType::F32);
+  auto lin = [&](int64_t M, int64_t K, int64_t N, DType d) {
+    Tensor x = rand_tensor({1, M, K}), w = rand_tensor({N, K}, d), b = rand_tensor({N});
+    double s = time_median([&] { sd::ops::linear(c, x, w, &b); }, reps, budget);
+    rows.push_back({std::string("linear ") + sd::dtype_name(d),
+                    std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N), 2.0 * M * N * K, s});
+  };
+  for (DType d : {DType::F32, DType::F16, DType::BF16}) {
+    lin(4096, 320, 320, d);
+    lin(4096, 320, 2560, d);
+  }
+  auto att = [&](int64_t Nq, int64_t Nk, int H, int64_t D) {
+    Tensor q = rand_tensor({1, Nq, H * D}), k = rand_tensor({1, Nk, H * D}), v = rand_tensor({1, Nk, H * D});
+    double s = time_median([&] { sd::ops::attention(c, q, k, v, H, false, 1.f / std::sqrt(float(D))); }, reps, budget);
+    rows.push_back({"attention", std::to_string(H) + "h q" + std::to_string(Nq) + " k" + std::to_string(Nk) + " d" +
+                                     std::to_string(D),
+                    4.0 * H * Nq * Nk * D, s});
+  };
+  att(4096, 4096, 8, 40);
+  att(4096, 77, 8, 40);
+#ifdef SD_BENCH_CBLAS
+  for (int64_t N : {320, 2560}) {
+    Tensor x = rand_tensor({4096, 320}), w = rand_tensor({N, 320}), y = Tensor::empty(DType::F32, {4096, N});
+    double s = time_median([&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 4096, int(N), 320, 1.f, x.data_as<float>(), 320,
+                  w.data_as<float>(), 320, 0.f, y.data_as<float>(), int(N));
+    }, reps, budget);
+    rows.push_back({"openblas sgemm", "4096x320x" + std::to_string(N), 2.0 * 4096 * N * 320, s});
+  }
+#endif
+
+  std::printf("%-18s %-22s %10s %10s %8s\n", "kernel", "shape", "ms", "GFLOP/s", "of peak");
+  for (const Row& r : rows) {
+    double gf = r.flops / r.seconds * 1e-9;
+    std::printf("%-18s %-22s %10.2f %10.1f %7.0f%%\n", r.kernel.c_str(), r.shape.c_str(), r.seconds * 1e3, gf,
+                100 * gf / peak.gflops);
+  }
+  // Dispatch overhead: an empty region with one task per thread.
+  const int n = 20000;
+  std::vector<double> per;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) pool.run(pool.size(), [](int64_t) {});
+    per.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / n);
+  }
+  std::sort(per.begin(), per.end());
+  std::printf("%-18s %-22s %10.2f us per region\n", "pool dispatch", "empty region", per[2] * 1e6);
+  for (const Row& r : rows) {
+    double gf = r.flops / r.seconds * 1e-9;
+    std::printf("{\"bench\":\"kernels\",\"path\":\"%s\",\"threads\":%d,\"kernel\":\"%s\",\"shape\":\"%s\",\"ms\":%.3f,"
+                "\"gflops\":%.2f,\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f}\n",
+                sd::cpu_path_name(sd::cpu_path()), threads, r.kernel.c_str(), r.shape.c_str(), r.seconds * 1e3, gf,
+                peak.gflops, gf / peak.gflops);
+  }
+  std::printf("{\"bench\":\"kernels\",\"path\":\"%s\",\"threads\":%d,\"kernel\":\"pool dispatch\",\"us\":%.3f}\n",
+              sd::cpu_path_name(sd::cpu_path()), threads, per[2] * 1e6);
+  return 0;
+}

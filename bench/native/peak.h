@@ -1,0 +1,21 @@
+// FMA peak measurement loops (bench only). Each returns the floating-point
+// operations it performed (an FMA counts 2; a bf16 dot-product pair 4).
+#pragma once
+#include <cstdint>
+
+namespace sdbench {
+
+double fma_loop_avx2(int64_t iters);     // 0 when not built for x86
+double fma_loop_avx512(int64_t iters);   // needs AVX-512F
+double bf16_dot_loop_avx512(int64_t iters);  // needs AVX-512-BF16
+
+struct Peak {
+  double gflops;      // median over repeats, all threads
+  const char* what;   // "fp32 avx512", ...
+};
+// fp32 FMA peak with the widest vectors this CPU has, on `threads` threads.
+Peak measure_fp32_peak(int threads);
+// bf16 dot-product peak (vdpbf16ps); gflops 0 without AVX-512-BF16.
+Peak measure_bf16_peak(int threads);
+
+}  // namespace sdbench
