@@ -36,6 +36,7 @@ void append_timesteps(const ModelSchedule& m, Schedule& s, bool integer) {
 
 Schedule discrete(const ModelSchedule& m, int n, const ScheduleOptions& opt) {
   const int T = m.num_train_timesteps();
+  if (n > T) fail(ErrorCode::InvalidOption, "discrete schedule: steps must be <= " + std::to_string(T));
   std::vector<double> ts;  // descending
   switch (opt.spacing) {
     case Spacing::Linspace: {
