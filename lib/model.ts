@@ -94,10 +94,10 @@ export class Model {
     const first = resolveParams(params, this.info);
     if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
     const nativeModel = this.nativeModel();
+    const images = await decodeInputs(first);
     if (!generationAvailable()) {
       throw new SdError("ERR_MODEL_UNSUPPORTED", "this build of sd-native has no image generation pipeline yet");
     }
-    const images = await decodeInputs(first);
     // img2img without width/height takes the init image's size.
     const resolved = images.initImage
       ? resolveParams(params, this.info, { initImageSize: images.initImage, seed: () => first.seed })

@@ -242,7 +242,7 @@ export function resolveParams(
   }
   if (typeof params.prompt !== "string")
     throw invalidOption("prompt", `must be a string, got ${describe(params.prompt)}`);
-  const negativePrompt = params.negativePrompt ?? "";
+  const negativePrompt = params.negativePrompt === undefined ? "" : params.negativePrompt;
   if (typeof negativePrompt !== "string") {
     throw invalidOption("negativePrompt", `must be a string, got ${describe(params.negativePrompt)}`);
   }
@@ -267,18 +267,18 @@ export function resolveParams(
     );
   }
 
-  const cfgScale = params.cfgScale ?? DEFAULTS.cfgScale;
+  const cfgScale = params.cfgScale === undefined ? DEFAULTS.cfgScale : params.cfgScale;
   if (typeof cfgScale !== "number" || !Number.isFinite(cfgScale) || cfgScale < 0 || cfgScale > 100) {
     throw invalidOption("cfgScale", `must be a number from 0 to 100, got ${describe(params.cfgScale)}`);
   }
-  const strength = params.strength ?? DEFAULTS.strength;
+  const strength = params.strength === undefined ? DEFAULTS.strength : params.strength;
   if (typeof strength !== "number" || !(strength > 0 && strength <= 1)) {
     throw invalidOption("strength", `must be a number in (0, 1], got ${describe(params.strength)}`);
   }
   if (params.strength !== undefined && initImage === undefined) {
     throw invalidOption("strength", "only applies with initImage (img2img)");
   }
-  const seed = params.seed ?? (context.seed ?? randomSeed)();
+  const seed = params.seed === undefined ? (context.seed ?? randomSeed)() : params.seed;
   if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
     throw invalidOption(
       "seed",
