@@ -34,6 +34,18 @@ export {
 export { readPngText } from "./png-text.js";
 export type { ProgressEvent, Stage } from "./progress.js";
 export {
+  type ChunkOptions,
+  type EncodedPrompt,
+  encodePrompt,
+  encodePromptPair,
+  type LoraTag,
+  PAD_OPENCLIP,
+  PAD_SD1,
+  type PromptChunk,
+  padToChunkCount,
+  parseAttention,
+} from "./prompt/index.js";
+export {
   cacheDir,
   cleanText,
   loadTokenizer,

@@ -3,9 +3,10 @@
  * ftfy fixes most often. Each run of characters whose Windows-1252 (or Latin-1) bytes form a complete,
  * valid multi-byte UTF-8 sequence is decoded; a sequence whose continuation bytes were lost to U+FFFD
  * becomes one U+FFFD ("â€�" -> "�"); "Ã" + space is read as "à" (its second byte, A0, was taken for a
- * space). Everything else is left alone. This is a subset of ftfy.fix_encoding: other single-byte
- * codecs (1250/1251/MacRoman/...) and its badness heuristic are not implemented, so a lone sequence
- * ftfy judges harmless (e.g. "Ã¥" next to text that is not mojibake) is still repaired here.
+ * space); an accented capital followed by common punctuation is kept (see isPlausibleText).
+ * Everything else is left alone. This is a subset of ftfy.fix_encoding: other single-byte codecs
+ * (1250/1251/MacRoman/...) and its badness heuristic are not implemented, so a lone sequence ftfy
+ * judges harmless (e.g. "Ã¥" next to text that is not mojibake) is still repaired here.
  */
 
 /** Windows-1252 characters in 0x80-0x9F, by code point -> byte. */
@@ -79,6 +80,21 @@ const REPLACEMENT = 0xfffd;
 const A_GRAVE_SPACE_RE = /\u00c3 (?=(?: |quele|quela|quilo|s ))/g;
 const A_GRAVE_WORD_RE = /\u00c3 /g;
 
+/**
+ * Punctuation that legitimately follows an accented capital ("CAFÉ…", "É—"): a two-character sequence
+ * ending in one of these is left alone. After "Â"/"Ã", the leads real mojibake nearly always has, only
+ * "…" and "’" are (as ftfy does: "Ã…" stays, "Ã–" -> "Ö").
+ */
+const COMMON_CONTINUATION = new Set([0xa0, 0xad, 0xb7, 0xb4, 0x2013, 0x2014, 0x2026, 0x2019, 0x2022]);
+const AMBIGUOUS_AFTER_A = new Set([0x2026, 0x2019]);
+
+function isPlausibleText(text: string, at: number, n: number): boolean {
+  if (n !== 2) return false;
+  const lead = text.charCodeAt(at);
+  const next = text.charCodeAt(at + 1);
+  return lead === 0xc2 || lead === 0xc3 ? AMBIGUOUS_AFTER_A.has(next) : COMMON_CONTINUATION.has(next);
+}
+
 /** True when `bytes` is a lead followed by continuation bytes or lost ones (U+FFFD), with at least one lost. */
 function isLossySequence(bytes: number[]): boolean {
   let lost = false;
@@ -97,7 +113,7 @@ export function fixMojibake(input: string): string {
   let i = 0;
   while (i < text.length) {
     const n = sequenceLength(text.charCodeAt(i));
-    if (n > 0 && i + n <= text.length) {
+    if (n > 0 && i + n <= text.length && !isPlausibleText(text, i, n)) {
       const bytes: number[] = [];
       for (let k = 0; k < n; k++) bytes.push(byteOf(text.charCodeAt(i + k)));
       const decoded = bytes.includes(-1) ? undefined : isLossySequence(bytes) ? "\ufffd" : decodeSequence(bytes);
