@@ -6,7 +6,7 @@ import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { invalidOption } from "./errors.js";
 import { loadModel } from "./model.js";
-import { type GenerateParams, RNGS, SAMPLERS, SCHEDULERS } from "./options.js";
+import { type GenerateParams, RNGS, resolveParams, SAMPLERS, SCHEDULERS } from "./options.js";
 import type { ProgressEvent } from "./progress.js";
 
 interface GenerateFlags {
@@ -126,6 +126,8 @@ async function generateCommand(flags: GenerateFlags): Promise<void> {
   for (const key of Object.keys(params) as Array<keyof GenerateParams>) {
     if (params[key] === undefined) delete params[key];
   }
+  // Bad options fail before the (possibly slow) model load; family-specific defaults come later.
+  resolveParams(params, { family: "sd1", prediction: "epsilon" });
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {

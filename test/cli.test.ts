@@ -1,0 +1,142 @@
+// The CLI end to end, run from dist/ as users run it. The generate suites that
+// need images activate once the native pipeline exists (capabilities().generate).
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { outputPaths } from "../lib/cli-generate.js";
+import { generationAvailable, readPngText } from "../lib/index.js";
+import { ensureDist, REPO, run, TINY_SD1 } from "./package-helpers.js";
+
+const CLI = join(REPO, "dist", "cli.js");
+const CLIP = join(REPO, "..", "shared", "clip");
+const pipelineAvailable = generationAvailable();
+const tmp = mkdtempSync(join(tmpdir(), "sd-native-cli-"));
+
+function cli(...args: string[]) {
+  return run(process.execPath, [CLI, ...args], REPO);
+}
+
+function expectOneLineError(stderr: string, code: string): void {
+  const lines = stderr.trim().split("\n");
+  expect(lines, stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(new RegExp(`^sd-native: ${code}: `));
+}
+
+beforeAll(() => {
+  ensureDist();
+}, 120_000);
+
+describe("sd-native CLI", () => {
+  it("--version prints the package version", () => {
+    const r = cli("--version");
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version);
+  });
+
+  it("--help lists the commands, generate --help every option", () => {
+    const top = cli("--help");
+    expect(top.status).toBe(0);
+    expect(top.stdout).toMatch(/info \[options\] <model>/);
+    expect(top.stdout).toMatch(/generate \[options\]/);
+    const gen = cli("generate", "--help");
+    expect(gen.status).toBe(0);
+    for (const flag of [
+      "-m, --model",
+      "-p, --prompt",
+      "-n, --negative-prompt",
+      "-W, --width",
+      "-H, --height",
+      "--steps",
+      "--cfg",
+      "--sampler",
+      "--scheduler",
+      "--seed",
+      "--rng",
+      "--clip-skip",
+      "--batch",
+      "--init-img",
+      "--strength",
+      "--mask",
+      "--threads",
+      "--weight-type",
+      "-o, --output",
+      "--json",
+    ]) {
+      expect(gen.stdout, flag).toContain(flag);
+    }
+    expect(gen.stdout).toContain("dpm++2m_sde");
+  });
+
+  it("info prints the model family", () => {
+    const r = cli("info", TINY_SD1);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/family:\s+sd1/);
+  });
+
+  it("a bad option is one error line with its code and exit status 1, before loading the model", () => {
+    const r = cli("generate", "-m", join(tmp, "does-not-exist.safetensors"), "-p", "x", "-W", "500");
+    expect(r.status).toBe(1);
+    expectOneLineError(r.stderr, "ERR_INVALID_OPTION");
+    expect(r.stderr).toContain("width: must be a multiple of 8");
+    const s = cli("generate", "-m", TINY_SD1, "-p", "x", "--sampler", "euler_ancestral");
+    expect(s.status).toBe(1);
+    expectOneLineError(s.stderr, "ERR_INVALID_OPTION");
+    expect(s.stderr).toContain('"dpm++2m"');
+  });
+
+  it("a missing model is ERR_MODEL_NOT_FOUND; --verbose adds the stack", () => {
+    const r = cli("generate", "-m", join(tmp, "nope.safetensors"), "-p", "x");
+    expect(r.status).toBe(1);
+    expectOneLineError(r.stderr, "ERR_MODEL_NOT_FOUND");
+    const v = cli("generate", "-m", join(tmp, "nope.safetensors"), "-p", "x", "--verbose");
+    expect(v.status).toBe(1);
+    expect(v.stderr.split("\n").length).toBeGreaterThan(2);
+    expect(v.stderr).toMatch(/\n\s+at /);
+  });
+
+  it.runIf(!pipelineAvailable)("generate says the build cannot generate yet (exit 1)", () => {
+    const r = cli("generate", "-m", TINY_SD1, "-p", "x", "-W", "64", "-H", "64", "-o", join(tmp, "x.png"));
+    expect(r.status).toBe(1);
+    expectOneLineError(r.stderr, "ERR_MODEL_UNSUPPORTED");
+  });
+
+  it("names batch outputs NAME-i.ext", () => {
+    expect(outputPaths("out.png", 1)).toEqual(["out.png"]);
+    expect(outputPaths("dir/out.png", 2)).toEqual(["dir/out-0.png", "dir/out-1.png"]);
+  });
+});
+
+describe.runIf(pipelineAvailable)("sd-native generate end to end (tiny-sd1)", () => {
+  const base = ["generate", "-m", TINY_SD1, "--tokenizer", CLIP, "-p", "a red cube", "-W", "64", "-H", "64"];
+
+  it("writes the PNG with its parameters and prints --json metadata; plain progress lines off a TTY", () => {
+    const out = join(tmp, "gen.png");
+    const r = cli(...base, "--steps", "3", "--seed", "7", "-o", out, "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const meta = JSON.parse(r.stdout);
+    expect(meta).toMatchObject({ images: [out], seed: 7, width: 64, height: 64 });
+    expect(meta.timings.perStepMs).toHaveLength(3);
+    expect(readPngText(readFileSync(out)).parameters).toContain("Steps: 3, Sampler: Euler a, CFG scale: 7, Seed: 7");
+    expect(r.stderr).toMatch(/^denoise 3\/3 /m);
+  });
+
+  it("Ctrl-C (SIGINT) cancels through the abort path and exits 130", async () => {
+    const out = join(tmp, "cancelled.png");
+    const child = spawn(process.execPath, [CLI, ...base, "-W", "256", "-H", "256", "--steps", "200", "-o", out], {
+      cwd: REPO,
+    });
+    let stderr = "";
+    const status = await new Promise<number | null>((resolve) => {
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        if (/denoise 1\//.test(stderr)) child.kill("SIGINT");
+      });
+      child.on("exit", (code) => resolve(code));
+    });
+    expect(status, stderr).toBe(130);
+    expect(stderr).toContain("sd-native: cancelled");
+    expect(existsSync(out)).toBe(false);
+  });
+});
