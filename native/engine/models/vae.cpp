@@ -147,4 +147,64 @@ Tensor VAE::decode(Compute& c, const Tensor& z) const {
   return dec_conv_out_(c, dec_norm_out_(c, h, /*silu=*/true));  // [B, 3, f*h, f*w]
 }
 
+// Tile start positions covering [0, n): stride tile - overlap, the last tile
+// flush with the end.
+static std::vector<int64_t> tile_starts(int64_t n, int64_t tile, int64_t overlap) {
+  std::vector<int64_t> starts{0};
+  if (n <= tile) return starts;
+  for (int64_t s = tile - overlap; s + tile < n; s += tile - overlap) starts.push_back(s);
+  starts.push_back(n - tile);
+  return starts;
+}
+
+// Blend weight along one axis of a tile of `len` pixels: a linear ramp of
+// `ramp` pixels on each side that has a neighbouring tile, 1 elsewhere.
+static float ramp_weight(int64_t i, int64_t len, int64_t ramp, bool before, bool after) {
+  float w = 1.f;
+  if (before && i < ramp) w = std::min(w, (float(i) + 0.5f) / float(ramp));
+  if (after && len - 1 - i < ramp) w = std::min(w, (float(len - 1 - i) + 0.5f) / float(ramp));
+  return w;
+}
+
+Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) const {
+  if (tile < 8 || overlap < 0 || overlap >= tile / 2)
+    fail(ErrorCode::InvalidOption, "VAE tiling needs tile >= 8 and 0 <= overlap < tile/2, got tile " +
+                                       std::to_string(tile) + ", overlap " + std::to_string(overlap));
+  if (z.dim() != 4 || z.size(1) != latent_channels_)
+    fail(ErrorCode::InvalidOption, "vae decoder input must be [B, " + std::to_string(latent_channels_) +
+                                       ", h, w], got " + shape_str(z.shape()));
+  int64_t b = z.size(0), l = z.size(1), h = z.size(2), w = z.size(3);
+  if (h <= tile && w <= tile) return decode(c, z);
+  int64_t f = downsample_factor(), ramp = int64_t(overlap) * f;
+  Tensor zf = z.to_f32();
+  Tensor out;   // [B, 3, f*h, f*w]: weighted sum of tiles
+  Tensor wsum = Tensor::zeros(DType::F32, {f * h, f * w});  // [f*h, f*w]
+  std::vector<int64_t> ys = tile_starts(h, tile, overlap), xs = tile_starts(w, tile, overlap);
+  for (size_t ty = 0; ty < ys.size(); ++ty)
+    for (size_t tx = 0; tx < xs.size(); ++tx) {
+      int64_t y0 = ys[ty], x0 = xs[tx], th = std::min<int64_t>(tile, h), tw = std::min<int64_t>(tile, w);
+      Tensor crop = Tensor::empty(DType::F32, {b, l, th, tw});  // [B, L, th, tw]
+      for (int64_t p = 0; p < b * l; ++p)
+        for (int64_t y = 0; y < th; ++y)
+          std::memcpy(crop.data_as<float>() + (p * th + y) * tw, zf.data_as<float>() + (p * h + y0 + y) * w + x0,
+                      size_t(tw) * 4);
+      Tensor img = decode(c, crop);  // [B, C, f*th, f*tw]
+      int64_t ch = img.size(1), ih = img.size(2), iw = img.size(3), oh = f * h, ow = f * w;
+      if (!out.defined()) out = Tensor::zeros(DType::F32, {b, ch, oh, ow});
+      for (int64_t y = 0; y < ih; ++y) {
+        float wy = ramp_weight(y, ih, ramp, ty > 0, ty + 1 < ys.size());
+        for (int64_t x = 0; x < iw; ++x) {
+          float wt = wy * ramp_weight(x, iw, ramp, tx > 0, tx + 1 < xs.size());
+          int64_t o = (f * y0 + y) * ow + f * x0 + x;
+          wsum.data_as<float>()[o] += wt;
+          for (int64_t p = 0; p < b * ch; ++p)
+            out.data_as<float>()[p * oh * ow + o] += wt * img.data_as<float>()[(p * ih + y) * iw + x];
+        }
+      }
+    }
+  int64_t plane = wsum.numel();
+  for (int64_t p = 0; p < out.numel(); ++p) out.data_as<float>()[p] /= wsum.data_as<float>()[p % plane];
+  return out;
+}
+
 }  // namespace sd

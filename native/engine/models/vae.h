@@ -49,6 +49,14 @@ class VAE {
   // z [B, L, h, w] raw latent (pipeline latent / scaling_factor) -> image [B, 3, 8h, 8w], unclamped.
   Tensor decode(Compute& c, const Tensor& z) const;
 
+  // Decodes overlapping latent tiles of `tile` x `tile` (overlap `overlap`,
+  // both in latent pixels) one at a time and blends them with linear ramps
+  // across the overlaps, so peak activation memory follows the tile size,
+  // not the image size. Not bit-equal to decode(): GroupNorm statistics and
+  // the mid-block attention see one tile. Latents no larger than a tile are
+  // decoded whole.
+  Tensor decode_tiled(Compute& c, const Tensor& z, int tile = 64, int overlap = 16) const;
+
   bool has_encoder() const { return has_encoder_; }
   int latent_channels() const { return latent_channels_; }
   int downsample_factor() const { return 1 << int(decoder_up_.size() - 1); }
