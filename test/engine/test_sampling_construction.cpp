@@ -175,6 +175,26 @@ TEST(a_false_callback_aborts_within_the_step) {
   }
 }
 
+TEST(the_callback_may_replace_the_latent_between_steps) {
+  // Inpainting-style blend: set part of x to mu after the first step only. The
+  // exact denoiser maps mu to mu at every level, so single-step samplers must
+  // keep those elements at mu for the rest of the run.
+  Schedule sched = karras(5);
+  for (Sampler s : {Sampler::Euler, Sampler::Heun, Sampler::Dpm2, Sampler::Ddim}) {
+    Tensor x = start_latent(2, sched.sigmas[0]);
+    Denoiser den(gaussian_model(Prediction::Epsilon), sd1(), Prediction::Epsilon, 1.0f);
+    StepCallback pin = [&](const StepInfo& info) {
+      if (info.step_done && info.step == 0) std::fill(info.x.data_as<float>(), info.x.data_as<float>() + 8, float(kMu));
+      return true;
+    };
+    sampler_fn(s)(den, x, sched, NoiseFn(), pin);
+    double worst = 0;
+    for (int i = 0; i < 8; ++i) worst = std::fmax(worst, std::fabs(x.data_as<float>()[i] - kMu));
+    CHECK_MSG(worst < 1e-5, "%s: pinned elements moved by %.3g", sampler_name(s), worst);
+    CHECK(std::fabs(x.data_as<float>()[100] - kMu) > 1e-3);  // the rest was sampled
+  }
+}
+
 TEST(guidance_runs_one_batch_uncond_then_cond_and_skips_uncond_at_scale_one) {
   // Model: row r of the batch returns 1 + 2*r (uncond 1, cond 3) and records its rows.
   int64_t rows = 0;

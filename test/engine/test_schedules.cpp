@@ -72,6 +72,10 @@ TEST(discrete_spacings_give_the_reference_timesteps) {
   const float want_dpm[] = {999, 874, 749, 624, 500, 375, 250, 125};  // 499.5 rounds half to even
   for (int i = 0; i < 8; ++i) CHECK(dpm.timesteps[i] == want_dpm[i]);
 
+  o.spacing = Spacing::LeadingMultistep;  // DPM-Solver/UniPC with "leading": T // (N+1) = 111
+  auto lm = make_schedule(sd1(), 8, o);
+  for (int i = 0; i < 8; ++i) CHECK(lm.timesteps[i] == float(889 - 111 * i));
+
   o.spacing = Spacing::Trailing;
   auto tr = make_schedule(sd1(), 8, o);
   const float want_tr[] = {999, 874, 749, 624, 499, 374, 249, 124};

@@ -57,7 +57,7 @@ SamplingSetup setup_sampling(const ModelSchedule& model, Sampler sampler, const 
     case Sampler::Dpmpp2m:
     case Sampler::Dpmpp2mSde:
     case Sampler::Unipc:
-      so.spacing = Spacing::LinspaceRounded;
+      so.spacing = opt.model_leading_spacing ? Spacing::LeadingMultistep : Spacing::LinspaceRounded;
       so.integer_timesteps = true;
       break;
     case Sampler::Ddim:

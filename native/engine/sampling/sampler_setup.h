@@ -26,7 +26,8 @@ struct SamplingOptions {
   int steps = 20;
   std::vector<float> custom_sigmas;  // non-empty: used instead of `kind`/`steps`
   // The model's scheduler config says timestep_spacing "leading" (SDXL base):
-  // the Euler-family samplers then use leading spacing as diffusers does.
+  // the Euler family and DPM-Solver/UniPC then use their "leading" spacing, as
+  // diffusers does with that config (DDIM/PNDM always lead, LCM/TCD never).
   bool model_leading_spacing = false;
   AysFamily ays = AysFamily::Sd1;
 };

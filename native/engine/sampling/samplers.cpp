@@ -29,7 +29,7 @@ class Run {
   // D(x, sigmas[i]) at the schedule's timestep.
   void denoise(const Tensor& at, int i, Tensor& out) { model(at, sched.sigmas[i], sched.timesteps[i], out); }
 
-  void report(int step, bool done, float level, const Tensor& at, const Tensor& denoised) {
+  void report(int step, bool done, float level, Tensor& at, const Tensor& denoised) {
     StepInfo info{call_++, step, steps, done, level, at, denoised};
     if (cb_ && !cb_(info)) fail(ErrorCode::Aborted, "the generation was aborted");
   }

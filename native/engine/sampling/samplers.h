@@ -21,7 +21,10 @@ struct StepInfo {
   int steps;       // number of intervals (schedule.steps())
   bool step_done;  // true on the last evaluation of the interval (x is at sigmas[step + 1])
   float sigma;     // noise level of x now
-  const Tensor& x;         // [B, C, H, W] current latent, k-diffusion form
+  // [B, C, H, W] current latent, k-diffusion form. When step_done the callback
+  // may modify it in place (inpainting's masked blend, as diffusers does between
+  // scheduler steps); the sampler continues from the modified latent.
+  Tensor& x;
   const Tensor& denoised;  // [B, C, H, W] the latest x0 estimate
 };
 

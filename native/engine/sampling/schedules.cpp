@@ -54,6 +54,11 @@ Schedule discrete(const ModelSchedule& m, int n, const ScheduleOptions& opt) {
       for (int i = n - 1; i >= 0; --i) ts.push_back(double(i * ratio + opt.steps_offset));
       break;
     }
+    case Spacing::LeadingMultistep: {
+      int ratio = T / (n + 1);
+      for (int i = n; i >= 1; --i) ts.push_back(double(i * ratio + opt.steps_offset));
+      break;
+    }
     case Spacing::Trailing: {
       double ratio = double(T) / n;
       for (int i = 0; i < n; ++i) ts.push_back(std::nearbyint(double(T) - i * ratio) - 1);

@@ -39,6 +39,7 @@ enum class Spacing {
   Linspace,         // t = linspace(0, T-1, N) descending, fractional (Euler family)
   LinspaceRounded,  // t = round(linspace(0, T-1, N+1)) descending, first N (DPM-Solver, UniPC)
   Leading,          // t = arange(N) * (T / N) + steps_offset, descending (DDIM, PNDM, SDXL)
+  LeadingMultistep, // t = arange(N+1) * (T / (N+1)) descending, first N, + steps_offset (DPM-Solver/UniPC "leading")
   Trailing,         // t = round(arange(T, 0, -T/N)) - 1
   Lcm,              // LCM: N of the `lcm_original_steps` skipping-step timesteps
 };
