@@ -124,6 +124,16 @@ describe("vocabulary resolution", () => {
     expect(await resolveTokenizerPath({ env: viaEnv })).toEqual({ path: join(CLIP, GZ), source: "env" });
   });
 
+  it("names the setting that pointed at a missing vocabulary", async () => {
+    await expect(resolveTokenizer({ env: { ...env, SD_NATIVE_TOKENIZER: join(dir, "none.txt.gz") } })).rejects.toThrow(
+      /not found.*SD_NATIVE_TOKENIZER/,
+    );
+    await expect(resolveTokenizer({ env, tokenizer: join(dir, "none") })).rejects.toMatchObject({
+      code: "ERR_TOKENIZER_NOT_FOUND",
+      message: expect.stringContaining("`tokenizer` load option"),
+    });
+  });
+
   it("re-downloads a corrupted cache file", async () => {
     const { server, url } = await startServer("ok");
     try {

@@ -77,14 +77,26 @@ export async function resolveTokenizerPath(options: TokenizerSourceOptions = {})
 // Loading parses ~49k merges (~150 ms); models sharing a vocabulary (SDXL's two encoders) share one Tokenizer.
 const loaded = new Map<string, Promise<Tokenizer>>();
 
+const SOURCE_NAMES: Readonly<Record<ResolvedTokenizerPath["source"], string>> = {
+  model: "the model's tokenizer/ folder",
+  option: "the `tokenizer` load option",
+  env: "the SD_NATIVE_TOKENIZER environment variable",
+  cache: "the cache",
+  download: "the download",
+};
+
 /** resolveTokenizerPath + loadTokenizer, reusing an already loaded vocabulary. */
 export async function resolveTokenizer(options: TokenizerSourceOptions = {}): Promise<Tokenizer> {
-  const { path } = await resolveTokenizerPath(options);
+  const { path, source } = await resolveTokenizerPath(options);
   let pending = loaded.get(path);
   if (!pending) {
-    pending = loadTokenizer(path);
+    pending = loadTokenizer(path).catch((e: unknown) => {
+      loaded.delete(path);
+      // Say where the bad path came from, so the user knows which setting to fix.
+      if (!(e instanceof SdError)) throw e;
+      throw new SdError(e.code, `${e.message} (from ${SOURCE_NAMES[source]})`, { cause: e });
+    });
     loaded.set(path, pending);
-    pending.catch(() => loaded.delete(path));
   }
   return pending;
 }
