@@ -4,11 +4,13 @@
 // heads, from its diffusers folder), SDXL text_time conditioning; bad inputs
 // refused.
 #define SD_TEST_MAIN
+#include <cstring>
 #include <map>
 
 #include "core/error.h"
 #include "kernels/ops.h"
 #include "models/unet.h"
+#include "tensor/thread_pool.h"
 #include "test_model_fixtures.h"
 
 using namespace sd;
@@ -102,6 +104,20 @@ TEST(inpainting_unet_takes_nine_channels_and_matches_reference) {
   Tensor out = unet.forward(c, ref["step.0.model_input"], ref["step.0.t"], ctx);        // [2, 4, 16, 16]
   CHECK_CLOSE(out.slice_rows(0, 1), ref["step.0.eps_uncond"], "eps_uncond");
   CHECK_CLOSE(out.slice_rows(1, 2), ref["step.0.eps_cond"], "eps_cond");
+}
+
+// Determinism: the same bits for any thread count.
+TEST(unet_output_is_bit_identical_across_thread_counts) {
+  auto m = tiny_sd1();
+  UNet unet = UNet::bind(*m);
+  Refs ref = load_refs("tiny-sd1/ref/unet.safetensors");
+  Compute one;
+  ThreadPool pool(3);
+  Compute three{&pool};
+  Tensor a = unet.forward(one, ref["c5.sample"], ref["c5.timestep"], ref["c5.encoder_hidden_states"]);
+  Tensor b = unet.forward(three, ref["c5.sample"], ref["c5.timestep"], ref["c5.encoder_hidden_states"]);
+  CHECK(a.shape() == b.shape() && std::memcmp(a.data(), b.data(), size_t(a.nbytes())) == 0);
+  CHECK_CLOSE(b, ref["c5.out"], "c5.out on 3 threads");
 }
 
 TEST(unet_refuses_inputs_of_the_wrong_shape) {
