@@ -8,6 +8,8 @@ import type { NativeModel } from "./native.js";
 import type { GenerateOptions, ResolvedParams } from "./options.js";
 import { formatParameters } from "./parameters.js";
 import { type NativeEvent, ProgressTracker } from "./progress.js";
+import { encodePrompt, PAD_OPENCLIP, PAD_SD1 } from "./prompt/index.js";
+import { resolveTokenizer } from "./tokenizer/index.js";
 
 export interface GenerateTimings {
   /** Lazy weight preparation done by this call (e.g. a weightType conversion), when there was any. */
@@ -251,11 +253,17 @@ export async function runGenerate(
 
 /**
  * The text side for a model: prompt syntax (lib/prompt) over the CLIP tokenizer
- * (lib/tokenizer) found the documented way. Integration point: not wired yet.
+ * found the documented way (lib/tokenizer). Padding after EOS: EOS for SD 1.x's
+ * and SDXL's CLIP-L encoder, 0 for the OpenCLIP encoders (SD 2.x, SDXL te2).
+ * LoRA tags are parsed out of the prompt (applied once LoRA support lands).
  */
 export async function promptTokenizerFor(
-  _info: { family: string },
-  _options: { tokenizer?: string },
+  info: { family: string; path: string },
+  options: { tokenizer?: string },
 ): Promise<PromptTokenizer> {
-  throw new SdError("ERR_MODEL_UNSUPPORTED", "prompt tokenization is not wired into generate() yet");
+  const tok = await resolveTokenizer({ modelPath: info.path, tokenizer: options.tokenizer });
+  return (text, encoder) => {
+    const padId = info.family === "sd1" || (info.family === "sdxl" && encoder === "te1") ? PAD_SD1 : PAD_OPENCLIP;
+    return encodePrompt(text, tok, { padId });
+  };
 }

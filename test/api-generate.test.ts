@@ -3,7 +3,13 @@
 // capabilities().generate === true (see generationAvailable()).
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NativeGenerateParams, type PromptTokenizer, runGenerate, tokenizePair } from "../lib/generate.js";
+import {
+  type NativeGenerateParams,
+  type PromptTokenizer,
+  promptTokenizerFor,
+  runGenerate,
+  tokenizePair,
+} from "../lib/generate.js";
 import {
   AbortError,
   type GenerateResult,
@@ -98,6 +104,25 @@ describe("prompt pairs for the native call", () => {
     const swapped = await tokenizePair(fake, "te2", "", "a b c d");
     expect(swapped.prompt.ids.length).toBe(2 * 77);
     expect(swapped.prompt.ids[77 + 2]).toBe(0);
+  });
+});
+
+describe("the model's prompt tokenizer", () => {
+  it("pads after EOS with EOS for CLIP-L encoders and 0 for OpenCLIP ones, with emphasis weights", async () => {
+    const path = TINY_SD1;
+    const sd1 = await promptTokenizerFor({ family: "sd1", path }, { tokenizer: CLIP });
+    const sd2 = await promptTokenizerFor({ family: "sd2", path }, { tokenizer: CLIP });
+    const sdxl = await promptTokenizerFor({ family: "sdxl", path }, { tokenizer: CLIP });
+    const a = await sd1("a (cube:1.5)", "te1");
+    expect(a.chunks).toHaveLength(1);
+    const c = a.chunks[0] as { ids: number[]; weights: number[] };
+    expect(c.ids).toHaveLength(77);
+    expect(c.ids[0]).toBe(49406);
+    expect(c.ids.slice(3, 6)).toEqual([49407, 49407, 49407]);
+    expect(c.weights.slice(0, 4)).toEqual([1, 1, 1.5, 1]);
+    expect((await sd2("a cube", "te1")).chunks[0]?.ids.slice(3, 5)).toEqual([49407, 0]);
+    expect((await sdxl("a cube", "te1")).chunks[0]?.ids.slice(3, 5)).toEqual([49407, 49407]);
+    expect((await sdxl("a cube", "te2")).chunks[0]?.ids.slice(3, 5)).toEqual([49407, 0]);
   });
 });
 
