@@ -195,6 +195,20 @@ TEST(the_callback_may_replace_the_latent_between_steps) {
   }
 }
 
+TEST(a_non_finite_model_output_is_a_numerical_error) {
+  Schedule sched = karras(4);
+  ModelFn nan_model = [](const Tensor&, float, Tensor& out) {
+    std::fill(out.data_as<float>(), out.data_as<float>() + out.numel(), NAN);
+  };
+  for (Sampler s : kAll) {
+    Tensor x = start_latent(1, sched.sigmas[0]);
+    Denoiser den(nan_model, sd1(), Prediction::Epsilon, 7.5f);
+    TorchGenerator g(1);
+    NoiseFn noise = [&](Tensor& z) { g.randn(z.data_as<float>(), z.numel()); };
+    CHECK_THROWS_CODE(sampler_fn(s)(den, x, sched, noise, StepCallback()), ErrorCode::Numerical);
+  }
+}
+
 TEST(guidance_runs_one_batch_uncond_then_cond_and_skips_uncond_at_scale_one) {
   // Model: row r of the batch returns 1 + 2*r (uncond 1, cond 3) and records its rows.
   int64_t rows = 0;

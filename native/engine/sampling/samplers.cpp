@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -30,6 +31,11 @@ class Run {
   void denoise(const Tensor& at, int i, Tensor& out) { model(at, sched.sigmas[i], sched.timesteps[i], out); }
 
   void report(int step, bool done, float level, Tensor& at, const Tensor& denoised) {
+    const float* p = at.data_as<float>();
+    for (int64_t e = 0; e < n; ++e)
+      if (!std::isfinite(p[e]))
+        fail(ErrorCode::Numerical, "sampling produced NaN/Inf at step " + std::to_string(step + 1) + " (sigma " +
+                                       std::to_string(level) + "): the model output is not finite");
     StepInfo info{call_++, step, steps, done, level, at, denoised};
     if (cb_ && !cb_(info)) fail(ErrorCode::Aborted, "the generation was aborted");
   }
