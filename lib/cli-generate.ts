@@ -58,6 +58,7 @@ function formatSeconds(ms: number): string {
 class ProgressView {
   readonly #bar: SingleBar | undefined;
   #barStarted = false;
+  #denoiseStartMs = 0;
 
   constructor(tty: boolean) {
     this.#bar = tty
@@ -71,10 +72,14 @@ class ProgressView {
   }
 
   event(e: ProgressEvent): void {
-    const perStep = e.stage === "denoise" && e.step > 0 ? e.elapsedMs / 1000 : undefined;
+    if (e.stage === "denoise" && e.step === 0) this.#denoiseStartMs = e.elapsedMs;
+    const secondsPerStep =
+      e.stage === "denoise" && e.step > 0
+        ? ((e.elapsedMs - this.#denoiseStartMs) / e.step / 1000).toFixed(2)
+        : undefined;
+    const eta = e.etaMs === undefined ? undefined : formatSeconds(e.etaMs);
     if (this.#bar && e.stage === "denoise") {
-      const speed = e.etaMs !== undefined && e.step < e.steps ? (e.etaMs / (e.steps - e.step) / 1000).toFixed(2) : "-";
-      const payload = { stage: e.stage, speed, etaText: e.etaMs === undefined ? "-" : formatSeconds(e.etaMs) };
+      const payload = { stage: e.stage, speed: secondsPerStep ?? "-", etaText: eta ?? "-" };
       if (!this.#barStarted) {
         this.#bar.start(e.steps, e.step, payload);
         this.#barStarted = true;
@@ -83,14 +88,11 @@ class ProgressView {
       }
       return;
     }
-    if (this.#bar) {
-      this.stop();
-      process.stderr.write(`${e.stage} ${e.step}/${e.steps}\n`);
-      return;
-    }
+    this.stop();
     const parts = [`${e.stage} ${e.step}/${e.steps}`];
     if (e.sigma !== undefined) parts.push(`sigma=${e.sigma.toFixed(4)}`);
-    if (perStep !== undefined && e.etaMs !== undefined) parts.push(`eta=${formatSeconds(e.etaMs)}`);
+    if (secondsPerStep !== undefined) parts.push(`${secondsPerStep}s/step`);
+    if (eta !== undefined) parts.push(`eta=${eta}`);
     parts.push(`elapsed=${formatSeconds(e.elapsedMs)}`);
     process.stderr.write(`${parts.join(" ")}\n`);
   }
