@@ -106,25 +106,36 @@ function isLossySequence(bytes: number[]): boolean {
   return lost;
 }
 
+/** The repaired text of the sequence starting at `at` and its length, or undefined. */
+function decodeAt(text: string, at: number): { decoded: string; n: number } | undefined {
+  const n = sequenceLength(text.charCodeAt(at));
+  if (n === 0 || at + n > text.length) return undefined;
+  const bytes: number[] = [];
+  for (let k = 0; k < n; k++) bytes.push(byteOf(text.charCodeAt(at + k)));
+  if (bytes.includes(-1)) return undefined;
+  const decoded = isLossySequence(bytes) ? "\ufffd" : decodeSequence(bytes);
+  return decoded === undefined ? undefined : { decoded, n };
+}
+
 export function fixMojibake(input: string): string {
   if (!LEAD_RE.test(input)) return input;
   const text = input.replace(A_GRAVE_SPACE_RE, "\u00e0").replace(A_GRAVE_WORD_RE, "\u00e0 ");
   let out = "";
   let i = 0;
+  let afterSequence = false;
   while (i < text.length) {
-    const n = sequenceLength(text.charCodeAt(i));
-    if (n > 0 && i + n <= text.length && !isPlausibleText(text, i, n)) {
-      const bytes: number[] = [];
-      for (let k = 0; k < n; k++) bytes.push(byteOf(text.charCodeAt(i + k)));
-      const decoded = bytes.includes(-1) ? undefined : isLossySequence(bytes) ? "\ufffd" : decodeSequence(bytes);
-      if (decoded !== undefined) {
-        out += decoded;
-        i += n;
-        continue;
-      }
+    const hit = decodeAt(text, i);
+    // The plausible-text exception only holds for an isolated pair, not inside a run of mojibake ("ÐšÐ¸Ñ—Ð²").
+    const isolated = !afterSequence && (hit === undefined || decodeAt(text, i + hit.n) === undefined);
+    if (hit && !(isolated && isPlausibleText(text, i, hit.n))) {
+      out += hit.decoded;
+      i += hit.n;
+      afterSequence = true;
+    } else {
+      out += text[i];
+      i++;
+      afterSequence = false;
     }
-    out += text[i];
-    i++;
   }
   return out;
 }

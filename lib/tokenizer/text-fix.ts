@@ -1,12 +1,13 @@
 import { unescapeHtml } from "./html-unescape.js";
 import { CP1252_OF_BYTE, fixMojibake } from "./mojibake.js";
+import { fixCyrillicMojibake } from "./mojibake-cyrillic.js";
 
 /**
  * The subset of ftfy.fix_text (ftfy 6, default settings) that the reference CLIP tokenizer relies on.
  * Implemented: HTML entity decoding (skipped, like ftfy's "auto" mode, from the first line holding '<'
- * onwards), Latin-1/Windows-1252 mojibake repair, C1 controls read as Windows-1252, Latin ligatures,
- * full-/half-width forms, curly quotes, line breaks, lone surrogates, terminal escapes, control
- * characters, NFC; every line is fixed repeatedly until it stops changing, as ftfy does.
+ * onwards), Latin-1/Windows-1252 and Windows-1251 mojibake repair, C1 controls read as Windows-1252,
+ * Latin ligatures, full-/half-width forms, curly quotes, line breaks, lone surrogates, terminal
+ * escapes, control characters, NFC; every line is fixed repeatedly until it stops changing, as ftfy does.
  */
 
 const C1_RE = /[\u0080-\u009f]/g;
@@ -56,7 +57,7 @@ function fixWidth(text: string): string {
 /** One pass of every fixer, in ftfy's order. */
 function fixOnce(text: string, decodeEntities: boolean): string {
   let t = decodeEntities ? unescapeHtml(text) : text;
-  t = fixMojibake(t);
+  t = fixCyrillicMojibake(fixMojibake(t));
   t = fixC1(t);
   t = t.replace(LIGATURE_RE, (c) => LIGATURES[c] ?? c);
   t = fixWidth(t);
