@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "harness.h"
 #include "io/safetensors.h"
+#include "sampling/scheduler_config.h"
 #include "sampling/schedules.h"
 
 using namespace sd;
@@ -178,4 +179,39 @@ TEST(bad_names_and_step_counts_are_refused) {
   ScheduleOptions o;
   o.spacing = Spacing::Leading;
   CHECK_THROWS_CODE(make_schedule(sd1(), 2000, o), ErrorCode::InvalidOption);
+}
+
+static std::string read_text(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::string out;
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+TEST(diffusers_scheduler_configs_give_schedule_prediction_and_spacing) {
+  const std::string dir = sdtest::fixtures_dir();
+  auto c1 = parse_scheduler_config(read_text(dir + "/tiny-sd1/diffusers/scheduler/scheduler_config.json"));
+  CHECK(!c1.prediction.has_value() && !c1.leading_spacing && c1.steps_offset == 1);
+  CHECK(c1.schedule.sigmas == sd1().sigmas);
+  auto c2 = parse_scheduler_config(read_text(dir + "/tiny-sd2/diffusers/scheduler/scheduler_config.json"));
+  CHECK(c2.prediction == Prediction::V && !c2.leading_spacing);
+  auto cx = parse_scheduler_config(read_text(dir + "/tiny-sdxl/diffusers/scheduler/scheduler_config.json"));
+  CHECK(cx.prediction == Prediction::Epsilon && cx.leading_spacing);
+  CHECK(default_scheduler_config().schedule.sigmas == sd1().sigmas);
+
+  auto lin = parse_scheduler_config(R"({"beta_schedule":"linear","beta_start":0.0001,"beta_end":0.02})");
+  CHECK(lin.schedule.betas.size() == 1000 && std::fabs(lin.schedule.betas[0] - 0.0001f) < 1e-9f &&
+        std::fabs(lin.schedule.betas[999] - 0.02f) < 1e-8f && lin.steps_offset == 0);
+  CHECK_THROWS_CODE(parse_scheduler_config("{"), ErrorCode::ModelFormat);
+  CHECK_THROWS_CODE(parse_scheduler_config(R"({"beta_start":"x"})"), ErrorCode::ModelFormat);
+  CHECK_THROWS_CODE(parse_scheduler_config(R"({"beta_start":0.1,"beta_end":0.01})"), ErrorCode::ModelFormat);
+  CHECK_THROWS_CODE(parse_scheduler_config(R"({"beta_schedule":"squaredcos_cap_v2"})"), ErrorCode::ModelUnsupported);
+  CHECK_THROWS_CODE(parse_scheduler_config(R"({"trained_betas":[0.1,0.2]})"), ErrorCode::ModelUnsupported);
+  CHECK_THROWS_CODE(parse_scheduler_config(R"({"rescale_betas_zero_snr":true})"), ErrorCode::ModelUnsupported);
+  CHECK_THROWS_CODE(parse_scheduler_config(R"({"prediction_type":"sample"})"), ErrorCode::ModelUnsupported);
+  CHECK_THROWS_CODE(ModelSchedule::from_betas({0.5f, 1.5f}), ErrorCode::InvalidOption);
 }

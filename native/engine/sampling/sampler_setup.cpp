@@ -53,6 +53,7 @@ SamplingSetup setup_sampling(const ModelSchedule& model, Sampler sampler, const 
   ScheduleOptions so;
   so.kind = opt.kind;
   so.ays = opt.ays;
+  so.steps_offset = opt.steps_offset;
   switch (sampler) {
     case Sampler::Dpmpp2m:
     case Sampler::Dpmpp2mSde:

@@ -96,22 +96,42 @@ std::vector<double> loglinear_resample(const std::vector<double>& desc, int n) {
 
 }  // namespace
 
+namespace {
+// torch.linspace(float32): start + i*step in the first half, end - (T-1-i)*step in the second.
+std::vector<float> torch_linspace_f32(float a, float b, int T) {
+  std::vector<float> v(static_cast<size_t>(T));
+  const float step = (b - a) / float(T - 1);
+  for (int i = 0; i < T; ++i) v[i] = i < T / 2 ? a + step * float(i) : b - step * float(T - 1 - i);
+  return v;
+}
+}  // namespace
+
 ModelSchedule ModelSchedule::scaled_linear(double beta_start, double beta_end, int T) {
   if (T < 2) fail(ErrorCode::InvalidOption, "num_train_timesteps must be >= 2");
+  std::vector<float> betas = torch_linspace_f32(float(std::sqrt(beta_start)), float(std::sqrt(beta_end)), T);
+  for (float& b : betas) b = b * b;
+  return from_betas(std::move(betas));
+}
+
+ModelSchedule ModelSchedule::linear(double beta_start, double beta_end, int T) {
+  if (T < 2) fail(ErrorCode::InvalidOption, "num_train_timesteps must be >= 2");
+  return from_betas(torch_linspace_f32(float(beta_start), float(beta_end), T));
+}
+
+ModelSchedule ModelSchedule::from_betas(std::vector<float> betas) {
+  if (betas.size() < 2) fail(ErrorCode::InvalidOption, "noise schedule: need at least 2 betas");
   ModelSchedule m;
-  // torch.linspace(float32): start + i*step in the first half, end - (T-1-i)*step in the second.
-  const float a = float(std::sqrt(beta_start)), b = float(std::sqrt(beta_end));
-  const float step = (b - a) / float(T - 1);
   double cum = 1.0;  // torch.cumprod accumulates in double on CPU
-  for (int i = 0; i < T; ++i) {
-    float r = i < T / 2 ? a + step * float(i) : b - step * float(T - 1 - i);
-    float beta = r * r;
-    m.betas.push_back(beta);
+  for (float beta : betas) {
+    if (!(beta > 0 && beta < 1)) fail(ErrorCode::InvalidOption, "noise schedule: betas must be in (0, 1)");
     cum *= double(1.0f - beta);
     float ac = float(cum);
     m.alphas_cumprod.push_back(ac);
     m.sigmas.push_back(std::sqrt((1.0f - ac) / ac));
   }
+  for (size_t i = 1; i < m.sigmas.size(); ++i)
+    if (!(m.sigmas[i] > m.sigmas[i - 1])) fail(ErrorCode::InvalidOption, "noise schedule: sigmas must increase with t");
+  m.betas = std::move(betas);
   return m;
 }
 

@@ -18,6 +18,10 @@ struct ModelSchedule {
 
   // diffusers "scaled_linear": betas = linspace(sqrt(b0), sqrt(b1), T)^2 (float32).
   static ModelSchedule scaled_linear(double beta_start = 0.00085, double beta_end = 0.012, int num_train_timesteps = 1000);
+  // diffusers "linear": betas = linspace(b0, b1, T) (float32).
+  static ModelSchedule linear(double beta_start, double beta_end, int num_train_timesteps);
+  // alphas_cumprod and sigmas from the betas ([T], T >= 2, each in (0, 1)).
+  static ModelSchedule from_betas(std::vector<float> betas);
 
   int num_train_timesteps() const { return static_cast<int>(sigmas.size()); }
   double sigma_min() const { return sigmas.front(); }
