@@ -2,13 +2,17 @@
 // reports GFLOP/s and the fraction of the fp32 FMA peak measured on this
 // machine (bench_peak's loop). Convolutions count direct-convolution FLOPs
 // (2*Cout*Cin*9*H*W), so a Winograd kernel can exceed 100%. Also reports the
-// thread pool's dispatch overhead. Usage: bench_kernels [threads] [--quick]
+// thread pool's dispatch overhead. On a shared machine wall time includes
+// time other processes took the cores, so each row also reports GFLOP/s per
+// CPU-second used by this process (x threads), against the peak measured
+// the same way. Usage: bench_kernels [threads] [--quick] [--only SUBSTRING]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <vector>
@@ -42,26 +46,40 @@ Tensor rand_tensor(const sd::Shape& s, DType d = DType::F32) {
   return o;
 }
 
-// Median seconds of fn over repeats (after one warm-up), at least `min_reps`
-// and about `budget` seconds.
-double time_median(const std::function<void()>& fn, int min_reps, double budget) {
+double cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+struct Timing {
+  double wall, cpu;  // medians, seconds
+};
+
+// Median wall and CPU seconds of fn over repeats (after one warm-up), at
+// least `min_reps` and about `budget` seconds.
+Timing time_median(const std::function<void()>& fn, int min_reps, double budget) {
   fn();
-  std::vector<double> t;
+  std::vector<double> w, cp;
   double total = 0;
-  while (int(t.size()) < min_reps || (total < budget && t.size() < 50)) {
+  while (int(w.size()) < min_reps || (total < budget && w.size() < 50)) {
+    double c0 = cpu_seconds();
     auto t0 = std::chrono::steady_clock::now();
     fn();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    t.push_back(s);
+    cp.push_back(cpu_seconds() - c0);
+    w.push_back(s);
     total += s;
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  std::sort(w.begin(), w.end());
+  std::sort(cp.begin(), cp.end());
+  return {w[w.size() / 2], cp[cp.size() / 2]};
 }
 
 struct Row {
   std::string kernel, shape;
-  double flops, seconds;
+  double flops;
+  Timing t;
 };
 
 }  // namespace
@@ -69,23 +87,27 @@ struct Row {
 int main(int argc, char** argv) {
   int threads = sd::physical_cores();
   bool quick = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
     else threads = std::max(1, std::atoi(argv[i]));
   }
+  auto wanted = [&](const std::string& name) { return only.empty() || name.find(only) != std::string::npos; };
   const double budget = quick ? 0.2 : 1.0;
   const int reps = quick ? 1 : 3;
   sd::ThreadPool pool(threads);
   sd::Compute c;
   c.pool = &pool;
   const sdbench::Peak peak = sdbench::measure_fp32_peak(threads);
-  std::printf("path %s, %d threads, measured peak %.1f GFLOP/s (%s)\n", sd::cpu_path_name(sd::cpu_path()), threads,
-              peak.gflops, peak.what);
+  std::printf("path %s, %d threads, measured fp32 peak %.1f GFLOP/s wall, %.1f GFLOP/s per CPU-second x threads (%s)\n",
+              sd::cpu_path_name(sd::cpu_path()), threads, peak.gflops, peak.gflops_cpu, peak.what);
 
   std::vector<Row> rows;
   auto conv = [&](int64_t C, int64_t HW, DType d) {
+    if (!wanted("conv")) return;
     Tensor x = rand_tensor({1, C, HW, HW}), w = rand_tensor({C, C, 3, 3}, d), b = rand_tensor({C});
-    double s = time_median([&] { sd::ops::conv2d(c, x, w, &b, 1, 1); }, reps, budget);
+    Timing s = time_median([&] { sd::ops::conv2d(c, x, w, &b, 1, 1); }, reps, budget);
     rows.push_back({std::string("conv3x3 ") + sd::dtype_name(d), std::to_string(C) + "->" + std::to_string(C) + " @" +
                         std::to_string(HW) + "x" + std::to_string(HW),
                     2.0 * C * C * 9 * HW * HW, s});
@@ -96,8 +118,9 @@ int main(int argc, char** argv) {
   conv(1280, 8, DType::F16);
   conv(320, 64, DType::F32);
   auto lin = [&](int64_t M, int64_t K, int64_t N, DType d) {
+    if (!wanted("linear")) return;
     Tensor x = rand_tensor({1, M, K}), w = rand_tensor({N, K}, d), b = rand_tensor({N});
-    double s = time_median([&] { sd::ops::linear(c, x, w, &b); }, reps, budget);
+    Timing s = time_median([&] { sd::ops::linear(c, x, w, &b); }, reps, budget);
     rows.push_back({std::string("linear ") + sd::dtype_name(d),
                     std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N), 2.0 * M * N * K, s});
   };
@@ -106,8 +129,9 @@ int main(int argc, char** argv) {
     lin(4096, 320, 2560, d);
   }
   auto att = [&](int64_t Nq, int64_t Nk, int H, int64_t D) {
+    if (!wanted("attention")) return;
     Tensor q = rand_tensor({1, Nq, H * D}), k = rand_tensor({1, Nk, H * D}), v = rand_tensor({1, Nk, H * D});
-    double s = time_median([&] { sd::ops::attention(c, q, k, v, H, false, 1.f / std::sqrt(float(D))); }, reps, budget);
+    Timing s = time_median([&] { sd::ops::attention(c, q, k, v, H, false, 1.f / std::sqrt(float(D))); }, reps, budget);
     rows.push_back({"attention", std::to_string(H) + "h q" + std::to_string(Nq) + " k" + std::to_string(Nk) + " d" +
                                      std::to_string(D),
                     4.0 * H * Nq * Nk * D, s});
@@ -117,7 +141,7 @@ int main(int argc, char** argv) {
 #ifdef SD_BENCH_CBLAS
   for (int64_t N : {320, 2560}) {
     Tensor x = rand_tensor({4096, 320}), w = rand_tensor({N, 320}), y = Tensor::empty(DType::F32, {4096, N});
-    double s = time_median([&] {
+    Timing s = time_median([&] {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 4096, int(N), 320, 1.f, x.data_as<float>(), 320,
                   w.data_as<float>(), 320, 0.f, y.data_as<float>(), int(N));
     }, reps, budget);
@@ -125,14 +149,15 @@ int main(int argc, char** argv) {
   }
 #endif
 
-  std::printf("%-18s %-22s %10s %10s %8s\n", "kernel", "shape", "ms", "GFLOP/s", "of peak");
+  std::printf("%-18s %-22s %10s %10s %8s %12s %8s\n", "kernel", "shape", "ms", "GFLOP/s", "of peak", "GF/cpu-s*T",
+              "of peak");
   for (const Row& r : rows) {
-    double gf = r.flops / r.seconds * 1e-9;
-    std::printf("%-18s %-22s %10.2f %10.1f %7.0f%%\n", r.kernel.c_str(), r.shape.c_str(), r.seconds * 1e3, gf,
-                100 * gf / peak.gflops);
+    const double gf = r.flops / r.t.wall * 1e-9, gfc = r.flops / r.t.cpu * threads * 1e-9;
+    std::printf("%-18s %-22s %10.2f %10.1f %7.0f%% %12.1f %7.0f%%\n", r.kernel.c_str(), r.shape.c_str(),
+                r.t.wall * 1e3, gf, 100 * gf / peak.gflops, gfc, 100 * gfc / peak.gflops_cpu);
   }
   // Dispatch overhead: an empty region with one task per thread.
-  const int n = 20000;
+  const int n = quick ? 2000 : 20000;
   std::vector<double> per;
   for (int rep = 0; rep < 5; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
@@ -142,11 +167,12 @@ int main(int argc, char** argv) {
   std::sort(per.begin(), per.end());
   std::printf("%-18s %-22s %10.2f us per region\n", "pool dispatch", "empty region", per[2] * 1e6);
   for (const Row& r : rows) {
-    double gf = r.flops / r.seconds * 1e-9;
+    const double gf = r.flops / r.t.wall * 1e-9, gfc = r.flops / r.t.cpu * threads * 1e-9;
     std::printf("{\"bench\":\"kernels\",\"path\":\"%s\",\"threads\":%d,\"kernel\":\"%s\",\"shape\":\"%s\",\"ms\":%.3f,"
-                "\"gflops\":%.2f,\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f}\n",
-                sd::cpu_path_name(sd::cpu_path()), threads, r.kernel.c_str(), r.shape.c_str(), r.seconds * 1e3, gf,
-                peak.gflops, gf / peak.gflops);
+                "\"gflops\":%.2f,\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f,\"gflops_cpu\":%.2f,"
+                "\"peak_gflops_cpu\":%.2f,\"fraction_of_peak_cpu\":%.4f}\n",
+                sd::cpu_path_name(sd::cpu_path()), threads, r.kernel.c_str(), r.shape.c_str(), r.t.wall * 1e3, gf,
+                peak.gflops, gf / peak.gflops, gfc, peak.gflops_cpu, gfc / peak.gflops_cpu);
   }
   std::printf("{\"bench\":\"kernels\",\"path\":\"%s\",\"threads\":%d,\"kernel\":\"pool dispatch\",\"us\":%.3f}\n",
               sd::cpu_path_name(sd::cpu_path()), threads, per[2] * 1e6);

@@ -10,7 +10,8 @@ double fma_loop_avx512(int64_t iters);   // needs AVX-512F
 double bf16_dot_loop_avx512(int64_t iters);  // needs AVX-512-BF16
 
 struct Peak {
-  double gflops;      // median over repeats, all threads
+  double gflops;      // median over repeats, all threads, wall clock
+  double gflops_cpu;  // per CPU-second this process used, x threads
   const char* what;   // "fp32 avx512", ...
 };
 // fp32 FMA peak with the widest vectors this CPU has, on `threads` threads.

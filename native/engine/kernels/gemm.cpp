@@ -45,31 +45,43 @@ inline const void* addr(const MatView& v, int64_t r, int64_t c) {
 // Packs rows [r0, r0 + rows) x depth [k0, k0 + kc) of an operand whose "row"
 // index runs along the micro-panel width w (mr for A, nr for B). `v` is given
 // as (panel index, depth) -> element, i.e. A as-is and B transposed.
-void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, int64_t k0, int64_t kc, float* dst) {
+void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, int64_t k0, int64_t kc, float* dst,
+                float scale) {
   if (v.cs == 1) {
     // Depth contiguous (A row-major, or B stored [N, K] like Linear weights).
     float tmp[kKcMax];
     for (int i = 0; i < rows; ++i) {
-      const float* src;
-      if (v.dtype == DType::F32) {
-        src = static_cast<const float*>(addr(v, r0 + i, k0));
-      } else {
-        t.convert_to_f32(v.dtype, addr(v, r0 + i, k0), kc, tmp);
-        src = tmp;
+      for (int64_t kk = 0; kk < kc; kk += kKcMax) {
+        const int64_t len = std::min(kKcMax, kc - kk);
+        const float* src;
+        if (v.dtype == DType::F32) {
+          src = static_cast<const float*>(addr(v, r0 + i, k0 + kk));
+        } else {
+          t.convert_to_f32(v.dtype, addr(v, r0 + i, k0 + kk), len, tmp);
+          src = tmp;
+        }
+        float* d = dst + kk * w + i;
+        if (scale == 1.f) {
+          for (int64_t k = 0; k < len; ++k) d[k * w] = src[k];
+        } else {
+          for (int64_t k = 0; k < len; ++k) d[k * w] = src[k] * scale;
+        }
       }
-      for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = src[k];
     }
     for (int i = rows; i < w; ++i)
       for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = 0.f;
   } else if (v.rs == 1) {
     // Panel direction contiguous (B stored [K, N], A stored column-major).
     for (int64_t k = 0; k < kc; ++k) {
-      t.convert_to_f32(v.dtype, addr(v, r0, k0 + k), rows, dst + k * w);
-      for (int i = rows; i < w; ++i) dst[k * w + i] = 0.f;
+      float* d = dst + k * w;
+      t.convert_to_f32(v.dtype, addr(v, r0, k0 + k), rows, d);
+      if (scale != 1.f)
+        for (int i = 0; i < rows; ++i) d[i] *= scale;
+      for (int i = rows; i < w; ++i) d[i] = 0.f;
     }
   } else {
     for (int64_t k = 0; k < kc; ++k)
-      for (int i = 0; i < w; ++i) dst[k * w + i] = i < rows ? load(v, r0 + i, k0 + k) : 0.f;
+      for (int i = 0; i < w; ++i) dst[k * w + i] = i < rows ? load(v, r0 + i, k0 + k) * scale : 0.f;
   }
 }
 
@@ -121,10 +133,10 @@ void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, c
         for (int64_t p = p0; p < p1; ++p) {
           if (p < a_panels) {
             int64_t r0 = p * mr;
-            pack_panel(t, A, r0, int(std::min<int64_t>(mr, M - r0)), mr, k0, kc, pa + p * mr * kc);
+            pack_panel(t, A, r0, int(std::min<int64_t>(mr, M - r0)), mr, k0, kc, pa + p * mr * kc, 1.f);
           } else {
             int64_t q = p - a_panels, c0 = n0 + q * nr;
-            pack_panel(t, Bt, c0, int(std::min<int64_t>(nr, n0 + nc - c0)), nr, k0, kc, pb + q * nr * kc);
+            pack_panel(t, Bt, c0, int(std::min<int64_t>(nr, n0 + nc - c0)), nr, k0, kc, pb + q * nr * kc, 1.f);
           }
         }
       });
@@ -149,6 +161,37 @@ void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, c
         }
       });
     }
+  }
+}
+
+int gemm_mr() { return table().mr; }
+int gemm_nr() { return table().nr; }
+
+void pack_a(const MatView& A, int64_t r0, int64_t rows, int64_t k0, int64_t kc, float* dst, float scale) {
+  check_dtype(A);
+  const Table& t = table();
+  for (int64_t p = 0; p * t.mr < rows; ++p)
+    pack_panel(t, A, r0 + p * t.mr, int(std::min<int64_t>(t.mr, rows - p * t.mr)), t.mr, k0, kc,
+               dst + p * t.mr * kc, scale);
+}
+
+void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, float* dst) {
+  check_dtype(B);
+  const Table& t = table();
+  const MatView Bt{B.data, B.dtype, B.cs, B.rs};
+  for (int64_t q = 0; q * t.nr < cols; ++q)
+    pack_panel(t, Bt, c0 + q * t.nr, int(std::min<int64_t>(t.nr, cols - q * t.nr)), t.nr, k0, kc,
+               dst + q * t.nr * kc, 1.f);
+}
+
+void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* pa, const float* pb, float* C, int64_t ldc, bool acc) {
+  const Table& t = table();
+  for (int64_t j = 0; j < N; j += t.nr) {
+    const float* bp = pb + (j / t.nr) * t.nr * kc;
+    const int n_eff = int(std::min<int64_t>(t.nr, N - j));
+    for (int64_t i = 0; i < M; i += t.mr)
+      t.gemm_ukernel(kc, pa + (i / t.mr) * t.mr * kc, bp, C + i * ldc + j, ldc, int(std::min<int64_t>(t.mr, M - i)),
+                     n_eff, acc);
   }
 }
 

@@ -26,5 +26,18 @@ struct MatView {
 void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc,
           const float* bias_n = nullptr, const float* bias_m = nullptr, bool accumulate = false);
 
+// Lower-level pieces for kernels that reuse packed operands (attention).
+// Micro-panel sizes of the current path.
+int gemm_mr();
+int gemm_nr();
+// Packs A rows [r0, r0 + rows) x depth [k0, k0 + kc), times `scale`, into
+// ceil(rows / mr) micro-panels [kc][mr] at dst (zero-padded rows).
+void pack_a(const MatView& A, int64_t r0, int64_t rows, int64_t k0, int64_t kc, float* dst, float scale = 1.f);
+// Packs B columns [c0, c0 + cols) x depth [k0, k0 + kc) into
+// ceil(cols / nr) micro-panels [kc][nr] at dst (zero-padded columns).
+void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, float* dst);
+// C[M, N] = (acc ? C : 0) + packed A [M, kc] @ packed B [kc, N].
+void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* pa, const float* pb, float* C, int64_t ldc, bool acc);
+
 }  // namespace kern
 }  // namespace sd

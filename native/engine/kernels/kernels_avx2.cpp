@@ -10,12 +10,14 @@
 
 #include "core/error.h"
 #include "kernels/simd_avx2.h"
+#include "kernels/winograd_impl.h"
 
 namespace sd {
 namespace kern {
 namespace {
 
 constexpr int kMr = 6, kNr = 16;
+typedef float v8f __attribute__((vector_size(32)));
 
 // 6x16 register tile: 12 ymm accumulators, 2 B loads + 6 broadcasts per k.
 void gemm_ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, bool acc) {
@@ -131,7 +133,8 @@ void axpby(float* y, const float* x, int64_t n, float a, float b) {
 }  // namespace
 
 const Table* avx2_table() {
-  static const Table t{"avx2", kMr, kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, axpby};
+  static const Table t{"avx2",         kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, axpby,
+                       wino::weights<v8f, 8>, wino::input<v8f, 8>, wino::output<v8f, 8>};
   return &t;
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "kernels/kernel_table.h"
+#include "kernels/winograd_impl.h"
 
 namespace sd {
 namespace kern {
@@ -63,7 +64,8 @@ void axpby(float* y, const float* x, int64_t n, float a, float b) {
 }  // namespace
 
 const Table& scalar_table() {
-  static const Table t{"scalar", kMr, kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, axpby};
+  static const Table t{"scalar",       kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, axpby,
+                       wino::weights<float, 1>, wino::input<float, 1>, wino::output<float, 1>};
   return t;
 }
 

@@ -1,0 +1,150 @@
+// Internal: Winograd F(4x4, 3x3) transforms written once over a lane type V
+// holding W floats (float with W = 1 for the scalar path, GCC vector types
+// for AVX2 / AVX-512), and instantiated in each ISA's kernel file. Points
+// 0, 1, -1, 2, -2, inf (Lavin & Gray 2015):
+//   U = G g G^T (6x6 from 3x3), V = B^T d B (6x6), Y = A^T (U .* V) A (4x4).
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace sd {
+namespace kern {
+namespace wino {
+
+template <typename V>
+inline V ld(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <typename V>
+inline void st(float* p, V v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+
+// out = B^T in, 6 -> 6 (strides in elements of V).
+template <typename V>
+inline void bt6(const V* in, int s, V* out, int os) {
+  V d0 = in[0], d1 = in[s], d2 = in[2 * s], d3 = in[3 * s], d4 = in[4 * s], d5 = in[5 * s];
+  out[0] = 4.f * d0 - 5.f * d2 + d4;
+  out[os] = -4.f * (d1 + d2) + d3 + d4;
+  out[2 * os] = 4.f * (d1 - d2) - d3 + d4;
+  out[3 * os] = 2.f * (d3 - d1) - d2 + d4;
+  out[4 * os] = 2.f * (d1 - d3) - d2 + d4;
+  out[5 * os] = 4.f * d1 - 5.f * d3 + d5;
+}
+// out = G g, 3 -> 6.
+template <typename V>
+inline void g6(const V* g, int s, V* out, int os) {
+  V g0 = g[0], g1 = g[s], g2 = g[2 * s];
+  V a = (g0 + g2) * (1.f / 6.f), b = g1 * (1.f / 6.f);
+  V c = g0 * (1.f / 24.f) + g2 * (1.f / 6.f), d = g1 * (1.f / 12.f);
+  out[0] = g0 * 0.25f;
+  out[os] = -(a + b);
+  out[2 * os] = b - a;
+  out[3 * os] = c + d;
+  out[4 * os] = c - d;
+  out[5 * os] = g2;
+}
+// out = A^T m, 6 -> 4.
+template <typename V>
+inline void at4(const V* m, int s, V* out, int os) {
+  V p12 = m[s] + m[2 * s], d12 = m[s] - m[2 * s], p34 = m[3 * s] + m[4 * s], d34 = m[3 * s] - m[4 * s];
+  out[0] = m[0] + p12 + p34;
+  out[os] = d12 + 2.f * d34;
+  out[2 * os] = p12 + 4.f * p34;
+  out[3 * os] = d12 + 8.f * d34 + m[5 * s];
+}
+
+// g [n][9] (f32 kernels) -> u[xi * u_stride + i], i < n.
+template <typename V, int W>
+void weights(const float* g, int64_t n, float* u, int64_t u_stride) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    V gv[9], t[18], uu[36];
+    for (int k = 0; k < 9; ++k) {
+      float lane[W];
+      for (int l = 0; l < W; ++l) lane[l] = g[(i + l) * 9 + k];
+      gv[k] = ld<V>(lane);
+    }
+    for (int c = 0; c < 3; ++c) g6(gv + c, 3, t + c, 3);
+    for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
+    for (int xi = 0; xi < 36; ++xi) st(u + xi * u_stride + i, uu[xi]);
+  }
+  for (; i < n; ++i) {
+    float t[18], uu[36];
+    for (int c = 0; c < 3; ++c) g6(g + i * 9 + c, 3, t + c, 3);
+    for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
+    for (int xi = 0; xi < 36; ++xi) u[xi * u_stride + i] = uu[xi];
+  }
+}
+
+// One channel plane xc [H, W] (padding pt/pl, zeros outside); tiles
+// [t0, t0 + tn) of a grid tw wide -> v[xi * v_stride + t].
+template <typename V, int W>
+void input(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v,
+           int64_t v_stride) {
+  for (int64_t t = 0; t < tn; t += W) {
+    const int nl = int(tn - t < W ? tn - t : W);
+    float d[36][W];
+    for (int l = 0; l < W; ++l) {
+      const int64_t tile = t0 + t + (l < nl ? l : 0);
+      const int64_t iy0 = (tile / tw) * 4 - pt, ix0 = (tile % tw) * 4 - pl;
+      const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= H && ix0 + 6 <= Wd;
+      for (int r = 0; r < 6; ++r) {
+        const int64_t iy = iy0 + r;
+        const float* row = xc + iy * Wd;
+        for (int c = 0; c < 6; ++c) {
+          const int64_t ix = ix0 + c;
+          d[r * 6 + c][l] = (inside || (iy >= 0 && iy < H && ix >= 0 && ix < Wd)) ? row[ix] : 0.f;
+        }
+      }
+    }
+    V dv[36], tmp[36], vv[36];
+    for (int k = 0; k < 36; ++k) dv[k] = ld<V>(d[k]);
+    for (int c = 0; c < 6; ++c) bt6(dv + c, 6, tmp + c, 6);
+    for (int r = 0; r < 6; ++r) bt6(tmp + r * 6, 1, vv + r * 6, 1);
+    for (int xi = 0; xi < 36; ++xi) {
+      if (nl == W) {
+        st(v + xi * v_stride + t, vv[xi]);
+      } else {
+        float lane[W];
+        st(lane, vv[xi]);
+        for (int l = 0; l < nl; ++l) v[xi * v_stride + t + l] = lane[l];
+      }
+    }
+  }
+}
+
+// m[xi * m_stride + t] for tiles [t0, t0 + tn) -> y tile = A^T m A + bias,
+// clipped to yc [Ho, Wo].
+template <typename V, int W>
+void output(const float* m, int64_t m_stride, int64_t tw, int64_t t0, int64_t tn, float bias, float* yc, int64_t Ho,
+            int64_t Wo) {
+  for (int64_t t = 0; t < tn; t += W) {
+    const int nl = int(tn - t < W ? tn - t : W);
+    V mv[36], tmp[24], o[16];
+    for (int xi = 0; xi < 36; ++xi) {
+      if (nl == W) {
+        mv[xi] = ld<V>(m + xi * m_stride + t);
+      } else {
+        float lane[W] = {};
+        for (int l = 0; l < nl; ++l) lane[l] = m[xi * m_stride + t + l];
+        mv[xi] = ld<V>(lane);
+      }
+    }
+    for (int c = 0; c < 6; ++c) at4(mv + c, 6, tmp + c, 6);
+    for (int r = 0; r < 4; ++r) at4(tmp + r * 6, 1, o + r * 4, 1);
+    float out[16][W];
+    for (int k = 0; k < 16; ++k) st(out[k], o[k] + bias);
+    for (int l = 0; l < nl; ++l) {
+      const int64_t tile = t0 + t + l, oy = (tile / tw) * 4, ox = (tile % tw) * 4;
+      for (int r = 0; r < 4 && oy + r < Ho; ++r)
+        for (int c = 0; c < 4 && ox + c < Wo; ++c) yc[(oy + r) * Wo + ox + c] = out[r * 4 + c][l];
+    }
+  }
+}
+
+}  // namespace wino
+}  // namespace kern
+}  // namespace sd
