@@ -24,7 +24,9 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 export function run(cmd: string, args: string[], cwd: string, extraEnv: Record<string, string> = {}): RunResult {
-  const r = spawnSync(cmd, args, { cwd, env: cleanEnv(extraEnv), encoding: "utf8", maxBuffer: 64 << 20 });
+  // On Windows npm/npx are .cmd scripts, which only a shell can start.
+  const shell = process.platform === "win32" && (cmd === "npm" || cmd === "npx");
+  const r = spawnSync(cmd, args, { cwd, env: cleanEnv(extraEnv), encoding: "utf8", maxBuffer: 64 << 20, shell });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
