@@ -50,8 +50,10 @@ TEST(randn_matches_torch_for_every_seed_and_shape) {
         CHECK_MSG(false, "seed %s shape %s missing", s, sh.name);
         continue;
       }
-      double d = max_abs_diff(v, ref);
-      CHECK_MSG(d <= 2e-6, "seed %s shape %s: max |diff| %.3g", s, sh.name, d);
+      // Small path: bit-exact. Chunked path: torch uses vectorised log/sin/cos,
+      // we use libm, so values may differ in the last bit (measured <= 2.4e-7).
+      double d = max_abs_diff(v, ref), tol = sh.n < 16 ? 0.0 : 1e-6;
+      CHECK_MSG(d <= tol, "seed %s shape %s: max |diff| %.3g", s, sh.name, d);
     }
   }
 }
@@ -86,6 +88,6 @@ TEST(sampling_references_start_from_seeded_noise) {
     TorchGenerator g(1234);  // params.seed of these files
     auto v = g.randn(ref.numel());
     double d = max_abs_diff(v, ref);
-    CHECK_MSG(d <= 2e-6, "%s: max |diff| %.3g", file, d);
+    CHECK_MSG(d <= 1e-6, "%s: max |diff| %.3g", file, d);
   }
 }

@@ -76,7 +76,7 @@ void TorchGenerator::randn_vectorised(float* out, int64_t n) {
       float u1 = 1.0f - d[j];
       float u2 = d[j + 8];
       float radius = std::sqrt(-2.0f * std::log(u1));
-      float theta = float(2.0 * kPi * double(u2));
+      float theta = float(2.0 * kPi) * u2;  // float product, as torch's AVX2 path
       d[j] = radius * std::cos(theta);
       d[j + 8] = radius * std::sin(theta);
     }
