@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/gemm_ukernel_impl.h"
 #include "kernels/simd_avx2.h"
 #include "kernels/winograd_impl.h"
 
@@ -19,55 +20,20 @@ namespace {
 constexpr int kMr = 6, kNr = 16;
 typedef float v8f __attribute__((vector_size(32)));
 
+struct Avx2Ops {
+  using V = __m256;
+  static constexpr int W = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+};
+
 // 6x16 register tile: 12 ymm accumulators, 2 B loads + 6 broadcasts per k.
 void gemm_ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, bool acc) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    __m256 ai = _mm256_broadcast_ss(a + 0);
-    c00 = _mm256_fmadd_ps(ai, b0, c00);
-    c01 = _mm256_fmadd_ps(ai, b1, c01);
-    ai = _mm256_broadcast_ss(a + 1);
-    c10 = _mm256_fmadd_ps(ai, b0, c10);
-    c11 = _mm256_fmadd_ps(ai, b1, c11);
-    ai = _mm256_broadcast_ss(a + 2);
-    c20 = _mm256_fmadd_ps(ai, b0, c20);
-    c21 = _mm256_fmadd_ps(ai, b1, c21);
-    ai = _mm256_broadcast_ss(a + 3);
-    c30 = _mm256_fmadd_ps(ai, b0, c30);
-    c31 = _mm256_fmadd_ps(ai, b1, c31);
-    ai = _mm256_broadcast_ss(a + 4);
-    c40 = _mm256_fmadd_ps(ai, b0, c40);
-    c41 = _mm256_fmadd_ps(ai, b1, c41);
-    ai = _mm256_broadcast_ss(a + 5);
-    c50 = _mm256_fmadd_ps(ai, b0, c50);
-    c51 = _mm256_fmadd_ps(ai, b1, c51);
-    a += kMr;
-    b += kNr;
-  }
-  const __m256 r[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  if (m == kMr && n == kNr) {
-    for (int i = 0; i < kMr; ++i) {
-      float* ci = c + i * ldc;
-      if (acc) {
-        _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), r[i][0]));
-        _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), r[i][1]));
-      } else {
-        _mm256_storeu_ps(ci, r[i][0]);
-        _mm256_storeu_ps(ci + 8, r[i][1]);
-      }
-    }
-    return;
-  }
-  alignas(32) float t[kMr][kNr];
-  for (int i = 0; i < kMr; ++i) {
-    _mm256_store_ps(t[i], r[i][0]);
-    _mm256_store_ps(t[i] + 8, r[i][1]);
-  }
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) c[i * ldc + j] = acc ? c[i * ldc + j] + t[i][j] : t[i][j];
+  gemm_ukernel_t<Avx2Ops, kMr, kNr / 8>(kc, a, b, c, ldc, m, n, acc);
 }
 
 void convert_to_f32(DType t, const void* src, int64_t n, float* dst) {
