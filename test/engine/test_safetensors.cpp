@@ -53,6 +53,25 @@ TEST(malformed_headers_are_refused) {
   for (const char* h : cases) CHECK_THROWS_CODE(parse(make_file(h, 12)), ErrorCode::ModelFormat);
 }
 
+TEST(header_scanner_edge_cases) {
+  // Escaped names are decoded; unknown fields are skipped; space padding is allowed.
+  auto f = parse(make_file(R"({"a\u00e9\"b":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12],"extra":{"x":[1,{}]}}}   )", 12));
+  CHECK(f.tensors.size() == 1 && f.tensors[0].first == "a\xc3\xa9\"b");
+  const char* cases[] = {
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]},"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}})",  // duplicate name
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}} x)",      // trailing garbage
+      R"({"a":{"dtype":"F16","shape":[2.0,3],"data_offsets":[0,12]}})",      // non-integer dim
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12,14]}})",     // three offsets
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,99999999999999999999]}})",  // beyond int64
+      R"({"a":{"dtype":"F16","dtype":"F32","shape":[2,3],"data_offsets":[0,12]}})",      // duplicate field
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12],"x":[}})",  // malformed unknown field
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]})",         // unterminated
+      R"({"a\q":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}})",     // bad escape
+      "",                                                                    // empty header
+  };
+  for (const char* h : cases) CHECK_THROWS_CODE(parse(make_file(h, 12)), ErrorCode::ModelFormat);
+}
+
 TEST(short_and_truncated_files_are_refused) {
   CHECK_THROWS_CODE(parse(""), ErrorCode::ModelFormat);
   CHECK_THROWS_CODE(parse("abc"), ErrorCode::ModelFormat);
