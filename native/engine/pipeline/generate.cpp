@@ -1,0 +1,238 @@
+// txt2img / img2img / inpainting: the orchestration of one generate() call,
+// in the reference's order (text encoding, latent preparation with the
+// generator's draws in diffusers' order, the sampling loop with batched CFG,
+// VAE decode). Models and samplers do the work; this file only wires them.
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "io/json.h"
+#include "models/unet.h"
+#include "models/vae.h"
+#include "pipeline/conditioning.h"
+#include "pipeline/generate_internal.h"
+#include "pipeline/image_tensors.h"
+#include "pipeline/pipeline.h"
+#include "sampling/denoiser.h"
+#include "sampling/sampler_setup.h"
+#include "tensor/thread_pool.h"
+
+namespace sd {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+constexpr float kNoSigma = std::numeric_limits<float>::quiet_NaN();
+
+// The training schedule and the "discrete" spacing convention from the
+// model's scheduler config (standard SD values when absent).
+ModelSchedule model_schedule(const LoadedModel& model, SamplingOptions* opt) {
+  Json cfg;
+  auto it = model.configs.find("scheduler");
+  if (it != model.configs.end()) cfg = Json::parse(it->second, 32);
+  auto number = [&](const char* key, double fallback) {
+    const Json* v = cfg.find(key);
+    return v && v->is_number() ? v->as_number() : fallback;
+  };
+  const Json* schedule = cfg.find("beta_schedule");
+  if (schedule && schedule->is_string() && schedule->as_string() != "scaled_linear")
+    fail(ErrorCode::ModelUnsupported, "beta_schedule \"" + schedule->as_string() + "\" is not supported (only scaled_linear)");
+  const Json* spacing = cfg.find("timestep_spacing");
+  opt->model_leading_spacing = spacing && spacing->is_string() ? spacing->as_string() == "leading" : model.info.family == "sdxl";
+  opt->ays = model.info.family == "sdxl" ? AysFamily::Sdxl : AysFamily::Sd1;
+  return ModelSchedule::scaled_linear(number("beta_start", 0.00085), number("beta_end", 0.012),
+                                      int(number("num_train_timesteps", 1000)));
+}
+
+Tensor randn(RandomSource& rng, const Shape& shape, DrawPurpose purpose) {
+  Tensor t = Tensor::empty(DType::F32, shape);
+  rng.randn(t, purpose);
+  return t;
+}
+
+// [1, ...] -> [n, ...] by repeating the row.
+Tensor repeat_rows(const Tensor& row, int64_t n) {
+  Shape shape = row.shape();
+  shape[0] = n;
+  Tensor out = Tensor::empty(DType::F32, shape);
+  const size_t bytes = size_t(row.numel()) * sizeof(float);
+  for (int64_t i = 0; i < n; ++i) std::memcpy(static_cast<char*>(out.data()) + i * bytes, row.data(), bytes);
+  return out;
+}
+
+// Image `index` of a batch, as a [1, ...] tensor (a view).
+Tensor row_of(const Tensor& t, int64_t index) { return t.slice_rows(index, index + 1); }
+
+// VAE posterior sample of `image` [1, 3, H, W], scaled into pipeline latents
+// [1, L, h, w]. Draws one noise tensor from the generator (as diffusers does).
+Tensor encode_image(Compute& c, const VAE& vae, const Tensor& image, RandomSource& rng) {
+  VaePosterior post = vae.encode(c, image);
+  Tensor z = post.sample(randn(rng, post.mean.shape(), DrawPurpose::VaePosterior));
+  ops::scale_(c, z, vae.scaling_factor());
+  return z;
+}
+
+void check_finite(const Tensor& t, const char* stage) {
+  if (has_non_finite(t))
+    fail(ErrorCode::Numerical, std::string("NaN or infinite values appeared during ") + stage +
+                                   " (the model weights or settings produce non-finite numbers; try another precision, "
+                                   "scheduler or cfgScale)");
+}
+
+}  // namespace
+
+bool pipeline_available() { return true; }
+
+void run_generate(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, GenerateResult* result) {
+  if (p.rng != "cpu") fail(ErrorCode::InvalidOption, "rng \"" + p.rng + "\" is not supported yet (use \"cpu\")");
+  TorchRandomSource rng(p.seed);
+  generate_with(model, p, cb, rng, result);
+}
+
+void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, RandomSource& rng,
+                   GenerateResult* result, Tensor* final_latents) {
+  const auto t_start = Clock::now();
+  throw_if_aborted(cb);
+  if (p.batch_size < 1) fail(ErrorCode::InvalidOption, "batchSize must be >= 1");
+  ThreadPool pool(p.threads);
+  Compute c;
+  c.pool = &pool;
+
+  const UNet unet = UNet::bind(model);
+  const VAE vae = VAE::bind(model);
+  const int factor = vae.downsample_factor();
+  if (p.width % factor || p.height % factor || (p.width / factor) % unet.downsample_factor() ||
+      (p.height / factor) % unet.downsample_factor())
+    fail(ErrorCode::InvalidOption, "width and height must be multiples of " + std::to_string(factor * unet.downsample_factor()) +
+                                       " for this model");
+  const bool guided = p.cfg_scale != 1.0f;
+  const bool img2img = p.init_image.width > 0;
+  const bool inpaint = img2img && p.mask.width > 0;
+  if (unet.is_inpaint() && !inpaint)
+    fail(ErrorCode::InvalidOption, "this is an inpainting model: pass initImage and mask");
+  if ((img2img || unet.is_inpaint()) && !vae.has_encoder())
+    fail(ErrorCode::ModelUnsupported, "the checkpoint has no VAE encoder, needed for initImage");
+
+  // 1. Text conditioning.
+  cb.progress(Stage::Encode, 0, 1, kNoSigma);
+  auto t0 = Clock::now();
+  Conditioning cond = encode_conditioning(c, model, p, guided);
+  result->timings.text_encode_ms = ms_since(t0);
+  throw_if_aborted(cb);
+  cb.progress(Stage::Encode, 1, 1, kNoSigma);
+
+  // 2. Schedule and initial latents, drawing from the generator in diffusers' order.
+  SamplingOptions opt;
+  const ModelSchedule train = model_schedule(model, &opt);
+  const Sampler sampler = parse_sampler(p.sampler);
+  opt.kind = parse_schedule_kind(p.scheduler);
+  opt.steps = p.steps;
+  opt.custom_sigmas = p.sigmas;
+  SamplingSetup setup = setup_sampling(train, sampler, opt);
+  Schedule sched = setup.schedule;
+  const int64_t B = p.batch_size, L = vae.latent_channels();
+  const Shape latent_shape = {B, L, p.height / factor, p.width / factor};  // [B, L, h, w]
+
+  Tensor image_latents;   // [B, L, h, w] init image (img2img, ordinary-model inpainting)
+  Tensor mask_latent;     // [1, 1, h, w] 1 = repaint
+  Tensor masked_latents;  // [1, L, h, w] inpainting models' extra conditioning
+  Tensor x;               // [B, L, h, w] k-diffusion latent
+  Tensor unit_noise;      // [B, L, h, w] the initial N(0,1) draw
+  if (img2img) {
+    if (!inpaint || p.strength < 1.0f) sched = truncate_for_strength(setup.schedule, p.strength);
+    Tensor image = rgb_to_tensor(p.init_image);  // [1, 3, H, W]
+    Tensor mask;
+    if (inpaint) {
+      mask = mask_to_tensor(p.mask);  // [1, 1, H, W]
+      mask_latent = mask_to_latent(mask, factor);
+    }
+    const bool need_image_latents = !unet.is_inpaint() || p.strength < 1.0f;
+    if (need_image_latents) image_latents = repeat_rows(encode_image(c, vae, image, rng), B);
+    unit_noise = randn(rng, latent_shape, DrawPurpose::InitialNoise);
+    if (inpaint) masked_latents = encode_image(c, vae, masked_image(image, mask), rng);
+    x = Tensor::empty(DType::F32, latent_shape);
+    if (inpaint && p.strength >= 1.0f) {
+      std::memcpy(x.data(), unit_noise.data(), size_t(x.nbytes()));
+      ops::scale_(c, x, setup.init_noise_sigma);
+    } else {
+      noise_latents(x, image_latents, unit_noise, sched.sigmas[0]);
+    }
+  } else {
+    x = randn(rng, latent_shape, DrawPurpose::InitialNoise);
+    ops::scale_(c, x, setup.init_noise_sigma);
+  }
+  throw_if_aborted(cb);
+
+  // 3. Sampling: one U-Net call per denoiser evaluation on the CFG batch.
+  const int64_t R = guided ? 2 * B : B;
+  Tensor extra;  // [R, 1 + L, h, w] inpainting model: mask and masked-image latents per row
+  if (unet.is_inpaint()) extra = repeat_rows(ops::concat(c, mask_latent, masked_latents, 1), R);
+  ModelFn run_unet = [&](const Tensor& x_in, float t, Tensor& out) {
+    throw_if_aborted(cb);
+    Tensor tt = Tensor::empty(DType::F32, {1});
+    tt.data_as<float>()[0] = t;
+    Tensor input = unet.is_inpaint() ? ops::concat(c, x_in, extra, 1) : x_in;  // [R, Cin, h, w]
+    Tensor y = unet.forward(c, input, tt, cond.context, cond.added ? &*cond.added : nullptr);
+    std::memcpy(out.data(), y.data(), size_t(out.nbytes()));
+  };
+  const Prediction prediction = model.info.prediction == "v" ? Prediction::V : Prediction::Epsilon;
+  Denoiser denoiser(run_unet, train, prediction, p.cfg_scale);
+  NoiseFn noise = [&](Tensor& z) { rng.randn(z, DrawPurpose::SamplerNoise); };
+
+  const int steps = sched.steps();
+  auto step_start = Clock::now();
+  const auto t_denoise = step_start;
+  cb.progress(Stage::Denoise, 0, steps, sched.sigmas[0]);
+  StepCallback on_step = [&](const StepInfo& s) {
+    if (!s.step_done) return !cb.is_aborted();
+    if (inpaint && !unet.is_inpaint()) {
+      // Ordinary model: keep the unmasked region on the init image's noise path.
+      const bool last = s.step + 1 == s.steps;
+      const float sigma = s.sigma;
+      const float keep_scale = last ? std::sqrt(sigma * sigma + 1.0f) : 1.0f;
+      const int64_t hw = x.size(2) * x.size(3);
+      float* xp = s.x.data_as<float>();
+      const float* init = image_latents.data_as<float>();
+      const float* n = unit_noise.data_as<float>();
+      const float* m = mask_latent.data_as<float>();
+      for (int64_t i = 0; i < s.x.numel(); ++i) {
+        const float keep = last ? init[i] * keep_scale : init[i] + sigma * n[i];
+        const float mi = m[i % hw];
+        xp[i] = (1.0f - mi) * keep + mi * xp[i];
+      }
+    }
+    result->timings.per_step_ms.push_back(ms_since(step_start));
+    step_start = Clock::now();
+    const int done = s.step + 1;
+    if (p.preview_every > 0 && done % p.preview_every == 0) cb.preview(done, latent_preview(s.denoised, 0, model.info.family));
+    cb.progress(Stage::Denoise, done, s.steps, s.sigma);
+    return !cb.is_aborted();
+  };
+  sampler_fn(sampler)(denoiser, x, sched, noise, on_step);
+  finish_latents(x, sched);
+  result->timings.denoise_ms = ms_since(t_denoise);
+  check_finite(x, "denoising");
+  if (final_latents) {
+    *final_latents = Tensor::empty(DType::F32, x.shape());
+    std::memcpy(final_latents->data(), x.data(), size_t(x.nbytes()));
+  }
+
+  // 4. VAE decode, one image at a time (peak memory of one decode).
+  t0 = Clock::now();
+  cb.progress(Stage::Decode, 0, int(B), kNoSigma);
+  ops::scale_(c, x, 1.0f / vae.scaling_factor());
+  result->images.clear();
+  for (int64_t b = 0; b < B; ++b) {
+    throw_if_aborted(cb);
+    Tensor image = vae.decode(c, row_of(x, b));  // [1, 3, H, W]
+    check_finite(image, "VAE decoding");
+    result->images.push_back(tensor_to_rgb(image, 0));
+    cb.progress(Stage::Decode, int(b + 1), int(B), kNoSigma);
+  }
+  result->timings.vae_decode_ms = ms_since(t0);
+  result->timings.total_ms = ms_since(t_start);
+}
+
+}  // namespace sd
