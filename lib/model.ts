@@ -2,7 +2,13 @@ import { basename, extname } from "node:path";
 import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js";
 import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
 import { type NativeModel, native } from "./native.js";
-import { checkGenerateOptions, type GenerateOptions, type GenerateParams, resolveParams } from "./options.js";
+import {
+  checkGenerateOptions,
+  type GenerateOptions,
+  type GenerateParams,
+  type ResolvedParams,
+  resolveParams,
+} from "./options.js";
 import { EventQueue, type ProgressEvent } from "./progress.js";
 import { TaskQueue } from "./queue.js";
 
@@ -94,6 +100,29 @@ export class Model {
     const first = resolveParams(params, this.info);
     if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
     const nativeModel = this.nativeModel();
+    // The queue slot is taken now (no await before it), so calls run in call order; inputs are
+    // decoded and the tokenizer found meanwhile, and bad inputs reject at once rather than at
+    // the head of the queue.
+    const prepared = this.#prepare(params, first);
+    const queued = this.#queue.run(async (signal) => {
+      const { resolved, images, tokenize } = await prepared;
+      const context = {
+        native: nativeModel,
+        tokenize,
+        dualEncoder: this.info.family === "sdxl",
+        modelName: basename(this.info.path, extname(this.info.path)),
+        threads: this.#options.threads ?? 0,
+      };
+      return runGenerate(context, resolved, images, {
+        signal,
+        onProgress: call.onProgress,
+        previewEvery: call.previewEvery,
+      });
+    }, call.signal);
+    return Promise.race([queued, prepared.then(() => queued)]);
+  }
+
+  async #prepare(params: GenerateParams, first: ResolvedParams) {
     const images = await decodeInputs(first);
     if (!generationAvailable()) {
       throw new SdError("ERR_MODEL_UNSUPPORTED", "this build of sd-native has no image generation pipeline yet");
@@ -103,22 +132,7 @@ export class Model {
       ? resolveParams(params, this.info, { initImageSize: images.initImage, seed: () => first.seed })
       : first;
     const tokenize = await promptTokenizerFor(this.info, this.#options);
-    const context = {
-      native: nativeModel,
-      tokenize,
-      dualEncoder: this.info.family === "sdxl",
-      modelName: basename(this.info.path, extname(this.info.path)),
-      threads: this.#options.threads ?? 0,
-    };
-    return this.#queue.run(
-      (signal) =>
-        runGenerate(context, resolved, images, {
-          signal,
-          onProgress: call.onProgress,
-          previewEvery: call.previewEvery,
-        }),
-      call.signal,
-    );
+    return { resolved, images, tokenize };
   }
 
   /**

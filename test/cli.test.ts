@@ -128,10 +128,14 @@ describe.runIf(pipelineAvailable)("sd-native generate end to end (tiny-sd1)", ()
       cwd: REPO,
     });
     let stderr = "";
+    let sent = false;
     const status = await new Promise<number | null>((resolve) => {
       child.stderr.on("data", (d: Buffer) => {
         stderr += d.toString();
-        if (/denoise 1\//.test(stderr)) child.kill("SIGINT");
+        if (!sent && /denoise 1\//.test(stderr)) {
+          sent = true; // one Ctrl-C: a second one would quit without waiting for the abort
+          child.kill("SIGINT");
+        }
       });
       child.on("exit", (code) => resolve(code));
     });
