@@ -12,11 +12,16 @@ namespace sd {
 
 namespace {
 
-// Shared bookkeeping: scratch tensors, callback reporting, validation.
+// Every tensor and buffer in this file has the latent's shape [B, C, H, W]
+// (std::vector<float> buffers hold it flattened): d = denoised x0, z = unit
+// noise, x2 = an intermediate latent, deriv/der = dx/dsigma = (x - d) / sigma,
+// eps = the same quantity in DDPM terms.
+
+// Shared bookkeeping: validation, scratch tensors, denoiser calls, reporting.
 class Run {
  public:
   Run(Denoiser& model, Tensor& x, const Schedule& sched, const StepCallback& cb)
-      : model(model), x(x), sched(sched), cb_(cb), n(int64_t(x.numel())), steps(sched.steps()) {
+      : model(model), x(x), sched(sched), n(int64_t(x.numel())), steps(sched.steps()), cb_(cb) {
     if (x.dim() != 4 || x.dtype() != DType::F32 || !x.is_contiguous())
       fail(ErrorCode::Internal, "sampler: x must be contiguous f32 [B, C, H, W]");
     if (steps < 1 || sched.sigmas.size() != size_t(steps) + 1)
@@ -27,9 +32,16 @@ class Run {
 
   Tensor scratch() const { return Tensor::empty(DType::F32, x.shape()); }
   float sigma(int i) const { return sched.sigmas[i]; }
-  // D(x, sigmas[i]) at the schedule's timestep.
-  void denoise(const Tensor& at, int i, Tensor& out) { model(at, sched.sigmas[i], sched.timesteps[i], out); }
+  // D(at, sigmas[i]) at the schedule's timestep; the final level (i == steps,
+  // nonzero only for custom lists) has none, so its t comes from sigma_to_t.
+  void denoise(const Tensor& at, int i, Tensor& out) {
+    if (i < steps)
+      model(at, sched.sigmas[i], sched.timesteps[i], out);
+    else
+      model(at, sched.sigmas[i], out);
+  }
 
+  // After every denoiser call: refuse non-finite latents, then ask the callback.
   void report(int step, bool done, float level, Tensor& at, const Tensor& denoised) {
     const float* p = at.data_as<float>();
     for (int64_t e = 0; e < n; ++e)
@@ -41,16 +53,14 @@ class Run {
   }
 
   Denoiser& model;
-  Tensor& x;
+  Tensor& x;  // [B, C, H, W]
   const Schedule& sched;
+  const int64_t n;  // elements of x
+  const int steps;
 
  private:
   const StepCallback& cb_;
   int call_ = 0;
-
- public:
-  const int64_t n;  // elements of x
-  const int steps;
 };
 
 inline float* F(const Tensor& t) { return t.data_as<float>(); }
