@@ -32,6 +32,13 @@ describe("loadModel: every fixture form", () => {
       inpaint: true,
     },
     {
+      path: fx("tiny-sd1", "gguf", "tiny-sd1.f16.gguf"),
+      family: "sd1",
+      format: "gguf",
+      prediction: "epsilon",
+      inpaint: false,
+    },
+    {
       path: fx("tiny-sd1-inpaint", "diffusers"),
       family: "sd1",
       format: "diffusers",

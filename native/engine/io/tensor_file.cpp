@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "io/ckpt.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
 
 namespace sd {
@@ -21,8 +22,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 TensorFile read_tensor_file(const std::string& path) {
   if (ends_with(path, ".ckpt") || ends_with(path, ".pt") || ends_with(path, ".pth") || ends_with(path, ".bin"))
     return read_ckpt(path);
-  if (ends_with(path, ".gguf"))
-    fail(ErrorCode::ModelUnsupported, path + ": GGUF files are not supported yet");
+  if (ends_with(path, ".gguf")) return read_gguf(path);
   return read_safetensors(path);
 }
 

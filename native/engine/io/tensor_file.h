@@ -23,7 +23,7 @@ struct TensorFile {
 };
 
 // Opens a single weights file, choosing the reader by extension: .ckpt .pt
-// .pth .bin -> ckpt.h, anything else -> safetensors.h.
+// .pth .bin -> ckpt.h, .gguf -> gguf.h, anything else -> safetensors.h.
 TensorFile read_tensor_file(const std::string& path);
 
 }  // namespace sd
