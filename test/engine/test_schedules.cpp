@@ -106,6 +106,19 @@ TEST(karras_is_linear_in_sigma_to_the_one_over_rho) {
   for (int i = 0; i < 10; ++i) CHECK(std::fabs(s.timesteps[i] - sd1().sigma_to_t(s.sigmas[i])) < 1e-3);
 }
 
+TEST(karras_range_can_follow_the_spacing_like_diffusers_euler) {
+  ScheduleOptions o;
+  o.kind = ScheduleKind::Karras;
+  o.range_from_spacing = true;
+  o.spacing = Spacing::Linspace;  // same range as the training schedule
+  auto lin = make_schedule(sd1(), 8, o);
+  CHECK(lin.sigmas[0] == sd1().sigmas[999] && std::fabs(lin.sigmas[7] - sd1().sigmas[0]) < 1e-7);
+  o.spacing = Spacing::Leading;  // SDXL config: sigma(876) .. sigma(1)
+  auto lead = make_schedule(sd1(), 8, o);
+  CHECK(std::fabs(lead.sigmas[0] - sd1().sigmas[876]) < 1e-5 && std::fabs(lead.sigmas[7] - sd1().sigmas[1]) < 1e-7);
+  CHECK(lead.sigmas[8] == 0);
+}
+
 TEST(exponential_is_uniform_in_log_sigma) {
   ScheduleOptions o;
   o.kind = ScheduleKind::Exponential;

@@ -74,6 +74,7 @@ SamplingSetup setup_sampling(const ModelSchedule& model, Sampler sampler, const 
       break;
     default:  // Euler family: fractional timesteps, the model config's spacing
       so.spacing = opt.model_leading_spacing ? Spacing::Leading : Spacing::Linspace;
+      so.range_from_spacing = true;
       break;
   }
   SamplingSetup out;

@@ -186,7 +186,14 @@ const std::vector<double>& ays_sigmas(AysFamily family) {
 
 Schedule make_schedule(const ModelSchedule& m, int n, const ScheduleOptions& opt) {
   if (n < 1 || n > 10000) fail(ErrorCode::InvalidOption, "steps must be in [1, 10000], got " + std::to_string(n));
-  const double smin = m.sigma_min(), smax = m.sigma_max();
+  double smin = m.sigma_min(), smax = m.sigma_max();
+  if (opt.range_from_spacing) {
+    ScheduleOptions d = opt;
+    d.final_sigma_min = false;
+    Schedule spaced = discrete(m, n, d);
+    smax = spaced.sigmas.front();
+    smin = spaced.sigmas[size_t(n) - 1];
+  }
   Schedule s;
   switch (opt.kind) {
     case ScheduleKind::Discrete:

@@ -58,6 +58,10 @@ struct ScheduleOptions {
   // sigma_train(0) instead of 0.
   bool final_sigma_min = false;
   AysFamily ays = AysFamily::Sd1;
+  // karras/exponential: take sigma_max/sigma_min from the discrete schedule of
+  // `spacing` (diffusers' Euler/Heun/LMS do; with "leading" that is
+  // sigma(876)..sigma(1) for 8 steps) instead of the training range.
+  bool range_from_spacing = false;
 };
 
 struct Schedule {
