@@ -278,6 +278,15 @@ TEST(setup_follows_each_schedulers_conventions) {
   o.model_leading_spacing = true;  // SDXL: sqrt(sigma_max^2 + 1), as diffusers' init_noise_sigma
   auto xl = setup_sampling(sd1(), Sampler::EulerA, o);
   CHECK(xl.schedule.timesteps[0] == 876 && std::fabs(xl.init_noise_sigma - 7.439363f) < 1e-4f);
+  o.model_leading_spacing = false;
+  o.model_trailing_spacing = true;  // SDXL-Turbo style: 999, 874, ... and sigma_max start
+  auto tr = setup_sampling(sd1(), Sampler::EulerA, o);
+  CHECK(tr.schedule.timesteps[0] == 999 && tr.schedule.timesteps[1] == 874 && tr.init_noise_sigma == tr.schedule.sigmas[0]);
+  CHECK(setup_sampling(sd1(), Sampler::Dpmpp2m, o).schedule.timesteps[7] == 124);
+  CHECK(setup_sampling(sd1(), Sampler::Lcm, o).schedule.timesteps[1] == 879);
+  o.model_leading_spacing = true;
+  CHECK_THROWS_CODE(setup_sampling(sd1(), Sampler::Euler, o), ErrorCode::InvalidOption);
+  o.model_leading_spacing = o.model_trailing_spacing = false;
   o.custom_sigmas = {10.0f, 1.0f, 0.0f};
   CHECK(setup_sampling(sd1(), Sampler::Dpmpp2m, o).schedule.steps() == 2);
   // finish_latents: VP latent at a nonzero final level, identity at 0.

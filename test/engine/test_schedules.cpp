@@ -219,6 +219,8 @@ TEST(diffusers_scheduler_configs_give_schedule_prediction_and_spacing) {
   auto lin = parse_scheduler_config(R"({"beta_schedule":"linear","beta_start":0.0001,"beta_end":0.02})");
   CHECK(lin.schedule.betas.size() == 1000 && std::fabs(lin.schedule.betas[0] - 0.0001f) < 1e-9f &&
         std::fabs(lin.schedule.betas[999] - 0.02f) < 1e-8f && lin.steps_offset == 0);
+  CHECK(parse_scheduler_config(R"({"timestep_spacing":"trailing"})").trailing_spacing);
+  CHECK_THROWS_CODE(parse_scheduler_config(R"({"timestep_spacing":"sideways"})"), ErrorCode::ModelUnsupported);
   CHECK_THROWS_CODE(parse_scheduler_config("{"), ErrorCode::ModelFormat);
   CHECK_THROWS_CODE(parse_scheduler_config(R"({"beta_start":"x"})"), ErrorCode::ModelFormat);
   CHECK_THROWS_CODE(parse_scheduler_config(R"({"beta_start":0.1,"beta_end":0.01})"), ErrorCode::ModelFormat);

@@ -54,6 +54,8 @@ SamplingSetup setup_sampling(const ModelSchedule& model, Sampler sampler, const 
   so.kind = opt.kind;
   so.ays = opt.ays;
   so.steps_offset = opt.steps_offset;
+  if (opt.model_leading_spacing && opt.model_trailing_spacing)
+    fail(ErrorCode::InvalidOption, "timestep spacing cannot be both leading and trailing");
   switch (sampler) {
     case Sampler::Dpmpp2m:
     case Sampler::Dpmpp2mSde:
@@ -77,6 +79,7 @@ SamplingSetup setup_sampling(const ModelSchedule& model, Sampler sampler, const 
       so.range_from_spacing = true;
       break;
   }
+  if (opt.model_trailing_spacing && sampler != Sampler::Lcm && sampler != Sampler::Tcd) so.spacing = Spacing::Trailing;
   SamplingSetup out;
   out.schedule = opt.custom_sigmas.empty() ? make_schedule(model, opt.steps, so)
                                            : custom_schedule(model, opt.custom_sigmas, so.integer_timesteps);

@@ -29,6 +29,9 @@ struct SamplingOptions {
   // the Euler family and DPM-Solver/UniPC then use their "leading" spacing, as
   // diffusers does with that config (DDIM/PNDM always lead, LCM/TCD never).
   bool model_leading_spacing = false;
+  // timestep_spacing "trailing" (e.g. SDXL-Turbo): every sampler but LCM/TCD
+  // then uses trailing spacing.
+  bool model_trailing_spacing = false;
   int steps_offset = 1;  // the model config's steps_offset ("leading" spacings)
   AysFamily ays = AysFamily::Sd1;
 };

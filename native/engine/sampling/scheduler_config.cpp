@@ -60,7 +60,11 @@ SchedulerConfig parse_scheduler_config(const std::string& text) {
       fail(ErrorCode::ModelUnsupported, "scheduler_config.json: unknown prediction_type '" + pred + "'");
     }
   }
-  c.leading_spacing = string("timestep_spacing", "linspace") == "leading";
+  const std::string spacing = string("timestep_spacing", "linspace");
+  if (spacing != "linspace" && spacing != "leading" && spacing != "trailing")
+    fail(ErrorCode::ModelUnsupported, "scheduler_config.json: unknown timestep_spacing '" + spacing + "'");
+  c.leading_spacing = spacing == "leading";
+  c.trailing_spacing = spacing == "trailing";
   const double offset = number("steps_offset", 0);
   if (!(offset >= 0 && offset < T && offset == double(int(offset))))
     fail(ErrorCode::ModelFormat, "scheduler_config.json: steps_offset must be a small integer");
