@@ -71,6 +71,12 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
   Tensor y = Tensor::empty(DType::F32, {B, Cout, Ho, Wo});  // [B, Cout, Ho, Wo]
   const bool pointwise = k == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
   const bool winograd = k == 3 && stride == 1 && ((Ho + 3) / 4) * ((Wo + 3) / 4) >= kWinogradMinTiles;
+  if (winograd) {
+    // All images at once: the weight transform is shared by the batch.
+    kern::conv3x3_winograd(c.pool, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left,
+                           y.data_as<float>(), Ho, Wo);
+    return y;
+  }
   for (int64_t n = 0; n < B; ++n) {
     const float* xb = x.data_as<float>() + n * Cin * H * W;  // [Cin, H, W]
     float* yb = y.data_as<float>() + n * Cout * Ho * Wo;     // [Cout, Ho, Wo]
@@ -78,8 +84,6 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
       // y [Cout, HW] = w [Cout, Cin] @ x [Cin, HW]
       kern::gemm(c.pool, Cout, H * W, Cin, {w.data(), w.dtype(), Cin, 1}, {xb, DType::F32, H * W, 1}, yb, H * W,
                  nullptr, bp);
-    } else if (winograd) {
-      kern::conv3x3_winograd(c.pool, xb, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, yb, Ho, Wo);
     } else {
       conv_im2col(c.pool, xb, Cin, H, W, w, Cout, k, k, stride, pad_top, pad_left, bp, yb, Ho, Wo);
     }

@@ -90,10 +90,11 @@ void check_dtype(const MatView& v) {
     fail(ErrorCode::ModelUnsupported, std::string("GEMM does not take ") + dtype_name(v.dtype) + " operands");
 }
 
-}  // namespace
+// Depth blocking shared by gemm() and PackedA: K in equal blocks <= kKcMax.
+int64_t depth_block(int64_t K) { return K <= 0 ? 1 : ceil_div(K, ceil_div(K, kKcMax)); }
 
-void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc,
-          const float* bias_n, const float* bias_m, bool accumulate) {
+void gemm_impl(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C,
+               int64_t ldc, const float* bias_n, const float* bias_m, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   check_dtype(A);
   check_dtype(B);
@@ -115,7 +116,7 @@ void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, c
     return;
   }
   const bool need_init = accumulate || bias_n || bias_m;
-  const int64_t kblocks = ceil_div(K, kKcMax), kc_full = ceil_div(K, kblocks);
+  const int64_t kc_full = depth_block(K), kblocks = ceil_div(K, kc_full);
   const int64_t nblocks = ceil_div(N, kNcMax), nc_full = ceil_div(ceil_div(N, nblocks), nr) * nr;
   const int64_t mt = ceil_div(kMt, mr) * mr, nt = ceil_div(kNt, nr) * nr;
   const int64_t a_panels = ceil_div(M, mr);
@@ -162,6 +163,23 @@ void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, c
       });
     }
   }
+}
+
+}  // namespace
+
+void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc,
+          const float* bias_n, const float* bias_m, bool accumulate) {
+  gemm_impl(pool, M, N, K, A, B, C, ldc, bias_n, bias_m, accumulate);
+}
+
+PackedA packed_a_layout(int64_t M, int64_t K) {
+  const int64_t mr = table().mr;
+  return {M, K, mr, depth_block(K), ceil_div(M, mr)};
+}
+
+int64_t PackedA::offset(int64_t m, int64_t k) const {
+  const int64_t kb = k / kc_full, kc = std::min(kc_full, K - kb * kc_full);
+  return kb * panels * mr * kc_full + (m / mr) * mr * kc + (k - kb * kc_full) * mr + m % mr;
 }
 
 int gemm_mr() { return table().mr; }

@@ -26,6 +26,18 @@ struct MatView {
 void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc,
           const float* bias_n = nullptr, const float* bias_m = nullptr, bool accumulate = false);
 
+// Layout of an A operand packed for gemm_packed() over all of K: depth
+// blocks of kc_full (as gemm() uses), each holding `panels` micro-panels
+// [kc][mr]. Valid only for the CPU path it was made for.
+struct PackedA {
+  int64_t M, K, mr, kc_full, panels;
+  int64_t size() const { return panels * mr * ((K + kc_full - 1) / kc_full) * kc_full; }  // floats
+  // Offset of the depth block holding k (k a multiple of kc_full), or of
+  // element (m, k) in general.
+  int64_t offset(int64_t m, int64_t k) const;
+};
+PackedA packed_a_layout(int64_t M, int64_t K);  // for the current path
+
 // Lower-level pieces for kernels that reuse packed operands (attention).
 // Micro-panel sizes of the current path.
 int gemm_mr();

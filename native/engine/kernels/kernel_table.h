@@ -27,11 +27,11 @@ struct Table {
   // y[i] = y[i] * a + x[i] * b  (attention output rescale / accumulate).
   void (*axpby)(float* y, const float* x, int64_t n, float a, float b);
   // Winograd F(4x4, 3x3) transforms (see winograd_impl.h for the contracts).
-  void (*wino_weights)(const float* g, int64_t n, float* u, int64_t u_stride);
+  void (*wino_weights)(const float* g, int64_t g_stride, int64_t n, float* u, int64_t u_stride);
   void (*wino_input)(const float* xc, int64_t H, int64_t W, int pt, int pl, int64_t tw, int64_t t0, int64_t tn,
                      float* v, int64_t v_stride);
-  void (*wino_output)(const float* m, int64_t m_stride, int64_t tw, int64_t t0, int64_t tn, float bias, float* yc,
-                      int64_t Ho, int64_t Wo);
+  void (*wino_output)(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane,
+                      int64_t Wo, int rows, int cols);
 };
 
 const Table& scalar_table();

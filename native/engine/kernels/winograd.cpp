@@ -1,10 +1,19 @@
+// Winograd F(4x4, 3x3) convolution, fused so the transformed weights never
+// go to memory (they are 4x the size of the f32 weights):
+//   for each chunk of output tiles (all images of the batch together):
+//     V[xi] = B^T d B of every input tile, packed as GEMM A [tiles, Cin];
+//     in parallel over blocks of kCoBlock output channels:
+//       for each depth block of Cin: U = G g G^T of those kernels, packed as
+//       GEMM B panels (cache resident), and M[xi] += V[xi] U[xi] for all 36 xi;
+//       Y = A^T M A + bias for the block's channels.
+// Each output element is reduced in a fixed order whatever the thread count.
 #include "kernels/winograd.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/gemm.h"
 #include "kernels/kernel_table.h"
+#include "kernels/scratch.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
 
@@ -12,66 +21,77 @@ namespace sd {
 namespace kern {
 namespace {
 
-constexpr int64_t kBufBytes = 32ll << 20;  // cap per transformed buffer
-constexpr int64_t kWChunk = 256;           // kernels converted to f32 at a time
+constexpr int64_t kBufBytes = 32ll << 20;  // cap on each per-chunk buffer
+constexpr int64_t kCoBlock = 64;           // output channels per task
 
 }  // namespace
 
-void conv3x3_winograd(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64_t W, const void* w, DType wt,
-                      int64_t Cout, const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
+void conv3x3_winograd(ThreadPool* pool, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w,
+                      DType wt, int64_t Cout, const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
   const Table& tab = table();
-  const int64_t th = (Ho + 3) / 4, tw = (Wo + 3) / 4, T = th * tw;
-  // Output-channel block so U [36, cb, Cin] stays under the cap; tile chunk
-  // so V [36, Cin, tb] does too.
-  const int64_t cb = std::max<int64_t>(1, std::min<int64_t>(Cout, kBufBytes / (36 * 4 * Cin)));
-  const int64_t tb = std::max<int64_t>(1, std::min<int64_t>(T, kBufBytes / (36 * 4 * Cin)));
-  Tensor U = Tensor::empty(DType::F32, {36, cb, Cin});  // transformed weights
-  Tensor V = Tensor::empty(DType::F32, {36, Cin, tb});  // transformed input tiles
-  Tensor Mt = Tensor::empty(DType::F32, {36, cb, tb});  // products, transform domain
-  float* u = U.data_as<float>();
+  const int64_t tw = (Wo + 3) / 4, T = ((Ho + 3) / 4) * tw, TT = B * T;
+  const int64_t tb = std::max<int64_t>(1, std::min<int64_t>(TT, kBufBytes / (36 * 4 * std::max(Cin, Cout))));
+  const PackedA va_full = packed_a_layout(tb, Cin);
+  Tensor V = Tensor::empty(DType::F32, {36, Cin, tb});          // input transforms [xi][ci][t]
+  Tensor VA = Tensor::empty(DType::F32, {36, va_full.size()});  // the same, packed as GEMM A [t, ci] per xi
+  Tensor Mt = Tensor::empty(DType::F32, {36, tb, Cout});        // products [xi][t][co], transform domain
   float* v = V.data_as<float>();
+  float* va = VA.data_as<float>();
   float* mt = Mt.data_as<float>();
   const size_t wbytes = wt == DType::F32 ? 4 : 2;
+  const int64_t nr = gemm_nr(), kc_full = packed_a_layout(1, Cin).kc_full, kblocks = (Cin + kc_full - 1) / kc_full;
 
-  // U[xi][co][ci] for output channels [co0, co0 + cn): flat index co*Cin+ci
-  // is contiguous both in w and in each U[xi].
-  auto transform_weights = [&](int64_t co0, int64_t cn) {
-    const int64_t n = cn * Cin;
-    parallel_for(pool, (n + kWChunk - 1) / kWChunk, 1, [&](int64_t c0, int64_t c1) {
-      float g[kWChunk * 9];
-      for (int64_t ch = c0; ch < c1; ++ch) {
-        const int64_t i = ch * kWChunk, len = std::min(kWChunk, n - i);
-        tab.convert_to_f32(wt, static_cast<const char*>(w) + (co0 * Cin + i) * 9 * wbytes, len * 9, g);
-        tab.wino_weights(g, len, u + i, cb * Cin);
-      }
-    });
-  };
-
-  const int64_t cblocks = (Cout + cb - 1) / cb;
-  if (cblocks == 1) transform_weights(0, Cout);
-  for (int64_t t0 = 0; t0 < T; t0 += tb) {
-    const int64_t tn = std::min(tb, T - t0);
-    // V[xi][ci][t] = (B^T d B)[xi] for the 6x6 input patch of tile t.
+  for (int64_t t0 = 0; t0 < TT; t0 += tb) {
+    const int64_t tn = std::min(tb, TT - t0);
+    const PackedA la = packed_a_layout(tn, Cin);
+    // V[xi][ci][t] = (B^T d B)[xi] for the 6x6 input patch of tile t0 + t.
     parallel_for(pool, Cin, balanced_grain(Cin, 4), [&](int64_t c0, int64_t c1) {
       for (int64_t ci = c0; ci < c1; ++ci)
-        tab.wino_input(x + ci * H * W, H, W, pt, pl, tw, t0, tn, v + ci * tn, Cin * tn);
+        for (int64_t t = 0; t < tn;) {
+          const int64_t img = (t0 + t) / T, local = (t0 + t) % T, cnt = std::min(tn - t, T - local);
+          tab.wino_input(x + (img * Cin + ci) * H * W, H, W, pt, pl, tw, local, cnt, v + ci * tn + t, Cin * tn);
+          t += cnt;
+        }
     });
-    for (int64_t co0 = 0; co0 < Cout; co0 += cb) {
-      const int64_t cn = std::min(cb, Cout - co0);
-      if (cblocks > 1) transform_weights(co0, cn);
-      // M[xi] [cn, tn] = U[xi] [cn, Cin] @ V[xi] [Cin, tn]: one task per xi.
-      parallel_for(pool, 36, 1, [&](int64_t x0, int64_t x1) {
-        for (int64_t xi = x0; xi < x1; ++xi)
-          gemm(nullptr, cn, tn, Cin, {u + xi * cb * Cin, DType::F32, Cin, 1}, {v + xi * Cin * tn, DType::F32, tn, 1},
-               mt + xi * cb * tn, tn);
-      });
-      // y tile = A^T M A + bias, clipped at the bottom/right edges.
-      parallel_for(pool, cn, balanced_grain(cn, 2), [&](int64_t o0, int64_t o1) {
-        for (int64_t co = o0; co < o1; ++co)
-          tab.wino_output(mt + co * tn, cb * tn, tw, t0, tn, bias ? bias[co0 + co] : 0.f, y + (co0 + co) * Ho * Wo, Ho,
-                          Wo);
-      });
-    }
+    parallel_for(pool, 36, 1, [&](int64_t x0, int64_t x1) {
+      for (int64_t xi = x0; xi < x1; ++xi)
+        for (int64_t kb = 0; kb < kblocks; ++kb) {
+          const int64_t k0 = kb * kc_full;
+          pack_a({v + xi * Cin * tn, DType::F32, 1, tn}, 0, tn, k0, std::min(kc_full, Cin - k0),
+                 va + xi * va_full.size() + la.offset(0, k0));
+        }
+    });
+    const int64_t cblocks = (Cout + kCoBlock - 1) / kCoBlock;
+    parallel_for(pool, cblocks, 1, [&](int64_t b0, int64_t b1) {
+      const int64_t panels_max = (kCoBlock + nr - 1) / nr;
+      float* g = scratch(kSlotOp2, size_t(kCoBlock * kc_full * 9));        // [co][kc][9] f32 kernels
+      float* u = scratch(kSlotOp3, size_t(36 * panels_max * nr * kc_full));  // [xi][panel][kc][nr]
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t co0 = blk * kCoBlock, cn = std::min(kCoBlock, Cout - co0), panels = (cn + nr - 1) / nr;
+        for (int64_t kb = 0; kb < kblocks; ++kb) {
+          const int64_t k0 = kb * kc_full, kc = std::min(kc_full, Cin - k0), xi_stride = panels * nr * kc;
+          for (int64_t r = 0; r < cn; ++r)
+            tab.convert_to_f32(wt, static_cast<const char*>(w) + ((co0 + r) * Cin + k0) * 9 * wbytes, kc * 9,
+                               g + r * kc * 9);
+          for (int64_t p = 0; p < panels; ++p) {
+            const int64_t cols = std::min(nr, cn - p * nr);
+            for (int64_t ci = 0; ci < kc; ++ci)
+              tab.wino_weights(g + (p * nr * kc + ci) * 9, kc * 9, cols, u + (p * kc + ci) * nr, xi_stride);
+          }
+          // M[xi] [tn, cn] (+)= V[xi] [tn, kc] @ U[xi] [kc, cn]
+          for (int xi = 0; xi < 36; ++xi)
+            gemm_packed(tn, cn, kc, va + xi * va_full.size() + la.offset(0, k0), u + xi * xi_stride,
+                        mt + xi * tb * Cout + co0, Cout, kb > 0);
+        }
+        // y tile = A^T M A + bias, clipped at the bottom/right edges.
+        for (int64_t t = 0; t < tn; ++t) {
+          const int64_t img = (t0 + t) / T, local = (t0 + t) % T, oy = (local / tw) * 4, ox = (local % tw) * 4;
+          tab.wino_output(mt + t * Cout + co0, tb * Cout, cn, bias ? bias + co0 : nullptr,
+                          y + (img * Cout + co0) * Ho * Wo + oy * Wo + ox, Ho * Wo, Wo,
+                          int(std::min<int64_t>(4, Ho - oy)), int(std::min<int64_t>(4, Wo - ox)));
+        }
+      }
+    });
   }
 }
 

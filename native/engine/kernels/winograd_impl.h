@@ -56,26 +56,33 @@ inline void at4(const V* m, int s, V* out, int os) {
   out[3 * os] = d12 + 8.f * d34 + m[5 * s];
 }
 
-// g [n][9] (f32 kernels) -> u[xi * u_stride + i], i < n.
+// n kernels, kernel l's 9 taps (f32, row-major 3x3) at g + l * g_stride ->
+// u[xi * u_stride + l], vectorised over kernels.
 template <typename V, int W>
-void weights(const float* g, int64_t n, float* u, int64_t u_stride) {
-  int64_t i = 0;
-  for (; i + W <= n; i += W) {
+void weights(const float* g, int64_t g_stride, int64_t n, float* u, int64_t u_stride) {
+  int64_t l0 = 0;
+  for (; l0 + W <= n; l0 += W) {
     V gv[9], t[18], uu[36];
     for (int k = 0; k < 9; ++k) {
-      float lane[W];
-      for (int l = 0; l < W; ++l) lane[l] = g[(i + l) * 9 + k];
-      gv[k] = ld<V>(lane);
+      if constexpr (W == 1) {
+        gv[k] = g[l0 * g_stride + k];
+      } else {
+        // Lane inserts (not a store + vector reload, which stalls on
+        // store forwarding).
+        V x{};
+        for (int l = 0; l < W; ++l) x[l] = g[(l0 + l) * g_stride + k];
+        gv[k] = x;
+      }
     }
     for (int c = 0; c < 3; ++c) g6(gv + c, 3, t + c, 3);
     for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
-    for (int xi = 0; xi < 36; ++xi) st(u + xi * u_stride + i, uu[xi]);
+    for (int xi = 0; xi < 36; ++xi) st(u + xi * u_stride + l0, uu[xi]);
   }
-  for (; i < n; ++i) {
+  for (; l0 < n; ++l0) {
     float t[18], uu[36];
-    for (int c = 0; c < 3; ++c) g6(g + i * 9 + c, 3, t + c, 3);
+    for (int c = 0; c < 3; ++c) g6(g + l0 * g_stride + c, 3, t + c, 3);
     for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
-    for (int xi = 0; xi < 36; ++xi) u[xi * u_stride + i] = uu[xi];
+    for (int xi = 0; xi < 36; ++xi) u[xi * u_stride + l0] = uu[xi];
   }
 }
 
@@ -116,31 +123,36 @@ void input(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, i
   }
 }
 
-// m[xi * m_stride + t] for tiles [t0, t0 + tn) -> y tile = A^T m A + bias,
-// clipped to yc [Ho, Wo].
+// One output tile for n channels, vectorised over channels: m[xi * xi_stride
+// + l] -> y[l * plane + r * Wo + c] = (A^T m A)[r][c] + bias[l] for r < rows,
+// c < cols (y points at the tile's top-left pixel of the first channel).
 template <typename V, int W>
-void output(const float* m, int64_t m_stride, int64_t tw, int64_t t0, int64_t tn, float bias, float* yc, int64_t Ho,
-            int64_t Wo) {
-  for (int64_t t = 0; t < tn; t += W) {
-    const int nl = int(tn - t < W ? tn - t : W);
+void output(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo,
+            int rows, int cols) {
+  for (int64_t l0 = 0; l0 < n; l0 += W) {
+    const int nl = int(n - l0 < W ? n - l0 : W);
     V mv[36], tmp[24], o[16];
+    float lane[W] = {};
     for (int xi = 0; xi < 36; ++xi) {
       if (nl == W) {
-        mv[xi] = ld<V>(m + xi * m_stride + t);
+        mv[xi] = ld<V>(m + xi * xi_stride + l0);
       } else {
-        float lane[W] = {};
-        for (int l = 0; l < nl; ++l) lane[l] = m[xi * m_stride + t + l];
+        for (int l = 0; l < nl; ++l) lane[l] = m[xi * xi_stride + l0 + l];
         mv[xi] = ld<V>(lane);
       }
     }
     for (int c = 0; c < 6; ++c) at4(mv + c, 6, tmp + c, 6);
     for (int r = 0; r < 4; ++r) at4(tmp + r * 6, 1, o + r * 4, 1);
+    float bl[W] = {};
+    if (bias)
+      for (int l = 0; l < nl; ++l) bl[l] = bias[l0 + l];
+    const V bv = ld<V>(bl);
     float out[16][W];
-    for (int k = 0; k < 16; ++k) st(out[k], o[k] + bias);
+    for (int k = 0; k < 16; ++k) st(out[k], o[k] + bv);
     for (int l = 0; l < nl; ++l) {
-      const int64_t tile = t0 + t + l, oy = (tile / tw) * 4, ox = (tile % tw) * 4;
-      for (int r = 0; r < 4 && oy + r < Ho; ++r)
-        for (int c = 0; c < 4 && ox + c < Wo; ++c) yc[(oy + r) * Wo + ox + c] = out[r * 4 + c][l];
+      float* yl = y + (l0 + l) * plane;
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) yl[r * Wo + c] = out[r * 4 + c][l];
     }
   }
 }
