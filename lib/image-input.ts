@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { invalidOption, SdError } from "./errors.js";
+import { checkDeclaredSize } from "./image-limits.js";
 import type { ImageInput } from "./options.js";
 
 /** Decoded 8-bit pixels, row-major, `channels` interleaved (1 gray, 3 RGB, 4 RGBA). */
@@ -23,6 +24,7 @@ function isJpeg(b: Uint8Array): boolean {
 
 function decodeEncoded(bytes: Uint8Array, name: string): Pixels {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (isPng(buf) || isJpeg(buf)) checkDeclaredSize(buf, name, isPng(buf) ? "png" : "jpeg");
   try {
     if (isPng(buf)) {
       const png = PNG.sync.read(buf); // always RGBA, 8-bit

@@ -308,7 +308,7 @@ SingleFileLayout map_single_file(const NamedTensors& tensors, ModelWeights* out)
   SingleFileLayout layout;
   NamedTensors unet, vae, te1_hf, te1_oc, te2_oc;
   for (const auto& [name, t] : tensors) {
-    auto take = [&](const std::string& prefix, NamedTensors* dst) {
+    auto take = [&, &name = name, &t = t](const std::string& prefix, NamedTensors* dst) {  // C++17 lambdas cannot capture bindings (clang)
       if (!starts_with(name, prefix)) return false;
       dst->emplace_back(name.substr(prefix.size()), t);
       return true;
