@@ -227,6 +227,8 @@ export async function runGenerate(
     signal.removeEventListener("abort", onAbort);
   }
   if (callbackError) throw callbackError.error;
+  // Aborted after the engine's last check: the caller still gets the AbortError it asked for.
+  signal.throwIfAborted();
 
   const timings: GenerateTimings = {
     textEncodeMs: out.timings.textEncodeMs,

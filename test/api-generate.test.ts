@@ -27,6 +27,9 @@ const SHARED = join(__dirname, "..", "..", "shared");
 const TINY_SD1 = join(SHARED, "fixtures", "tiny-sd1", "tiny-sd1.safetensors");
 const CLIP = join(SHARED, "clip");
 const pipelineAvailable = generationAvailable();
+// One compute thread: these check behaviour, not speed, and must not depend on how
+// a loaded (shared, oversubscribed) test machine schedules a thread pool.
+const E2E = { tokenizer: CLIP, threads: 1 };
 
 function must<T>(v: T | undefined | null): T {
   if (v === undefined || v === null) throw new Error("missing value");
@@ -36,7 +39,7 @@ function must<T>(v: T | undefined | null): T {
 describe("generate() before any native work", () => {
   let model: Model;
   beforeAll(async () => {
-    model = await loadModel(TINY_SD1, { tokenizer: CLIP });
+    model = await loadModel(TINY_SD1, E2E);
   });
   afterAll(async () => {
     await model.dispose();
@@ -301,7 +304,7 @@ describe.runIf(pipelineAvailable)("generate() end to end (tiny-sd1)", () => {
   let model: Model;
   const base = { prompt: "a red cube", negativePrompt: "blurry", width: 64, height: 64, steps: 4, seed: 42 } as const;
   beforeAll(async () => {
-    model = await loadModel(TINY_SD1, { tokenizer: CLIP });
+    model = await loadModel(TINY_SD1, E2E);
   });
   afterAll(async () => {
     await model.dispose();
@@ -385,7 +388,7 @@ describe.runIf(pipelineAvailable)("generate() end to end (tiny-sd1)", () => {
       const ac = new AbortController();
       await model
         .generate(
-          { ...base, width: 256, height: 256, steps: 6 },
+          { ...base, width: 128, height: 128, steps: 6 },
           {
             signal: ac.signal,
             onProgress: (e) => e.stage === "denoise" && e.step === 3 && ac.abort(),
@@ -417,7 +420,7 @@ describe.runIf(pipelineAvailable)("generate() end to end (tiny-sd1)", () => {
   });
 
   it("runs two models at once", async () => {
-    const other = await loadModel(TINY_SD1, { tokenizer: CLIP });
+    const other = await loadModel(TINY_SD1, E2E);
     try {
       const [a, b] = await Promise.all([model.generate(base), other.generate(base)]);
       expect(Buffer.from(must(a.images[0]).data).equals(Buffer.from(must(b.images[0]).data))).toBe(true);
@@ -427,7 +430,7 @@ describe.runIf(pipelineAvailable)("generate() end to end (tiny-sd1)", () => {
   });
 
   it("dispose() rejects queued calls with ERR_DISPOSED", async () => {
-    const m = await loadModel(TINY_SD1, { tokenizer: CLIP });
+    const m = await loadModel(TINY_SD1, E2E);
     const running = m.generate({ ...base, steps: 8 });
     const queued = m.generate(base);
     const disposed = m.dispose();
@@ -441,7 +444,7 @@ describe.runIf(pipelineAvailable)("generate() end to end (tiny-sd1)", () => {
     const timer = setInterval(() => ticks++, 5);
     const t0 = performance.now();
     try {
-      await model.generate({ ...base, width: 256, height: 256, steps: 10 });
+      await model.generate({ ...base, width: 128, height: 128, steps: 10 });
     } finally {
       clearInterval(timer);
     }

@@ -109,7 +109,21 @@ describe("sd-native CLI", () => {
 });
 
 describe.runIf(pipelineAvailable)("sd-native generate end to end (tiny-sd1)", () => {
-  const base = ["generate", "-m", TINY_SD1, "--tokenizer", CLIP, "-p", "a red cube", "-W", "64", "-H", "64"];
+  const base = [
+    "generate",
+    "-m",
+    TINY_SD1,
+    "--tokenizer",
+    CLIP,
+    "--threads",
+    "1",
+    "-p",
+    "a red cube",
+    "-W",
+    "64",
+    "-H",
+    "64",
+  ];
 
   it("writes the PNG with its parameters and prints --json metadata; plain progress lines off a TTY", () => {
     const out = join(tmp, "gen.png");

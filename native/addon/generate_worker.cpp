@@ -76,7 +76,10 @@ class GenerateWorker : public EventWorker {
     ok_ = capture_errors(&error_, [&] {
       sd::throw_if_aborted(cb);  // abort() may have run before the thread started
       sd::run_generate(*model_, params_, cb, &result_);
+      // An abort that came during the last stage still wins: the caller was promised an AbortError.
+      sd::throw_if_aborted(cb);
     });
+    if (!ok_) result_ = sd::GenerateResult();  // free partial results now
     model_.reset();  // a disposed model's memory goes now, not when JS collects us
   }
 
