@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FIXTURES, meanAbsDiff, ReferenceFile } from "./helpers/reference.js";
 import {
   ensureDist,
   ensurePrebuild,
@@ -51,6 +52,8 @@ const REQUIRED = [
 ];
 
 const isPosix = process.platform !== "win32";
+// Each step spawns node/npm/tsc; CI runs this beside the other suites on 2 cores.
+const STEP_TIMEOUT_MS = 300_000;
 const work = mkdtempSync(join(tmpdir(), "sd-native-pack-"));
 let packed: Packed;
 let prebuildName: string;
@@ -85,7 +88,7 @@ describe("npm pack", () => {
   });
 });
 
-describe.skipIf(!isPosix)("installing the tarball with no compiler on PATH", () => {
+describe.skipIf(!isPosix)("installing the tarball with no compiler on PATH", { timeout: STEP_TIMEOUT_MS }, () => {
   const project = join(work, "app");
   let env: Record<string, string>;
   const pkgDir = () => join(project, "node_modules", "sd-native");
@@ -191,15 +194,39 @@ describe.skipIf(!isPosix)("installing the tarball with no compiler on PATH", () 
     expect(info.family).toBe("sd1");
   });
 
-  // generate() on the tiny model joins this test when the txt2img pipeline lands.
-  it("loads the tiny SD1 checkpoint through the prebuilt addon", () => {
+  it("generates the tiny SD1 reference image through the prebuilt addon", () => {
+    // Same seed and sampler as the reference pipeline's Heun run on this checkpoint;
+    // the bound is e2e-reference.test.ts's (mean |diff| <= 1 on 0..255).
+    const ref = new ReferenceFile(join(FIXTURES, "tiny-sd1", "ref", "sample_heun.safetensors"));
+    const p = ref.meta<Record<string, string | number>>("params");
+    const options = {
+      prompt: p.prompt,
+      negativePrompt: p.negative_prompt,
+      width: p.width,
+      height: p.height,
+      steps: p.steps,
+      cfgScale: p.guidance_scale,
+      seed: p.seed,
+      sampler: "heun",
+      scheduler: "discrete",
+    };
+    const out = join(work, "image.bin");
     const script = [
+      'import { writeFileSync } from "node:fs";',
       'import { loadModel } from "sd-native";',
-      `const model = await loadModel(${JSON.stringify(TINY_SD1)});`,
-      "console.log(model.info.family);",
+      `const model = await loadModel(${JSON.stringify(TINY_SD1)}, ${JSON.stringify({
+        // Single files need their folder's configs (8 norm groups) and carry no CLIP vocabulary.
+        config: join(FIXTURES, "tiny-sd1", "diffusers"),
+        tokenizer: join(FIXTURES, "..", "clip"),
+      })});`,
+      `const { images } = await model.generate(${JSON.stringify(options)});`,
+      `writeFileSync(${JSON.stringify(out)}, images[0].data);`,
+      "console.log(JSON.stringify({ family: model.info.family, width: images[0].width, height: images[0].height }));",
       "await model.dispose();",
     ].join("\n");
-    expect(runOk("node", ["--input-type=module", "-e", script], project, env).trim()).toBe("sd1");
+    const result = JSON.parse(runOk("node", ["--input-type=module", "-e", script], project, env));
+    expect(result).toEqual({ family: "sd1", width: p.width, height: p.height });
+    expect(meanAbsDiff(readFileSync(out), ref.u8("image_u8"))).toBeLessThanOrEqual(1.0);
   });
 
   it("without a binary, rejects with an SdError that says how to get one", () => {
