@@ -1,6 +1,7 @@
 import { basename, extname } from "node:path";
 import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js";
 import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
+import { checkLogOptions, type Logger, type LogLevel, makeLog } from "./log.js";
 import { type NativeModel, native } from "./native.js";
 import {
   checkGenerateOptions,
@@ -58,6 +59,10 @@ export interface LoadOptions {
    * single-file checkpoint cannot express (e.g. norm_num_groups of a custom model).
    */
   config?: string;
+  /** Receives log messages; nothing is printed by default. */
+  logger?: Logger;
+  /** Most verbose level passed to `logger`. Default "info". */
+  logLevel?: LogLevel;
 }
 
 export class Model {
@@ -66,11 +71,13 @@ export class Model {
   readonly #options: LoadOptions;
   // generate() calls on this model run one at a time, first come first served.
   readonly #queue = new TaskQueue();
+  readonly #log: Logger;
 
   /** @internal Use loadModel(). */
   constructor(nativeModel: NativeModel, options: LoadOptions = {}) {
     this.#native = nativeModel;
     this.#options = options;
+    this.#log = makeLog(options.logger, options.logLevel);
     this.info = Object.freeze(nativeModel.info() as ModelInfo);
   }
 
@@ -104,6 +111,7 @@ export class Model {
     // decoded and the tokenizer found meanwhile, and bad inputs reject at once rather than at
     // the head of the queue.
     const prepared = this.#prepare(params, first);
+    if (this.#queue.busy) this.#log("debug", `generate: queued behind ${this.#queue.pending} call(s)`);
     const queued = this.#queue.run(async (signal) => {
       const { resolved, images, tokenize } = await prepared;
       const context = {
@@ -113,11 +121,22 @@ export class Model {
         modelName: basename(this.info.path, extname(this.info.path)),
         threads: this.#options.threads ?? 0,
       };
-      return runGenerate(context, resolved, images, {
+      this.#log(
+        "debug",
+        `generate: ${resolved.width}x${resolved.height}, ${resolved.steps} steps, ${resolved.sampler}/${resolved.scheduler}, seed ${resolved.seed}`,
+      );
+      const result = await runGenerate(context, resolved, images, {
         signal,
         onProgress: call.onProgress,
         previewEvery: call.previewEvery,
       });
+      const t = result.timings;
+      this.#log(
+        "info",
+        `generated ${result.images.length} image(s) in ${t.totalMs.toFixed(0)} ms ` +
+          `(text ${t.textEncodeMs.toFixed(0)}, denoise ${t.denoiseMs.toFixed(0)}, decode ${t.vaeDecodeMs.toFixed(0)})`,
+      );
+      return result;
     }, call.signal);
     return Promise.race([queued, prepared.then(() => queued)]);
   }
@@ -179,6 +198,7 @@ export class Model {
 function validateLoadOptions(options: LoadOptions): void {
   if (typeof options !== "object" || options === null) throw invalidOption("options", "must be an object");
   const { threads, tokenizer, config } = options;
+  checkLogOptions(options.logger, options.logLevel);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024)) {
     throw invalidOption("threads", `must be an integer from 1 to 1024, got ${String(threads)}`);
   }
@@ -198,10 +218,16 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   if (typeof path !== "string" || path === "") throw invalidOption("path", "must be a non-empty string");
   validateLoadOptions(options);
   let nativeModel: NativeModel;
+  const t0 = performance.now();
   try {
     nativeModel = await native().loadModel(path, { config: options.config });
   } catch (err) {
     throw fromNativeError(err);
   }
-  return new Model(nativeModel, options);
+  const model = new Model(nativeModel, options);
+  makeLog(options.logger, options.logLevel)(
+    "info",
+    `loaded ${path} (${model.info.family}, ${model.info.format}) in ${(performance.now() - t0).toFixed(0)} ms`,
+  );
+  return model;
 }

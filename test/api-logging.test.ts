@@ -1,0 +1,78 @@
+import { join } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { generationAvailable, type LogLevel, loadModel } from "../lib/index.js";
+
+const SHARED = join(__dirname, "..", "..", "shared");
+const TINY_SD1 = join(SHARED, "fixtures", "tiny-sd1", "tiny-sd1.safetensors");
+
+describe("logging", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("prints nothing by default", async () => {
+    const spies = [
+      vi.spyOn(process.stdout, "write"),
+      vi.spyOn(process.stderr, "write"),
+      vi.spyOn(console, "log"),
+      vi.spyOn(console, "warn"),
+      vi.spyOn(console, "error"),
+      vi.spyOn(console, "info"),
+      vi.spyOn(console, "debug"),
+    ];
+    const model = await loadModel(TINY_SD1);
+    await model.dispose();
+    for (const s of spies) expect(s).not.toHaveBeenCalled();
+  });
+
+  it("sends messages to the logger, filtered by logLevel", async () => {
+    const got: Array<[LogLevel, string]> = [];
+    const model = await loadModel(TINY_SD1, { logger: (l, m) => got.push([l, m]) });
+    await model.dispose();
+    expect(got).toHaveLength(1);
+    expect(got[0]?.[0]).toBe("info");
+    expect(got[0]?.[1]).toMatch(/^loaded .*tiny-sd1\.safetensors \(sd1, safetensors\) in \d+ ms$/);
+    const quiet: string[] = [];
+    await (await loadModel(TINY_SD1, { logger: (_l, m) => quiet.push(m), logLevel: "warn" })).dispose();
+    expect(quiet).toEqual([]);
+  });
+
+  it("a throwing logger does not break the call", async () => {
+    const model = await loadModel(TINY_SD1, {
+      logger: () => {
+        throw new Error("logger down");
+      },
+    });
+    expect(model.info.family).toBe("sd1");
+    await model.dispose();
+  });
+
+  it("rejects a bad logger or level", async () => {
+    await expect(loadModel(TINY_SD1, { logger: "console" as never })).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+      message: expect.stringMatching(/^logger:/),
+    });
+    await expect(loadModel(TINY_SD1, { logLevel: "verbose" as never })).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+      message: expect.stringContaining('"debug"'),
+    });
+  });
+
+  it.runIf(generationAvailable())("logs each generation at debug and info", async () => {
+    const got: Array<[LogLevel, string]> = [];
+    const model = await loadModel(TINY_SD1, {
+      tokenizer: join(SHARED, "clip"),
+      threads: 1,
+      logger: (l, m) => got.push([l, m]),
+      logLevel: "debug",
+    });
+    try {
+      await model.generate({ prompt: "a cube", width: 64, height: 64, steps: 2, seed: 3 });
+    } finally {
+      await model.dispose();
+    }
+    expect(got.map(([l]) => l)).toEqual(["info", "debug", "info"]);
+    expect(got[1]?.[1]).toBe("generate: 64x64, 2 steps, euler_a/discrete, seed 3");
+    expect(got[2]?.[1]).toMatch(/^generated 1 image\(s\) in \d+ ms/);
+  });
+});
