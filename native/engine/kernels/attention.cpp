@@ -1,10 +1,14 @@
 // ops::attention: tiled online-softmax attention (FlashAttention's
-// recurrence, on the CPU). K^T and V of every (batch, head) are first packed
-// once into GEMM micro-panels; then one task per (batch, head, block of kBq
-// queries) walks the keys in blocks of kBk: S = (scale Q) K^T, running row
-// max m and sum l, O = O * exp(m_old - m_new) + P V, where P is written
-// straight into packed-A layout. Memory: the packed K/V (same size as k, v)
-// plus O(kBq * kBk) per task, never O(Nq * Nk).
+// recurrence) computed transposed, so that the query index runs along the
+// SIMD lanes everywhere:
+//   S^T [keys, queries] = K (scale Q)^T is written by the GEMM micro-kernel
+//   straight into packed-B layout (ldc = nr), softmax statistics are per
+//   column (one lane per query), and O^T [D, queries] += V^T P^T consumes
+//   that buffer as its B operand with no repacking.
+// K and V^T of every (batch, head) are packed once as GEMM A operands. One
+// task per (batch, head, block of queries) walks the keys in blocks. Memory:
+// the packed K/V (same size as k, v) plus O(block^2) per task, never
+// O(Nq * Nk).
 #include <algorithm>
 #include <cmath>
 
@@ -19,8 +23,8 @@ namespace sd {
 namespace ops {
 namespace {
 
-constexpr int64_t kBq = 64;   // query rows per task
-constexpr int64_t kBk = 256;  // keys per block (a multiple of every path's nr)
+constexpr int64_t kQueries = 64;  // queries per task (rounded up to nr)
+constexpr int64_t kKeys = 256;    // keys per block (rounded up to mr)
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
@@ -47,11 +51,11 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
   const float* vp = v.data_as<float>();
   float* op_ = out.data_as<float>();
   const kern::Table& t = kern::table();
-  const int64_t mr = t.mr, nr = t.nr;
-  const int64_t kblocks = (Nk + kBk - 1) / kBk;
-  // Per (b, h): K^T packed as B operand [keys in nr panels][D][nr], then V
-  // packed per key block as B operand [D in nr panels][bk][nr].
-  const int64_t k_size = round_up(Nk, nr) * D, v_block = round_up(D, nr) * kBk;
+  const int64_t mr = t.mr, nr = t.nr, bkf = round_up(kKeys, mr), bqf = round_up(kQueries, nr);
+  const int64_t kblocks = (Nk + bkf - 1) / bkf;
+  // Per (b, h): K as A operand [key panels][D][mr], then V^T as A operand per
+  // key block [D panels][bk][mr].
+  const int64_t k_size = round_up(Nk, mr) * D, v_block = round_up(D, mr) * bkf;
   const int64_t bh_size = k_size + kblocks * v_block;
   Tensor packed = Tensor::empty(DType::F32, {B * heads, bh_size});
   float* pk = packed.data_as<float>();
@@ -62,57 +66,65 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
       const float* kb = kp + b * Nk * HD + h * D;
       const float* vb = vp + b * Nk * HD + h * D;
       if (part == 0) {
-        kern::pack_b({kb, DType::F32, 1, HD}, 0, Nk, 0, D, base);  // B(d, j) = k[j, d]
+        kern::pack_a({kb, DType::F32, HD, 1}, 0, Nk, 0, D, base);  // A(j, d) = k[j, d]
       } else {
-        const int64_t k0 = (part - 1) * kBk, bk = std::min(kBk, Nk - k0);
-        kern::pack_b({vb, DType::F32, HD, 1}, 0, D, k0, bk, base + k_size + (part - 1) * v_block);  // B(j, d) = v[j, d]
+        const int64_t k0 = (part - 1) * bkf, bk = std::min(bkf, Nk - k0);
+        kern::pack_a({vb, DType::F32, 1, HD}, 0, D, k0, bk, base + k_size + (part - 1) * v_block);  // A(d, j) = v[j, d]
       }
     }
   });
-  const int64_t qblocks = (Nq + kBq - 1) / kBq;
+  const int64_t qblocks = (Nq + bqf - 1) / bqf;
   parallel_for(c.pool, B * heads * qblocks, 1, [&](int64_t i0, int64_t i1) {
-    const int64_t bq_pad = round_up(kBq, mr);
-    float* S = kern::scratch(kern::kSlotOp0, size_t(kBq * kBk));      // [bq, bk] scaled scores
-    float* O = kern::scratch(kern::kSlotOp1, size_t(kBq * D));        // [bq, D] unnormalised output
-    float* m = kern::scratch(kern::kSlotOp2, size_t(2 * kBq));        // running max [bq], then sum [bq]
-    float* pq = kern::scratch(kern::kSlotOp3, size_t(bq_pad * (D + kBk)));  // packed scale*Q, then packed P
-    float* pp = pq + bq_pad * D;
-    float* l = m + kBq;
+    float* qb_ = kern::scratch(kern::kSlotOp0, size_t(bqf * D));        // scale*Q^T as B panels [D][nr]
+    float* pt = kern::scratch(kern::kSlotOp1, size_t(bkf * bqf));       // S^T / P^T as B panels [bk][nr]
+    float* ot = kern::scratch(kern::kSlotOp2, size_t(D * bqf));         // O^T [D, bq], unnormalised
+    float* st = kern::scratch(kern::kSlotOp3, size_t(4 * bqf));         // m, l, m_new, alpha per query
+    float *m = st, *l = st + bqf, *mn = st + 2 * bqf, *alpha = st + 3 * bqf;
     for (int64_t task = i0; task < i1; ++task) {
-      const int64_t bh = task / qblocks, b = bh / heads, h = bh % heads, q0 = (task % qblocks) * kBq;
-      const int64_t bq = std::min(kBq, Nq - q0);
+      const int64_t bh = task / qblocks, b = bh / heads, h = bh % heads, q0 = (task % qblocks) * bqf;
+      const int64_t bq = std::min(bqf, Nq - q0), qpanels = (bq + nr - 1) / nr, w = qpanels * nr;
       const float* base = pk + bh * bh_size;
-      kern::pack_a({qp + (b * Nq + q0) * HD + h * D, DType::F32, HD, 1}, 0, bq, 0, D, pq, scale);
-      std::fill(O, O + bq * D, 0.f);
-      std::fill(m, m + bq, -INFINITY);
-      std::fill(l, l + bq, 0.f);
+      kern::pack_b({qp + (b * Nq + q0) * HD + h * D, DType::F32, 1, HD}, 0, bq, 0, D, qb_, scale);  // B(d, i)
+      std::fill(ot, ot + D * w, 0.f);
+      std::fill(m, m + w, -INFINITY);
+      std::fill(l, l + w, 0.f);
       const int64_t kend = causal ? q0 + bq : Nk;
-      for (int64_t k0 = 0; k0 < kend; k0 += kBk) {
-        const int64_t bk = std::min(kBk, kend - k0), kb = k0 / kBk;
-        const int64_t bk_full = std::min(kBk, Nk - k0);  // depth V was packed with
-        // S [bq, bk] = (scale Q) [bq, D] @ K^T [D, bk]
-        kern::gemm_packed(bq, bk, D, pq, base + (k0 / nr) * nr * D, S, kBk, false);
-        for (int64_t i = 0; i < bq; ++i) {
-          float* s = S + i * kBk;
-          // causal: key k0 + j is visible to query q0 + i iff j <= q0 + i - k0
-          const int64_t valid = causal ? std::min(bk, q0 + i - k0 + 1) : bk;
-          const float mnew = std::max(m[i], t.max_of(s, valid));
-          const float alpha = std::exp(m[i] - mnew);
-          l[i] = l[i] * alpha + t.exp_shift_sum(s, valid, mnew);
-          m[i] = mnew;
-          if (alpha != 1.f) t.axpby(O + i * D, O + i * D, D, alpha, 0.f);
-          // P row i into packed-A layout [panel][bk_full][mr]; masked keys 0.
-          float* dst = pp + (i / mr) * mr * bk_full + i % mr;
-          for (int64_t j = 0; j < valid; ++j) dst[j * mr] = s[j];
-          for (int64_t j = valid; j < bk_full; ++j) dst[j * mr] = 0.f;
+      for (int64_t k0 = 0; k0 < kend; k0 += bkf) {
+        const int64_t bk = std::min(bkf, kend - k0), bk_full = std::min(bkf, Nk - k0);
+        // S^T [bk, bq] = K [bk, D] @ (scale Q^T) [D, bq], panel by panel into P^T layout.
+        for (int64_t p = 0; p < qpanels; ++p)
+          kern::gemm_packed(bk, std::min(nr, bq - p * nr), D, base + k0 * D, qb_ + p * nr * D, pt + p * bk_full * nr,
+                            nr, false);
+        for (int64_t p = 0; p < qpanels; ++p) {
+          float* pp = pt + p * bk_full * nr;  // [bk_full][nr]
+          const int64_t i0p = p * nr;
+          // Causal: key k0 + j is visible to query q0 + i0p + i iff j <= q0 + i0p + i - k0.
+          if (causal)
+            for (int64_t j = 0; j < bk; ++j)
+              for (int64_t i = 0; i < std::min<int64_t>(nr, k0 + j - q0 - i0p); ++i) pp[j * nr + i] = -INFINITY;
+          for (int64_t j = bk; j < bk_full; ++j)
+            for (int64_t i = 0; i < nr; ++i) pp[j * nr + i] = -INFINITY;  // beyond the causal end
+          for (int64_t i = 0; i < nr; ++i) mn[i0p + i] = m[i0p + i];
+          for (int64_t j = 0; j < bk; ++j)
+            for (int64_t i = 0; i < nr; ++i) mn[i0p + i] = std::max(mn[i0p + i], pp[j * nr + i]);
+          for (int64_t i = 0; i < nr; ++i) {
+            // Padding queries (i >= bq) may hold anything finite or not; keep them finite.
+            if (!(mn[i0p + i] > -INFINITY)) mn[i0p + i] = 0.f;
+            alpha[i0p + i] = std::exp(m[i0p + i] - mn[i0p + i]);
+            l[i0p + i] *= alpha[i0p + i];
+            m[i0p + i] = mn[i0p + i];
+          }
+          t.exp_cols(pp, bk_full, nr, mn + i0p, l + i0p);
         }
-        // O [bq, D] += P [bq, bk] @ V [bk, D]
-        kern::gemm_packed(bq, D, bk_full, pp, base + k_size + kb * v_block, O, D, true);
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < w; ++i) ot[d * w + i] *= alpha[i];
+        // O^T [D, bq] += V^T [D, bk] @ P^T [bk, bq]
+        kern::gemm_packed(D, w, bk_full, base + k_size + (k0 / bkf) * v_block, pt, ot, w, true);
       }
       for (int64_t i = 0; i < bq; ++i) {
         float* dst = op_ + (b * Nq + q0 + i) * HD + h * D;
         const float inv = 1.f / l[i];
-        for (int64_t d = 0; d < D; ++d) dst[d] = O[i * D + d] * inv;
+        for (int64_t d = 0; d < D; ++d) dst[d] = ot[d * w + i] * inv;
       }
     }
   });

@@ -16,7 +16,7 @@ namespace {
 
 // Winograd pays a per-call weight transform (~Cout*Cin*100 flops) that
 // only amortises over enough output tiles.
-constexpr int64_t kWinogradMinTiles = 16;
+constexpr int64_t kWinogradMinTiles = 4;
 constexpr int64_t kColBytes = 8ll << 20;  // im2col chunk cap
 
 // y [Cout, Ho*Wo] for one image via chunks col [Cin*kh*kw, pc] of the input.

@@ -193,13 +193,13 @@ void pack_a(const MatView& A, int64_t r0, int64_t rows, int64_t k0, int64_t kc, 
                dst + p * t.mr * kc, scale);
 }
 
-void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, float* dst) {
+void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, float* dst, float scale) {
   check_dtype(B);
   const Table& t = table();
   const MatView Bt{B.data, B.dtype, B.cs, B.rs};
   for (int64_t q = 0; q * t.nr < cols; ++q)
     pack_panel(t, Bt, c0 + q * t.nr, int(std::min<int64_t>(t.nr, cols - q * t.nr)), t.nr, k0, kc,
-               dst + q * t.nr * kc, 1.f);
+               dst + q * t.nr * kc, scale);
 }
 
 void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* pa, const float* pb, float* C, int64_t ldc, bool acc) {

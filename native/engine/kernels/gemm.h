@@ -45,9 +45,9 @@ int gemm_nr();
 // Packs A rows [r0, r0 + rows) x depth [k0, k0 + kc), times `scale`, into
 // ceil(rows / mr) micro-panels [kc][mr] at dst (zero-padded rows).
 void pack_a(const MatView& A, int64_t r0, int64_t rows, int64_t k0, int64_t kc, float* dst, float scale = 1.f);
-// Packs B columns [c0, c0 + cols) x depth [k0, k0 + kc) into
-// ceil(cols / nr) micro-panels [kc][nr] at dst (zero-padded columns).
-void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, float* dst);
+// Packs B columns [c0, c0 + cols) x depth [k0, k0 + kc), times `scale`,
+// into ceil(cols / nr) micro-panels [kc][nr] at dst (zero-padded columns).
+void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, float* dst, float scale = 1.f);
 // C[M, N] = (acc ? C : 0) + packed A [M, kc] @ packed B [kc, N].
 void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* pa, const float* pb, float* C, int64_t ldc, bool acc);
 

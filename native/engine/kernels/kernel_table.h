@@ -24,8 +24,9 @@ struct Table {
   float (*exp_shift_sum)(float* x, int64_t n, float max);
   // Returns max(x[0..n)).
   float (*max_of)(const float* x, int64_t n);
-  // y[i] = y[i] * a + x[i] * b  (attention output rescale / accumulate).
-  void (*axpby)(float* y, const float* x, int64_t n, float a, float b);
+  // Attention, transposed scores [rows][w] (w a multiple of 8):
+  // p[j*w + i] = exp(p[j*w + i] - m[i]); colsum[i] += the new p[j*w + i].
+  void (*exp_cols)(float* p, int64_t rows, int64_t w, const float* m, float* colsum);
   // Winograd F(4x4, 3x3) transforms (see winograd_impl.h for the contracts).
   void (*wino_weights)(const float* g, int64_t g_stride, int64_t n, float* u, int64_t u_stride);
   void (*wino_input)(const float* xc, int64_t H, int64_t W, int pt, int pl, int64_t tw, int64_t t0, int64_t tn,

@@ -88,18 +88,24 @@ float max_of(const float* x, int64_t n) {
   return r;
 }
 
-void axpby(float* y, const float* x, int64_t n, float a, float b) {
-  const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(y + i), va, _mm256_mul_ps(_mm256_loadu_ps(x + i), vb)));
-  for (; i < n; ++i) y[i] = y[i] * a + x[i] * b;
+void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) {
+  for (int64_t i = 0; i < w; i += 8) {
+    const __m256 vm = _mm256_loadu_ps(m + i);
+    __m256 s = _mm256_loadu_ps(colsum + i);
+    for (int64_t j = 0; j < rows; ++j) {
+      float* q = p + j * w + i;
+      const __m256 e = avx2::exp(_mm256_sub_ps(_mm256_loadu_ps(q), vm));
+      _mm256_storeu_ps(q, e);
+      s = _mm256_add_ps(s, e);
+    }
+    _mm256_storeu_ps(colsum + i, s);
+  }
 }
 
 }  // namespace
 
 const Table* avx2_table() {
-  static const Table t{"avx2",         kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, axpby,
+  static const Table t{"avx2",         kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, exp_cols,
                        wino::weights<v8f, 8>, wino::input<v8f, 8>, wino::output<v8f, 8>};
   return &t;
 }

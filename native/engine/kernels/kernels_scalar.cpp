@@ -57,14 +57,19 @@ float max_of(const float* x, int64_t n) {
   return m;
 }
 
-void axpby(float* y, const float* x, int64_t n, float a, float b) {
-  for (int64_t i = 0; i < n; ++i) y[i] = y[i] * a + x[i] * b;
+void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) {
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t i = 0; i < w; ++i) {
+      const float e = std::exp(p[j * w + i] - m[i]);
+      p[j * w + i] = e;
+      colsum[i] += e;
+    }
 }
 
 }  // namespace
 
 const Table& scalar_table() {
-  static const Table t{"scalar",       kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, axpby,
+  static const Table t{"scalar",       kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, exp_cols,
                        wino::weights<float, 1>, wino::input<float, 1>, wino::output<float, 1>};
   return t;
 }
