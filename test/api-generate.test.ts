@@ -483,3 +483,54 @@ describe.runIf(pipelineAvailable)("generate() end to end (tiny-sd1)", () => {
     expect([must(r.images[0]).width, must(r.images[0]).height]).toEqual([64, 64]); // 50x40 rounded to multiples of 8, min 64
   });
 });
+
+describe.runIf(pipelineAvailable)("generate() on every family (tiny models)", () => {
+  const cases = [
+    { name: "sd2 (v-prediction, OpenCLIP)", path: join(SHARED, "fixtures", "tiny-sd2", "diffusers"), family: "sd2" },
+    { name: "sdxl (two text encoders)", path: join(SHARED, "fixtures", "tiny-sdxl", "diffusers"), family: "sdxl" },
+  ] as const;
+  for (const c of cases) {
+    it(`${c.name}: images, previews and determinism through the public API`, async () => {
+      const model = await loadModel(c.path, E2E);
+      try {
+        expect(model.info.family).toBe(c.family);
+        const params = {
+          prompt: "a (red:1.2) cube",
+          negativePrompt: "blurry",
+          width: 64,
+          height: 64,
+          steps: 2,
+          seed: 5,
+        };
+        const previews: number[] = [];
+        const a = await model.generate(params, {
+          previewEvery: 1,
+          onProgress: (e) => e.preview && previews.push(e.step),
+        });
+        const b = await model.generate(params);
+        expect([must(a.images[0]).width, must(a.images[0]).height]).toEqual([64, 64]);
+        expect(previews).toEqual([1, 2]);
+        expect(Buffer.from(must(a.images[0]).data).equals(Buffer.from(must(b.images[0]).data))).toBe(true);
+        const other = await model.generate({ ...params, seed: 6 });
+        expect(Buffer.from(must(other.images[0]).data).equals(Buffer.from(must(a.images[0]).data))).toBe(false);
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+
+  it("inpainting model (9 channels): mask and init image through the public API", async () => {
+    const model = await loadModel(join(SHARED, "fixtures", "tiny-sd1-inpaint", "tiny-sd1-inpaint.safetensors"), E2E);
+    try {
+      expect(model.info.inpaint).toBe(true);
+      const initImage = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(100) };
+      const mask = { width: 64, height: 64, data: new Uint8Array(64 * 64).fill(255) };
+      const r = await model.generate({ prompt: "a cube", width: 64, height: 64, steps: 4, seed: 1, initImage, mask });
+      expect(must(r.images[0]).data.length).toBe(64 * 64 * 3);
+      expect(r.timings.perStepMs).toHaveLength(3); // strength 0.75 of 4 steps
+      expect(readPngText(await must(r.images[0]).toPNG()).parameters).toContain("Denoising strength: 0.75");
+    } finally {
+      await model.dispose();
+    }
+  });
+});
