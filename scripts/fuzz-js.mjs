@@ -5,14 +5,15 @@
 // fuzz/corpus/<target>/ are mutated at random (byte edits, splices, PNG chunk
 // CRC repair, prompt-syntax tokens), and inputs that end in a new way (a new
 // error message) join the corpus. Each target runs in a child process so a
-// hang is caught by the parent. Findings: any exception other than SdError, a
+// hang is caught by the parent. Targets may return a short description of
+// the result, which counts as an outcome too. Findings: any exception other than SdError, a
 // slow input, an allocation the input size does not justify, a hang.
 //
 //   node scripts/fuzz-js.mjs [--seconds N] [--targets image,prompt,tokenizer] [--make-seeds]
 //   env: SD_FUZZ_SECONDS (default 30), SD_FUZZ_BUILD_DIR (default build-fuzz),
 //        SD_CLIP_VOCAB (default ../shared/clip/bpe_simple_vocab_16e6.txt.gz)
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -132,7 +133,7 @@ async function child(target) {
   const seedDir = join(corpusRoot, target);
   const corpus = readdirSync(seedDir).map((f) => new Uint8Array(readFileSync(join(seedDir, f))));
   if (corpus.length === 0) throw new Error(`no seeds in ${seedDir}`);
-  const current = join(jsDir, `current-${target}`);
+  const current = process.env.SD_FUZZ_CURRENT;
   const outcomes = new Set();
   const deadline = Date.now() + seconds * 1000;
   let execs = 0;
@@ -150,9 +151,9 @@ async function child(target) {
     writeFileSync(current, input);
     const ab0 = process.memoryUsage().arrayBuffers;
     const t0 = performance.now();
-    let outcome = "ok";
+    let outcome;
     try {
-      await fn(input);
+      outcome = `ok:${(await fn(input)) ?? ""}`;
     } catch (err) {
       if (!(err instanceof mod.SdError)) finding("crash", input, String(err?.stack ?? err));
       outcome = `${err.code}:${String(err.message).replace(/[0-9]+/g, "#").slice(0, 60)}`;
@@ -167,7 +168,6 @@ async function child(target) {
       corpus.push(input);
     }
   }
-  rmSync(current, { force: true });
   console.log(JSON.stringify({ done: true, executions: execs, corpus: corpus.length, outcomes: outcomes.size }));
 }
 
@@ -215,6 +215,15 @@ async function makeSeeds() {
 }
 
 // ---------------------------------------------------------------- parent
+function onTmpfs() {
+  try {
+    accessSync("/dev/shm", constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function bundleTargets() {
   const esbuild = await import("esbuild");
   mkdirSync(jsDir, { recursive: true });
@@ -248,12 +257,15 @@ async function main() {
       results.push({ target, ok: true, skipped: `no CLIP vocabulary at ${vocab}` });
       continue;
     }
+    // The input being run, rewritten before every execution: on tmpfs where
+    // possible (a disk write would cost more than most executions).
+    const current = join(onTmpfs() ? "/dev/shm" : jsDir, `sd-fuzz-js-${process.pid}-${target}`);
     const t0 = process.hrtime.bigint();
     // Grace period past the fuzzing time: setup plus one slow input.
     const res = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", target], {
       cwd: root,
       encoding: "utf8",
-      env: { ...process.env, SD_FUZZ_SECONDS: String(seconds) },
+      env: { ...process.env, SD_FUZZ_SECONDS: String(seconds), SD_FUZZ_CURRENT: current },
       timeout: (seconds + 60) * 1000,
       maxBuffer: 64 << 20,
     });
@@ -264,10 +276,13 @@ async function main() {
     let finding = last.finding ? `${last.finding}: ${last.input} ${last.detail}` : undefined;
     if (res.error?.code === "ETIMEDOUT" || res.signal) {
       ok = false;
-      finding = `hang: input kept in ${join(jsDir, `current-${target}`)}`;
+      const kept = join(jsDir, `hang-${target}-${Date.now()}`);
+      copyFileSync(current, kept);
+      finding = `hang: input kept in ${kept}`;
     } else if (!ok && !finding) {
       finding = `exit ${res.status}: ${(res.stderr ?? "").slice(-2000)}`;
     }
+    rmSync(current, { force: true });
     results.push({
       target,
       ok,

@@ -27,12 +27,17 @@ export async function setup(vocabPath: string): Promise<void> {
   tokenizer = await loadTokenizer(vocabPath);
 }
 
-/** Prompt syntax + CLIP tokenizer, as generate() runs them: must never throw on any string. */
-export function prompt(bytes: Uint8Array): void {
+/**
+ * Prompt syntax + CLIP tokenizer, as generate() runs them: must never throw on any string.
+ * Returns a rough shape of the result (chunks, LoRAs, distinct weights) so the fuzzer keeps
+ * inputs that parse differently.
+ */
+export function prompt(bytes: Uint8Array): string {
   const tok = tokenizer as Tokenizer;
   const text = new TextDecoder().decode(bytes);
   // The negative prompt: the same text reversed, for a different chunk count.
   const neg = [...text].reverse().join("");
+  let shape = "";
   for (const padId of [PAD_SD1, PAD_OPENCLIP]) {
     const { positive, negative } = encodePromptPair(text, neg, tok, { padId, commaBacktrack: padId === 0 ? 20 : 0 });
     if (positive.chunks.length !== negative.chunks.length || positive.chunks.length < 1) {
@@ -43,15 +48,18 @@ export function prompt(bytes: Uint8Array): void {
       if (c.ids.some((id) => !Number.isInteger(id) || id < 0 || id >= tok.vocabSize)) throw new Error("token id out of range");
       if (c.weights.some((w) => !Number.isFinite(w))) throw new Error("non-finite token weight");
     }
+    shape = `${positive.chunks.length}/${positive.loras.length}/${new Set(positive.chunks.flatMap((c) => c.weights)).size}`;
   }
+  return shape;
 }
 
-/** The tokenizer alone: encode, ids in range, decode. */
-export function tokenizer_(bytes: Uint8Array): void {
+/** The tokenizer alone: encode, ids in range, decode. Returns the token count's order of magnitude. */
+export function tokenizer_(bytes: Uint8Array): string {
   const tok = tokenizer as Tokenizer;
   const text = new TextDecoder().decode(bytes);
   const ids = tok.encode(text);
   if (ids[0] !== tok.bos || ids[ids.length - 1] !== tok.eos) throw new Error("encode() lost BOS/EOS");
   if (ids.some((id) => !Number.isInteger(id) || id < 0 || id >= tok.vocabSize)) throw new Error("token id out of range");
   tok.decode(ids);
+  return String(Math.round(Math.log2(ids.length)));
 }

@@ -42,8 +42,12 @@ ModelSchedule model_schedule(const LoadedModel& model, SamplingOptions* opt) {
   const Json* spacing = cfg.find("timestep_spacing");
   opt->model_leading_spacing = spacing && spacing->is_string() ? spacing->as_string() == "leading" : model.info.family == "sdxl";
   opt->ays = model.info.family == "sdxl" ? AysFamily::Sdxl : AysFamily::Sd1;
-  return ModelSchedule::scaled_linear(number("beta_start", 0.00085), number("beta_end", 0.012),
-                                      int(number("num_train_timesteps", 1000)));
+  // Untrusted file: bound the table size and keep the betas meaningful before use.
+  const double b0 = number("beta_start", 0.00085), b1 = number("beta_end", 0.012), T = number("num_train_timesteps", 1000);
+  if (!(T >= 2 && T <= 100000 && T == std::floor(T)) || !(b0 > 0 && b1 > b0 && b1 < 1))
+    fail(ErrorCode::ModelFormat,
+         "scheduler_config.json: need an integer num_train_timesteps in [2, 100000] and 0 < beta_start < beta_end < 1");
+  return ModelSchedule::scaled_linear(b0, b1, int(T));
 }
 
 Tensor randn(RandomSource& rng, const Shape& shape, DrawPurpose purpose) {

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# CI reliability job (called from .ci/run): bounded fuzzing of every native
+# parser (libFuzzer + ASan/UBSan) and of the TypeScript input parsers, then the
+# engine's C++ tests under ASan + UBSan + LeakSanitizer. Fails on any finding.
+#
+#   env: SD_FUZZ_SECONDS     seconds per native fuzz target (default 25; 7 targets)
+#        SD_FUZZ_JS_SECONDS  seconds per JS fuzz target (default 20; 3 targets)
+#        SD_ASAN_EXCLUDE     ctest -E regex of tests skipped under ASan (default: none)
+#        SD_RELIABILITY_SKIP "fuzz", "fuzz-js" and/or "asan" to skip a part
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+skip() { [[ " ${SD_RELIABILITY_SKIP:-} " == *" $1 "* ]]; }
+step() { printf '\n=== reliability: %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+t_start=$(date +%s)
+
+# clang with libFuzzer (Debian: clang + libclang-rt-<ver>-dev), installed
+# quietly when missing.
+have_libfuzzer() {
+  command -v clang++ >/dev/null 2>&1 &&
+    echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
+      clang++ -x c++ -fsanitize=fuzzer,address - -o /tmp/sd-libfuzzer-probe >/dev/null 2>&1
+}
+if ! skip fuzz && ! have_libfuzzer; then
+  step "installing clang + libFuzzer"
+  sudo_cmd=""
+  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq >/dev/null
+  ver=$(apt-cache policy clang 2>/dev/null | sed -n 's/.*Candidate: 1:\([0-9]*\).*/\1/p')
+  $sudo_cmd apt-get install -y -qq clang "libclang-rt-${ver:-14}-dev" >/dev/null
+  have_libfuzzer || { echo "reliability: clang with libFuzzer is still unavailable" >&2; exit 1; }
+fi
+
+if ! skip fuzz; then
+  step "native fuzz targets, ${SD_FUZZ_SECONDS:-25} s each"
+  SD_FUZZ_SECONDS="${SD_FUZZ_SECONDS:-25}" node scripts/fuzz.mjs
+fi
+
+if ! skip fuzz-js; then
+  step "JS fuzz targets, ${SD_FUZZ_JS_SECONDS:-20} s each"
+  SD_FUZZ_SECONDS="${SD_FUZZ_JS_SECONDS:-20}" node scripts/fuzz-js.mjs
+fi
+
+if ! skip asan; then
+  step "engine tests under ASan + UBSan + LeakSanitizer"
+  export SD_TEST_BUILD_DIR="${SD_TEST_BUILD_DIR:-build-asan}"
+  node scripts/engine-tests.mjs --sanitize --build-only
+  # UBSan only logs by default: make every report fail its test.
+  ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1" \
+    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+    ctest --test-dir "$SD_TEST_BUILD_DIR" --output-on-failure -j "$(nproc)" ${SD_ASAN_EXCLUDE:+-E "$SD_ASAN_EXCLUDE"}
+fi
+
+printf '\n=== reliability: all passed in %d s\n' "$(( $(date +%s) - t_start ))"
