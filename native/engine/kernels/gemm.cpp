@@ -20,7 +20,8 @@ namespace sd {
 namespace kern {
 namespace {
 
-constexpr int64_t kKcMax = 256;   // packed B micro-panel (kc x nr) stays in L1
+constexpr int64_t kKcMax = 384;        // conversion chunk; the largest depth block
+constexpr int64_t kBPanelBytes = 24576;  // packed B micro-panel (kc x nr floats) kept in L1
 constexpr int64_t kNcMax = 2048;  // packed B block (kc x nc) stays in L2/L3
 constexpr int64_t kMt = 96;       // output tile rows (A tile kMt x kc in L2)
 constexpr int64_t kNt = 128;      // output tile columns
@@ -90,8 +91,12 @@ void check_dtype(const MatView& v) {
     fail(ErrorCode::ModelUnsupported, std::string("GEMM does not take ") + dtype_name(v.dtype) + " operands");
 }
 
-// Depth blocking shared by gemm() and PackedA: K in equal blocks <= kKcMax.
-int64_t depth_block(int64_t K) { return K <= 0 ? 1 : ceil_div(K, ceil_div(K, kKcMax)); }
+// Depth blocking shared by gemm() and PackedA: K in equal blocks small
+// enough that a B micro-panel stays in L1 (384 for nr 16, 192 for nr 32).
+int64_t depth_block(int64_t K) {
+  const int64_t kc_max = std::min<int64_t>(kKcMax, kBPanelBytes / (4 * table().nr));
+  return K <= 0 ? 1 : ceil_div(K, ceil_div(K, kc_max));
+}
 
 void gemm_impl(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C,
                int64_t ldc, const float* bias_n, const float* bias_m, bool accumulate) {
