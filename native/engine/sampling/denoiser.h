@@ -25,6 +25,7 @@ using ModelFn = std::function<void(const Tensor& x_in, float t, Tensor& out)>;
 
 class Denoiser {
  public:
+  // `schedule` is referenced, not copied: it must outlive the Denoiser.
   Denoiser(ModelFn model, const ModelSchedule& schedule, Prediction prediction, float cfg_scale);
 
   // x: [B, C, H, W] k-diffusion latent (x0 + sigma * noise); writes D(x) to
