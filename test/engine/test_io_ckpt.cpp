@@ -227,13 +227,28 @@ TEST(malformed_checkpoints_are_refused) {
     with_pkl(p.finish(), "missing storage entry");
   }
   {
-    // Two million nested lists: must be refused (root is not a dict) without
+    // A million nested lists: must be refused (root is not a dict) without
     // recursing through the chain on the way out.
     PickleWriter p;
-    const size_t n = 2000000;
+    const size_t n = 1000000;
     p.raw() += std::string(n, ']');
     p.raw() += std::string(n - 1, 'a');
     with_pkl(p.finish(), "deeply nested lists");
+  }
+  {
+    PickleWriter p;  // memo index far beyond anything built: refused, not allocated
+    p.op('}').op('r').raw() += std::string("\xff\xff\xff\x0f", 4);
+    with_pkl(p.finish(), "huge memo index");
+  }
+  {
+    PickleWriter p;  // more values than the bound
+    p.raw() += std::string(3000000, 'N');
+    with_pkl(p.finish(), "three million values");
+  }
+  {
+    PickleWriter p;  // a 2-element storage broadcast to 2^40 elements by zero strides
+    p.op('}').mark().str("a").tensor("FloatStorage", "0", 2, 0, {1 << 20, 1 << 20}, {0, 0}).op('u');
+    with_pkl(p.finish(), "broadcast strides");
   }
   {
     // A list appended to itself through the memo (a cycle).

@@ -77,6 +77,10 @@ class CkptBuilder {
     const uint8_t* base = file_->data() + ent.data_offset;
     if (numel == 0) return Tensor::zeros(st.dtype, sizes);
     const uint8_t* first = base + v.offset * esize;
+    // A strided copy never needs more elements than the storage holds, unless
+    // strides of 0 broadcast it (not something a state dict contains).
+    if (!contiguous && numel > st.i)
+      fail(ErrorCode::ModelFormat, where + " (shape " + shape_str(sizes) + ") has more elements than its storage (broadcast strides)");
     // Views need element-aligned data; torch.save aligns entries to 64 bytes.
     if (contiguous && reinterpret_cast<uintptr_t>(first) % static_cast<uintptr_t>(esize) == 0)
       return Tensor(st.dtype, sizes, const_cast<uint8_t*>(first), file_);

@@ -158,7 +158,7 @@ TensorFile parse_gguf(const uint8_t* data, uint64_t size, std::shared_ptr<void> 
     uint64_t offset, bytes;
   };
   std::vector<Info> infos;
-  infos.reserve(static_cast<size_t>(n_tensors));
+  infos.reserve(static_cast<size_t>(std::min<uint64_t>(n_tensors, 1u << 16)));
   std::set<std::string> names;
   for (uint64_t i = 0; i < n_tensors; ++i) {
     Info t;

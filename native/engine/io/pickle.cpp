@@ -9,11 +9,12 @@ namespace sd {
 
 namespace {
 
-// Bounds for untrusted input: far above what a state dict needs.
-constexpr size_t kMaxStack = 1u << 24;
-constexpr size_t kMaxMemo = 1u << 24;
+// Bounds for untrusted input, far above what a state dict needs (about 20
+// values per tensor) while keeping a hostile pickle's memory to a few
+// hundred MB.
+constexpr size_t kMaxStack = 1u << 21;
 constexpr size_t kMaxDims = 16;
-constexpr size_t kMaxValues = 1u << 25;
+constexpr size_t kMaxValues = 1u << 21;
 
 using Kind = PyValue::Kind;
 
@@ -248,7 +249,9 @@ class Unpickler {
   }
   void put(uint64_t idx) {
     need(1);
-    if (idx >= kMaxMemo) error("memo index " + std::to_string(idx) + " is too large");
+    // Picklers number memo entries sequentially, so an index never exceeds
+    // the number of values built; larger ones would only allocate.
+    if (idx > graph_->size()) error("memo index " + std::to_string(idx) + " is out of sequence");
     if (idx >= memo_.size()) memo_.resize(idx + 1);
     memo_[idx] = stack_.back();
   }

@@ -168,9 +168,10 @@ TensorFile parse_safetensors(const uint8_t* data, uint64_t size, std::shared_ptr
   };
   std::vector<Span> spans;
 
-  // Rough upper bound on the entry count (each takes > 40 header bytes).
-  out.tensors.reserve(static_cast<size_t>(header_len / 48));
-  spans.reserve(static_cast<size_t>(header_len / 48));
+  // Rough entry count (each takes > 40 header bytes), capped: the vectors grow if needed.
+  const size_t guess = static_cast<size_t>(std::min<uint64_t>(header_len / 48, 1u << 18));
+  out.tensors.reserve(guess);
+  spans.reserve(guess);
   sc.expect('{');
   bool first = true;
   while (!sc.at('}')) {
