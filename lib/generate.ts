@@ -199,7 +199,8 @@ export async function runGenerate(
   let callbackError: { error: unknown } | undefined;
   let handle: NativeGenerateHandle;
   const onEvent = (e: NativeEvent) => {
-    if (callbackError || !call.onProgress) return;
+    // Nothing more is reported once the call is aborted: it can only reject now.
+    if (callbackError || signal.aborted || !call.onProgress) return;
     try {
       call.onProgress(tracker.event(e));
     } catch (error) {
