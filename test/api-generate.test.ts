@@ -70,6 +70,15 @@ describe("generate() before any native work", () => {
     });
   });
 
+  it("a mask of another size than the init image is rejected", async () => {
+    const initImage = { width: 2, height: 2, data: new Uint8Array(12) };
+    const mask = { width: 3, height: 3, data: new Uint8Array(9) };
+    await expect(model.generate({ prompt: "x", initImage, mask })).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+      message: "mask: is 3x3 but initImage is 2x2; they must be the same size",
+    });
+  });
+
   it.runIf(!pipelineAvailable)("says clearly when this build cannot generate, and the model stays usable", async () => {
     await expect(model.generate({ prompt: "x", width: 64, height: 64 })).rejects.toMatchObject({
       code: "ERR_MODEL_UNSUPPORTED",
