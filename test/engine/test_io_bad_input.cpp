@@ -140,6 +140,24 @@ TEST(wrong_shaped_weights) {
   }
 }
 
+TEST(weights_must_be_float_and_non_empty) {
+  iotest::TempDir dir("dtype");
+  auto ts = tiny_sd1_tensors();
+  for (auto& t : ts)
+    if (t.name == "model.diffusion_model.out.2.bias") t.dtype = "I16";  // same byte size as F16
+  write_st(dir.file("int.safetensors"), ts);
+  expect_reject("integer weight", dir.file("int.safetensors"), ErrorCode::ModelFormat, "unet.out.2.bias");
+
+  ts = tiny_sd1_tensors();
+  for (auto& t : ts)
+    if (t.name == "model.diffusion_model.out.0.bias") {
+      t.shape = {0};
+      t.bytes.clear();
+    }
+  write_st(dir.file("empty.safetensors"), ts);
+  expect_reject("empty weight", dir.file("empty.safetensors"), ErrorCode::ModelFormat, "unet.out.0.bias");
+}
+
 static void copy_dir(const std::string& from, const std::string& to) {
   fs::copy(from, to, fs::copy_options::recursive);
 }

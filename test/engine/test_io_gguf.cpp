@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "core/error.h"
@@ -90,6 +91,14 @@ TEST(f16_gguf_equals_safetensors_exactly) {
     if (u->shape() == t.shape() && u->dtype() == t.dtype())
       CHECK_MSG(std::memcmp(u->data(), t.data(), static_cast<size_t>(t.nbytes())) == 0, "%s differs", name.c_str());
   }
+}
+
+TEST(renamed_files_are_recognised_by_content) {
+  iotest::TempDir dir("renamed");
+  std::filesystem::copy_file(gguf_path("q8_0"), dir.file("model.safetensors"));
+  auto m = load_model(dir.file("model.safetensors"), {});
+  CHECK(m->info.format == "gguf");
+  CHECK(m->info.family == "sd1");
 }
 
 TEST(quantized_ggufs_decode_close_to_safetensors) {

@@ -87,6 +87,10 @@ void detect_model(LoadedModel* model, const DetectHints& hints) {
   std::map<std::string, std::map<DType, int64_t>> dtypes;
   info.parameter_count = 0;
   for (const auto& [name, t] : w.all()) {
+    // Weights are float or block-quantized and never empty.
+    if (!dtype_is_float(t.dtype()) && !dtype_is_quantized(t.dtype()))
+      fail(ErrorCode::ModelFormat, info.path + ": weight \"" + name + "\" has dtype " + dtype_name(t.dtype()) + "; expected a float type");
+    if (t.numel() == 0) fail(ErrorCode::ModelFormat, info.path + ": weight \"" + name + "\" is empty (shape " + shape_str(t.shape()) + ")");
     std::string comp = name.substr(0, name.find('.'));
     info.components[comp].parameter_count += t.numel();
     dtypes[comp][t.dtype()] += t.numel();

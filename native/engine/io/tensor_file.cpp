@@ -1,5 +1,8 @@
 #include "io/tensor_file.h"
 
+#include <cstring>
+#include <fstream>
+
 #include "core/error.h"
 #include "io/ckpt.h"
 #include "io/gguf.h"
@@ -20,6 +23,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 TensorFile read_tensor_file(const std::string& path) {
+  // The content decides (files get renamed); the extension only breaks ties.
+  char magic[4] = {0, 0, 0, 0};
+  {
+    std::ifstream f(path, std::ios::binary);
+    f.read(magic, 4);
+  }
+  if (std::memcmp(magic, "GGUF", 4) == 0) return read_gguf(path);
+  if (std::memcmp(magic, "PK\x03\x04", 4) == 0) return read_ckpt(path);
   if (ends_with(path, ".ckpt") || ends_with(path, ".pt") || ends_with(path, ".pth") || ends_with(path, ".bin"))
     return read_ckpt(path);
   if (ends_with(path, ".gguf")) return read_gguf(path);

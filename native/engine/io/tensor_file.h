@@ -22,8 +22,9 @@ struct TensorFile {
   std::map<std::string, std::string> metadata;
 };
 
-// Opens a single weights file, choosing the reader by extension: .ckpt .pt
-// .pth .bin -> ckpt.h, .gguf -> gguf.h, anything else -> safetensors.h.
+// Opens a single weights file, choosing the reader by content ("GGUF" ->
+// gguf.h, a zip -> ckpt.h), then by extension (.ckpt .pt .pth .bin -> ckpt.h,
+// .gguf -> gguf.h), else safetensors.h.
 TensorFile read_tensor_file(const std::string& path);
 
 }  // namespace sd
