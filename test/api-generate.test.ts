@@ -401,23 +401,26 @@ describe.runIf(pipelineAvailable)("generate() end to end (tiny-sd1)", () => {
     });
   }
 
-  it("releases memory after aborted generations", async () => {
-    const abortAt = async () => {
+  it("releases memory after generations aborted at each stage", async () => {
+    const abortAt = async (stage: ProgressEvent["stage"]) => {
       const ac = new AbortController();
-      await model
+      const err = await model
         .generate(
           { ...base, width: 128, height: 128, steps: 6 },
           {
             signal: ac.signal,
-            onProgress: (e) => e.stage === "denoise" && e.step === 3 && ac.abort(),
+            onProgress: (e) => e.stage === stage && (stage !== "denoise" || e.step === 3) && ac.abort(),
           },
         )
-        .catch(() => {});
+        .catch((e) => e);
+      expect(err).toBeInstanceOf(AbortError);
     };
-    await abortAt();
+    const stages = ["encode", "denoise", "decode"] as const;
+    for (const stage of stages) await abortAt(stage); // warm-up: allocator pools, lazy state
     const baseline = process.memoryUsage().rss;
-    for (let i = 0; i < 5; i++) await abortAt();
-    expect(process.memoryUsage().rss - baseline).toBeLessThan(64 << 20);
+    for (let i = 0; i < 2; i++) for (const stage of stages) await abortAt(stage);
+    // A smoke bound (RSS is noisy); leak-exact checks are the sanitizer jobs.
+    expect(process.memoryUsage().rss - baseline).toBeLessThan(32 << 20);
   });
 
   it("queues calls on one model FIFO with correct results", async () => {
