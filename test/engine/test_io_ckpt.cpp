@@ -88,28 +88,53 @@ TEST(small_checkpoint_round_trips) {
   }
 }
 
-// The whole tiny-sd1 checkpoint as a .ckpt (one storage per tensor, as
-// torch.save writes a state dict) loads to the same canonical weights.
-TEST(tiny_sd1_ckpt_equals_safetensors) {
-  const std::string st = sdtest::fixtures_dir() + "/tiny-sd1/tiny-sd1.safetensors";
-  TensorFile src = read_safetensors(st);
+// A state dict as torch.save writes it: one storage per tensor.
+// `lightning` wraps it as {"state_dict": {...}, "global_step": N}.
+static std::string state_dict_zip(const TensorFile& src, const std::string& archive, bool lightning = false) {
   PickleWriter p;
-  p.op('}').mark().str("state_dict").op('}').mark();
+  p.op('}').mark();
+  if (lightning) p.str("state_dict").op('}').mark();
   std::vector<std::pair<std::string, std::string>> entries;
   for (size_t i = 0; i < src.tensors.size(); ++i) {
     const auto& [name, t] = src.tensors[i];
     std::vector<int64_t> stride(t.strides().begin(), t.strides().end());
     p.str(name).tensor("HalfStorage", std::to_string(i), t.numel(), 0, t.shape(), stride);
-    entries.emplace_back("tiny/data/" + std::to_string(i), iotest::tensor_bytes(t));
+    entries.emplace_back(archive + "/data/" + std::to_string(i), iotest::tensor_bytes(t));
   }
-  p.op('u').str("global_step").integer(100000).op('u');
-  entries.insert(entries.begin(), {"tiny/data.pkl", p.finish()});
+  p.op('u');
+  if (lightning) p.str("global_step").integer(100000).op('u');
+  entries.insert(entries.begin(), {archive + "/data.pkl", p.finish()});
+  return iotest::zip_bytes(entries);
+}
+
+// The whole tiny-sd1 checkpoint as a .ckpt (one storage per tensor, as
+// torch.save writes a state dict) loads to the same canonical weights.
+TEST(tiny_sd1_ckpt_equals_safetensors) {
+  const std::string st = sdtest::fixtures_dir() + "/tiny-sd1/tiny-sd1.safetensors";
   iotest::TempDir dir("ckpt-sd1");
-  iotest::write_file(dir.file("tiny-sd1.ckpt"), iotest::zip_bytes(entries));
+  iotest::write_file(dir.file("tiny-sd1.ckpt"), state_dict_zip(read_safetensors(st), "tiny", /*lightning=*/true));
 
   auto a = load_model(dir.file("tiny-sd1.ckpt"), {});
   auto b = load_model(st, {});
   CHECK(a->info.format == "ckpt");
+  CHECK(a->info.family == "sd1");
+  CHECK(a->weights.all().size() == b->weights.all().size());
+  for (const auto& [name, t] : b->weights.all()) {
+    const Tensor* u = a->weights.find(name);
+    CHECK_MSG(u && u->shape() == t.shape() && std::memcmp(u->data(), t.data(), static_cast<size_t>(t.nbytes())) == 0, "%s", name.c_str());
+  }
+}
+
+// diffusers folders with PyTorch .bin weights go through the same reader.
+TEST(diffusers_folder_with_bin_weights) {
+  iotest::TempDir dir("bin");
+  const std::string folder = dir.file("sd1");
+  std::filesystem::copy(sdtest::fixtures_dir() + "/tiny-sd1/diffusers", folder, std::filesystem::copy_options::recursive);
+  const std::string unet = folder + "/unet/diffusion_pytorch_model";
+  iotest::write_file(unet + ".bin", state_dict_zip(read_safetensors(unet + ".safetensors"), "diffusion_pytorch_model"));
+  std::filesystem::remove(unet + ".safetensors");
+  auto a = load_model(folder, {});
+  auto b = load_model(sdtest::fixtures_dir() + "/tiny-sd1/diffusers", {});
   CHECK(a->info.family == "sd1");
   CHECK(a->weights.all().size() == b->weights.all().size());
   for (const auto& [name, t] : b->weights.all()) {
