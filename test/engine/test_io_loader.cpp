@@ -21,7 +21,7 @@ static std::unique_ptr<LoadedModel> load(const std::string& path, const std::str
   return load_model(path, o);
 }
 
-// Same names, shapes and f32 values (bit-exact).
+// Same names, dtypes, shapes and values (bit-exact).
 static void check_same_weights(const LoadedModel& a, const LoadedModel& b) {
   const auto& wa = a.weights.all();
   const auto& wb = b.weights.all();
@@ -30,6 +30,7 @@ static void check_same_weights(const LoadedModel& a, const LoadedModel& b) {
     const Tensor* u = b.weights.find(name);
     CHECK_MSG(u != nullptr, "%s missing from the second form", name.c_str());
     if (!u) continue;
+    CHECK_MSG(t.dtype() == u->dtype(), "%s: %s vs %s", name.c_str(), dtype_name(t.dtype()), dtype_name(u->dtype()));
     CHECK_MSG(t.shape() == u->shape(), "%s: %s vs %s", name.c_str(), shape_str(t.shape()).c_str(), shape_str(u->shape()).c_str());
     if (t.shape() != u->shape()) continue;
     Tensor fa = t.to_f32(), fb = u->to_f32();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 
 #include "core/error.h"
@@ -261,14 +262,16 @@ void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& p
     } else if (name == "text_projection") {
       if (!keep_projection) continue;
       if (t.dim() != 2) fail(ErrorCode::ModelFormat, prefix + ": text_projection has shape " + shape_str(t.shape()) + "; expected 2-D");
-      // [in, out] -> HF Linear [out, in]; a small copy.
-      Tensor src = t.to_f32();
-      const int64_t rows = t.size(0), cols = t.size(1);
-      Tensor tr = Tensor::empty(DType::F32, {cols, rows});
-      const float* s = src.data_as<float>();
-      float* d = tr.data_as<float>();
+      // [in, out] -> HF Linear [out, in]: a small element-wise transposed copy
+      // in the stored dtype.
+      if (dtype_is_quantized(t.dtype()))
+        fail(ErrorCode::ModelUnsupported, prefix + ": a block-quantized OpenCLIP text_projection cannot be transposed");
+      const int64_t rows = t.size(0), cols = t.size(1), es = dtype_bytes_for(t.dtype(), 1);
+      Tensor tr = Tensor::empty(t.dtype(), {cols, rows});
+      const char* s = static_cast<const char*>(t.data());
+      char* d = static_cast<char*>(tr.data());
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) d[c * rows + r] = s[r * cols + c];
+        for (int64_t c = 0; c < cols; ++c) std::memcpy(d + (c * rows + r) * es, s + (r * cols + c) * es, static_cast<size_t>(es));
       put(out, prefix + ".text_projection.weight", tr);
     } else if (name == "logit_scale") {
       continue;  // contrastive-loss temperature, unused for conditioning
