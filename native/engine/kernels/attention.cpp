@@ -44,7 +44,7 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
   kern::require(!causal || Nq == Nk, op, "causal attention needs Nq == Nk");
   kern::require(Nk > 0 || Nq == 0, op, "no keys");
   const int64_t D = HD / heads;
-  Tensor out = Tensor::empty(DType::F32, {B, Nq, HD});  // [B, Nq, H*D]
+  Tensor out = kern::new_tensor(c, {B, Nq, HD});  // [B, Nq, H*D]
   if (out.numel() == 0) return out;
   const float* qp = q.data_as<float>();
   const float* kp = k.data_as<float>();
@@ -57,7 +57,7 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
   // key block [D panels][bk][mr].
   const int64_t k_size = round_up(Nk, mr) * D, v_block = round_up(D, mr) * bkf;
   const int64_t bh_size = k_size + kblocks * v_block;
-  Tensor packed = Tensor::empty(DType::F32, {B * heads, bh_size});
+  Tensor packed = kern::new_tensor(c, {B * heads, bh_size});
   float* pk = packed.data_as<float>();
   parallel_for(c.pool, B * heads * (kblocks + 1), 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {

@@ -68,12 +68,12 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
   std::vector<float> bias;
   if (b) bias = kern::param_f32(*b, op, "bias", Cout);
   const float* bp = b ? bias.data() : nullptr;
-  Tensor y = Tensor::empty(DType::F32, {B, Cout, Ho, Wo});  // [B, Cout, Ho, Wo]
+  Tensor y = kern::new_tensor(c, {B, Cout, Ho, Wo});  // [B, Cout, Ho, Wo]
   const bool pointwise = k == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
   const bool winograd = k == 3 && stride == 1 && ((Ho + 3) / 4) * ((Wo + 3) / 4) >= kWinogradMinTiles;
   if (winograd) {
     // All images at once: the weight transform is shared by the batch.
-    kern::conv3x3_winograd(c.pool, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left,
+    kern::conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left,
                            y.data_as<float>(), Ho, Wo);
     return y;
   }

@@ -67,7 +67,7 @@ Tensor geglu(Compute& c, const Tensor& x) {
   const int64_t F2 = x.size(-1), F = F2 / 2, rows = F2 ? x.numel() / F2 : 0;
   Shape os = x.shape();
   os.back() = F;
-  Tensor y = Tensor::empty(DType::F32, os);  // [..., F]
+  Tensor y = kern::new_tensor(c, os);  // [..., F]
   const float* xp = x.data_as<float>();
   float* yp = y.data_as<float>();
   parallel_for(c.pool, rows, balanced_grain(rows, 4), [&](int64_t r0, int64_t r1) {

@@ -13,7 +13,7 @@ Tensor upsample_nearest2x(Compute& c, const Tensor& x) {
   kern::require_act(x, op, "x");
   kern::require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));
   const int64_t BC = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
-  Tensor y = Tensor::empty(DType::F32, {x.size(0), x.size(1), 2 * H, 2 * W});  // [B, C, 2H, 2W]
+  Tensor y = kern::new_tensor(c, {x.size(0), x.size(1), 2 * H, 2 * W});  // [B, C, 2H, 2W]
   const float* xp = x.data_as<float>();
   float* yp = y.data_as<float>();
   parallel_for(c.pool, BC * H, balanced_grain(BC * H, 16), [&](int64_t r0, int64_t r1) {
@@ -39,7 +39,7 @@ Tensor concat(Compute& c, const Tensor& a, const Tensor& b, int dim) {
                       std::to_string(dim));
   Shape os = a.shape();
   os[dim] += b.size(dim);
-  Tensor y = Tensor::empty(DType::F32, os);
+  Tensor y = kern::new_tensor(c, os);
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < dim; ++i) outer *= a.size(i);
   for (int i = dim + 1; i < a.dim(); ++i) inner *= a.size(i);
@@ -63,7 +63,7 @@ Tensor transpose_last2(Compute& c, const Tensor& x) {
   const int64_t R = x.size(-2), C = x.size(-1), batch = (R && C) ? x.numel() / (R * C) : 0;
   Shape os = x.shape();
   std::swap(os[os.size() - 1], os[os.size() - 2]);
-  Tensor y = Tensor::empty(DType::F32, os);  // [..., C, R]
+  Tensor y = kern::new_tensor(c, os);  // [..., C, R]
   const float* xp = x.data_as<float>();
   float* yp = y.data_as<float>();
   constexpr int64_t kT = 32;  // cache tile

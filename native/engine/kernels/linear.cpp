@@ -18,7 +18,7 @@ Tensor linear(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b) {
   if (b) bias = kern::param_f32(*b, op, "bias", N);
   Shape os = x.shape();
   os.back() = N;
-  Tensor y = Tensor::empty(DType::F32, os);  // [..., N]
+  Tensor y = kern::new_tensor(c, os);  // [..., N]
   // A = x [M, K] row-major; B(k, n) = w[n, k].
   kern::gemm(c.pool, M, N, K, {x.data(), DType::F32, K, 1}, {w.data(), w.dtype(), 1, K}, y.data_as<float>(), N,
              b ? bias.data() : nullptr);

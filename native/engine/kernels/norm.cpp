@@ -39,7 +39,7 @@ Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, 
   kern::require(groups > 0 && C % groups == 0, op,
                 "channels " + std::to_string(C) + " not divisible into " + std::to_string(groups) + " groups");
   const std::vector<float> g = kern::param_f32(gamma, op, "gamma", C), be = kern::param_f32(beta, op, "beta", C);
-  Tensor y = Tensor::empty(DType::F32, x.shape());  // same shape as x
+  Tensor y = kern::new_tensor(c, x.shape());  // same shape as x
   const int64_t cg = C / groups;
   const float* xp = x.data_as<float>();
   float* yp = y.data_as<float>();
@@ -70,7 +70,7 @@ Tensor layer_norm(Compute& c, const Tensor& x, const Tensor& gamma, const Tensor
   kern::require(x.dim() >= 1, op, "x must have at least one dim");
   const int64_t C = x.size(-1), rows = C ? x.numel() / C : 0;
   const std::vector<float> g = kern::param_f32(gamma, op, "gamma", C), be = kern::param_f32(beta, op, "beta", C);
-  Tensor y = Tensor::empty(DType::F32, x.shape());  // same shape as x
+  Tensor y = kern::new_tensor(c, x.shape());  // same shape as x
   const float* xp = x.data_as<float>();
   float* yp = y.data_as<float>();
   parallel_for(c.pool, rows, balanced_grain(rows, 16), [&](int64_t r0, int64_t r1) {

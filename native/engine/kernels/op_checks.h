@@ -1,4 +1,5 @@
-// Internal: argument validation shared by the op implementations. A shape or
+// Internal: argument validation and output allocation shared by the op
+// implementations. A shape or
 // dtype the op cannot take is a bug in the calling model code or a malformed
 // weight that slipped past the loader, so it raises a typed sd::Error.
 #pragma once
@@ -6,6 +7,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/ops.h"
+#include "tensor/arena.h"
 #include "tensor/tensor.h"
 
 namespace sd {
@@ -39,6 +42,12 @@ inline std::vector<float> param_f32(const Tensor& t, const char* op, const char*
   Tensor f = t.to_f32();
   const float* p = f.data_as<float>();
   return std::vector<float>(p, p + expect);
+}
+
+// New f32 tensor for an op's output or a temporary: from the Compute's
+// arena when it has one (reused blocks, measured peak), else the heap.
+inline Tensor new_tensor(Compute& c, const Shape& shape) {
+  return c.arena ? c.arena->empty(DType::F32, shape) : Tensor::empty(DType::F32, shape);
 }
 
 }  // namespace kern

@@ -14,10 +14,13 @@
 namespace sd {
 
 class ThreadPool;
+class Arena;
 
-// Per-call compute context: which threads to use, and optional op timers.
+// Per-call compute context: which threads to use, and where op outputs and
+// kernel temporaries are allocated.
 struct Compute {
   ThreadPool* pool = nullptr;  // nullptr: run on the calling thread
+  Arena* arena = nullptr;      // nullptr: plain heap (Tensor::empty)
 };
 
 namespace ops {

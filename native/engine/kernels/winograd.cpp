@@ -13,6 +13,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/kernel_table.h"
+#include "kernels/op_checks.h"
 #include "kernels/scratch.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
@@ -26,15 +27,16 @@ constexpr int64_t kCoBlock = 64;           // output channels per task
 
 }  // namespace
 
-void conv3x3_winograd(ThreadPool* pool, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w,
+void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w,
                       DType wt, int64_t Cout, const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
   const Table& tab = table();
+  ThreadPool* pool = c.pool;
   const int64_t tw = (Wo + 3) / 4, T = ((Ho + 3) / 4) * tw, TT = B * T;
   const int64_t tb = std::max<int64_t>(1, std::min<int64_t>(TT, kBufBytes / (36 * 4 * std::max(Cin, Cout))));
   const PackedA va_full = packed_a_layout(tb, Cin);
-  Tensor V = Tensor::empty(DType::F32, {36, Cin, tb});          // input transforms [xi][ci][t]
-  Tensor VA = Tensor::empty(DType::F32, {36, va_full.size()});  // the same, packed as GEMM A [t, ci] per xi
-  Tensor Mt = Tensor::empty(DType::F32, {36, tb, Cout});        // products [xi][t][co], transform domain
+  Tensor V = new_tensor(c, {36, Cin, tb});          // input transforms [xi][ci][t]
+  Tensor VA = new_tensor(c, {36, va_full.size()});  // the same, packed as GEMM A [t, ci] per xi
+  Tensor Mt = new_tensor(c, {36, tb, Cout});        // products [xi][t][co], transform domain
   float* v = V.data_as<float>();
   float* va = VA.data_as<float>();
   float* mt = Mt.data_as<float>();
