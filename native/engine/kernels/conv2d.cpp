@@ -6,6 +6,7 @@
 #include "kernels/gemm.h"
 #include "kernels/op_checks.h"
 #include "kernels/ops.h"
+#include "kernels/quant_ops.h"
 #include "kernels/scratch.h"
 #include "kernels/winograd.h"
 #include "tensor/thread_pool.h"
@@ -51,6 +52,8 @@ void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
 Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left,
               int pad_bottom, int pad_right) {
   const char* op = "conv2d";
+  if (dtype_is_quantized(w.dtype()))
+    return kern::conv2d_quantized(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
   kern::require_act(x, op, "x");
   kern::require_weight(w, op, "weight");
   kern::require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));

@@ -3,7 +3,7 @@
 // 16 lanes; conversions, exp and the other vector helpers are the AVX2 ones.
 #include "kernels/kernel_table.h"
 
-#if defined(SD_X86_DISPATCH)
+#if defined(SD_X86_DISPATCH) && defined(__GNUC__)  // GCC/Clang vector extensions
 #include <immintrin.h>
 
 #include "kernels/gemm_ukernel_impl.h"

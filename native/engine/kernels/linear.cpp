@@ -2,12 +2,14 @@
 #include "kernels/gemm.h"
 #include "kernels/op_checks.h"
 #include "kernels/ops.h"
+#include "kernels/quant_ops.h"
 
 namespace sd {
 namespace ops {
 
 Tensor linear(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b) {
   const char* op = "linear";
+  if (dtype_is_quantized(w.dtype())) return kern::linear_quantized(c, x, w, b);
   kern::require_act(x, op, "x");
   kern::require_weight(w, op, "weight");
   kern::require(w.dim() == 2, op, "weight must be [N, K], got " + shape_str(w.shape()));

@@ -1,0 +1,27 @@
+// Internal: GEMM with block-quantized weights where the dot products run in
+// integers. Activations are quantized on the fly to int8 per block of 32
+// (scale amax/127), weights are unpacked once per call to int8 codes with a
+// per-32 scale and offset, and each output is sum_b d_w*d_x*isum_b +
+// m_w*s_x accumulated in f32 (quant_table.h). Formats with 16-value
+// sub-blocks (q2_K, q3_K, q6_K) are not taken: callers dequantize those.
+#pragma once
+#include <cstdint>
+
+#include "kernels/ops.h"
+#include "tensor/dtype.h"
+
+namespace sd {
+namespace kern {
+
+// q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K.
+bool quant_gemm_takes(DType t);
+
+// Y(m, n) = sum_k X(m, k) * W[n, k] (+ bias_n[n]) for m < M, n < N.
+// X: f32, element (m, k) at x[m * xs_m + k * xs_k]; W: [N, K] row-major in
+// dtype wt (K a multiple of its block size); Y(m, n) written at
+// y[m * ys_m + n * ys_n]. Bit-identical for any thread count.
+void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w,
+                DType wt, float* y, int64_t ys_m, int64_t ys_n, const float* bias_n);
+
+}  // namespace kern
+}  // namespace sd

@@ -1,0 +1,65 @@
+#include "kernels/quant_ops.h"
+
+#include "kernels/op_checks.h"
+#include "kernels/quant_gemm.h"
+#include "quant/blocks.h"
+#include "tensor/thread_pool.h"
+
+namespace sd {
+namespace kern {
+
+Tensor dequantize_weight(Compute& c, const Tensor& w) {
+  require(w.is_contiguous() && w.dim() >= 1, "dequantize", "weight must be contiguous");
+  const int64_t rows = w.size(0), cols = rows ? w.numel() / rows : 0;
+  require(cols % dtype_block_size(w.dtype()) == 0, "dequantize",
+          std::string(dtype_name(w.dtype())) + " weight " + shape_str(w.shape()) + " rows are not whole blocks");
+  Tensor f = new_tensor(c, w.shape());  // same shape as w, f32
+  const int64_t row_bytes = dtype_bytes_for(w.dtype(), cols);
+  parallel_for(c.pool, rows, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      quant::dequantize_row(w.dtype(), static_cast<const uint8_t*>(w.data()) + r * row_bytes, cols,
+                            f.data_as<float>() + r * cols);
+  });
+  return f;
+}
+
+Tensor linear_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b) {
+  const char* op = "linear";
+  require_act(x, op, "x");
+  require(w.dim() == 2 && w.is_contiguous(), op, "weight must be [N, K], got " + shape_str(w.shape()));
+  if (!quant_gemm_takes(w.dtype())) return ops::linear(c, x, dequantize_weight(c, w), b);
+  require(x.dim() >= 1 && x.size(-1) == w.size(1), op,
+          "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
+  const int64_t N = w.size(0), K = w.size(1), M = K ? x.numel() / K : 0;
+  std::vector<float> bias;
+  if (b) bias = param_f32(*b, op, "bias", N);
+  Shape os = x.shape();
+  os.back() = N;
+  Tensor y = new_tensor(c, os);  // [..., N]
+  quant_gemm(c, M, N, K, x.data_as<float>(), K, 1, w.data(), w.dtype(), y.data_as<float>(), N, 1,
+             b ? bias.data() : nullptr);
+  return y;
+}
+
+Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top,
+                        int pad_left, int pad_bottom, int pad_right) {
+  const char* op = "conv2d";
+  require_act(x, op, "x");
+  const bool pointwise = w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 && stride == 1 && pad_top == 0 &&
+                         pad_left == 0 && pad_bottom == 0 && pad_right == 0;
+  if (!pointwise || !quant_gemm_takes(w.dtype()) || x.dim() != 4 || x.size(1) != w.size(1))
+    return ops::conv2d(c, x, dequantize_weight(c, w), b, stride, pad_top, pad_left, pad_bottom, pad_right);
+  const int64_t B = x.size(0), Cin = x.size(1), HW = x.size(2) * x.size(3), Cout = w.size(0);
+  std::vector<float> bias;
+  if (b) bias = param_f32(*b, op, "bias", Cout);
+  Tensor y = new_tensor(c, {B, Cout, x.size(2), x.size(3)});  // [B, Cout, H, W]
+  for (int64_t n = 0; n < B; ++n) {
+    // Pixels are the GEMM rows: X(p, ci) = x[n, ci, p]; Y(p, co) -> y[n, co, p].
+    quant_gemm(c, HW, Cout, Cin, x.data_as<float>() + n * Cin * HW, 1, HW, w.data(), w.dtype(),
+               y.data_as<float>() + n * Cout * HW, 1, HW, b ? bias.data() : nullptr);
+  }
+  return y;
+}
+
+}  // namespace kern
+}  // namespace sd
