@@ -1,0 +1,135 @@
+// Integer GEMM for block-quantized weights: the path under test (ctest runs
+// this under every SD_NATIVE_CPU path) is bit-identical to the scalar
+// reference on odd shapes and every format it takes; its result is within
+// the activation-quantization error of x @ dequant(w)^T in double; linear and
+// conv2d route quantized weights (1x1 integer, 3x3 dequantized) and stay
+// within the same bound of the f32 ops; results do not depend on threads.
+#define SD_TEST_MAIN
+#include <cmath>
+#include <vector>
+
+#include "harness.h"
+#include "kernel_test_util.h"
+#include "kernels/ops.h"
+#include "kernels/quant_gemm.h"
+#include "quant/blocks.h"
+#include "tensor/cpu_features.h"
+#include "tensor/thread_pool.h"
+
+using namespace sd;
+using ktest::rand_tensor;
+
+static int skip_ = ktest::skip_if_path_unsupported();
+
+namespace {
+
+const DType kIntFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K};
+
+Tensor quantized(const Tensor& f, DType t) {
+  Tensor q = Tensor::empty(t, f.shape());
+  const int64_t rows = f.size(0), cols = f.numel() / rows;
+  for (int64_t r = 0; r < rows; ++r)
+    quant::quantize_row(t, f.data_as<float>() + r * cols, cols,
+                        static_cast<uint8_t*>(q.data()) + r * dtype_bytes_for(t, cols));
+  return q;
+}
+
+Tensor dequantized(const Tensor& q) {
+  Tensor f = Tensor::empty(DType::F32, q.shape());
+  quant::dequantize_row(q.dtype(), q.data(), q.numel(), f.data_as<float>());
+  return f;
+}
+
+// y [M, N] = x [M, K] @ w^T in double with the dequantized weights.
+std::vector<float> reference(const Tensor& x, const Tensor& wf, const Tensor* bias) {
+  const int64_t K = x.size(-1), M = x.numel() / K, N = wf.size(0);
+  std::vector<float> y(size_t(M * N));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = bias ? bias->data_as<float>()[n] : 0.0;
+      for (int64_t k = 0; k < K; ++k) s += double(x.data_as<float>()[m * K + k]) * wf.data_as<float>()[n * K + k];
+      y[size_t(m * N + n)] = float(s);
+    }
+  return y;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), size_t(a.nbytes())) == 0;
+}
+
+}  // namespace
+
+TEST(integer_gemm_matches_scalar_reference_bit_for_bit) {
+  struct Case { int64_t M, N, K; };
+  // M tails of the 1x4 kernel and the 64-row tile, K tails of the 256 group.
+  const Case cases[] = {{1, 1, 32}, {3, 5, 96}, {7, 17, 320}, {67, 19, 288}, {130, 33, 768}};
+  const CpuPath path = cpu_path();
+  for (DType t : kIntFormats)
+    for (const Case& cs : cases) {
+      if (cs.K % dtype_block_size(t)) continue;
+      Tensor x = rand_tensor({cs.M, cs.K}, 11), w = quantized(rand_tensor({cs.N, cs.K}, 12, 0.1f), t);
+      Tensor bias = rand_tensor({cs.N}, 13);
+      auto run = [&] {
+        Compute c;
+        return ops::linear(c, x, w, &bias);
+      };
+      set_cpu_path(CpuPath::Scalar);
+      Tensor ref = run();
+      set_cpu_path(path);
+      Tensor got = run();
+      CHECK_MSG(same_bits(got, ref), "%s M=%lld N=%lld K=%lld: %s differs from scalar (rel %g)", dtype_name(t),
+                (long long)cs.M, (long long)cs.N, (long long)cs.K, cpu_path_name(path),
+                sdtest::rel_l2(got.data_as<float>(), ref.data_as<float>(), size_t(ref.numel())));
+    }
+}
+
+TEST(integer_gemm_is_within_activation_quantization_error) {
+  // Activations are rounded to amax/127 per 32 values: ~0.3-0.5 % relative.
+  for (DType t : kIntFormats) {
+    const int64_t M = 37, N = 23, K = 512;
+    Tensor x = rand_tensor({M, K}, 21), w = quantized(rand_tensor({N, K}, 22, 0.05f), t);
+    Tensor bias = rand_tensor({N}, 23, 0.01f);
+    Compute c;
+    Tensor y = ops::linear(c, x, w, &bias);
+    Tensor wf = dequantized(w);
+    std::vector<float> ref = reference(x, wf, &bias);
+    const double err = sdtest::rel_l2(y.data_as<float>(), ref.data(), ref.size());
+    CHECK_MSG(err <= 0.01, "%s: rel %g", dtype_name(t), err);
+    CHECK_MSG(err > 1e-5, "%s: rel %g, activations are not quantized?", dtype_name(t), err);
+  }
+}
+
+TEST(linear_with_16_value_subblock_formats_dequantizes) {
+  for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q6_K}) {
+    Tensor x = rand_tensor({5, 256}, 31), w = quantized(rand_tensor({9, 256}, 32), t);
+    Compute c;
+    Tensor y = ops::linear(c, x, w, nullptr);
+    std::vector<float> ref = reference(x, dequantized(w), nullptr);
+    CHECK_MSG(sdtest::rel_l2(y.data_as<float>(), ref.data(), ref.size()) <= 1e-5, "%s", dtype_name(t));
+  }
+}
+
+TEST(conv2d_with_quantized_weights_matches_f32_conv_of_dequantized_weights) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K}) {
+    for (int k : {1, 3}) {
+      Tensor x = rand_tensor({2, 256, 9, 7}, 41);
+      Tensor wf32 = rand_tensor({24, 256, k, k}, 42, 0.1f);
+      Tensor w = quantized(wf32, t);
+      Tensor b = rand_tensor({24}, 43);
+      Compute c;
+      Tensor y = ops::conv2d(c, x, w, &b, 1, k / 2);
+      Tensor ref = ops::conv2d(c, x, dequantized(w), &b, 1, k / 2);
+      const double err = sdtest::rel_l2(y.data_as<float>(), ref.data_as<float>(), size_t(ref.numel()));
+      // 1x1 with q8_0/q4_0 runs the integer GEMM (activation rounding); the rest dequantize.
+      const double bound = (k == 1 && t != DType::Q6_K) ? 0.01 : 1e-5;
+      CHECK_MSG(err <= bound, "%s k=%d: rel %g > %g", dtype_name(t), k, err, bound);
+    }
+  }
+}
+
+TEST(integer_gemm_is_independent_of_thread_count) {
+  Tensor x = rand_tensor({300, 640}, 51), w = quantized(rand_tensor({70, 640}, 52, 0.1f), DType::Q4_0);
+  ThreadPool one(1), three(3);
+  Compute c1{&one, nullptr}, c3{&three, nullptr};
+  CHECK(same_bits(ops::linear(c1, x, w, nullptr), ops::linear(c3, x, w, nullptr)));
+}
