@@ -17,6 +17,12 @@
 
 namespace sdfuzz {
 
+// SD_FUZZ_VERBOSE=1: print every rejection (to check what the seeds reach).
+inline bool verbose() {
+  static const bool v = std::getenv("SD_FUZZ_VERBOSE") != nullptr;
+  return v;
+}
+
 // Runs `fn`, swallowing typed rejections. ERR_INTERNAL means the engine
 // itself detected a bug, so it aborts like any other finding.
 template <class Fn>
@@ -28,8 +34,10 @@ void expect_typed(Fn&& fn) {
       std::fprintf(stderr, "ERR_INTERNAL: %s\n", e.what());
       std::abort();
     }
-  } catch (const std::invalid_argument&) {
+    if (verbose()) std::fprintf(stderr, "rejected (%s): %s\n", sd::error_code_name(e.code()), e.what());
+  } catch (const std::invalid_argument& e) {
     // Json::parse's documented error for malformed text.
+    if (verbose()) std::fprintf(stderr, "rejected (json): %s\n", e.what());
   }
 }
 

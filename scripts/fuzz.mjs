@@ -7,6 +7,7 @@
 //
 //   node scripts/fuzz.mjs [--seconds N] [--targets a,b] [--build-only] [--make-seeds]
 //   env: SD_FUZZ_SECONDS (default 30), SD_FUZZ_BUILD_DIR (default build-fuzz),
+//        SD_FUZZ_VERBOSE=1 (targets print each typed rejection; for checking seeds),
 //        SD_FIXTURES_DIR (the config target loads tiny-sd1 from it)
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
@@ -149,7 +150,7 @@ for (const t of chosen) {
 }
 build(chosen);
 if (flag("--make-seeds")) {
-  rmSync(corpusRoot, { recursive: true, force: true });
+  for (const t of Object.keys(TARGETS)) rmSync(join(corpusRoot, t), { recursive: true, force: true });
   run(join(buildDir, "make_seeds"), [corpusRoot]);
   console.log(`fuzz: seeds written to ${corpusRoot}`);
 }
