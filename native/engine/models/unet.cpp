@@ -1,6 +1,6 @@
 #include "models/unet.h"
 
-#include <cstring>
+#include <utility>
 
 #include "core/error.h"
 #include "models/hparams.h"
@@ -45,9 +45,10 @@ void probe_out(const UNet::Probe* probe, const std::string& name, const Tensor& 
 
 }  // namespace
 
-Tensor UNetStage::forward(Compute& c, const Tensor& x, const Tensor& emb_act, const Tensor& context) const {
+Tensor UNetStage::forward(Compute& c, Tensor x, const Tensor& emb_act, const Tensor& context) const {
   if (down) return down->forward(c, x);
   Tensor h = res->forward(c, x, emb_act);  // [B, C', H, W]
+  x = Tensor();
   if (attn) h = attn->forward(c, h, context);
   if (res2) h = res2->forward(c, h, emb_act);
   if (up) h = up->forward(c, h);  // [B, C', 2H, 2W]
@@ -173,12 +174,12 @@ Tensor UNet::forward(Compute& c, const Tensor& x, const Tensor& t, const Tensor&
     probe_out(probe, "input_blocks." + std::to_string(n + 1), h);
     skips.push_back(h);
   }
-  h = middle_block_.forward(c, h, emb, context);
+  h = middle_block_.forward(c, std::move(h), emb, context);
   probe_out(probe, "middle_block", h);
   for (size_t n = 0; n < output_blocks_.size(); ++n) {
     h = ops::concat(c, h, skips.back(), 1);  // [B, C + Cskip, H, W]
     skips.pop_back();
-    h = output_blocks_[n].forward(c, h, emb, context);
+    h = output_blocks_[n].forward(c, std::move(h), emb, context);
     probe_out(probe, "output_blocks." + std::to_string(n), h);
   }
   h = out_conv_(c, out_norm_(c, h, /*silu=*/true));  // [B, Cout, H, W]

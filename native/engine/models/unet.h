@@ -25,8 +25,9 @@ struct UNetStage {
   std::optional<UNetResBlock> res2;  // middle_block.2
   std::optional<Downsample> down;
   std::optional<Upsample> up;
-  // x [B, C, H, W], emb_act [B, E], context [B, S, D] -> [B, C', H', W']
-  Tensor forward(Compute& c, const Tensor& x, const Tensor& emb_act, const Tensor& context) const;
+  // x [B, C, H, W], emb_act [B, E], context [B, S, D] -> [B, C', H', W'].
+  // x by value: released as soon as the ResBlock is done with it.
+  Tensor forward(Compute& c, Tensor x, const Tensor& emb_act, const Tensor& context) const;
 };
 
 // SDXL added conditioning ("text_time").

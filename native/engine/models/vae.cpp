@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "core/error.h"
 #include "models/hparams.h"
@@ -38,14 +39,15 @@ std::vector<VaeLevel> bind_levels(const ModelWeights& w, const std::string& p, i
 
 }  // namespace
 
-Tensor VaeMidBlock::forward(Compute& c, const Tensor& x) const {
+Tensor VaeMidBlock::forward(Compute& c, Tensor x) const {
   Tensor h = block_1.forward(c, x);
+  x = Tensor();
   if (attn_1) h = attn_1->forward(c, h);
   return block_2.forward(c, h);
 }
 
-Tensor VaeLevel::forward(Compute& c, const Tensor& x) const {
-  Tensor h = x;
+Tensor VaeLevel::forward(Compute& c, Tensor x) const {
+  Tensor h = std::move(x);
   for (const auto& b : blocks) h = b.forward(c, h);
   if (downsample) h = downsample->forward(c, h);  // [B, C, H/2, W/2]
   if (upsample) h = upsample->forward(c, h);      // [B, C, 2H, 2W]
@@ -115,8 +117,8 @@ Tensor VAE::encode_moments(Compute& c, const Tensor& image) const {
                                        ", H, W] with H, W multiples of " + std::to_string(f) + ", got " +
                                        shape_str(image.shape()));
   Tensor h = enc_conv_in_(c, image);  // [B, C0, H, W]
-  for (const auto& l : encoder_down_) h = l.forward(c, h);
-  h = enc_mid_.forward(c, h);                             // [B, Cn, H/f, W/f]
+  for (const auto& l : encoder_down_) h = l.forward(c, std::move(h));
+  h = enc_mid_.forward(c, std::move(h));                            // [B, Cn, H/f, W/f]
   h = enc_conv_out_(c, enc_norm_out_(c, h, /*silu=*/true));  // [B, 2L, H/f, W/f]
   if (quant_conv_) h = conv1x1(c, *quant_conv_, h);
   return h;
@@ -142,8 +144,8 @@ Tensor VAE::decode(Compute& c, const Tensor& z) const {
                                        ", h, w], got " + shape_str(z.shape()));
   Tensor h = post_quant_conv_ ? conv1x1(c, *post_quant_conv_, z) : z;  // [B, L, h, w]
   h = dec_conv_in_(c, h);                                            // [B, Cn, h, w]
-  h = dec_mid_.forward(c, h);
-  for (size_t i = decoder_up_.size(); i-- > 0;) h = decoder_up_[i].forward(c, h);
+  h = dec_mid_.forward(c, std::move(h));
+  for (size_t i = decoder_up_.size(); i-- > 0;) h = decoder_up_[i].forward(c, std::move(h));
   return dec_conv_out_(c, dec_norm_out_(c, h, /*silu=*/true));  // [B, 3, f*h, f*w]
 }
 

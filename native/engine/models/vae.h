@@ -17,7 +17,8 @@ struct VaeMidBlock {
   VaeResBlock block_1;
   std::optional<VaeAttention> attn_1;
   VaeResBlock block_2;
-  Tensor forward(Compute& c, const Tensor& x) const;  // [B, C, H, W] -> same
+  // x is taken by value so it is released as soon as block_1 is done with it.
+  Tensor forward(Compute& c, Tensor x) const;  // [B, C, H, W] -> same
 };
 
 // encoder.down.i / decoder.up.i: ResnetBlocks then an optional resampler.
@@ -25,7 +26,7 @@ struct VaeLevel {
   std::vector<VaeResBlock> blocks;
   std::optional<Downsample> downsample;  // encoder
   std::optional<Upsample> upsample;      // decoder
-  Tensor forward(Compute& c, const Tensor& x) const;
+  Tensor forward(Compute& c, Tensor x) const;  // by value: released after the first block
 };
 
 // The diagonal Gaussian the encoder predicts.
