@@ -1,5 +1,6 @@
 // Element-wise ops: activations, GEGLU, softmax, broadcast add/mul, scale.
 #include <cmath>
+#include <cstring>
 
 #include "kernels/kernel_table.h"
 #include "kernels/op_checks.h"
@@ -20,8 +21,6 @@ void map_inplace(Compute& c, Tensor& x, const char* op, F f) {
     for (int64_t i = i0; i < i1; ++i) p[i] = f(p[i]);
   });
 }
-
-inline float gelu(float v) { return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f)); }
 
 // b broadcasts over a's leading dims: b's shape (minus leading 1s) must be
 // a trailing part of a's shape.
@@ -49,10 +48,15 @@ void broadcast_inplace(Compute& c, Tensor& a, const Tensor& b, const char* op, F
 
 }  // namespace
 
-void silu_(Compute& c, Tensor& x) {
-  map_inplace(c, x, "silu", [](float v) { return v / (1.f + std::exp(-v)); });
+// Runs a table kernel over x in fixed chunks.
+static void table_inplace(Compute& c, Tensor& x, const char* op, void (*fn)(float*, int64_t)) {
+  kern::require_act(x, op, "x");
+  float* p = x.data_as<float>();
+  parallel_for(c.pool, x.numel(), kGrain, [&](int64_t i0, int64_t i1) { fn(p + i0, i1 - i0); });
 }
-void gelu_(Compute& c, Tensor& x) { map_inplace(c, x, "gelu", gelu); }
+
+void silu_(Compute& c, Tensor& x) { table_inplace(c, x, "silu", kern::table().silu); }
+void gelu_(Compute& c, Tensor& x) { table_inplace(c, x, "gelu", kern::table().gelu); }
 void quick_gelu_(Compute& c, Tensor& x) {
   map_inplace(c, x, "quick_gelu", [](float v) { return v / (1.f + std::exp(-1.702f * v)); });
 }
@@ -70,9 +74,14 @@ Tensor geglu(Compute& c, const Tensor& x) {
   Tensor y = kern::new_tensor(c, os);  // [..., F]
   const float* xp = x.data_as<float>();
   float* yp = y.data_as<float>();
+  const kern::Table& t = kern::table();
   parallel_for(c.pool, rows, balanced_grain(rows, 4), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t j = 0; j < F; ++j) yp[r * F + j] = xp[r * F2 + j] * gelu(xp[r * F2 + F + j]);
+    for (int64_t r = r0; r < r1; ++r) {
+      float* yr = yp + r * F;
+      std::memcpy(yr, xp + r * F2 + F, size_t(F) * 4);  // gate half
+      t.gelu(yr, F);
+      for (int64_t j = 0; j < F; ++j) yr[j] *= xp[r * F2 + j];
+    }
   });
   return y;
 }

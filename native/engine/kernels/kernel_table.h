@@ -24,6 +24,9 @@ struct Table {
   float (*exp_shift_sum)(float* x, int64_t n, float max);
   // Returns max(x[0..n)).
   float (*max_of)(const float* x, int64_t n);
+  // In place: x = x * sigmoid(x); x = exact (erf) GELU of x.
+  void (*silu)(float* x, int64_t n);
+  void (*gelu)(float* x, int64_t n);
   // Attention, transposed scores [rows][w] (w a multiple of 8):
   // p[j*w + i] = exp(p[j*w + i] - m[i]); colsum[i] += the new p[j*w + i].
   void (*exp_cols)(float* p, int64_t rows, int64_t w, const float* m, float* colsum);

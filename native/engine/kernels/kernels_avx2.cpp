@@ -88,6 +88,32 @@ float max_of(const float* x, int64_t n) {
   return r;
 }
 
+// Applies f to 8 lanes at a time; the tail goes through a masked load/store.
+template <typename F>
+void map8(float* x, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    const __m256i mask = avx2::tail_mask(int(n - i));
+    _mm256_maskstore_ps(x + i, mask, f(_mm256_maskload_ps(x + i, mask)));
+  }
+}
+
+void silu(float* x, int64_t n) {
+  map8(x, n, [](__m256 v) {
+    const __m256 e = avx2::exp(_mm256_sub_ps(_mm256_setzero_ps(), v));
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.f), e));
+  });
+}
+
+void gelu(float* x, int64_t n) {
+  map8(x, n, [](__m256 v) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    return _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(_mm256_set1_ps(1.f),
+                                                                 avx2::erf(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f)))));
+  });
+}
+
 void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) {
   for (int64_t i = 0; i < w; i += 8) {
     const __m256 vm = _mm256_loadu_ps(m + i);
@@ -105,7 +131,7 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
 }  // namespace
 
 const Table* avx2_table() {
-  static const Table t{"avx2",         kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, exp_cols,
+  static const Table t{"avx2",         kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, silu, gelu, exp_cols,
                        wino::weights<v8f, 8>, wino::input<v8f, 8>, wino::output<v8f, 8>};
   return &t;
 }

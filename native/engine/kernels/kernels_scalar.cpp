@@ -57,6 +57,14 @@ float max_of(const float* x, int64_t n) {
   return m;
 }
 
+void silu(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.f + std::exp(-x[i]));
+}
+
+void gelu(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.70710678118654752f));
+}
+
 void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) {
   for (int64_t j = 0; j < rows; ++j)
     for (int64_t i = 0; i < w; ++i) {
@@ -69,7 +77,7 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
 }  // namespace
 
 const Table& scalar_table() {
-  static const Table t{"scalar",       kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, exp_cols,
+  static const Table t{"scalar",       kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, silu, gelu, exp_cols,
                        wino::weights<float, 1>, wino::input<float, 1>, wino::output<float, 1>};
   return t;
 }

@@ -3,6 +3,7 @@
 // exact to f32 rounding and independent of the thread count.
 #include <cmath>
 
+#include "kernels/kernel_table.h"
 #include "kernels/op_checks.h"
 #include "kernels/ops.h"
 #include "tensor/thread_pool.h"
@@ -10,8 +11,6 @@
 namespace sd {
 namespace ops {
 namespace {
-
-inline float silu(float v) { return v / (1.f + std::exp(-v)); }
 
 // Mean and 1/sqrt(var + eps) of x[0..n).
 void moments(const float* x, int64_t n, float eps, float* mean, float* rstd) {
@@ -41,6 +40,7 @@ Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, 
   const std::vector<float> g = kern::param_f32(gamma, op, "gamma", C), be = kern::param_f32(beta, op, "beta", C);
   Tensor y = kern::new_tensor(c, x.shape());  // same shape as x
   const int64_t cg = C / groups;
+  const kern::Table& t = kern::table();
   const float* xp = x.data_as<float>();
   float* yp = y.data_as<float>();
   parallel_for(c.pool, B * groups, 1, [&](int64_t i0, int64_t i1) {
@@ -53,11 +53,8 @@ Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, 
         const float a = rstd * g[ch], bb = be[ch] - mean * a;
         const float* xs = xp + off + cc * S;
         float* ys = yp + off + cc * S;
-        if (fuse_silu) {
-          for (int64_t s = 0; s < S; ++s) ys[s] = silu(xs[s] * a + bb);
-        } else {
-          for (int64_t s = 0; s < S; ++s) ys[s] = xs[s] * a + bb;
-        }
+        for (int64_t s = 0; s < S; ++s) ys[s] = xs[s] * a + bb;
+        if (fuse_silu) t.silu(ys, S);
       }
     }
   });
