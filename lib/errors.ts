@@ -10,6 +10,7 @@ export type ErrorCode =
   | "ERR_IO"
   | "ERR_DISPOSED"
   | "ERR_INTERNAL"
+  | "ERR_LORA_FORMAT"
   | "ABORT_ERR";
 
 /** An error raised by sd-native. `code` is stable across versions; `message` says what to do. */
@@ -41,6 +42,7 @@ const KNOWN_CODES = new Set<string>([
   "ERR_IO",
   "ERR_DISPOSED",
   "ERR_INTERNAL",
+  "ERR_LORA_FORMAT",
   "ABORT_ERR",
 ]);
 

@@ -14,6 +14,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::TokenizerNotFound: return "ERR_TOKENIZER_NOT_FOUND";
     case ErrorCode::Io: return "ERR_IO";
     case ErrorCode::Internal: return "ERR_INTERNAL";
+    case ErrorCode::LoraFormat: return "ERR_LORA_FORMAT";
   }
   return "ERR_INTERNAL";
 }

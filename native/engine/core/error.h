@@ -17,6 +17,7 @@ enum class ErrorCode {
   TokenizerNotFound, // ERR_TOKENIZER_NOT_FOUND
   Io,                // ERR_IO: unreadable file, permissions
   Internal,          // ERR_INTERNAL: a bug in this engine
+  LoraFormat,        // ERR_LORA_FORMAT: an add-on file (LoRA) matches no known layout
 };
 
 const char* error_code_name(ErrorCode code);

@@ -89,10 +89,23 @@ void check_finite(const Tensor& t, const char* stage) {
 
 bool pipeline_available() { return true; }
 
-void run_generate(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, GenerateResult* result) {
+void run_generate(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, GenerateResult* result,
+                  LoraCache* lora_cache) {
   if (p.rng != "cpu") fail(ErrorCode::InvalidOption, "rng \"" + p.rng + "\" is not supported yet (use \"cpu\")");
   TorchRandomSource rng(p.seed);
-  generate_with(model, p, cb, rng, result);
+  if (p.loras.empty()) return generate_with(model, p, cb, rng, result);
+  // LoRAs: run on an overlay that shares the base weights and holds merged
+  // copies of the modified ones; the base model is never written.
+  cb.progress(Stage::Load, 0, 1, kNoSigma);
+  const auto t0 = Clock::now();
+  LoraOverlay overlay = lora_cache ? lora_cache->get(model, p.loras) : merge_loras(model, p.loras);
+  const double load_ms = ms_since(t0);
+  throw_if_aborted(cb);
+  cb.progress(Stage::Load, 1, 1, kNoSigma);
+  generate_with(*overlay.model, p, cb, rng, result);
+  result->timings.load_ms = load_ms;
+  result->timings.total_ms += load_ms;
+  result->warnings = overlay.warnings;
 }
 
 void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, RandomSource& rng,

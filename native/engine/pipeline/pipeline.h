@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "io/model_loader.h"
+#include "lora/lora_merge.h"
 
 namespace sd {
 
@@ -86,6 +87,9 @@ struct GenerateParams {
   float strength = 0.75f;  // (0, 1]: fraction of the schedule that is run
   MaskImage mask;          // only with init_image
 
+  // LoRAs merged into the weights for this call only (lora/lora_merge.h).
+  std::vector<LoraRequest> loras;
+
   int preview_every = 0;  // 0: no previews; n: a preview after every n-th step
   int threads = 0;        // compute threads; 0 = the engine default
 };
@@ -147,6 +151,7 @@ struct GenerateTimings {
 struct GenerateResult {
   std::vector<RgbImage> images;  // [batch_size], each width x height
   GenerateTimings timings;
+  std::vector<std::string> warnings;  // for the caller's logger (e.g. LoRA keys that were ignored)
 };
 
 // Runs one txt2img / img2img / inpaint generation on `model`. Reports through
@@ -154,7 +159,10 @@ struct GenerateResult {
 // Numerical, ...). All memory it allocated is released when it returns or throws.
 // `model` is shared and read-only: several calls may run on different models at
 // once (calls on one model are serialized by the TS layer).
-void run_generate(const LoadedModel& model, const GenerateParams& params, Callbacks& cb, GenerateResult* result);
+// `lora_cache` (optional, one per model) keeps the merged weights of the last
+// LoRA set across calls; without it every call with `loras` merges anew.
+void run_generate(const LoadedModel& model, const GenerateParams& params, Callbacks& cb, GenerateResult* result,
+                  LoraCache* lora_cache = nullptr);
 
 // Whether this build has a generation pipeline (false until native/engine/
 // pipeline/ implements run_generate). Exposed to JS as capabilities().generate.

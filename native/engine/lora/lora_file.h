@@ -1,0 +1,38 @@
+// Reads a LoRA file (kohya / A1111 or diffusers / peft layout) into its
+// low-rank modules, keyed by the module name the file uses. Which model
+// weight each module modifies is decided later (lora_targets.h).
+//
+//   kohya:  <name>.lora_down.weight [r, in(, kh, kw)], <name>.lora_up.weight
+//           [out, r(, 1, 1)], optional <name>.alpha (scalar; absent: alpha = r)
+//   peft:   <component>.<module>.lora_A.weight (= down), .lora_B.weight (= up);
+//           alpha per component in __metadata__["lora_adapter_metadata"]
+//           ("<component>.lora_alpha", per-module "<component>.alpha_pattern"),
+//           absent: alpha = r.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace sd {
+
+struct LoraModule {
+  std::string name;  // module name as in the file, e.g. lora_unet_mid_block_..._to_q or unet.mid_block....to_q
+  Tensor down;       // [r, in] or [r, in, kh, kw] (LoCon)
+  Tensor up;         // [out, r] or [out, r, 1, 1]
+  float alpha = 0;   // effective alpha (multiplier = scale * alpha / r)
+  int64_t rank() const { return down.size(0); }
+};
+
+struct LoraFile {
+  std::string path;
+  std::vector<LoraModule> modules;
+  std::vector<std::string> unknown_keys;  // tensors of no known LoRA role (warned about, not applied)
+};
+
+// Throws ERR_LORA_FORMAT when no tensor has a LoRA role or a down/up pair is
+// incomplete or inconsistent; reader errors (ERR_MODEL_FORMAT, ERR_IO,
+// ERR_MODEL_NOT_FOUND) pass through.
+LoraFile read_lora_file(const std::string& path);
+
+}  // namespace sd

@@ -1,0 +1,132 @@
+#include "lora/lora_merge.h"
+
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "lora/lora_file.h"
+#include "lora/lora_targets.h"
+#include "quant/blocks.h"
+
+namespace sd {
+
+namespace {
+
+// A weight as a new contiguous f32 tensor (dequantizing block formats).
+Tensor f32_copy(const Tensor& w) {
+  if (!dtype_is_quantized(w.dtype())) {
+    Tensor f = w.to_f32();
+    if (f.data() != w.data()) return f;
+    Tensor copy = Tensor::empty(DType::F32, w.shape());
+    std::copy(w.data_as<float>(), w.data_as<float>() + w.numel(), copy.data_as<float>());
+    return copy;
+  }
+  Tensor out = Tensor::empty(DType::F32, w.shape());
+  const int64_t rows = w.size(0), cols = w.numel() / rows;
+  const size_t row_bytes = size_t(w.nbytes() / rows);
+  for (int64_t r = 0; r < rows; ++r)
+    quant::dequantize_row(w.dtype(), static_cast<const char*>(w.data()) + r * row_bytes, cols,
+                          out.data_as<float>() + r * cols);
+  return out;
+}
+
+// W [out, K] (f32, K = in*kh*kw) += mult * up [out, r] @ down [r, K].
+void add_low_rank(Tensor& w, const Tensor& up_any, const Tensor& down_any, float mult) {
+  Tensor up = up_any.to_f32(), down = down_any.to_f32();
+  const int64_t out = w.size(0), K = w.numel() / out, r = down.size(0);
+  const float* U = up.data_as<float>();
+  const float* D = down.data_as<float>();
+  float* W = w.data_as<float>();
+  std::vector<float> row(static_cast<size_t>(K));
+  for (int64_t o = 0; o < out; ++o) {
+    std::fill(row.begin(), row.end(), 0.0f);
+    for (int64_t k = 0; k < r; ++k) {
+      const float u = U[o * r + k];
+      const float* d = D + k * K;
+      for (int64_t j = 0; j < K; ++j) row[size_t(j)] += u * d[j];
+    }
+    for (int64_t j = 0; j < K; ++j) W[o * K + j] += mult * row[size_t(j)];
+  }
+}
+
+std::string list(const std::vector<std::string>& names, size_t max) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < max; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > max) s += ", ... (" + std::to_string(names.size() - max) + " more)";
+  return s;
+}
+
+}  // namespace
+
+LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>& loras) {
+  const LoraTargets targets = lora_targets(base);
+  LoraOverlay result;
+  std::map<std::string, Tensor> merged;  // canonical name -> f32 merged copy
+  for (const LoraRequest& req : loras) {
+    const LoraFile file = read_lora_file(req.path);
+    std::vector<std::string> unmatched;
+    int applied = 0;
+    for (const LoraModule& m : file.modules) {
+      auto it = targets.find(m.name);
+      if (it == targets.end()) {
+        unmatched.push_back(m.name);
+        continue;
+      }
+      const Tensor& w = base.weights.get(it->second);  // [out, in] or [out, in, kh, kw]
+      const int64_t K = m.down.numel() / m.rank();
+      if (m.up.size(0) != w.size(0) || m.up.size(0) * K != w.numel())
+        fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": " + m.name + " has shape up [" + std::to_string(m.up.size(0)) +
+                                        ", r] x down [r, " + std::to_string(K) + "] but " + it->second + " has " +
+                                        shape_str(w.shape()) + " (a LoRA for another model?)");
+      auto slot = merged.find(it->second);
+      if (slot == merged.end()) slot = merged.emplace(it->second, f32_copy(w)).first;
+      add_low_rank(slot->second, m.up, m.down, req.scale * m.alpha / float(m.rank()));
+      ++applied;
+    }
+    if (applied == 0)
+      fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": none of its " + std::to_string(file.modules.size()) +
+                                      " modules matches a weight of this " + base.info.family + " model (e.g. " +
+                                      list(unmatched, 3) + ")");
+    if (!file.unknown_keys.empty())
+      result.warnings.push_back("LoRA " + req.path + ": ignored " + std::to_string(file.unknown_keys.size()) +
+                                " tensor(s) of unknown role: " + list(file.unknown_keys, 20));
+    if (!unmatched.empty())
+      result.warnings.push_back("LoRA " + req.path + ": " + std::to_string(unmatched.size()) +
+                                " module(s) match no weight of this model: " + list(unmatched, 20));
+  }
+  auto overlay = std::make_shared<LoadedModel>();
+  overlay->info = base.info;
+  overlay->configs = base.configs;
+  overlay->tokenizer_dir = base.tokenizer_dir;
+  overlay->weights = base.weights;  // shares every tensor with the base
+  for (auto& [name, t] : merged) overlay->weights.set(name, std::move(t));
+  result.merged_weights = int(merged.size());
+  result.model = std::move(overlay);
+  return result;
+}
+
+LoraOverlay LoraCache::get(const LoadedModel& base, const std::vector<LoraRequest>& loras) {
+  // Key: each file's path, size and modification time, and its scale (exact bits).
+  std::ostringstream key;
+  for (const LoraRequest& r : loras) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(r.path, ec);
+    const auto mtime = std::filesystem::last_write_time(r.path, ec).time_since_epoch().count();
+    key << r.path << '\0' << size << '\0' << mtime << '\0' << std::hexfloat << r.scale << '\n';
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (overlay_.model && key_ == key.str()) return overlay_;
+  overlay_ = LoraOverlay();  // release the previous set's copies before merging the next
+  overlay_ = merge_loras(base, loras);
+  key_ = key.str();
+  return overlay_;
+}
+
+void LoraCache::clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  overlay_ = LoraOverlay();
+  key_.clear();
+}
+
+}  // namespace sd

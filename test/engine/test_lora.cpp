@@ -1,0 +1,267 @@
+// LoRA against the tiny-sd1-lora references: name mapping for every target in
+// name_map.json, both file formats (kohya with .alpha, peft with alpha in the
+// adapter metadata), text encoder and U-Net outputs at scales 0.7 and 1.0,
+// the full Euler loop, exact restoration of the base weights, the merge
+// cache, LoCon 3x3 convs and bad files.
+#define SD_TEST_MAIN
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "io/json.h"
+#include "kernels/ops.h"
+#include "lora/lora_file.h"
+#include "lora/lora_merge.h"
+#include "lora/lora_targets.h"
+#include "models/clip_text.h"
+#include "models/unet.h"
+#include "pipeline/generate_internal.h"
+#include "test_io_util.h"
+#include "test_model_fixtures.h"
+
+using namespace sd;
+using namespace modeltest;
+
+namespace {
+
+const std::string kKohya = "tiny-sd1-lora/tiny-sd1-lora.kohya.safetensors";
+const std::string kPeft = "tiny-sd1-lora/tiny-sd1-lora.diffusers.safetensors";
+
+std::unique_ptr<LoadedModel> tiny_sd1() {
+  LoadOptions lo;
+  lo.config_path = fixture("tiny-sd1/diffusers");
+  return load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
+}
+
+class NullCallbacks : public Callbacks {
+ public:
+  void progress(Stage, int, int, float) override {}
+  void preview(int, const RgbImage&) override {}
+  bool is_aborted() const override { return false; }
+};
+
+PromptTokens tokens_of(const Tensor& ids) {
+  PromptTokens p;
+  TokenChunk c;
+  for (int i = 0; i < kTokensPerChunk; ++i) {
+    c.ids[size_t(i)] = ids.data_as<int32_t>()[i];
+    c.weights[size_t(i)] = 1.0f;
+  }
+  p.chunks.push_back(c);
+  return p;
+}
+
+// The reference's Euler loop parameters (tiny-sd1-lora/ref/sample_euler_*).
+GenerateParams euler_params(const Refs& ref) {
+  GenerateParams p;
+  p.prompt = tokens_of(ref["prompt_ids"]);
+  p.negative_prompt = tokens_of(ref["negative_ids"]);
+  p.width = p.height = 128;
+  p.steps = 8;
+  p.cfg_scale = 7.5f;
+  p.sampler = "euler";
+  p.scheduler = "discrete";
+  p.seed = 1234;
+  p.threads = 1;
+  return p;
+}
+
+void check_modules(const LoadedModel& m, const std::string& ref_file, const char* what) {
+  Refs ref = load_refs(ref_file);
+  Compute c;
+  ClipTextEncoder te = ClipTextEncoder::bind(m, "te1");
+  for (const char* k : {"te.p0.", "te.p1."}) {
+    ClipOutput out = te.encode(c, ids_of(ref[std::string(k) + "input_ids"]), 1, {1, true, false});
+    CHECK_CLOSE(out.hidden, ref[std::string(k) + "last_hidden_state"], std::string(what) + " " + k + "last_hidden_state");
+  }
+  UNet unet = UNet::bind(m);
+  Tensor out = unet.forward(c, ref["unet.sample"], ref["unet.timestep"], ref["unet.encoder_hidden_states"]);
+  CHECK_CLOSE(out, ref["unet.out"], std::string(what) + " unet.out");
+  std::printf("  %-40s unet rel %.2e\n", what, rel_err(out, ref["unet.out"]));
+}
+
+std::string no_prefix(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0 ? s.substr(p.size()) : ""; }
+
+}  // namespace
+
+TEST(every_target_of_name_map_json_maps_to_its_ldm_weight_in_both_spellings) {
+  auto m = tiny_sd1();
+  LoraTargets targets = lora_targets(*m);
+  Json map = Json::parse(read_text(fixture("tiny-sd1-lora/name_map.json")));
+  int n = 0;
+  for (const Json& e : map.items()) {
+    const std::string ldm = e.find("ldm_weight")->as_string();
+    std::string want = no_prefix(ldm, "model.diffusion_model.");
+    want = want.empty() ? "te1." + no_prefix(ldm, "cond_stage_model.transformer.") : "unet." + want;
+    for (const char* key : {"kohya", "diffusers_peft"}) {
+      auto it = targets.find(e.find(key)->as_string());
+      CHECK_MSG(it != targets.end() && it->second == want, "%s -> %s, want %s", e.find(key)->as_string().c_str(),
+                it == targets.end() ? "(none)" : it->second.c_str(), want.c_str());
+    }
+    ++n;
+  }
+  CHECK(n == 216);
+}
+
+TEST(unet_paths_cover_resnets_samplers_and_fixed_layers) {
+  auto m = tiny_sd1();
+  // tiny-sd1: 2 layers per block; down block 0 ends with a downsampler at input_blocks.3.
+  CHECK(unet_diffusers_path(m->weights, "input_blocks.3.0.op") == "down_blocks.0.downsamplers.0.conv");
+  CHECK(unet_diffusers_path(m->weights, "input_blocks.4.0.in_layers.2") == "down_blocks.1.resnets.0.conv1");
+  CHECK(unet_diffusers_path(m->weights, "input_blocks.4.0.skip_connection") == "down_blocks.1.resnets.0.conv_shortcut");
+  CHECK(unet_diffusers_path(m->weights, "middle_block.2.out_layers.3") == "mid_block.resnets.1.conv2");
+  CHECK(unet_diffusers_path(m->weights, "output_blocks.2.1.conv") == "up_blocks.0.upsamplers.0.conv");
+  CHECK(unet_diffusers_path(m->weights, "output_blocks.3.0.emb_layers.1") == "up_blocks.1.resnets.0.time_emb_proj");
+  CHECK(unet_diffusers_path(m->weights, "time_embed.2") == "time_embedding.linear_2");
+  CHECK(unet_diffusers_path(m->weights, "input_blocks.0.0") == "conv_in");
+}
+
+TEST(both_formats_read_with_the_same_modules_and_alpha) {
+  LoraFile k = read_lora_file(fixture(kKohya));
+  LoraFile p = read_lora_file(fixture(kPeft));
+  CHECK(k.modules.size() == 216 && p.modules.size() == 216);
+  CHECK(k.unknown_keys.empty() && p.unknown_keys.empty());
+  for (const auto& mod : k.modules) CHECK(mod.alpha == 2.0f && mod.rank() == 4);
+  for (const auto& mod : p.modules) CHECK(mod.alpha == 2.0f && mod.rank() == 4);  // from lora_adapter_metadata, not r
+}
+
+TEST(text_encoder_and_unet_match_reference_at_both_scales_in_both_formats) {
+  auto m = tiny_sd1();
+  for (float scale : {0.7f, 1.0f}) {
+    const std::string ref = scale == 1.0f ? "tiny-sd1-lora/ref/lora_s100.safetensors" : "tiny-sd1-lora/ref/lora_s070.safetensors";
+    for (const std::string& file : {kKohya, kPeft}) {
+      LoraOverlay o = merge_loras(*m, {{fixture(file), scale}});
+      CHECK(o.merged_weights == 216 && o.warnings.empty());
+      check_modules(*o.model, ref, (file + (scale == 1.0f ? " s1.0" : " s0.7")).c_str() + 14);
+    }
+  }
+}
+
+TEST(two_loras_add_up_and_a_negative_scale_undoes_a_positive_one) {
+  auto m = tiny_sd1();
+  // 0.3 + 0.4 of the same LoRA (two files) = 0.7.
+  LoraOverlay o = merge_loras(*m, {{fixture(kKohya), 0.3f}, {fixture(kPeft), 0.4f}});
+  check_modules(*o.model, "tiny-sd1-lora/ref/lora_s070.safetensors", "kohya 0.3 + peft 0.4");
+  LoraOverlay zero = merge_loras(*m, {{fixture(kKohya), 0.7f}, {fixture(kPeft), -0.7f}});
+  const std::string w = "unet.middle_block.1.transformer_blocks.0.attn2.to_q.weight";
+  CHECK(rel_err(zero.model->weights.get(w), m->weights.get(w)) < 1e-6);
+}
+
+TEST(full_euler_loop_with_lora_matches_reference) {
+  auto m = tiny_sd1();
+  Refs ref = load_refs("tiny-sd1-lora/ref/sample_euler_s070.safetensors");
+  GenerateParams p = euler_params(ref);
+  p.loras = {{fixture(kKohya), 0.7f}};
+  NullCallbacks cb;
+  LoraOverlay o = merge_loras(*m, p.loras);
+  TorchRandomSource rng(p.seed);
+  GenerateResult r;
+  Tensor latents;
+  generate_with(*o.model, p, cb, rng, &r, &latents);
+  const double e = rel_err(latents, ref["final_latents"]);
+  CHECK_MSG(e <= 1e-3, "final latents rel %.3g", e);
+  const Tensor& u8 = ref["image_u8"];
+  double mad = 0;
+  for (size_t i = 0; i < r.images[0].data.size(); ++i) mad += std::fabs(double(r.images[0].data[i]) - u8.data_as<uint8_t>()[i]);
+  mad /= double(r.images[0].data.size());
+  CHECK_MSG(mad <= 1.0, "image MAD %.3f", mad);
+  std::printf("  euler s0.7: latents rel %.2e, image MAD %.3f\n", e, mad);
+}
+
+TEST(generation_without_lora_is_bit_identical_before_and_after_one_with_it) {
+  auto m = tiny_sd1();
+  Refs ref = load_refs("tiny-sd1-lora/ref/sample_euler_s070.safetensors");
+  GenerateParams plain = euler_params(ref);
+  plain.width = plain.height = 64;
+  plain.steps = 2;
+  GenerateParams with = plain;
+  with.loras = {{fixture(kKohya), 0.7f}};
+  const std::string w = "unet.middle_block.1.transformer_blocks.0.attn2.to_q.weight";
+  const void* base_ptr = m->weights.get(w).data();
+  LoraCache cache;
+  NullCallbacks cb;
+  GenerateResult before, lora1, lora2, after;
+  run_generate(*m, plain, cb, &before, &cache);
+  run_generate(*m, with, cb, &lora1, &cache);
+  run_generate(*m, with, cb, &lora2, &cache);
+  run_generate(*m, plain, cb, &after, &cache);
+  CHECK(before.images[0].data == after.images[0].data);
+  CHECK(before.images[0].data != lora1.images[0].data);
+  CHECK(lora1.images[0].data == lora2.images[0].data);
+  CHECK(m->weights.get(w).data() == base_ptr && m->weights.get(w).dtype() == DType::F16);
+  CHECK(lora1.timings.load_ms > 0);
+}
+
+TEST(cache_reuses_the_merge_for_the_same_set_only) {
+  auto m = tiny_sd1();
+  LoraCache cache;
+  LoraOverlay a = cache.get(*m, {{fixture(kKohya), 0.7f}});
+  LoraOverlay b = cache.get(*m, {{fixture(kKohya), 0.7f}});
+  LoraOverlay c = cache.get(*m, {{fixture(kKohya), 0.5f}});
+  CHECK(a.model == b.model);
+  CHECK(a.model != c.model);
+}
+
+TEST(locon_3x3_conv_and_unknown_keys) {
+  auto m = tiny_sd1();
+  iotest::TempDir dir("lora");
+  // LoCon on down_blocks.0.resnets.0.conv1 = input_blocks.1.0.in_layers.2 [32, 32, 3, 3]: down [1, 32, 3, 3], up [32, 1, 1, 1].
+  const std::string target = "unet.input_blocks.1.0.in_layers.2.weight";
+  const Tensor& w = m->weights.get(target);
+  CHECK(w.shape() == Shape({32, 32, 3, 3}));
+  Tensor down = Tensor::empty(DType::F32, {1, 32, 3, 3}), up = Tensor::empty(DType::F32, {32, 1, 1, 1});
+  for (int64_t i = 0; i < down.numel(); ++i) down.data_as<float>()[i] = 0.01f * float(i % 7);
+  for (int64_t i = 0; i < up.numel(); ++i) up.data_as<float>()[i] = float(i) - 16.0f;
+  Tensor alpha = Tensor::empty(DType::F32, {});
+  alpha.data_as<float>()[0] = 0.5f;
+  const std::string name = "lora_unet_down_blocks_0_resnets_0_conv1";
+  const std::string path = dir.path + "/locon.safetensors";
+  iotest::write_file(path, iotest::safetensors_bytes({iotest::out_tensor(name + ".lora_down.weight", down),
+                                                      iotest::out_tensor(name + ".lora_up.weight", up),
+                                                      iotest::out_tensor(name + ".alpha", alpha),
+                                                      iotest::out_tensor(name + ".dora_scale", up),
+                                                      iotest::out_tensor("lora_unet_not_a_module.lora_down.weight", down),
+                                                      iotest::out_tensor("lora_unet_not_a_module.lora_up.weight", up)}));
+  LoraOverlay o = merge_loras(*m, {{path, 2.0f}});
+  CHECK(o.merged_weights == 1);
+  CHECK(o.warnings.size() == 2);  // the dora_scale key, the module that matches nothing
+  CHECK(o.warnings.size() == 2 && o.warnings[0].find(".dora_scale") != std::string::npos &&
+        o.warnings[1].find("lora_unet_not_a_module") != std::string::npos);
+  // W'[o, i, y, x] = W + 2.0 * (0.5 / 1) * up[o] * down[i, y, x].
+  Tensor base = w.to_f32(), got = o.model->weights.get(target);
+  double worst = 0;
+  for (int64_t oc = 0; oc < 32; ++oc)
+    for (int64_t k = 0; k < 288; ++k) {
+      const double want = double(base.data_as<float>()[oc * 288 + k]) +
+                          1.0 * double(up.data_as<float>()[oc]) * double(down.data_as<float>()[k]);
+      worst = std::max(worst, std::fabs(double(got.data_as<float>()[oc * 288 + k]) - want));
+    }
+  CHECK_MSG(worst < 1e-5, "LoCon merge off by %.3g", worst);
+}
+
+TEST(bad_files_get_typed_errors) {
+  auto m = tiny_sd1();
+  iotest::TempDir dir("lora-bad");
+  // A checkpoint is not a LoRA.
+  CHECK_THROWS_CODE(merge_loras(*m, {{fixture("tiny-sd1/tiny-sd1.safetensors"), 1.0f}}), ErrorCode::LoraFormat);
+  CHECK_THROWS_CODE(merge_loras(*m, {{dir.path + "/missing.safetensors", 1.0f}}), ErrorCode::ModelNotFound);
+  Tensor down = Tensor::zeros(DType::F32, {4, 32}), up = Tensor::zeros(DType::F32, {32, 4}), wrong = Tensor::zeros(DType::F32, {32, 3});
+  const std::string q = "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn1_to_q";
+  const std::string only_down = dir.path + "/only_down.safetensors";
+  iotest::write_file(only_down, iotest::safetensors_bytes({iotest::out_tensor(q + ".lora_down.weight", down)}));
+  CHECK_THROWS_CODE(merge_loras(*m, {{only_down, 1.0f}}), ErrorCode::LoraFormat);
+  const std::string rank_mismatch = dir.path + "/rank.safetensors";
+  iotest::write_file(rank_mismatch, iotest::safetensors_bytes({iotest::out_tensor(q + ".lora_down.weight", down),
+                                                               iotest::out_tensor(q + ".lora_up.weight", wrong)}));
+  CHECK_THROWS_CODE(merge_loras(*m, {{rank_mismatch, 1.0f}}), ErrorCode::LoraFormat);
+  // Right names, another model's width (to_q is [64, 64] in the mid block).
+  const std::string other = dir.path + "/other.safetensors";
+  iotest::write_file(other, iotest::safetensors_bytes({iotest::out_tensor(q + ".lora_down.weight", down),
+                                                       iotest::out_tensor(q + ".lora_up.weight", up)}));
+  CHECK_THROWS_CODE(merge_loras(*m, {{other, 1.0f}}), ErrorCode::LoraFormat);
+  // No module of the file exists in the model.
+  const std::string none = dir.path + "/none.safetensors";
+  iotest::write_file(none, iotest::safetensors_bytes({iotest::out_tensor("lora_unet_nothing_here.lora_down.weight", down),
+                                                      iotest::out_tensor("lora_unet_nothing_here.lora_up.weight", up)}));
+  CHECK_THROWS_CODE(merge_loras(*m, {{none, 1.0f}}), ErrorCode::LoraFormat);
+}
