@@ -1,5 +1,7 @@
 #include "tensor/thread_pool.h"
 
+#include <cstdint>
+
 #include "tensor/cpu_features.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -37,15 +39,20 @@ void ThreadPool::do_tasks() {
   bool was = tl_in_task;
   tl_in_task = true;
   for (;;) {
-    int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+    // next_ is the publication point of a region (see run_raw): claiming an
+    // index with acquire ordering makes n_/call_/ctx_ of that region visible.
+    int64_t i = next_.fetch_add(1, std::memory_order_acq_rel);
     if (i >= n_) break;
-    try {
-      call_(ctx_, i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lk(err_mu_);
-      if (!error_) error_ = std::current_exception();
-      next_.store(n_);  // skip the remaining tasks
+    if (!failed_.load(std::memory_order_relaxed)) {
+      try {
+        call_(ctx_, i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(err_mu_);
+        if (!error_) error_ = std::current_exception();
+        failed_.store(true, std::memory_order_relaxed);  // the remaining tasks are skipped
+      }
     }
+    done_.fetch_add(1, std::memory_order_acq_rel);
   }
   tl_in_task = was;
 }
@@ -65,8 +72,12 @@ void ThreadPool::worker_main() {
     }
     seen = g;
     if (stop_.load()) return;
-    do_tasks();
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // A worker that wakes late (descheduled on a busy machine) must not hold
+    // the caller up: the caller waits for finished tasks, not for workers, and
+    // a late worker only joins while its region is still the current one.
+    active_.fetch_add(1, std::memory_order_acq_rel);
+    if (generation_.load(std::memory_order_acquire) == seen) do_tasks();
+    active_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -77,20 +88,28 @@ void ThreadPool::run_raw(int64_t n, void (*call)(void*, int64_t), void* ctx) {
     return;
   }
   std::lock_guard<std::mutex> submit(submit_mu_);
+  // A straggler of the previous region may still be inside do_tasks (where it
+  // can only find no work left); let it leave before the region state changes.
+  for (int s = 0; active_.load(std::memory_order_acquire) != 0; ++s) {
+    if (s < kSpin) SD_PAUSE();
+    else std::this_thread::yield();
+  }
+  next_.store(INT64_MAX / 2, std::memory_order_relaxed);  // no claims while the state is rewritten
   n_ = n;
   call_ = call;
   ctx_ = ctx;
   error_ = nullptr;
-  next_.store(0, std::memory_order_relaxed);
-  pending_.store(int(workers_.size()), std::memory_order_relaxed);
+  failed_.store(false, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  next_.store(0, std::memory_order_release);  // publish the region
   {
     std::lock_guard<std::mutex> lk(mu_);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   do_tasks();
-  // Workers may be descheduled on a busy machine: pause first, then yield.
-  for (int s = 0; pending_.load(std::memory_order_acquire) != 0; ++s) {
+  // Only tasks someone already claimed can be outstanding here.
+  for (int s = 0; done_.load(std::memory_order_acquire) < n; ++s) {
     if (s < kSpin) SD_PAUSE();
     else std::this_thread::yield();
   }

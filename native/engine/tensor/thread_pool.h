@@ -44,7 +44,9 @@ class ThreadPool {
   std::condition_variable wake_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int64_t> next_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<int64_t> done_{0};   // tasks of the current region finished
+  std::atomic<int> active_{0};     // workers inside do_tasks
+  std::atomic<bool> failed_{false};
   std::atomic<bool> stop_{false};
   int64_t n_ = 0;
   void (*call_)(void*, int64_t) = nullptr;
