@@ -34,10 +34,21 @@ void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
         const int64_t ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
         const float* xc = x + ci * H * W;
         float* dst = col + r * pc;
-        for (int64_t p = 0; p < pc; ++p) {
-          const int64_t oy = (p0 + p) / Wo, ox = (p0 + p) % Wo;
-          const int64_t iy = oy * stride - pt + ky, ix = ox * stride - pl + kx;
-          dst[p] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? xc[iy * W + ix] : 0.f;
+        // Output columns whose input column ix = ox*stride - pl + kx is inside [0, W).
+        const int64_t ox_lo = std::min(Wo, std::max<int64_t>(0, (pl - kx + stride - 1) / stride));
+        const int64_t ox_hi = std::max(ox_lo, std::min(Wo, (W - 1 + pl - kx) / stride + 1));
+        for (int64_t p = 0; p < pc;) {  // one output-row segment at a time
+          const int64_t oy = (p0 + p) / Wo, ox0 = (p0 + p) % Wo, n = std::min(Wo - ox0, pc - p);
+          const int64_t iy = oy * stride - pt + ky;
+          float* d = dst + p;  // d[ox - ox0] for ox in [ox0, ox0 + n)
+          if (iy < 0 || iy >= H) {
+            std::fill(d, d + n, 0.f);
+          } else {
+            const float* row = xc + iy * W;
+            for (int64_t ox = ox0; ox < ox0 + n; ++ox)
+              d[ox - ox0] = (ox >= ox_lo && ox < ox_hi) ? row[ox * stride - pl + kx] : 0.f;
+          }
+          p += n;
         }
       }
     });
