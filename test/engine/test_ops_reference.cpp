@@ -147,6 +147,8 @@ TEST(conv2d_matches_direct_convolution_on_every_path) {
       {1, 6, 11, 13, 5, 3, 2, 1, 1, 1, 1, kTolF32},   // stride 2
       {1, 4, 10, 12, 3, 3, 2, 0, 0, 1, 1, kTolF32},   // VAE-encoder asymmetric pad
       {1, 5, 9, 9, 4, 1, 2, 0, 0, 0, 0, kTolF32},     // 1x1 stride 2
+      {1, 3, 10, 11, 4, 3, 3, 1, 2, 1, 0, kTolF32},   // stride 3, uneven padding
+      {1, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1, kTolF32},     // 1x1 input, all but the centre tap padded
   };
   for (const Case& cs : cases) {
     for (DType d : {DType::F32, DType::F16, DType::BF16}) {

@@ -20,6 +20,8 @@ namespace {
 constexpr int64_t kWinogradMinTiles = 4;
 constexpr int64_t kColBytes = 8ll << 20;  // im2col chunk cap
 
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }  // b > 0
+
 // y [Cout, Ho*Wo] for one image via chunks col [Cin*kh*kw, pc] of the input.
 void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64_t W, const Tensor& w, int64_t Cout,
                  int64_t kh, int64_t kw, int stride, int pt, int pl, const float* bias, float* y, int64_t Ho,
@@ -35,8 +37,8 @@ void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
         const float* xc = x + ci * H * W;
         float* dst = col + r * pc;
         // Output columns whose input column ix = ox*stride - pl + kx is inside [0, W).
-        const int64_t ox_lo = std::min(Wo, std::max<int64_t>(0, (pl - kx + stride - 1) / stride));
-        const int64_t ox_hi = std::max(ox_lo, std::min(Wo, (W - 1 + pl - kx) / stride + 1));
+        const int64_t ox_lo = std::min(Wo, std::max<int64_t>(0, -floor_div(kx - pl, stride)));
+        const int64_t ox_hi = std::max(ox_lo, std::min(Wo, floor_div(W - 1 + pl - kx, stride) + 1));
         for (int64_t p = 0; p < pc;) {  // one output-row segment at a time
           const int64_t oy = (p0 + p) / Wo, ox0 = (p0 + p) % Wo, n = std::min(Wo - ox0, pc - p);
           const int64_t iy = oy * stride - pt + ky;
