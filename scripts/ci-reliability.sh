@@ -43,13 +43,9 @@ if ! skip fuzz-js; then
 fi
 
 if ! skip asan; then
+  # clang, against the fuzz build's instrumented engine (no second engine build).
   step "engine tests under ASan + UBSan + LeakSanitizer"
-  export SD_TEST_BUILD_DIR="${SD_TEST_BUILD_DIR:-build-asan}"
-  node scripts/engine-tests.mjs --sanitize --build-only
-  # UBSan only logs by default: make every report fail its test.
-  ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1" \
-    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-    ctest --test-dir "$SD_TEST_BUILD_DIR" --output-on-failure -j "$(nproc)" ${SD_ASAN_EXCLUDE:+-E "$SD_ASAN_EXCLUDE"}
+  node scripts/sanitize.mjs ${SD_ASAN_EXCLUDE:+--exclude "$SD_ASAN_EXCLUDE"}
 fi
 
 printf '\n=== reliability: all passed in %d s\n' "$(( $(date +%s) - t_start ))"

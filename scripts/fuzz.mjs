@@ -5,7 +5,7 @@
 // offending input under build-fuzz/artifacts/. Prints a table and one JSON
 // line ("fuzz-results ...") with executions and time per target.
 //
-//   node scripts/fuzz.mjs [--seconds N] [--targets a,b] [--build-only] [--make-seeds]
+//   node scripts/fuzz.mjs [--seconds N] [--targets a,b] [--build-only | --no-build] [--make-seeds]
 //   env: SD_FUZZ_SECONDS (default 30), SD_FUZZ_BUILD_DIR (default build-fuzz),
 //        SD_FUZZ_VERBOSE=1 (targets print each typed rejection; for checking seeds),
 //        SD_FIXTURES_DIR (the config target loads tiny-sd1 from it)
@@ -148,7 +148,7 @@ for (const t of chosen) {
     process.exit(2);
   }
 }
-build(chosen);
+if (!flag("--no-build")) build(chosen);
 if (flag("--make-seeds")) {
   for (const t of Object.keys(TARGETS)) rmSync(join(corpusRoot, t), { recursive: true, force: true });
   run(join(buildDir, "make_seeds"), [corpusRoot]);
