@@ -39,6 +39,8 @@ struct Arena::State {
     st.in_use -= int64_t(bytes);
   }
 
+  ~State() { trim_locked(); }
+
   void trim_locked() {
     for (auto& kv : free_blocks)
       for (void* p : kv.second) {
@@ -88,14 +90,9 @@ Tensor Arena::empty(DType dtype, const Shape& shape) {
     s_->st.peak_in_use = std::max(s_->st.peak_in_use, s_->st.in_use);
   }
   std::shared_ptr<State> state = s_;
-  std::shared_ptr<void> owner(p, [state, block](void* q) {
-    state->release(q, block);
-    // The Arena object is gone and nobody can reuse the block: free it.
-    if (state.use_count() == 1) {
-      std::lock_guard<std::mutex> lk(state->mu);
-      state->trim_locked();
-    }
-  });
+  // Blocks released after the Arena is gone are freed with the last
+  // reference to the state (~State).
+  std::shared_ptr<void> owner(p, [state, block](void* q) { state->release(q, block); });
   return Tensor(dtype, shape, p, std::move(owner));
 }
 
