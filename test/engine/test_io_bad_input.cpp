@@ -42,8 +42,8 @@ static void expect_reject(const std::string& what, const std::string& path, Erro
   } catch (const Error& e) {
     threw = true;
     CHECK_MSG(e.code() == code, "%s: wrong code %s: %s", what.c_str(), error_code_name(e.code()), e.what());
-    CHECK_MSG(needle.empty() || std::string(e.what()).find(needle) != std::string::npos, "%s: message lacks \"%s\": %s",
-              what.c_str(), needle.c_str(), e.what());
+    CHECK_MSG(needle.empty() || std::string(e.what()).find(needle) != std::string::npos, "%s: message lacks \"%s\": %s", what.c_str(),
+              needle.c_str(), e.what());
   }
   CHECK_MSG(threw, "%s was accepted", what.c_str());
   const double s = double(std::clock() - t0) / CLOCKS_PER_SEC;
@@ -64,7 +64,9 @@ TEST(malformed_safetensors) {
       {"shape disagrees with span", raw_safetensors(R"({"a":{"dtype":"F16","shape":[2,4],"data_offsets":[0,12]}})", 12)},
       {"offsets out of range", raw_safetensors(R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[4,16]}})", 12)},
       {"offsets not numbers", raw_safetensors(R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,"12"]}})", 12)},
-      {"offsets overlap", raw_safetensors(R"({"a":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"F16","shape":[3],"data_offsets":[4,10]}})", 12)},
+      {"offsets overlap",
+       raw_safetensors(R"({"a":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"F16","shape":[3],"data_offsets":[4,10]}})",
+                       12)},
       {"shape overflow", raw_safetensors(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,12]}})", 12)},
       {"header length 2^64-1", std::string(8, '\xff') + "{}"},
   };
@@ -135,7 +137,8 @@ TEST(wrong_shaped_weights) {
     write_st(dir.file("w.safetensors"), ts);
     std::string canonical = std::string(name);
     for (const char* p : {"model.diffusion_model.", "first_stage_model.", "cond_stage_model.transformer."})
-      if (canonical.rfind(p, 0) == 0) canonical = std::string(p[0] == 'm' ? "unet." : p[0] == 'f' ? "vae." : "te1.") + canonical.substr(std::string(p).size());
+      if (canonical.rfind(p, 0) == 0)
+        canonical = std::string(p[0] == 'm' ? "unet." : p[0] == 'f' ? "vae." : "te1.") + canonical.substr(std::string(p).size());
     expect_reject(std::string("wrong shape of ") + name, dir.file("w.safetensors"), ErrorCode::ModelFormat, canonical);
   }
 }
@@ -158,9 +161,7 @@ TEST(weights_must_be_float_and_non_empty) {
   expect_reject("empty weight", dir.file("empty.safetensors"), ErrorCode::ModelFormat, "unet.out.0.bias");
 }
 
-static void copy_dir(const std::string& from, const std::string& to) {
-  fs::copy(from, to, fs::copy_options::recursive);
-}
+static void copy_dir(const std::string& from, const std::string& to) { fs::copy(from, to, fs::copy_options::recursive); }
 
 TEST(broken_diffusers_folders) {
   iotest::TempDir dir("folders");
@@ -191,7 +192,8 @@ TEST(broken_diffusers_folders) {
 
   fs::remove_all(base);
   copy_dir(fx("tiny-sd1/diffusers"), base);
-  write_st(base + "/unet/diffusion_pytorch_model.safetensors", {{"controlnet_cond_embedding.conv_in.weight", "F32", {1}, std::string(4, '\0')}});
+  write_st(base + "/unet/diffusion_pytorch_model.safetensors",
+           {{"controlnet_cond_embedding.conv_in.weight", "F32", {1}, std::string(4, '\0')}});
   expect_reject("unknown U-Net tensor", base, ErrorCode::ModelUnsupported, "controlnet_cond_embedding");
 
   fs::remove_all(base);

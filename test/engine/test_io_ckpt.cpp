@@ -159,7 +159,11 @@ TEST(hostile_globals_are_refused_not_run) {
   {
     PickleWriter p;  // protocol 4 STACK_GLOBAL spelling
     p.raw()[1] = '\x04';
-    p.raw() += "\x8c\x08" "builtins" "\x8c\x04" "eval";
+    p.raw() +=
+        "\x8c\x08"
+        "builtins"
+        "\x8c\x04"
+        "eval";
     p.op('\x93').str("__import__('os').system('touch " + marker + "')").op('\x85').op('R');
     cases.emplace_back("builtins.eval", p.finish());
   }

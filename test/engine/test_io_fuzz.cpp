@@ -23,12 +23,12 @@ static std::string mutate(const std::string& src, std::mt19937& rng) {
   for (int e = 0; e < edits && !s.empty(); ++e) {
     const size_t at = rng() % s.size();
     switch (rng() % 6) {
-      case 0: s[at] = static_cast<char>(rng()); break;              // random byte
+      case 0: s[at] = static_cast<char>(rng()); break;                       // random byte
       case 1: s[at] = static_cast<char>(s[at] ^ (1 << (rng() % 8))); break;  // bit flip
-      case 2: s.resize(at); break;                                  // truncate
-      case 3: s.insert(at, 1, static_cast<char>(rng())); break;     // insert
-      case 4: s.erase(at, 1 + rng() % 8); break;                    // delete
-      default: s[at] = static_cast<char>(0xff); break;              // saturate a length byte
+      case 2: s.resize(at); break;                                           // truncate
+      case 3: s.insert(at, 1, static_cast<char>(rng())); break;              // insert
+      case 4: s.erase(at, 1 + rng() % 8); break;                             // delete
+      default: s[at] = static_cast<char>(0xff); break;                       // saturate a length byte
     }
   }
   return s;
@@ -72,9 +72,8 @@ TEST(fuzz_ckpt) {
   p.str("a").tensor("FloatStorage", "0", 6, 0, {2, 3}, {3, 1});
   p.str("t").tensor("HalfStorage", "1", 4, 0, {2, 2}, {1, 2});
   p.op('u').str("epoch").integer(7).op('u');
-  std::string seed = iotest::zip_bytes({{"archive/data.pkl", p.finish()},
-                                        {"archive/data/0", std::string(24, '\1')},
-                                        {"archive/data/1", std::string(8, '\2')}});
+  std::string seed = iotest::zip_bytes(
+      {{"archive/data.pkl", p.finish()}, {"archive/data/0", std::string(24, '\1')}, {"archive/data/1", std::string(8, '\2')}});
   iotest::TempDir dir("fuzz");
   const std::string path = dir.file("f.ckpt");
   fuzz("ckpt", seed, 1500, [&](const std::string& b) {

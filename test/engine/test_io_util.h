@@ -64,7 +64,9 @@ inline void write_file(const std::string& path, const std::string& bytes) {
 struct TempDir {
   std::string path;
   explicit TempDir(const std::string& tag) {
-    path = (std::filesystem::temp_directory_path() / ("sd-native-io-" + tag + "-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()))).string();
+    path = (std::filesystem::temp_directory_path() /
+            ("sd-native-io-" + tag + "-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count())))
+               .string();
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
   }

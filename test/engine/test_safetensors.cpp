@@ -36,19 +36,19 @@ TEST(valid_file_parses) {
 
 TEST(malformed_headers_are_refused) {
   const char* cases[] = {
-      R"([])",                                                                  // not an object
-      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]})",            // truncated JSON
-      R"({"a":{"shape":[2,3],"data_offsets":[0,12]}})",                         // missing dtype
-      R"({"a":{"dtype":"F17","shape":[2,3],"data_offsets":[0,12]}})",           // unknown dtype
-      R"({"a":{"dtype":"F16","shape":[2,4],"data_offsets":[0,12]}})",           // shape vs span
-      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,14]}})",           // end beyond data
-      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[12,0]}})",           // begin > end
-      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":["0",12]}})",         // not numbers
-      R"({"a":{"dtype":"F16","shape":[-2,3],"data_offsets":[0,12]}})",          // negative dim
-      R"({"a":{"dtype":"F16","shape":[4294967296,4294967296,4],"data_offsets":[0,12]}})",  // overflow
+      R"([])",                                                                                                            // not an object
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]})",                                                      // truncated JSON
+      R"({"a":{"shape":[2,3],"data_offsets":[0,12]}})",                                                                   // missing dtype
+      R"({"a":{"dtype":"F17","shape":[2,3],"data_offsets":[0,12]}})",                                                     // unknown dtype
+      R"({"a":{"dtype":"F16","shape":[2,4],"data_offsets":[0,12]}})",                                                     // shape vs span
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,14]}})",                                                     // end beyond data
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[12,0]}})",                                                     // begin > end
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":["0",12]}})",                                                   // not numbers
+      R"({"a":{"dtype":"F16","shape":[-2,3],"data_offsets":[0,12]}})",                                                    // negative dim
+      R"({"a":{"dtype":"F16","shape":[4294967296,4294967296,4],"data_offsets":[0,12]}})",                                 // overflow
       R"({"a":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"F16","shape":[3],"data_offsets":[4,10]}})",  // overlap
-      R"({"a":1})",                                                             // entry not object
-      R"({"__metadata__":{"k":1}})",                                            // metadata value not string
+      R"({"a":1})",                   // entry not object
+      R"({"__metadata__":{"k":1}})",  // metadata value not string
   };
   for (const char* h : cases) CHECK_THROWS_CODE(parse(make_file(h, 12)), ErrorCode::ModelFormat);
 }
@@ -58,16 +58,17 @@ TEST(header_scanner_edge_cases) {
   auto f = parse(make_file(R"({"a\u00e9\"b":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12],"extra":{"x":[1,{}]}}}   )", 12));
   CHECK(f.tensors.size() == 1 && f.tensors[0].first == "a\xc3\xa9\"b");
   const char* cases[] = {
-      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]},"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}})",  // duplicate name
-      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}} x)",      // trailing garbage
-      R"({"a":{"dtype":"F16","shape":[2.0,3],"data_offsets":[0,12]}})",      // non-integer dim
-      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12,14]}})",     // three offsets
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]},"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}})",  // duplicate
+                                                                                                                               // name
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}} x)",                  // trailing garbage
+      R"({"a":{"dtype":"F16","shape":[2.0,3],"data_offsets":[0,12]}})",                  // non-integer dim
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12,14]}})",                 // three offsets
       R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,99999999999999999999]}})",  // beyond int64
       R"({"a":{"dtype":"F16","dtype":"F32","shape":[2,3],"data_offsets":[0,12]}})",      // duplicate field
-      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12],"x":[}})",  // malformed unknown field
-      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]})",         // unterminated
-      R"({"a\q":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}})",     // bad escape
-      "",                                                                    // empty header
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12],"x":[}})",              // malformed unknown field
+      R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]})",                     // unterminated
+      R"({"a\q":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}})",                  // bad escape
+      "",                                                                                // empty header
   };
   for (const char* h : cases) CHECK_THROWS_CODE(parse(make_file(h, 12)), ErrorCode::ModelFormat);
 }
@@ -76,7 +77,7 @@ TEST(short_and_truncated_files_are_refused) {
   CHECK_THROWS_CODE(parse(""), ErrorCode::ModelFormat);
   CHECK_THROWS_CODE(parse("abc"), ErrorCode::ModelFormat);
   std::string f = make_file(R"({"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}})", 12);
-  CHECK_THROWS_CODE(parse(f.substr(0, 20)), ErrorCode::ModelFormat);  // header length beyond file
+  CHECK_THROWS_CODE(parse(f.substr(0, 20)), ErrorCode::ModelFormat);            // header length beyond file
   CHECK_THROWS_CODE(parse(f.substr(0, f.size() - 1)), ErrorCode::ModelFormat);  // data truncated
 }
 

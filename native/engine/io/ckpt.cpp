@@ -48,12 +48,13 @@ class CkptBuilder {
     if (it == storages_.end()) fail(ErrorCode::ModelFormat, where + " refers to storage \"" + st.s + "\", which is not in the archive");
     const ZipEntry& ent = it->second;
     if (ent.method != 0)
-      fail(ErrorCode::ModelUnsupported, where + ": storage entry \"" + ent.name + "\" is compressed (method " + std::to_string(ent.method) + ")");
+      fail(ErrorCode::ModelUnsupported,
+           where + ": storage entry \"" + ent.name + "\" is compressed (method " + std::to_string(ent.method) + ")");
     const int64_t esize = dtype_bytes_for(st.dtype, 1);
     const int64_t storage_bytes = dtype_bytes_for(st.dtype, st.i);
     if (storage_bytes < 0 || static_cast<uint64_t>(storage_bytes) != ent.size)
-      fail(ErrorCode::ModelFormat, where + ": storage \"" + st.s + "\" declares " + std::to_string(st.i) + " elements but its entry holds " +
-                                       std::to_string(ent.size) + " bytes");
+      fail(ErrorCode::ModelFormat, where + ": storage \"" + st.s + "\" declares " + std::to_string(st.i) +
+                                       " elements but its entry holds " + std::to_string(ent.size) + " bytes");
     Shape sizes(v.sizes.begin(), v.sizes.end());
     const int64_t numel = shape_numel(sizes);
     if (numel < 0) fail(ErrorCode::ModelFormat, where + " has an invalid shape " + shape_str(sizes));
@@ -72,8 +73,8 @@ class CkptBuilder {
       }
     }
     if (numel > 0 && reach >= st.i)
-      fail(ErrorCode::ModelFormat, where + " (shape " + shape_str(sizes) + ", offset " + std::to_string(v.offset) +
-                                       ") reaches element " + std::to_string(reach) + " of a " + std::to_string(st.i) + "-element storage");
+      fail(ErrorCode::ModelFormat, where + " (shape " + shape_str(sizes) + ", offset " + std::to_string(v.offset) + ") reaches element " +
+                                       std::to_string(reach) + " of a " + std::to_string(st.i) + "-element storage");
     const uint8_t* base = file_->data() + ent.data_offset;
     if (numel == 0) return Tensor::zeros(st.dtype, sizes);
     const uint8_t* first = base + v.offset * esize;
@@ -100,7 +101,8 @@ TensorFile read_ckpt(const std::string& path) {
   const uint64_t n = file->size();
   if (n == 0) fail(ErrorCode::ModelFormat, path + ": file is empty");
   if (looks_like_legacy_torch(d, n))
-    fail(ErrorCode::ModelUnsupported, path + ": legacy (pre-1.6, non-zip) PyTorch checkpoint; re-save it with a current torch or convert it to .safetensors");
+    fail(ErrorCode::ModelUnsupported,
+         path + ": legacy (pre-1.6, non-zip) PyTorch checkpoint; re-save it with a current torch or convert it to .safetensors");
   if (!looks_like_zip(d, n)) fail(ErrorCode::ModelFormat, path + ": not a PyTorch zip checkpoint (no zip header)");
   std::vector<ZipEntry> entries = read_zip_directory(d, n, path);
 

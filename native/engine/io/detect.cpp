@@ -21,7 +21,8 @@ void expect_shape(const ModelWeights& w, const std::string& name, const Shape& e
   for (size_t i = 0; ok && i < expected.size(); ++i) ok = expected[i] < 0 || expected[i] == t.shape()[i];
   if (!ok) {
     std::string exp = "[";
-    for (size_t i = 0; i < expected.size(); ++i) exp += (i ? ", " : "") + (expected[i] < 0 ? std::string("*") : std::to_string(expected[i]));
+    for (size_t i = 0; i < expected.size(); ++i)
+      exp += (i ? ", " : "") + (expected[i] < 0 ? std::string("*") : std::to_string(expected[i]));
     fail(ErrorCode::ModelFormat, "weight \"" + name + "\" has shape " + shape_str(t.shape()) + "; expected " + exp + "]");
   }
 }
@@ -62,7 +63,8 @@ int64_t check_text_encoder(const ModelWeights& w, const std::string& p) {
     expect_shape(w, l + "layer_norm1.weight", {h});
     expect_shape(w, l + "layer_norm2.weight", {h});
   }
-  if (layers == 0) fail(ErrorCode::ModelFormat, p + ": text encoder has no layers (missing \"" + tm + "encoder.layers.0.self_attn.q_proj.weight\")");
+  if (layers == 0)
+    fail(ErrorCode::ModelFormat, p + ": text encoder has no layers (missing \"" + tm + "encoder.layers.0.self_attn.q_proj.weight\")");
   return h;
 }
 
@@ -129,8 +131,8 @@ void detect_model(LoadedModel* model, const DetectHints& hints) {
   expect_shape(w, "unet.input_blocks.0.0.weight", {-1, -1, 3, 3});
   const int64_t c0 = cin_w.size(0), cin = cin_w.size(1);
   if (cin != z && cin != 2 * z + 1)
-    fail(ErrorCode::ModelUnsupported, info.path + ": U-Net takes " + std::to_string(cin) + " input channels (" +
-                                          std::to_string(z) + " = txt2img and " + std::to_string(2 * z + 1) +
+    fail(ErrorCode::ModelUnsupported, info.path + ": U-Net takes " + std::to_string(cin) + " input channels (" + std::to_string(z) +
+                                          " = txt2img and " + std::to_string(2 * z + 1) +
                                           " = inpainting are supported; depth/instruct models are not)");
   info.inpaint = cin == 2 * z + 1;
   expect_shape(w, "unet.out.2.weight", {z, c0, 3, 3});
@@ -234,8 +236,8 @@ void add_standard_configs(LoadedModel* model) {
     cfg["unet"] = u + "}";
   }
   if (!cfg.count("vae"))
-    cfg["vae"] = "{\"latent_channels\": " + std::to_string(z) + ", \"norm_num_groups\": 32, \"scaling_factor\": " +
-                 (family == "sdxl" ? "0.13025" : "0.18215") + "}";
+    cfg["vae"] = "{\"latent_channels\": " + std::to_string(z) +
+                 ", \"norm_num_groups\": 32, \"scaling_factor\": " + (family == "sdxl" ? "0.13025" : "0.18215") + "}";
   if (!cfg.count("te1")) cfg["te1"] = text_config(w, "te1", family == "sd2" ? "gelu" : "quick_gelu");
   if (family == "sdxl" && !cfg.count("te2")) cfg["te2"] = text_config(w, "te2", "gelu");
   if (!cfg.count("scheduler"))

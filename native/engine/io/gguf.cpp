@@ -12,7 +12,7 @@ namespace sd {
 namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" little-endian
-constexpr uint32_t kMaxDims = 4;          // GGML_MAX_DIMS
+constexpr uint32_t kMaxDims = 4;         // GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 4;
 
 enum ValueType : uint32_t { U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64, kValueTypes };
@@ -125,7 +125,8 @@ TensorFile parse_gguf(const uint8_t* data, uint64_t size, std::shared_ptr<void> 
   Reader r(data, size, path);
   if (size < 24 || r.uint(4, "magic") != kMagic) fail(ErrorCode::ModelFormat, path + ": not a GGUF file (bad magic or too short)");
   const uint64_t version = r.uint(4, "version");
-  if (version != 2 && version != 3) fail(ErrorCode::ModelUnsupported, path + ": GGUF version " + std::to_string(version) + " (2 and 3 are supported)");
+  if (version != 2 && version != 3)
+    fail(ErrorCode::ModelUnsupported, path + ": GGUF version " + std::to_string(version) + " (2 and 3 are supported)");
   const uint64_t n_tensors = r.uint(8, "tensor count");
   const uint64_t n_kv = r.uint(8, "metadata count");
   // Each KV pair takes >= 13 bytes and each tensor info >= 28.
@@ -174,7 +175,8 @@ TensorFile parse_gguf(const uint8_t* data, uint64_t size, std::shared_ptr<void> 
       d = static_cast<int64_t>(v);
     }
     const uint32_t type = static_cast<uint32_t>(r.uint(4, "tensor type"));
-    if (!ggml_type(type, &t.dtype)) fail(ErrorCode::ModelUnsupported, path + ": " + where + " has ggml type " + std::to_string(type) + ", which sd-native does not read");
+    if (!ggml_type(type, &t.dtype))
+      fail(ErrorCode::ModelUnsupported, path + ": " + where + " has ggml type " + std::to_string(type) + ", which sd-native does not read");
     t.offset = r.uint(8, "tensor offset");
     t.shape.assign(ne.rbegin(), ne.rend());  // ne[0] is innermost
     const int64_t numel = shape_numel(t.shape);
@@ -195,8 +197,9 @@ TensorFile parse_gguf(const uint8_t* data, uint64_t size, std::shared_ptr<void> 
   for (size_t i = 0; i < infos.size(); ++i) {
     const Info& t = infos[i];
     if (t.offset > data_size || t.bytes > data_size - t.offset)
-      fail(ErrorCode::ModelFormat, path + ": tensor \"" + t.name + "\" data [" + std::to_string(t.offset) + ", +" + std::to_string(t.bytes) +
-                                       ") lies beyond the data section (" + std::to_string(data_size) + " bytes; truncated?)");
+      fail(ErrorCode::ModelFormat, path + ": tensor \"" + t.name + "\" data [" + std::to_string(t.offset) + ", +" +
+                                       std::to_string(t.bytes) + ") lies beyond the data section (" + std::to_string(data_size) +
+                                       " bytes; truncated?)");
     spans.emplace_back(t.offset, i);
   }
   std::sort(spans.begin(), spans.end());

@@ -32,9 +32,7 @@ class JsonParser {
   }
 
  private:
-  [[noreturn]] void error(const std::string& what) const {
-    throw std::invalid_argument("at byte " + std::to_string(pos_) + ": " + what);
-  }
+  [[noreturn]] void error(const std::string& what) const { throw std::invalid_argument("at byte " + std::to_string(pos_) + ": " + what); }
   void ws() {
     while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
   }
@@ -201,10 +199,14 @@ class JsonParser {
     for (int i = 0; i < 4; ++i) {
       char c = s_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= uint32_t(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= uint32_t(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= uint32_t(c - 'A' + 10);
-      else error("bad hex digit in \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= uint32_t(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= uint32_t(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= uint32_t(c - 'A' + 10);
+      else
+        error("bad hex digit in \\u escape");
     }
     return v;
   }
@@ -237,8 +239,10 @@ class JsonParser {
           if (cp >= 0xD800 && cp < 0xDC00 && pos_ + 1 < s_.size() && s_[pos_] == '\\' && s_[pos_ + 1] == 'u') {
             pos_ += 2;
             uint32_t lo = hex4();
-            if (lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            else error("invalid surrogate pair");
+            if (lo >= 0xDC00 && lo < 0xE000)
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            else
+              error("invalid surrogate pair");
           } else if (cp >= 0xD800 && cp < 0xE000) {
             cp = 0xFFFD;  // lone surrogate: keep going, like Python does
           }

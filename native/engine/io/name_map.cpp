@@ -43,14 +43,14 @@ int index_of(const std::string& s) {
 }
 
 [[noreturn]] void unknown(const std::string& where, const std::string& name) {
-  fail(ErrorCode::ModelUnsupported, "unrecognised tensor \"" + name + "\" in the " + where +
-                                        " weights (an architecture sd-native does not run)");
+  fail(ErrorCode::ModelUnsupported,
+       "unrecognised tensor \"" + name + "\" in the " + where + " weights (an architecture sd-native does not run)");
 }
 
 // diffusers ResnetBlock2D sub-layer -> LDM ResBlock sub-layer.
 std::string unet_resnet_sub(const std::string& layer) {
   static const std::map<std::string, std::string> kMap = {
-      {"norm1", "in_layers.0"},   {"conv1", "in_layers.2"},   {"time_emb_proj", "emb_layers.1"},
+      {"norm1", "in_layers.0"},  {"conv1", "in_layers.2"},  {"time_emb_proj", "emb_layers.1"},
       {"norm2", "out_layers.0"}, {"conv2", "out_layers.3"}, {"conv_shortcut", "skip_connection"},
   };
   auto it = kMap.find(layer);
@@ -171,8 +171,8 @@ void map_diffusers_vae(const NamedTensors& tensors, ModelWeights* out) {
   BlockCounts dec_up = count_blocks(tensors, "decoder.up_blocks.", "upsamplers");
   const int n_up = static_cast<int>(dec_up.resnets.size());
   static const std::map<std::string, std::string> kAttn = {
-      {"group_norm", "norm"}, {"to_q", "q"},     {"to_k", "k"},     {"to_v", "v"},
-      {"query", "q"},         {"key", "k"},      {"value", "v"},    {"proj_attn", "proj_out"},
+      {"group_norm", "norm"}, {"to_q", "q"}, {"to_k", "k"},  {"to_v", "v"},
+      {"query", "q"},         {"key", "k"},  {"value", "v"}, {"proj_attn", "proj_out"},
   };
   for (const auto& [name, t] : tensors) {
     auto p = split(name);
@@ -235,19 +235,21 @@ void map_hf_text_encoder(const NamedTensors& tensors, const std::string& prefix,
   }
 }
 
-void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& prefix, bool drop_last_layer,
-                               bool keep_projection, ModelWeights* out) {
+void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& prefix, bool drop_last_layer, bool keep_projection,
+                               ModelWeights* out) {
   int layers = 0;
   for (const auto& [name, t] : tensors) {
     auto p = split(name);
-    if (p.size() > 2 && p[0] == "transformer" && p[1] == "resblocks" && index_of(p[2]) >= 0)
-      layers = std::max(layers, index_of(p[2]) + 1);
+    if (p.size() > 2 && p[0] == "transformer" && p[1] == "resblocks" && index_of(p[2]) >= 0) layers = std::max(layers, index_of(p[2]) + 1);
   }
   if (drop_last_layer && layers < 2)
     fail(ErrorCode::ModelFormat, prefix + ": OpenCLIP text encoder has " + std::to_string(layers) + " layers; expected at least 2");
   const int keep = drop_last_layer ? layers - 1 : layers;
   static const std::map<std::string, std::string> kLayer = {
-      {"ln_1", "layer_norm1"}, {"ln_2", "layer_norm2"}, {"mlp.c_fc", "mlp.fc1"}, {"mlp.c_proj", "mlp.fc2"},
+      {"ln_1", "layer_norm1"},
+      {"ln_2", "layer_norm2"},
+      {"mlp.c_fc", "mlp.fc1"},
+      {"mlp.c_proj", "mlp.fc2"},
       {"attn.out_proj", "self_attn.out_proj"},
   };
   const std::string tm = prefix + ".text_model.";
@@ -316,10 +318,9 @@ SingleFileLayout map_single_file(const NamedTensors& tensors, ModelWeights* out)
       dst->emplace_back(name.substr(prefix.size()), t);
       return true;
     };
-    if (take("model.diffusion_model.", &unet) || take("first_stage_model.", &vae) ||
-        take("cond_stage_model.transformer.", &te1_hf) || take("conditioner.embedders.0.transformer.", &te1_hf) ||
-        take("cond_stage_model.model.", &te1_oc) || take("conditioner.embedders.1.model.", &te2_oc) ||
-        take("conditioner.embedders.0.model.", &te2_oc))  // SDXL refiner: OpenCLIP only
+    if (take("model.diffusion_model.", &unet) || take("first_stage_model.", &vae) || take("cond_stage_model.transformer.", &te1_hf) ||
+        take("conditioner.embedders.0.transformer.", &te1_hf) || take("cond_stage_model.model.", &te1_oc) ||
+        take("conditioner.embedders.1.model.", &te2_oc) || take("conditioner.embedders.0.model.", &te2_oc))  // SDXL refiner: OpenCLIP only
       continue;
     ++layout.ignored;
   }

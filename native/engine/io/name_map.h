@@ -38,8 +38,8 @@ void map_hf_text_encoder(const NamedTensors& tensors, const std::string& prefix,
 // dropping it makes the single file equal to the diffusers folder.
 // text_projection ([in, out] in OpenCLIP) is kept only if `keep_projection`,
 // as <prefix>.text_projection.weight in HF Linear layout [out, in].
-void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& prefix, bool drop_last_layer,
-                               bool keep_projection, ModelWeights* out);
+void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& prefix, bool drop_last_layer, bool keep_projection,
+                               ModelWeights* out);
 
 // What a single-file LDM checkpoint contained, for detection.
 struct SingleFileLayout {

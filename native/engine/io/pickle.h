@@ -25,12 +25,12 @@ using PyRef = std::shared_ptr<PyValue>;
 struct PyValue {
   enum class Kind { None, Bool, Int, Float, String, Bytes, Tuple, List, Dict, Global, Storage, Tensor };
   Kind kind = Kind::None;
-  int64_t i = 0;   // Bool / Int; Storage: element count
-  double f = 0;    // Float
-  std::string s;   // String / Bytes; Global: "module.name"; Storage: key
-  std::vector<PyRef> items;                    // Tuple / List
-  std::vector<std::pair<PyRef, PyRef>> dict;   // Dict (insertion order)
-  DType dtype = DType::F32;                    // Storage
+  int64_t i = 0;                              // Bool / Int; Storage: element count
+  double f = 0;                               // Float
+  std::string s;                              // String / Bytes; Global: "module.name"; Storage: key
+  std::vector<PyRef> items;                   // Tuple / List
+  std::vector<std::pair<PyRef, PyRef>> dict;  // Dict (insertion order)
+  DType dtype = DType::F32;                   // Storage
   // Tensor: storage, element offset, sizes and strides (elements).
   PyRef storage;
   int64_t offset = 0;
