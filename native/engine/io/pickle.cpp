@@ -20,9 +20,9 @@ using Kind = PyValue::Kind;
 
 bool storage_dtype(const std::string& name, DType* out) {
   static const std::map<std::string, DType> kTypes = {
-      {"torch.FloatStorage", DType::F32}, {"torch.HalfStorage", DType::F16},  {"torch.BFloat16Storage", DType::BF16},
+      {"torch.FloatStorage", DType::F32},  {"torch.HalfStorage", DType::F16}, {"torch.BFloat16Storage", DType::BF16},
       {"torch.DoubleStorage", DType::F64}, {"torch.LongStorage", DType::I64}, {"torch.IntStorage", DType::I32},
-      {"torch.ShortStorage", DType::I16}, {"torch.CharStorage", DType::I8},   {"torch.ByteStorage", DType::U8},
+      {"torch.ShortStorage", DType::I16},  {"torch.CharStorage", DType::I8},  {"torch.ByteStorage", DType::U8},
       {"torch.BoolStorage", DType::BOOL},
   };
   auto it = kTypes.find(name);
@@ -33,8 +33,8 @@ bool storage_dtype(const std::string& name, DType* out) {
 
 bool allowed_global(const std::string& name) {
   DType dt;
-  return name == "collections.OrderedDict" || name == "torch._utils._rebuild_tensor_v2" ||
-         name == "torch._utils._rebuild_parameter" || storage_dtype(name, &dt);
+  return name == "collections.OrderedDict" || name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_parameter" ||
+         storage_dtype(name, &dt);
 }
 
 class Unpickler {
@@ -47,15 +47,16 @@ class Unpickler {
       op_at_ = pos_;
       const uint8_t op = byte();
       switch (op) {
-        case 0x80: byte(); break;          // PROTO
-        case 0x95: bytes(8); break;        // FRAME: framing hint only
-        case '.': return finish();         // STOP
+        case 0x80: byte(); break;                          // PROTO
+        case 0x95: bytes(8); break;                        // FRAME: framing hint only
+        case '.': return finish();                         // STOP
         case '(': marks_.push_back(stack_.size()); break;  // MARK
         case ')': push(make(Kind::Tuple)); break;
         case ']': push(make(Kind::List)); break;
         case '}': push(make(Kind::Dict)); break;
         case 'N': push(make(Kind::None)); break;
-        case 0x88: case 0x89: {  // NEWTRUE / NEWFALSE
+        case 0x88:
+        case 0x89: {  // NEWTRUE / NEWFALSE
           auto v = make(Kind::Bool);
           v->i = op == 0x88;
           push(v);
@@ -74,21 +75,23 @@ class Unpickler {
           push(v);
           break;
         }
-        case 'X': push_str(Kind::String, le(4)); break;     // BINUNICODE
-        case 0x8c: push_str(Kind::String, le(1)); break;    // SHORT_BINUNICODE
-        case 0x8d: push_str(Kind::String, le(8)); break;    // BINUNICODE8
-        case 'T': push_str(Kind::String, le(4)); break;     // BINSTRING
-        case 'U': push_str(Kind::String, le(1)); break;     // SHORT_BINSTRING
-        case 'B': push_str(Kind::Bytes, le(4)); break;      // BINBYTES
-        case 'C': push_str(Kind::Bytes, le(1)); break;      // SHORT_BINBYTES
-        case 0x8e: push_str(Kind::Bytes, le(8)); break;     // BINBYTES8
-        case 't': {                                         // TUPLE
+        case 'X': push_str(Kind::String, le(4)); break;   // BINUNICODE
+        case 0x8c: push_str(Kind::String, le(1)); break;  // SHORT_BINUNICODE
+        case 0x8d: push_str(Kind::String, le(8)); break;  // BINUNICODE8
+        case 'T': push_str(Kind::String, le(4)); break;   // BINSTRING
+        case 'U': push_str(Kind::String, le(1)); break;   // SHORT_BINSTRING
+        case 'B': push_str(Kind::Bytes, le(4)); break;    // BINBYTES
+        case 'C': push_str(Kind::Bytes, le(1)); break;    // SHORT_BINBYTES
+        case 0x8e: push_str(Kind::Bytes, le(8)); break;   // BINBYTES8
+        case 't': {                                       // TUPLE
           auto v = make(Kind::Tuple);
           v->items = pop_to_mark();
           push(v);
           break;
         }
-        case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           const size_t k = op - 0x84;
           need(k);
           auto v = make(Kind::Tuple);
@@ -120,13 +123,13 @@ class Unpickler {
           for (size_t k = 0; k < xs.size(); k += 2) dct->dict.emplace_back(xs[k], xs[k + 1]);
           break;
         }
-        case 'q': put(le(1)); break;          // BINPUT
-        case 'r': put(le(4)); break;          // LONG_BINPUT
-        case 0x94: put(memo_.size()); break;  // MEMOIZE
-        case 'h': get(le(1)); break;          // BINGET
-        case 'j': get(le(4)); break;          // LONG_BINGET
-        case '0': pop(); break;               // POP
-        case '1': pop_to_mark(); break;       // POP_MARK
+        case 'q': put(le(1)); break;                    // BINPUT
+        case 'r': put(le(4)); break;                    // LONG_BINPUT
+        case 0x94: put(memo_.size()); break;            // MEMOIZE
+        case 'h': get(le(1)); break;                    // BINGET
+        case 'j': get(le(4)); break;                    // LONG_BINGET
+        case '0': pop(); break;                         // POP
+        case '1': pop_to_mark(); break;                 // POP_MARK
         case '2': need(1), push(stack_.back()); break;  // DUP
         case 'c': {                                     // GLOBAL "module\nname\n"
           std::string module = line(), name = line();
@@ -139,7 +142,8 @@ class Unpickler {
           push(global(module->s + "." + name->s));
           break;
         }
-        case 'R': case 0x81: {  // REDUCE / NEWOBJ: callable(*args), never executed
+        case 'R':
+        case 0x81: {  // REDUCE / NEWOBJ: callable(*args), never executed
           PyRef args = pop(), fn = pop();
           push(reduce(fn, args));
           break;
@@ -261,8 +265,8 @@ class Unpickler {
   }
   PyRef global(const std::string& name) {
     if (!allowed_global(name))
-      fail(ErrorCode::ModelUnsupported, where_ + ": refusing to load: the pickle references the global \"" + name +
-                                            "\" (at byte " + std::to_string(op_at_) +
+      fail(ErrorCode::ModelUnsupported, where_ + ": refusing to load: the pickle references the global \"" + name + "\" (at byte " +
+                                            std::to_string(op_at_) +
                                             "); only tensors and plain containers are allowed, and nothing was executed");
     auto v = make(Kind::Global);
     v->s = name;
@@ -303,8 +307,8 @@ class Unpickler {
   PyRef persistent(const PyRef& pid) {
     // ('storage', <torch.XStorage>, key, location, numel)
     const auto& a = pid->items;
-    if (pid->kind != Kind::Tuple || a.size() != 5 || a[0]->kind != Kind::String || a[0]->s != "storage" ||
-        a[1]->kind != Kind::Global || a[2]->kind != Kind::String || a[4]->kind != Kind::Int)
+    if (pid->kind != Kind::Tuple || a.size() != 5 || a[0]->kind != Kind::String || a[0]->s != "storage" || a[1]->kind != Kind::Global ||
+        a[2]->kind != Kind::String || a[4]->kind != Kind::Int)
       error("persistent id is not ('storage', type, key, location, numel)");
     auto s = make(Kind::Storage);
     if (!storage_dtype(a[1]->s, &s->dtype)) error("\"" + a[1]->s + "\" is not a storage type");

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <string_view>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 #include "core/error.h"
 #include "io/json.h"
@@ -23,9 +23,8 @@ constexpr uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
 
 bool parse_dtype(const std::string& s, DType* out) {
   static const std::pair<const char*, DType> kTable[] = {
-      {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"F64", DType::F64},
-      {"I8", DType::I8},   {"U8", DType::U8},   {"I16", DType::I16},   {"I32", DType::I32},
-      {"I64", DType::I64}, {"BOOL", DType::BOOL},
+      {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"F64", DType::F64}, {"I8", DType::I8},
+      {"U8", DType::U8},   {"I16", DType::I16}, {"I32", DType::I32},   {"I64", DType::I64}, {"BOOL", DType::BOOL},
   };
   for (const auto& e : kTable) {
     if (s == e.first) {
@@ -116,16 +115,21 @@ class HeaderScanner {
     for (; pos_ < s_.size(); ++pos_) {
       const char c = s_[pos_];
       if (in_string) {
-        if (c == '\\') ++pos_;
-        else if (c == '"') in_string = false;
+        if (c == '\\')
+          ++pos_;
+        else if (c == '"')
+          in_string = false;
         continue;
       }
-      if (c == '"') in_string = true;
-      else if (c == '{' || c == '[') ++depth;
+      if (c == '"')
+        in_string = true;
+      else if (c == '{' || c == '[')
+        ++depth;
       else if (c == '}' || c == ']') {
         if (depth == 0) break;
         --depth;
-      } else if (c == ',' && depth == 0) break;
+      } else if (c == ',' && depth == 0)
+        break;
     }
     try {
       return Json::parse(s_.substr(start, pos_ - start), 8);
@@ -148,7 +152,8 @@ TensorFile parse_safetensors(const uint8_t* data, uint64_t size, std::shared_ptr
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | data[i];
   if (header_len > kMaxHeaderBytes) bad(path, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit");
   if (header_len > size - 8)
-    bad(path, "header length " + std::to_string(header_len) + " runs past the end of the " + std::to_string(size) + "-byte file (truncated?)");
+    bad(path,
+        "header length " + std::to_string(header_len) + " runs past the end of the " + std::to_string(size) + "-byte file (truncated?)");
   HeaderScanner sc(std::string_view(reinterpret_cast<const char*>(data + 8), header_len), path);
   if (!sc.at('{')) {
     if (sc.done()) bad(path, "header is empty");
@@ -207,8 +212,10 @@ TensorFile parse_safetensors(const uint8_t* data, uint64_t size, std::shared_ptr
       if (key == "dtype") {
         if (has_dtype) sc.syntax("duplicate key \"dtype\"");
         has_dtype = sc.at('"');
-        if (has_dtype) dtype_str = sc.string();
-        else sc.skip();
+        if (has_dtype)
+          dtype_str = sc.string();
+        else
+          sc.skip();
       } else if (key == "shape" || key == "data_offsets") {
         const bool is_shape = key == "shape";
         if (is_shape ? has_shape : has_offsets) sc.syntax("duplicate key \"" + key + "\"");
@@ -256,10 +263,11 @@ TensorFile parse_safetensors(const uint8_t* data, uint64_t size, std::shared_ptr
     const int64_t b = off[0], e = off[1];
     if (b > e) bad(path, where() + " has data_offsets begin " + std::to_string(b) + " > end " + std::to_string(e));
     if (static_cast<uint64_t>(e) > data_size)
-      bad(path, where() + " data_offsets end " + std::to_string(e) + " lies beyond the data section (" + std::to_string(data_size) + " bytes)");
+      bad(path,
+          where() + " data_offsets end " + std::to_string(e) + " lies beyond the data section (" + std::to_string(data_size) + " bytes)");
     if (e - b != nbytes)
-      bad(path, where() + " shape " + shape_str(shape) + " (" + dtype_str + ") needs " + std::to_string(nbytes) + " bytes but data_offsets span " +
-                    std::to_string(e - b));
+      bad(path, where() + " shape " + shape_str(shape) + " (" + dtype_str + ") needs " + std::to_string(nbytes) +
+                    " bytes but data_offsets span " + std::to_string(e - b));
     spans.push_back({static_cast<uint64_t>(b), static_cast<uint64_t>(e), out.tensors.size()});
     void* ptr = const_cast<uint8_t*>(data + data_start + b);
     out.tensors.emplace_back(std::move(name), Tensor(dtype, std::move(shape), ptr, owner));

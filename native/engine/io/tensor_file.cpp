@@ -31,8 +31,7 @@ TensorFile read_tensor_file(const std::string& path) {
   }
   if (std::memcmp(magic, "GGUF", 4) == 0) return read_gguf(path);
   if (std::memcmp(magic, "PK\x03\x04", 4) == 0) return read_ckpt(path);
-  if (ends_with(path, ".ckpt") || ends_with(path, ".pt") || ends_with(path, ".pth") || ends_with(path, ".bin"))
-    return read_ckpt(path);
+  if (ends_with(path, ".ckpt") || ends_with(path, ".pt") || ends_with(path, ".pth") || ends_with(path, ".bin")) return read_ckpt(path);
   if (ends_with(path, ".gguf")) return read_gguf(path);
   return read_safetensors(path);
 }

@@ -57,7 +57,8 @@ std::vector<ZipEntry> read_zip_directory(const uint8_t* data, uint64_t size, con
   uint64_t count = u16(e + 10), cd_size = u32(e + 12), cd_offset = u32(e + 16);
   uint64_t cd_limit = end;  // the central directory must end before this
   if (count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_offset == 0xFFFFFFFFu) {
-    if (end < 20 || u32(data + end - 20) != kZip64LocatorSig) bad(path, "zip64 sizes without a zip64 locator at offset " + std::to_string(end - 20));
+    if (end < 20 || u32(data + end - 20) != kZip64LocatorSig)
+      bad(path, "zip64 sizes without a zip64 locator before offset " + std::to_string(end));
     const uint64_t z = u64(data + end - 20 + 8);
     if (z > end - 20 || end - 20 - z < 56 || u32(data + z) != kZip64EndSig)
       bad(path, "zip64 end record offset " + std::to_string(z) + " is invalid");
@@ -68,7 +69,8 @@ std::vector<ZipEntry> read_zip_directory(const uint8_t* data, uint64_t size, con
   }
   if (cd_offset > cd_limit || cd_size > cd_limit - cd_offset)
     bad(path, "central directory [" + std::to_string(cd_offset) + ", +" + std::to_string(cd_size) + ") lies outside the file");
-  if (count > cd_size / kCentralSize) bad(path, "central directory claims " + std::to_string(count) + " entries in " + std::to_string(cd_size) + " bytes");
+  if (count > cd_size / kCentralSize)
+    bad(path, "central directory claims " + std::to_string(count) + " entries in " + std::to_string(cd_size) + " bytes");
 
   std::vector<ZipEntry> entries;
   entries.reserve(static_cast<size_t>(count));
