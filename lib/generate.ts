@@ -70,11 +70,15 @@ export interface NativeGenerateParams {
   strength: number;
   previewEvery: number;
   threads: number;
+  /** Merged into the weights for this call (native/engine/lora). */
+  loras?: Array<{ path: string; scale: number }>;
 }
 
 export interface NativeGenerateResult {
   images: Array<{ width: number; height: number; data: Uint8Array }>;
   timings: Required<GenerateTimings>;
+  /** For the model's logger (e.g. LoRA keys that were ignored). */
+  warnings?: string[];
 }
 
 export interface NativeGenerateHandle {
@@ -149,6 +153,8 @@ export interface GenerateContext {
   /** For the parameters text: the model file's name without extension. */
   modelName: string;
   threads: number;
+  /** Receives the engine's warnings for this call. */
+  log?: (level: "warn", message: string) => void;
 }
 
 /** Runs one call (already at the head of its model's queue). Rejects with signal.reason when aborted. */
@@ -186,6 +192,7 @@ export async function runGenerate(
     params.negativePrompt2 = te2.negative;
   }
   if (p.sigmas) params.sigmas = Float32Array.from(p.sigmas);
+  if (p.loras.length > 0) params.loras = p.loras.map((l) => ({ path: l.path, scale: l.scale }));
   if (images.initImage) {
     const rgb = resize(toRgb(images.initImage), p.width, p.height);
     params.initImage = { width: rgb.width, height: rgb.height, data: rgb.data };
@@ -231,6 +238,8 @@ export async function runGenerate(
   // Aborted after the engine's last check: the caller still gets the AbortError it asked for.
   signal.throwIfAborted();
 
+  for (const w of out.warnings ?? []) ctx.log?.("warn", w);
+
   const timings: GenerateTimings = {
     textEncodeMs: out.timings.textEncodeMs,
     denoiseMs: out.timings.denoiseMs,
@@ -258,7 +267,7 @@ export async function runGenerate(
  * The text side for a model: prompt syntax (lib/prompt) over the CLIP tokenizer
  * found the documented way (lib/tokenizer). Padding after EOS: EOS for SD 1.x's
  * and SDXL's CLIP-L encoder, 0 for the OpenCLIP encoders (SD 2.x, SDXL te2).
- * LoRA tags are parsed out of the prompt (applied once LoRA support lands).
+ * LoRA tags are parsed out of the prompt (lib/lora.ts resolves and applies them).
  */
 export async function promptTokenizerFor(
   info: { family: string; path: string },

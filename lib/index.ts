@@ -2,6 +2,7 @@ export { AbortError, type ErrorCode, SdError } from "./errors.js";
 export type { GenerateResult, GenerateTimings } from "./generate.js";
 export { Image } from "./image.js";
 export { LOG_LEVELS, type Logger, type LogLevel } from "./log.js";
+export type { LoraSpec } from "./lora.js";
 export {
   type ComponentInfo,
   type GenerateDone,

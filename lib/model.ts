@@ -2,6 +2,7 @@ import { basename, extname } from "node:path";
 import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js";
 import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
 import { checkLogOptions, type Logger, type LogLevel, makeLog } from "./log.js";
+import { checkDirOption, resolvePromptLoras } from "./lora.js";
 import { type NativeModel, native } from "./native.js";
 import {
   checkGenerateOptions,
@@ -63,6 +64,8 @@ export interface LoadOptions {
   logger?: Logger;
   /** Most verbose level passed to `logger`. Default "info". */
   logLevel?: LogLevel;
+  /** Folder searched for the prompt's `<lora:name:scale>` tags (name + .safetensors/.ckpt/.pt/.bin). */
+  loraDir?: string;
 }
 
 export class Model {
@@ -120,6 +123,7 @@ export class Model {
         dualEncoder: this.info.family === "sdxl",
         modelName: basename(this.info.path, extname(this.info.path)),
         threads: this.#options.threads ?? 0,
+        log: this.#log,
       };
       this.#log(
         "debug",
@@ -147,9 +151,11 @@ export class Model {
       throw new SdError("ERR_MODEL_UNSUPPORTED", "this build of sd-native has no image generation pipeline yet");
     }
     // img2img without width/height takes the init image's size.
-    const resolved = images.initImage
+    const sized = images.initImage
       ? resolveParams(params, this.info, { initImageSize: images.initImage, seed: () => first.seed })
       : first;
+    const fromPrompt = await resolvePromptLoras(sized.prompt, this.#options.loraDir);
+    const resolved = fromPrompt.length > 0 ? { ...sized, loras: [...sized.loras, ...fromPrompt] } : sized;
     const tokenize = await promptTokenizerFor(this.info, this.#options);
     return { resolved, images, tokenize };
   }
@@ -208,6 +214,7 @@ function validateLoadOptions(options: LoadOptions): void {
   if (config !== undefined && (typeof config !== "string" || config === "")) {
     throw invalidOption("config", "must be a path to a diffusers folder");
   }
+  checkDirOption("loraDir", options.loraDir);
 }
 
 /**

@@ -1,6 +1,7 @@
 // generate() options: their types, validation (before any native work) and the
 // per-family defaults. Everything here is pure so it can be tested without a model.
 import { invalidOption } from "./errors.js";
+import { checkLoras, type LoraSpec, type ResolvedLora } from "./lora.js";
 import type { ProgressEvent } from "./progress.js";
 
 export const SAMPLERS = [
@@ -74,6 +75,8 @@ export interface GenerateParams {
   strength?: number;
   /** Inpainting mask (white = repaint), same size as initImage; needs initImage. */
   mask?: ImageInput;
+  /** LoRA files merged into the weights for this call (with the prompt's `<lora:name:scale>` tags). */
+  loras?: readonly LoraSpec[];
 }
 
 /** Every option with its value decided; images still as given. */
@@ -94,6 +97,8 @@ export interface ResolvedParams {
   initImage: ImageInput | undefined;
   strength: number;
   mask: ImageInput | undefined;
+  /** The `loras` option, then the prompt's tags once resolved against loraDir. */
+  loras: ResolvedLora[];
 }
 
 /** What the defaults depend on. */
@@ -137,6 +142,7 @@ const KNOWN_PARAMS = new Set<string>([
   "initImage",
   "strength",
   "mask",
+  "loras",
 ]);
 
 function list(values: readonly string[]): string {
@@ -303,6 +309,7 @@ export function resolveParams(
     initImage,
     strength,
     mask,
+    loras: checkLoras(params.loras),
   };
 }
 

@@ -64,6 +64,7 @@ describe("generate() defaults", () => {
       initImage: undefined,
       strength: 0.75,
       mask: undefined,
+      loras: [],
     });
     expect(DEFAULTS).toMatchObject({ steps: 20, cfgScale: 7, sampler: "euler_a", scheduler: "discrete", rng: "cpu" });
   });

@@ -108,6 +108,19 @@ sd::GenerateParams parse_generate_params(Napi::Env env, const Napi::Object& o) {
   p.strength = static_cast<float>(get_number(env, o, "strength"));
   p.preview_every = get_int(env, o, "previewEvery", 0, 10000);
   p.threads = get_int(env, o, "threads", 0, 1024);
+  // loras: [{ path: string, scale: number }]
+  Napi::Value loras = o.Get("loras");
+  if (!loras.IsUndefined()) {
+    if (!loras.IsArray()) bad(env, "loras", "must be an array");
+    Napi::Array arr = loras.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      const std::string name = "loras[" + std::to_string(i) + "]";
+      if (!v.IsObject()) bad(env, name, "must be an object");
+      Napi::Object l = v.As<Napi::Object>();
+      p.loras.push_back({get_string(env, l, "path"), static_cast<float>(get_number(env, l, "scale"))});
+    }
+  }
   return p;
 }
 

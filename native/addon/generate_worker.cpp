@@ -60,11 +60,12 @@ Napi::Object image_to_js(Napi::Env env, const sd::RgbImage& img) {
 
 class GenerateWorker : public EventWorker {
  public:
-  GenerateWorker(Napi::Env env, std::shared_ptr<const sd::LoadedModel> model, sd::GenerateParams params,
-                 Napi::Function on_event, std::shared_ptr<std::atomic<bool>> aborted)
+  GenerateWorker(Napi::Env env, std::shared_ptr<const sd::LoadedModel> model, std::shared_ptr<sd::LoraCache> lora_cache,
+                 sd::GenerateParams params, Napi::Function on_event, std::shared_ptr<std::atomic<bool>> aborted)
       : EventWorker(env, "sd-native:generate"),
         deferred_(Napi::Promise::Deferred::New(env)),
         model_(std::move(model)),
+        lora_cache_(std::move(lora_cache)),
         params_(std::move(params)),
         on_event_(Napi::Persistent(on_event)),
         aborted_(std::move(aborted)) {}
@@ -75,12 +76,13 @@ class GenerateWorker : public EventWorker {
     QueueCallbacks cb(progress, *aborted_);
     ok_ = capture_errors(&error_, [&] {
       sd::throw_if_aborted(cb);  // abort() may have run before the thread started
-      sd::run_generate(*model_, params_, cb, &result_);
+      sd::run_generate(*model_, params_, cb, &result_, lora_cache_.get());
       // An abort that came during the last stage still wins: the caller was promised an AbortError.
       sd::throw_if_aborted(cb);
     });
     if (!ok_) result_ = sd::GenerateResult();  // free partial results now
     model_.reset();  // a disposed model's memory goes now, not when JS collects us
+    lora_cache_.reset();
   }
 
   void OnProgress(const NativeEvent* events, size_t count) override {
@@ -124,12 +126,16 @@ class GenerateWorker : public EventWorker {
     timings.Set("vaeDecodeMs", t.vae_decode_ms);
     timings.Set("totalMs", t.total_ms);
     out.Set("timings", timings);
+    Napi::Array warnings = Napi::Array::New(env, result_.warnings.size());
+    for (size_t i = 0; i < result_.warnings.size(); ++i) warnings.Set(static_cast<uint32_t>(i), result_.warnings[i]);
+    out.Set("warnings", warnings);
     deferred_.Resolve(out);
   }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<const sd::LoadedModel> model_;
+  std::shared_ptr<sd::LoraCache> lora_cache_;
   sd::GenerateParams params_;
   Napi::FunctionReference on_event_;
   std::shared_ptr<std::atomic<bool>> aborted_;
@@ -140,13 +146,14 @@ class GenerateWorker : public EventWorker {
 
 }  // namespace
 
-Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const sd::LoadedModel> model) {
+Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const sd::LoadedModel> model,
+                          std::shared_ptr<sd::LoraCache> lora_cache) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
     throw make_js_error(env, {"ERR_INVALID_OPTION", "generate(params, onEvent): bad arguments"});
   sd::GenerateParams params = parse_generate_params(env, info[0].As<Napi::Object>());
   auto aborted = std::make_shared<std::atomic<bool>>(false);
-  auto* worker = new GenerateWorker(env, std::move(model), std::move(params), info[1].As<Napi::Function>(), aborted);
+  auto* worker = new GenerateWorker(env, std::move(model), std::move(lora_cache), std::move(params), info[1].As<Napi::Function>(), aborted);
   Napi::Object handle = Napi::Object::New(env);
   handle.Set("promise", worker->Promise());
   handle.Set("abort", Napi::Function::New(

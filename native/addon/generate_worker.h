@@ -8,13 +8,16 @@
 #include <memory>
 
 #include "io/model_loader.h"
+#include "lora/lora_merge.h"
 
 namespace sdnode {
 
 // Starts a generation on `model`. info[0]: params object (see generate_params.h),
 // info[1]: onEvent(event) function.
 // Returns { promise: Promise<{ images, timings }>, abort(): void }.
-Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const sd::LoadedModel> model);
+// `lora_cache`: the model's cache of merged LoRA weights (shared with later calls).
+Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const sd::LoadedModel> model,
+                          std::shared_ptr<sd::LoraCache> lora_cache);
 
 // capabilities() => { generate: boolean }: what this build of the engine can do.
 Napi::Value Capabilities(const Napi::CallbackInfo& info);

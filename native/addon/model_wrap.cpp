@@ -48,12 +48,13 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   model_.reset();
+  lora_cache_->clear();
   return info.Env().Undefined();
 }
 
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
   if (!model_) throw make_js_error(info.Env(), {"ERR_DISPOSED", "the model has been disposed"});
-  return StartGenerate(info, model_);
+  return StartGenerate(info, model_, lora_cache_);
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "io/model_loader.h"
+#include "lora/lora_merge.h"
 
 namespace sdnode {
 
@@ -24,6 +25,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Generate(const Napi::CallbackInfo& info);
 
   std::shared_ptr<sd::LoadedModel> model_;
+  // Merged weights of the last LoRA set used with this model (freed on dispose).
+  std::shared_ptr<sd::LoraCache> lora_cache_ = std::make_shared<sd::LoraCache>();
 };
 
 // loadModel(path: string, options: object) => Promise<NativeModel>
