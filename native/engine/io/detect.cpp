@@ -230,9 +230,16 @@ void add_standard_configs(LoadedModel* model) {
                     ", \"layers_per_block\": " + std::to_string(per_level) + ", \"norm_num_groups\": 32, \"norm_eps\": 1e-05" +
                     ", \"attention_head_dim\": " + json_list(heads) + ", \"use_linear_projection\": " + (linear ? "true" : "false") +
                     ", \"upcast_attention\": " + (family == "sd2" ? "true" : "false");
-    if (family == "sdxl")
-      u += ", \"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": 256, \"projection_class_embeddings_input_dim\": " +
-           std::to_string(w.get("unet.label_emb.0.0.weight").size(1));
+    if (family == "sdxl") {
+      // label_emb input = pooled text width + 6 size/crop embeddings of equal
+      // width (SDXL: 2816 = 1280 + 6 * 256), so the width follows from shapes.
+      const int64_t adm_in = w.get("unet.label_emb.0.0.weight").size(1);
+      const Tensor* proj = w.find("te2.text_projection.weight");
+      const int64_t pooled = proj ? proj->size(0) : 1280;
+      const int64_t time_dim = adm_in > pooled && (adm_in - pooled) % 6 == 0 ? (adm_in - pooled) / 6 : 256;
+      u += ", \"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": " + std::to_string(time_dim) +
+           ", \"projection_class_embeddings_input_dim\": " + std::to_string(adm_in);
+    }
     cfg["unet"] = u + "}";
   }
   if (!cfg.count("vae"))
