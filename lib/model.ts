@@ -64,6 +64,11 @@ export interface LoadOptions {
   logger?: Logger;
   /** Most verbose level passed to `logger`. Default "info". */
   logLevel?: LogLevel;
+  /**
+   * A standalone VAE replacing the checkpoint's: a single file with LDM names (with or without
+   * the `first_stage_model.` prefix) or diffusers names, or a diffusers `vae/` folder.
+   */
+  vae?: string;
   /** Folder searched for the prompt's `<lora:name:scale>` tags (name + .safetensors/.ckpt/.pt/.bin). */
   loraDir?: string;
 }
@@ -215,6 +220,9 @@ function validateLoadOptions(options: LoadOptions): void {
     throw invalidOption("config", "must be a path to a diffusers folder");
   }
   checkDirOption("loraDir", options.loraDir);
+  if (options.vae !== undefined && (typeof options.vae !== "string" || options.vae === "")) {
+    throw invalidOption("vae", "must be a path to a VAE file or diffusers vae/ folder");
+  }
 }
 
 /**
@@ -227,7 +235,7 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   let nativeModel: NativeModel;
   const t0 = performance.now();
   try {
-    nativeModel = await native().loadModel(path, { config: options.config });
+    nativeModel = await native().loadModel(path, { config: options.config, vae: options.vae });
   } catch (err) {
     throw fromNativeError(err);
   }

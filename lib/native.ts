@@ -32,6 +32,7 @@ export interface NativeModel {
 
 export interface NativeLoadOptions {
   config?: string;
+  vae?: string;
 }
 
 export interface NativeBinding {

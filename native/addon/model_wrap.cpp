@@ -100,6 +100,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object o = info[1].As<Napi::Object>();
     if (o.Has("config") && o.Get("config").IsString()) opts.config_path = o.Get("config").As<Napi::String>();
+    if (o.Has("vae") && o.Get("vae").IsString()) opts.vae_path = o.Get("vae").As<Napi::String>();
   }
   auto* worker = new LoadWorker(env, info[0].As<Napi::String>(), std::move(opts));
   Napi::Promise p = worker->Promise();

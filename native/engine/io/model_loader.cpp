@@ -6,6 +6,7 @@
 #include "io/detect.h"
 #include "io/diffusers.h"
 #include "io/name_map.h"
+#include "io/vae_file.h"
 
 namespace sd {
 
@@ -49,6 +50,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptio
         fail(ErrorCode::InvalidOption, "config: " + options.config_path + " has no unet/ vae/ text_encoder/ or scheduler/ config files");
     }
   }
+  if (!options.vae_path.empty()) replace_vae(model.get(), options.vae_path);
   detect_model(model.get(), hints);
   add_standard_configs(model.get());
   return model;

@@ -24,6 +24,8 @@ struct LoadOptions {
   // that supplies hyper-parameters a single-file checkpoint cannot express,
   // such as norm_num_groups. Empty: standard SD values.
   std::string config_path;
+  // A standalone VAE (io/vae_file.h) replacing the checkpoint's. Empty: keep it.
+  std::string vae_path;
 };
 
 struct ComponentInfo {
