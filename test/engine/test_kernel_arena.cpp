@@ -1,7 +1,10 @@
-// Arena: blocks are reused by size, in-use bytes and their peak are exact,
-// tensors may outlive the arena, and ops allocating from an arena give the
-// same bits as ops allocating from the heap.
+// Arena and op timers: blocks are reused by size, in-use bytes and their
+// peak are exact, tensors may outlive the arena, ops allocating from an arena
+// give the same bits as ops allocating from the heap, and Compute::timers
+// counts calls per op family.
 #define SD_TEST_MAIN
+#include <string>
+
 #include "harness.h"
 #include "kernel_test_util.h"
 #include "kernels/ops.h"
@@ -51,4 +54,19 @@ TEST(ops_on_an_arena_match_ops_on_the_heap) {
   }
   CHECK(arena.stats().in_use == 0);
   CHECK(arena.stats().peak_in_use > 0);
+}
+
+TEST(op_timers_count_calls_per_op_family) {
+  sd::OpTimers timers;
+  sd::Compute c;
+  c.timers = &timers;
+  sd::Tensor x = ktest::rand_tensor({1, 4, 8, 8}, 4), w = ktest::rand_tensor({4, 4, 3, 3}, 5);
+  sd::ops::conv2d(c, x, w, nullptr, 1, 1);
+  sd::ops::conv2d(c, x, w, nullptr, 2, 1);
+  sd::ops::silu_(c, x);
+  CHECK(timers.calls[sd::OpTimers::Conv2d] == 2);
+  CHECK(timers.calls[sd::OpTimers::Elementwise] == 1);
+  CHECK(timers.calls[sd::OpTimers::Linear] == 0);
+  CHECK(timers.seconds[sd::OpTimers::Conv2d] > 0);
+  CHECK(std::string(sd::OpTimers::name(sd::OpTimers::Attention)) == "attention");
 }

@@ -31,6 +31,7 @@ inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 }  // namespace
 
 Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal, float scale) {
+  kern::OpTimer timer_(c, OpTimers::Attention);
   const char* op = "attention";
   kern::require_act(q, op, "q");
   kern::require_act(k, op, "k");

@@ -64,6 +64,7 @@ void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
 
 Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left,
               int pad_bottom, int pad_right) {
+  kern::OpTimer timer_(c, OpTimers::Conv2d);
   const char* op = "conv2d";
   if (dtype_is_quantized(w.dtype()))
     return kern::conv2d_quantized(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);

@@ -55,16 +55,25 @@ static void table_inplace(Compute& c, Tensor& x, const char* op, void (*fn)(floa
   parallel_for(c.pool, x.numel(), kGrain, [&](int64_t i0, int64_t i1) { fn(p + i0, i1 - i0); });
 }
 
-void silu_(Compute& c, Tensor& x) { table_inplace(c, x, "silu", kern::table().silu); }
-void gelu_(Compute& c, Tensor& x) { table_inplace(c, x, "gelu", kern::table().gelu); }
+void silu_(Compute& c, Tensor& x) {
+  kern::OpTimer timer_(c, OpTimers::Elementwise);
+  table_inplace(c, x, "silu", kern::table().silu);
+}
+void gelu_(Compute& c, Tensor& x) {
+  kern::OpTimer timer_(c, OpTimers::Elementwise);
+  table_inplace(c, x, "gelu", kern::table().gelu);
+}
 void quick_gelu_(Compute& c, Tensor& x) {
+  kern::OpTimer timer_(c, OpTimers::Elementwise);
   map_inplace(c, x, "quick_gelu", [](float v) { return v / (1.f + std::exp(-1.702f * v)); });
 }
 void scale_(Compute& c, Tensor& a, float s) {
+  kern::OpTimer timer_(c, OpTimers::Elementwise);
   map_inplace(c, a, "scale", [s](float v) { return v * s; });
 }
 
 Tensor geglu(Compute& c, const Tensor& x) {
+  kern::OpTimer timer_(c, OpTimers::Elementwise);
   const char* op = "geglu";
   kern::require_act(x, op, "x");
   kern::require(x.dim() >= 1 && x.size(-1) % 2 == 0, op, "last dim must be even, got " + shape_str(x.shape()));
@@ -87,6 +96,7 @@ Tensor geglu(Compute& c, const Tensor& x) {
 }
 
 void softmax_(Compute& c, Tensor& x) {
+  kern::OpTimer timer_(c, OpTimers::Elementwise);
   const char* op = "softmax";
   kern::require_act(x, op, "x");
   kern::require(x.dim() >= 1, op, "x must have a dim");
@@ -103,13 +113,16 @@ void softmax_(Compute& c, Tensor& x) {
 }
 
 void add_(Compute& c, Tensor& a, const Tensor& b) {
+  kern::OpTimer timer_(c, OpTimers::Elementwise);
   broadcast_inplace(c, a, b, "add", [](float x, float y) { return x + y; });
 }
 void mul_(Compute& c, Tensor& a, const Tensor& b) {
+  kern::OpTimer timer_(c, OpTimers::Elementwise);
   broadcast_inplace(c, a, b, "mul", [](float x, float y) { return x * y; });
 }
 
 void add_channel_bias_(Compute& c, Tensor& a, const Tensor& v) {
+  kern::OpTimer timer_(c, OpTimers::Elementwise);
   const char* op = "add_channel_bias";
   kern::require_act(a, op, "a");
   kern::require_act(v, op, "v");

@@ -1,8 +1,18 @@
 #include "kernels/kernel_table.h"
 
+#include "kernels/ops.h"
 #include "tensor/cpu_features.h"
 
 namespace sd {
+namespace kern {
+
+}  // namespace kern
+
+const char* OpTimers::name(int op) {
+  static const char* const names[kCount] = {"linear", "conv2d", "attention", "norm", "elementwise", "layout"};
+  return op >= 0 && op < kCount ? names[op] : "?";
+}
+
 namespace kern {
 
 const Table& table() {

@@ -9,6 +9,7 @@ namespace sd {
 namespace ops {
 
 Tensor upsample_nearest2x(Compute& c, const Tensor& x) {
+  kern::OpTimer timer_(c, OpTimers::Layout);
   const char* op = "upsample_nearest2x";
   kern::require_act(x, op, "x");
   kern::require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));
@@ -28,6 +29,7 @@ Tensor upsample_nearest2x(Compute& c, const Tensor& x) {
 }
 
 Tensor concat(Compute& c, const Tensor& a, const Tensor& b, int dim) {
+  kern::OpTimer timer_(c, OpTimers::Layout);
   const char* op = "concat";
   kern::require_act(a, op, "a");
   kern::require_act(b, op, "b");
@@ -57,6 +59,7 @@ Tensor concat(Compute& c, const Tensor& a, const Tensor& b, int dim) {
 }
 
 Tensor transpose_last2(Compute& c, const Tensor& x) {
+  kern::OpTimer timer_(c, OpTimers::Layout);
   const char* op = "transpose_last2";
   kern::require_act(x, op, "x");
   kern::require(x.dim() >= 2, op, "x needs two dims");

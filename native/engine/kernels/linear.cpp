@@ -8,6 +8,7 @@ namespace sd {
 namespace ops {
 
 Tensor linear(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b) {
+  kern::OpTimer timer_(c, OpTimers::Linear);
   const char* op = "linear";
   if (dtype_is_quantized(w.dtype())) return kern::linear_quantized(c, x, w, b);
   kern::require_act(x, op, "x");

@@ -31,6 +31,7 @@ void moments(const float* x, int64_t n, float eps, float* mean, float* rstd) {
 
 Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
                   bool fuse_silu) {
+  kern::OpTimer timer_(c, OpTimers::Norm);
   const char* op = "group_norm";
   kern::require_act(x, op, "x");
   kern::require(x.dim() >= 2, op, "x must be [B, C, ...], got " + shape_str(x.shape()));
@@ -62,6 +63,7 @@ Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, 
 }
 
 Tensor layer_norm(Compute& c, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+  kern::OpTimer timer_(c, OpTimers::Norm);
   const char* op = "layer_norm";
   kern::require_act(x, op, "x");
   kern::require(x.dim() >= 1, op, "x must have at least one dim");

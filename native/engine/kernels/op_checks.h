@@ -3,6 +3,7 @@
 // dtype the op cannot take is a bug in the calling model code or a malformed
 // weight that slipped past the loader, so it raises a typed sd::Error.
 #pragma once
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,26 @@ inline std::vector<float> param_f32(const Tensor& t, const char* op, const char*
   const float* p = f.data_as<float>();
   return std::vector<float>(p, p + expect);
 }
+
+// Adds the lifetime of this object to c.timers (if any) under `op`.
+class OpTimer {
+ public:
+  OpTimer(Compute& c, OpTimers::Op op) : t_(c.timers), op_(op) {
+    if (t_) start_ = std::chrono::steady_clock::now();
+  }
+  ~OpTimer() {
+    if (!t_) return;
+    t_->seconds[op_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    t_->calls[op_] += 1;
+  }
+  OpTimer(const OpTimer&) = delete;
+  OpTimer& operator=(const OpTimer&) = delete;
+
+ private:
+  OpTimers* t_;
+  OpTimers::Op op_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 // New f32 tensor for an op's output or a temporary: from the Compute's
 // arena when it has one (reused blocks, measured peak), else the heap.

@@ -16,11 +16,21 @@ namespace sd {
 class ThreadPool;
 class Arena;
 
-// Per-call compute context: which threads to use, and where op outputs and
-// kernel temporaries are allocated.
+// Wall time and call count per op family, accumulated by the ops when a
+// Compute carries one (the calling thread updates it; not thread-safe).
+struct OpTimers {
+  enum Op { Linear, Conv2d, Attention, Norm, Elementwise, Layout, kCount };
+  double seconds[kCount] = {};
+  int64_t calls[kCount] = {};
+  static const char* name(int op);  // "linear", "conv2d", ...
+};
+
+// Per-call compute context: which threads to use, where op outputs and
+// kernel temporaries are allocated, and optional op timers.
 struct Compute {
-  ThreadPool* pool = nullptr;  // nullptr: run on the calling thread
-  Arena* arena = nullptr;      // nullptr: plain heap (Tensor::empty)
+  ThreadPool* pool = nullptr;     // nullptr: run on the calling thread
+  Arena* arena = nullptr;         // nullptr: plain heap (Tensor::empty)
+  OpTimers* timers = nullptr;     // nullptr: no timing
 };
 
 namespace ops {
