@@ -164,6 +164,37 @@ TEST(conv2d_matches_direct_convolution_on_every_path) {
   }
 }
 
+TEST(winograd_conv_with_several_tile_chunks_matches_sampled_direct_convolution) {
+  // 2 images x 40x63 tiles x 64 channels exceed the 32 MiB per-chunk buffer
+  // cap, so tiles are processed in chunks, one of them spanning both images.
+  const int64_t B = 2, C = 64, O = 48, H = 160, W = 250;
+  Tensor x = rand_tensor({B, C, H, W}, 50), w = ktest::as_dtype(rand_tensor({O, C, 3, 3}, 51), DType::F16);
+  Tensor b = rand_tensor({O}, 52);
+  sd::Compute c;
+  Tensor y = sd::ops::conv2d(c, x, w, &b, 1, 1);
+  Tensor w32 = w.to_f32();
+  ktest::Rng r(53);
+  double num = 0, den = 0;
+  for (int s = 0; s < 400; ++s) {
+    auto pick = [&](int64_t n) { return std::min<int64_t>(n - 1, int64_t((r.uniform() + 1.f) * 0.5f * float(n))); };
+    // Half the samples on the bottom/right edges (ragged last tiles).
+    const int64_t n = pick(B), o = pick(O), oy = s % 4 == 0 ? H - 1 : pick(H), ox = s % 4 == 1 ? W - 1 : pick(W);
+    double acc = b.data_as<float>()[o];
+    for (int64_t ci = 0; ci < C; ++ci)
+      for (int ky = 0; ky < 3; ++ky)
+        for (int kx = 0; kx < 3; ++kx) {
+          const int64_t iy = oy - 1 + ky, ix = ox - 1 + kx;
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+          acc += double(x.data_as<float>()[((n * C + ci) * H + iy) * W + ix]) *
+                 w32.data_as<float>()[((o * C + ci) * 3 + ky) * 3 + kx];
+        }
+    const double d = y.data_as<float>()[((n * O + o) * H + oy) * W + ox] - acc;
+    num += d * d;
+    den += acc * acc;
+  }
+  CHECK_MSG(std::sqrt(num / den) < kTolWinograd, "rel err %g", std::sqrt(num / den));
+}
+
 TEST(attention_matches_softmax_reference_with_and_without_causal_mask) {
   struct Case { int64_t B, Nq, Nk; int H; int64_t D; bool causal; };
   for (Case cs : {Case{1, 1, 1, 1, 1, false}, Case{2, 5, 77, 3, 7, false}, Case{1, 70, 300, 2, 40, false},
