@@ -7,6 +7,7 @@
 #include "io/diffusers.h"
 #include "io/name_map.h"
 #include "io/vae_file.h"
+#include "quant/quantize_model.h"
 
 namespace sd {
 
@@ -53,6 +54,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptio
   if (!options.vae_path.empty()) replace_vae(model.get(), options.vae_path);
   detect_model(model.get(), hints);
   add_standard_configs(model.get());
+  quant::apply_weight_types(model.get(), {options.weight_type, options.component_weight_types});
   return model;
 }
 

@@ -26,10 +26,16 @@ struct LoadOptions {
   std::string config_path;
   // A standalone VAE (io/vae_file.h) replacing the checkpoint's. Empty: keep it.
   std::string vae_path;
+  // On-load weight conversion (quant/quantize_model.h): "" keeps weights as
+  // stored; else "f32" | "f16" | "bf16" | "q8_0" | "q4_0" | ... applied to the
+  // U-Net's and text encoders' matmul weights. Per-component overrides by
+  // "unet" / "te" / "vae" ("" = as stored).
+  std::string weight_type;
+  std::map<std::string, std::string> component_weight_types;
 };
 
 struct ComponentInfo {
-  std::string dtype;          // dominant stored dtype, e.g. "f16"
+  std::string dtype;  // dominant stored dtype, e.g. "f16"
   int64_t parameter_count = 0;
 };
 
@@ -40,8 +46,8 @@ struct ModelInfo {
   uint64_t file_size = 0;  // bytes on disk, all files together
   int64_t parameter_count = 0;
   std::map<std::string, ComponentInfo> components;  // "unet", "vae", "te1", "te2"
-  std::string prediction;  // "epsilon" | "v" (best guess; settable per call)
-  bool inpaint = false;    // 9-channel U-Net
+  std::string prediction;                           // "epsilon" | "v" (best guess; settable per call)
+  bool inpaint = false;                             // 9-channel U-Net
 };
 
 class ModelWeights {
