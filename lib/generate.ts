@@ -70,6 +70,8 @@ export interface NativeGenerateParams {
   strength: number;
   previewEvery: number;
   threads: number;
+  /** "vae" | "taesd" */
+  decoder?: string;
   /** Merged into the weights for this call (native/engine/lora). */
   loras?: Array<{ path: string; scale: number }>;
 }
@@ -192,6 +194,7 @@ export async function runGenerate(
     params.negativePrompt2 = te2.negative;
   }
   if (p.sigmas) params.sigmas = Float32Array.from(p.sigmas);
+  if (p.decoder !== "vae") params.decoder = p.decoder;
   if (p.loras.length > 0) params.loras = p.loras.map((l) => ({ path: l.path, scale: l.scale }));
   if (images.initImage) {
     const rgb = resize(toRgb(images.initImage), p.width, p.height);

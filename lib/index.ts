@@ -15,7 +15,9 @@ export {
   type ModelInfo,
 } from "./model.js";
 export {
+  DECODERS,
   DEFAULTS,
+  type Decoder,
   defaultSize,
   type GenerateOptions,
   type GenerateParams,

@@ -69,6 +69,11 @@ export interface LoadOptions {
    * the `first_stage_model.` prefix) or diffusers names, or a diffusers `vae/` folder.
    */
   vae?: string;
+  /**
+   * A TAESD (tiny autoencoder: diffusers AutoencoderTiny folder/file, or madebyollin's
+   * taesd_decoder file) for `decoder: "taesd"` and for full-size previews in progress events.
+   */
+  taesd?: string;
   /** Folder searched for the prompt's `<lora:name:scale>` tags (name + .safetensors/.ckpt/.pt/.bin). */
   loraDir?: string;
 }
@@ -113,6 +118,9 @@ export class Model {
   async generate(params: GenerateParams, options: GenerateOptions = {}): Promise<GenerateResult> {
     const call = checkGenerateOptions(options);
     const first = resolveParams(params, this.info);
+    if (first.decoder === "taesd" && this.#options.taesd === undefined) {
+      throw invalidOption("decoder", '"taesd" needs a TAESD: loadModel(path, { taesd })');
+    }
     if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
     const nativeModel = this.nativeModel();
     // The queue slot is taken now (no await before it), so calls run in call order; inputs are
@@ -223,6 +231,9 @@ function validateLoadOptions(options: LoadOptions): void {
   if (options.vae !== undefined && (typeof options.vae !== "string" || options.vae === "")) {
     throw invalidOption("vae", "must be a path to a VAE file or diffusers vae/ folder");
   }
+  if (options.taesd !== undefined && (typeof options.taesd !== "string" || options.taesd === "")) {
+    throw invalidOption("taesd", "must be a path to a TAESD file or folder");
+  }
 }
 
 /**
@@ -235,7 +246,7 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   let nativeModel: NativeModel;
   const t0 = performance.now();
   try {
-    nativeModel = await native().loadModel(path, { config: options.config, vae: options.vae });
+    nativeModel = await native().loadModel(path, { config: options.config, vae: options.vae, taesd: options.taesd });
   } catch (err) {
     throw fromNativeError(err);
   }

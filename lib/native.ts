@@ -33,6 +33,7 @@ export interface NativeModel {
 export interface NativeLoadOptions {
   config?: string;
   vae?: string;
+  taesd?: string;
 }
 
 export interface NativeBinding {

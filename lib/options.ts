@@ -29,6 +29,9 @@ export type Scheduler = (typeof SCHEDULERS)[number];
 export const RNGS = ["cpu", "cuda"] as const;
 export type Rng = (typeof RNGS)[number];
 
+export const DECODERS = ["vae", "taesd"] as const;
+export type Decoder = (typeof DECODERS)[number];
+
 /** Pixel sizes: multiples of 8 (the VAE's factor) within these bounds. */
 export const MIN_SIZE = 64;
 export const MAX_SIZE = 4096;
@@ -77,6 +80,8 @@ export interface GenerateParams {
   mask?: ImageInput;
   /** LoRA files merged into the weights for this call (with the prompt's `<lora:name:scale>` tags). */
   loras?: readonly LoraSpec[];
+  /** Final decoder: "vae" (default) or "taesd" (fast, approximate; needs loadModel's `taesd`). */
+  decoder?: Decoder;
 }
 
 /** Every option with its value decided; images still as given. */
@@ -99,6 +104,7 @@ export interface ResolvedParams {
   mask: ImageInput | undefined;
   /** The `loras` option, then the prompt's tags once resolved against loraDir. */
   loras: ResolvedLora[];
+  decoder: Decoder;
 }
 
 /** What the defaults depend on. */
@@ -143,6 +149,7 @@ const KNOWN_PARAMS = new Set<string>([
   "strength",
   "mask",
   "loras",
+  "decoder",
 ]);
 
 function list(values: readonly string[]): string {
@@ -310,6 +317,7 @@ export function resolveParams(
     strength,
     mask,
     loras: checkLoras(params.loras),
+    decoder: checkEnum("decoder", params.decoder, DECODERS) ?? "vae",
   };
 }
 

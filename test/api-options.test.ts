@@ -65,6 +65,7 @@ describe("generate() defaults", () => {
       strength: 0.75,
       mask: undefined,
       loras: [],
+      decoder: "vae",
     });
     expect(DEFAULTS).toMatchObject({ steps: 20, cfgScale: 7, sampler: "euler_a", scheduler: "discrete", rng: "cpu" });
   });

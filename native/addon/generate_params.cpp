@@ -108,6 +108,7 @@ sd::GenerateParams parse_generate_params(Napi::Env env, const Napi::Object& o) {
   p.strength = static_cast<float>(get_number(env, o, "strength"));
   p.preview_every = get_int(env, o, "previewEvery", 0, 10000);
   p.threads = get_int(env, o, "threads", 0, 1024);
+  if (o.Has("decoder") && !o.Get("decoder").IsUndefined()) p.decoder = get_string(env, o, "decoder");
   // loras: [{ path: string, scale: number }]
   Napi::Value loras = o.Get("loras");
   if (!loras.IsUndefined()) {

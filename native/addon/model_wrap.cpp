@@ -3,6 +3,7 @@
 #include "addon_state.h"
 #include "generate_worker.h"
 #include "js_errors.h"
+#include "models/taesd.h"
 
 namespace sdnode {
 
@@ -61,16 +62,20 @@ namespace {
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, std::string path, sd::LoadOptions options)
+  LoadWorker(Napi::Env env, std::string path, sd::LoadOptions options, std::string taesd)
       : Napi::AsyncWorker(env, "sd-native:load"),
         deferred_(Napi::Promise::Deferred::New(env)),
         path_(std::move(path)),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        taesd_(std::move(taesd)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
-    ok_ = capture_errors(&error_, [&] { model_ = sd::load_model(path_, options_); });
+    ok_ = capture_errors(&error_, [&] {
+      model_ = sd::load_model(path_, options_);
+      if (!taesd_.empty()) sd::add_taesd_weights(model_.get(), taesd_);
+    });
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -85,6 +90,7 @@ class LoadWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::string path_;
   sd::LoadOptions options_;
+  std::string taesd_;  // optional TAESD file/folder (models/taesd.h)
   std::shared_ptr<sd::LoadedModel> model_;
   CapturedError error_;
   bool ok_ = false;
@@ -97,12 +103,14 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString())
     throw make_js_error(env, {"ERR_INVALID_OPTION", "loadModel: path must be a string"});
   sd::LoadOptions opts;
+  std::string taesd;
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object o = info[1].As<Napi::Object>();
     if (o.Has("config") && o.Get("config").IsString()) opts.config_path = o.Get("config").As<Napi::String>();
     if (o.Has("vae") && o.Get("vae").IsString()) opts.vae_path = o.Get("vae").As<Napi::String>();
+    if (o.Has("taesd") && o.Get("taesd").IsString()) taesd = o.Get("taesd").As<Napi::String>();
   }
-  auto* worker = new LoadWorker(env, info[0].As<Napi::String>(), std::move(opts));
+  auto* worker = new LoadWorker(env, info[0].As<Napi::String>(), std::move(opts), std::move(taesd));
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;

@@ -5,6 +5,8 @@
 #define SD_TEST_MAIN
 #include "core/error.h"
 #include "models/taesd.h"
+#include "pipeline/generate_internal.h"
+#include "pipeline/image_tensors.h"
 #include "test_io_util.h"
 #include "test_model_fixtures.h"
 
@@ -85,4 +87,53 @@ TEST(bad_taesd_inputs_get_typed_errors) {
   Compute c;
   CHECK_THROWS_CODE(ae.decode(c, Tensor::zeros(DType::F32, {1, 3, 8, 8})), ErrorCode::InvalidOption);
   CHECK_THROWS_CODE(ae.encode(c, Tensor::zeros(DType::F32, {1, 3, 12, 16})), ErrorCode::InvalidOption);
+}
+
+namespace {
+
+class PreviewRecorder : public Callbacks {
+ public:
+  void progress(Stage, int, int, float) override {}
+  void preview(int, const RgbImage& image) override { previews.push_back(image); }
+  bool is_aborted() const override { return false; }
+  std::vector<RgbImage> previews;
+};
+
+}  // namespace
+
+TEST(pipeline_decodes_with_taesd_and_previews_at_full_size) {
+  LoadOptions lo;
+  lo.config_path = fixture("tiny-sd1/diffusers");
+  auto m = load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
+  GenerateParams p;
+  TokenChunk chunk;
+  chunk.ids.fill(49407);
+  chunk.ids[0] = 49406;
+  chunk.weights.fill(1.0f);
+  p.prompt.chunks = {chunk};
+  p.negative_prompt.chunks = {chunk};
+  p.width = p.height = 64;
+  p.steps = 2;
+  p.sampler = "euler";
+  p.threads = 1;
+  p.decoder = "taesd";
+  PreviewRecorder cb;
+  GenerateResult r;
+  CHECK_THROWS_CODE(run_generate(*m, p, cb, &r), ErrorCode::InvalidOption);  // no TAESD loaded yet
+  add_taesd_weights(m.get(), fixture("taesd/diffusers"));
+  p.preview_every = 1;
+  TorchRandomSource rng(p.seed);
+  Tensor latents;
+  generate_with(*m, p, cb, rng, &r, &latents);
+  // The image is TAESD's decode of the final (pipeline-scale) latents.
+  Compute c;
+  RgbImage want = tensor_to_rgb(TinyAutoencoder::bind(*m).decode(c, latents), 0);
+  CHECK(r.images.at(0).data == want.data);
+  CHECK(cb.previews.size() == 2 && cb.previews[0].width == 64 && cb.previews[0].height == 64);
+  p.decoder = "vae";
+  GenerateResult v;
+  run_generate(*m, p, cb, &v);
+  CHECK(v.images.at(0).data != r.images.at(0).data);
+  p.decoder = "fast";
+  CHECK_THROWS_CODE(run_generate(*m, p, cb, &v), ErrorCode::InvalidOption);
 }

@@ -4,10 +4,13 @@
 // VAE decode). Models and samplers do the work; this file only wires them.
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "io/json.h"
+#include "models/taesd.h"
 #include "models/unet.h"
 #include "models/vae.h"
 #include "pipeline/conditioning.h"
@@ -16,6 +19,7 @@
 #include "pipeline/pipeline.h"
 #include "sampling/denoiser.h"
 #include "sampling/sampler_setup.h"
+#include "tensor/arena.h"
 #include "tensor/thread_pool.h"
 
 namespace sd {
@@ -78,6 +82,12 @@ Tensor encode_image(Compute& c, const VAE& vae, const Tensor& image, RandomSourc
   return z;
 }
 
+// SD_NATIVE_OP_TIMERS=1: per-op-family timings in the result (bench/).
+bool op_timers_requested() {
+  const char* v = std::getenv("SD_NATIVE_OP_TIMERS");
+  return v && std::strcmp(v, "1") == 0;
+}
+
 void check_finite(const Tensor& t, const char* stage) {
   if (has_non_finite(t))
     fail(ErrorCode::Numerical, std::string("NaN or infinite values appeared during ") + stage +
@@ -114,8 +124,15 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   throw_if_aborted(cb);
   if (p.batch_size < 1) fail(ErrorCode::InvalidOption, "batchSize must be >= 1");
   ThreadPool pool(p.threads);
+  // Activations come from a caching arena: every sampler step allocates the
+  // same shapes, so after the first step no page is faulted in again.
+  Arena arena;
   Compute c;
   c.pool = &pool;
+  c.arena = &arena;
+  GenerateTimings& tm = result->timings;
+  tm.op_timers = op_timers_requested();
+  if (tm.op_timers) c.timers = &tm.encode_ops;
 
   const UNet unet = UNet::bind(model);
   const VAE vae = VAE::bind(model);
@@ -129,6 +146,14 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   const bool inpaint = img2img && p.mask.width > 0;
   if (unet.is_inpaint() && !inpaint)
     fail(ErrorCode::InvalidOption, "this is an inpainting model: pass initImage and mask");
+  if (p.decoder != "vae" && p.decoder != "taesd")
+    fail(ErrorCode::InvalidOption, "decoder must be \"vae\" or \"taesd\", got \"" + p.decoder + "\"");
+  const bool taesd_decode = p.decoder == "taesd";
+  if (taesd_decode && !TinyAutoencoder::present(model))
+    fail(ErrorCode::InvalidOption, "decoder \"taesd\" needs a TAESD: loadModel(path, { taesd })");
+  std::optional<TinyAutoencoder> tiny;  // final decoder and/or preview source
+  if (TinyAutoencoder::present(model) && (taesd_decode || p.preview_every > 0)) tiny = TinyAutoencoder::bind(model);
+  if (taesd_decode && !tiny->has_decoder()) fail(ErrorCode::InvalidOption, "the TAESD given to loadModel has no decoder");
   if ((img2img || unet.is_inpaint()) && !vae.has_encoder())
     fail(ErrorCode::ModelUnsupported, "the checkpoint has no VAE encoder, needed for initImage");
 
@@ -137,6 +162,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   auto t0 = Clock::now();
   Conditioning cond = encode_conditioning(c, model, p, guided);
   result->timings.text_encode_ms = ms_since(t0);
+  if (tm.op_timers) c.timers = &tm.denoise_ops;
   throw_if_aborted(cb);
   cb.progress(Stage::Encode, 1, 1, kNoSigma);
 
@@ -223,7 +249,9 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
     result->timings.per_step_ms.push_back(ms_since(step_start));
     step_start = Clock::now();
     const int done = s.step + 1;
-    if (p.preview_every > 0 && done % p.preview_every == 0) cb.preview(done, latent_preview(s.denoised, 0, model.info.family));
+    if (p.preview_every > 0 && done % p.preview_every == 0)
+      cb.preview(done, tiny && tiny->has_decoder() ? tensor_to_rgb(tiny->decode(c, row_of(s.denoised, 0)), 0)
+                                                   : latent_preview(s.denoised, 0, model.info.family));
     cb.progress(Stage::Denoise, done, s.steps, s.sigma);
     return !cb.is_aborted();
   };
@@ -236,14 +264,18 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
     std::memcpy(final_latents->data(), x.data(), size_t(x.nbytes()));
   }
 
-  // 4. VAE decode, one image at a time (peak memory of one decode).
+  // 4. VAE decode, one image at a time (peak memory of one decode). The
+  // U-Net's cached activation blocks have other sizes: give them back first.
+  arena.trim();
+  if (tm.op_timers) c.timers = &tm.decode_ops;
   t0 = Clock::now();
   cb.progress(Stage::Decode, 0, int(B), kNoSigma);
-  ops::scale_(c, x, 1.0f / vae.scaling_factor());
+  // TAESD decodes the pipeline latents as they are; the VAE the unscaled ones.
+  if (!taesd_decode) ops::scale_(c, x, 1.0f / vae.scaling_factor());
   result->images.clear();
   for (int64_t b = 0; b < B; ++b) {
     throw_if_aborted(cb);
-    Tensor image = vae.decode(c, row_of(x, b));  // [1, 3, H, W]
+    Tensor image = taesd_decode ? tiny->decode(c, row_of(x, b)) : vae.decode(c, row_of(x, b));  // [1, 3, H, W]
     check_finite(image, "VAE decoding");
     result->images.push_back(tensor_to_rgb(image, 0));
     cb.progress(Stage::Decode, int(b + 1), int(B), kNoSigma);

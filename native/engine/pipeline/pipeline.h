@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "io/model_loader.h"
+#include "kernels/ops.h"
 #include "lora/lora_merge.h"
 
 namespace sd {
@@ -87,6 +88,10 @@ struct GenerateParams {
   float strength = 0.75f;  // (0, 1]: fraction of the schedule that is run
   MaskImage mask;          // only with init_image
 
+  // Final decoder: "vae" (the model's) or "taesd" (the tiny autoencoder given
+  // to loadModel; fast, approximate). With a TAESD loaded, previews use it too.
+  std::string decoder = "vae";
+
   // LoRAs merged into the weights for this call only (lora/lora_merge.h).
   std::vector<LoraRequest> loras;
 
@@ -121,7 +126,8 @@ class Callbacks {
   virtual void progress(Stage stage, int step, int steps, float sigma) = 0;
 
   // A cheap RGB rendering of the current latents (a fixed linear map of the
-  // 4 latent channels, per family), at latent resolution, after denoise step
+  // 4 latent channels, per family, at latent resolution; or, when the model
+  // has a TAESD, its decode at full resolution), after denoise step
   // `step` when step % preview_every == 0. Batch: the first image. Call it
   // just BEFORE progress(Denoise, step, ...): the addon attaches the image to
   // that progress event.
@@ -146,6 +152,11 @@ struct GenerateTimings {
   std::vector<double> per_step_ms;  // [steps actually run]
   double vae_decode_ms = 0;
   double total_ms = 0;
+  // Per-op-family wall time of each stage; filled only when the environment
+  // variable SD_NATIVE_OP_TIMERS=1 is set (benchmarks; timing costs a clock
+  // read per op).
+  bool op_timers = false;
+  OpTimers encode_ops, denoise_ops, decode_ops;
 };
 
 struct GenerateResult {
