@@ -165,15 +165,18 @@ TEST(missing_encoder_weights_name_the_tensor) {
   CHECK_THROWS_CODE(ClipTextEncoder::bind(*m, "te2"), ErrorCode::ModelFormat);
 }
 
-TEST(sd2_single_file_conditions_on_the_penultimate_openclip_layer) {
+TEST(clip_skip_is_the_same_for_every_form_of_a_model) {
+  // The loader gives single files exactly the diffusers folder's text layers
+  // (it drops SD 2.x's extra OpenCLIP layer; test_io_loader checks the weights),
+  // so the conditioning layer must not depend on the form.
   LoadedModel m;
-  m.info.family = "sd2";
-  m.info.format = "safetensors";  // all OpenCLIP layers present
-  CHECK(conditioning_clip_skip(m, 1) == 2);
-  m.info.format = "diffusers";  // the folder already dropped the last layer
-  CHECK(conditioning_clip_skip(m, 1) == 1);
-  m.info.family = "sd1";
-  m.info.format = "safetensors";
-  CHECK(conditioning_clip_skip(m, 2) == 2);
+  for (const char* family : {"sd1", "sd2"}) {
+    m.info.family = family;
+    for (const char* format : {"safetensors", "diffusers", "ckpt", "gguf"}) {
+      m.info.format = format;
+      CHECK(conditioning_clip_skip(m, 1) == 1);
+      CHECK(conditioning_clip_skip(m, 2) == 2);
+    }
+  }
   CHECK_THROWS_CODE(conditioning_clip_skip(m, 0), ErrorCode::InvalidOption);
 }

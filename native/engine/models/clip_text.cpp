@@ -39,6 +39,13 @@ ClipTextEncoder ClipTextEncoder::bind(const LoadedModel& model, const std::strin
     fail(ErrorCode::ModelFormat, p + "embeddings.position_embedding.weight has shape " + shape_str(pos.shape()) +
                                      ", expected [P, " + std::to_string(d) + "]");
   e.position_embedding_ = pos.to_f32();  // [P, D], small; added to activations
+  // Textual-inversion vectors of this call (lora/embedding_file.h): ids V.. index them.
+  if (const Tensor* extra = w.find(p + "embeddings.token_embedding.extra")) {
+    if (extra->dim() != 2 || extra->size(1) != d)
+      fail(ErrorCode::InvalidOption, "embedding vectors have shape " + shape_str(extra->shape()) + ", this encoder needs [n, " +
+                                         std::to_string(d) + "]");
+    e.extra_embedding_ = extra->to_f32();
+  }
 
   for (int i = 0; w.has(p + "encoder.layers." + std::to_string(i) + ".layer_norm1.weight"); ++i) {
     std::string lp = p + "encoder.layers." + std::to_string(i) + ".";
@@ -85,10 +92,12 @@ Tensor ClipTextEncoder::embed(Compute& c, const std::vector<int32_t>& ids, int64
     fail(ErrorCode::InvalidOption, "token sequence of " + std::to_string(s) + " exceeds the encoder's " +
                                        std::to_string(max_positions()) + " positions");
   Tensor x = Tensor::empty(DType::F32, {batch, s, d});  // [B, S, D]
+  const int64_t extra = extra_embedding_.data() ? extra_embedding_.size(0) : 0;
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || ids[i] >= vocab)
+    if (ids[i] < 0 || ids[i] >= vocab + extra)
       fail(ErrorCode::InvalidOption, "token id " + std::to_string(ids[i]) + " is outside the vocabulary");
-    Tensor row = token_embedding_.slice_rows(ids[i], ids[i] + 1).to_f32();  // [1, D]
+    Tensor row = ids[i] < vocab ? token_embedding_.slice_rows(ids[i], ids[i] + 1).to_f32()  // [1, D]
+                                : extra_embedding_.slice_rows(ids[i] - vocab, ids[i] - vocab + 1);
     std::memcpy(x.data_as<float>() + int64_t(i) * d, row.data(), size_t(d) * 4);
   }
   ops::add_(c, x, position_embedding_.slice_rows(0, s));  // + [S, D] broadcast over B
@@ -184,8 +193,11 @@ void apply_token_weights(Compute& c, Tensor& hidden, const std::vector<float>& w
 
 int conditioning_clip_skip(const LoadedModel& model, int user_clip_skip) {
   if (user_clip_skip < 1) fail(ErrorCode::InvalidOption, "clipSkip must be at least 1");
-  bool openclip_full = model.info.family == "sd2" && model.info.format != "diffusers";
-  return user_clip_skip + (openclip_full ? 1 : 0);
+  // SD 2.x conditions on the penultimate OpenCLIP layer; the loader already
+  // drops the last layer of single-file checkpoints (io/name_map.cpp), so
+  // every form holds exactly the conditioning layers, as a diffusers folder does.
+  (void)model;
+  return user_clip_skip;
 }
 
 ClipOutput encode_sdxl(Compute& c, const ClipTextEncoder& te1, const ClipTextEncoder& te2,

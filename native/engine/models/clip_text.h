@@ -69,6 +69,7 @@ class ClipTextEncoder {
   Tensor pool(Compute& c, const Tensor& last, const std::vector<int32_t>& ids, int64_t batch) const;
 
   Tensor token_embedding_;     // embeddings.token_embedding.weight: [V, D] (stored dtype)
+  Tensor extra_embedding_;     // embeddings.token_embedding.extra: [n, D] f32, ids V..V+n-1 (textual inversion)
   Tensor position_embedding_;  // embeddings.position_embedding.weight: [P, D] (f32)
   std::vector<ClipLayer> layers_;  // encoder.layers.0..n-1
   LayerNorm final_norm_;           // final_layer_norm: [D]
@@ -85,8 +86,9 @@ void apply_token_weights(Compute& c, Tensor& hidden, const std::vector<float>& w
 
 // The ClipRequest::skip that gives an SD 1.x / 2.x model its conditioning
 // layer for the user's "CLIP skip" (1 = none). SD 2.x conditions on the
-// penultimate layer of the OpenCLIP encoder: a single-file checkpoint holds
-// every layer (skip one more), a diffusers folder already dropped the last.
+// penultimate layer of the OpenCLIP encoder; every loaded form already holds
+// only the layers up to that one (the loader drops the last layer of a
+// single file, as the diffusers conversion does), so the skip is the user's.
 int conditioning_clip_skip(const LoadedModel& model, int user_clip_skip);
 
 // SDXL conditioning: context = cat(te1 penultimate, te2 penultimate) on the
