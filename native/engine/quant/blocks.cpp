@@ -70,6 +70,22 @@ void dequantize_row(DType t, const void* src, int64_t n, float* y) {
   for (int64_t i = 0; i < n / bs; ++i) c.dequantize(in + i * bb, y + i * bs);
 }
 
+void convert_row(DType from, const void* src, DType to, int64_t n, void* dst, float* scratch) {
+  dequantize_row(from, src, n, scratch);
+  uint8_t* d = static_cast<uint8_t*>(dst);
+  if (to == DType::F32) {
+    std::memcpy(d, scratch, static_cast<size_t>(n) * 4);
+  } else if (to == DType::F16 || to == DType::BF16) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t h = to == DType::F16 ? f32_to_f16(scratch[i]) : f32_to_bf16(scratch[i]);
+      d[2 * i] = static_cast<uint8_t>(h);
+      d[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+    }
+  } else {
+    quantize_row(to, scratch, n, dst);
+  }
+}
+
 double rel_l2_bound(DType t) {
   Codec c;
   if (dtype_is_float(t)) return t == DType::F32 ? 0.0 : t == DType::F16 ? 1e-3 : 8e-3;

@@ -29,6 +29,10 @@ void quantize_row(DType t, const float* x, int64_t n, void* dst);
 // y[0..n) from n values of type t; also takes f32 / f16 / bf16.
 void dequantize_row(DType t, const void* src, int64_t n, float* y);
 
+// n values of type `from` at src -> type `to` at dst (any float or block
+// type; through f32 when the types differ). `scratch` holds n floats.
+void convert_row(DType from, const void* src, DType to, int64_t n, void* dst, float* scratch);
+
 // Representative round-trip error bound for data without outliers (relative
 // L2 over a row of Gaussian values); tests assert it, docs quote it.
 double rel_l2_bound(DType t);

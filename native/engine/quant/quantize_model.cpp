@@ -36,20 +36,9 @@ Tensor convert(const Tensor& src, DType t, ThreadPool& pool) {
   const int64_t in_bytes = dtype_bytes_for(src.dtype(), cols), out_bytes = dtype_bytes_for(t, cols);
   parallel_for(&pool, rows, 8, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(static_cast<size_t>(cols));
-    for (int64_t r = r0; r < r1; ++r) {
-      dequantize_row(src.dtype(), static_cast<const uint8_t*>(src.data()) + r * in_bytes, cols, row.data());
-      uint8_t* dst = static_cast<uint8_t*>(out.data()) + r * out_bytes;
-      if (t == DType::F32) {
-        std::memcpy(dst, row.data(), static_cast<size_t>(cols) * 4);
-      } else if (t == DType::F16 || t == DType::BF16) {
-        for (int64_t i = 0; i < cols; ++i) {
-          const uint16_t h = t == DType::F16 ? f32_to_f16(row[i]) : f32_to_bf16(row[i]);
-          std::memcpy(dst + 2 * i, &h, 2);
-        }
-      } else {
-        quantize_row(t, row.data(), cols, dst);
-      }
-    }
+    for (int64_t r = r0; r < r1; ++r)
+      convert_row(src.dtype(), static_cast<const uint8_t*>(src.data()) + r * in_bytes, t, cols,
+                  static_cast<uint8_t*>(out.data()) + r * out_bytes, row.data());
   });
   return out;
 }

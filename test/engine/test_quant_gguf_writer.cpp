@@ -1,0 +1,124 @@
+// GGUF writer and `convert`: a file of every tensor type re-reads with the
+// same names, shapes, types and bytes; converting tiny-sd1 gives the
+// converter fixture's tensor names and shapes (same layout), general.alignment
+// 32, quantized matmul weights identical to on-load quantization, and a model
+// whose U-Net matches the safetensors one within the format's error.
+#define SD_TEST_MAIN
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include <unistd.h>
+
+#include "core/error.h"
+#include "harness.h"
+#include "io/gguf.h"
+#include "io/gguf_writer.h"
+#include "io/model_loader.h"
+#include "models/unet.h"
+#include "quant/blocks.h"
+#include "quant/convert_model.h"
+#include "test_model_fixtures.h"
+
+using namespace sd;
+
+namespace {
+
+std::string tmp(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("sdq-" + std::to_string(::getpid()) + "-" + name)).string();
+}
+std::string fx(const std::string& rel) { return sdtest::fixtures_dir() + "/" + rel; }
+
+}  // namespace
+
+TEST(written_gguf_rereads_identically) {
+  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                         DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+  std::vector<GgufTensorSpec> specs;
+  std::vector<std::vector<uint8_t>> data;
+  int i = 0;
+  for (DType t : types) {
+    specs.push_back({std::string("t.") + dtype_name(t), t, {3, 2, 512}});
+    std::vector<uint8_t> bytes(size_t(dtype_bytes_for(t, 3 * 2 * 512)));
+    for (size_t k = 0; k < bytes.size(); ++k) bytes[k] = uint8_t(k * 31 + i * 7);
+    data.push_back(bytes);
+    ++i;
+  }
+  GgufMetadata meta;
+  meta.strings = {{"general.name", "test"}};
+  meta.string_arrays = {{"tokenizer.ggml.tokens", {"a", "bc", ""}}};
+  const std::string path = tmp("all.gguf");
+  size_t calls = 0;
+  write_gguf(path, specs, meta, [&](size_t k, uint8_t* dst) { std::memcpy(dst, data[k].data(), data[k].size()); },
+             [&](size_t done, size_t total) { calls += done <= total; });
+  CHECK(calls == specs.size());
+  TensorFile f = read_gguf(path);
+  CHECK(f.metadata.at("general.alignment") == "32" && f.metadata.at("general.name") == "test");
+  CHECK(f.tensors.size() == specs.size());
+  for (size_t k = 0; k < f.tensors.size() && k < specs.size(); ++k) {
+    const auto& [name, t] = f.tensors[k];
+    CHECK_MSG(name == specs[k].name && t.dtype() == specs[k].dtype && t.shape() == specs[k].shape, "%s", name.c_str());
+    CHECK_MSG(std::memcmp(t.data(), data[k].data(), data[k].size()) == 0, "%s bytes differ", name.c_str());
+    CHECK(reinterpret_cast<uintptr_t>(t.data()) % 32 == 0);
+  }
+  std::filesystem::remove(path);
+  CHECK_THROWS_CODE(write_gguf(path, {{"bad", DType::Q8_0, {2, 3, 3}}}, {}, [](size_t, uint8_t*) {}), ErrorCode::InvalidOption);
+}
+
+TEST(convert_matches_the_converter_layout_and_on_load_quantization) {
+  const std::string out = tmp("tiny.q8_0.gguf");
+  quant::convert_to_gguf(fx("tiny-sd1/tiny-sd1.safetensors"), out, "q8_0");
+  TensorFile ours = read_gguf(out), theirs = read_gguf(fx("tiny-sd1/gguf/tiny-sd1.q8_0.gguf"));
+  CHECK(ours.metadata.at("general.alignment") == "32");
+  CHECK(ours.tensors.size() == theirs.tensors.size());
+  int same_type = 0, matmul_same = 0;
+  for (size_t k = 0; k < ours.tensors.size() && k < theirs.tensors.size(); ++k) {
+    const auto& [a, ta] = ours.tensors[k];
+    const auto& [b, tb] = theirs.tensors[k];
+    CHECK_MSG(a == b && ta.shape() == tb.shape(), "tensor %zu: %s %s vs %s %s", k, a.c_str(), shape_str(ta.shape()).c_str(),
+              b.c_str(), shape_str(tb.shape()).c_str());
+    same_type += ta.dtype() == tb.dtype();
+    // Every 2-D weight gets the converter's type; it also quantizes 1-D norm weights, which we keep float.
+    if (ta.dim() == 2) {
+      CHECK_MSG(ta.dtype() == tb.dtype(), "%s: %s vs %s", a.c_str(), dtype_name(ta.dtype()), dtype_name(tb.dtype()));
+      matmul_same += ta.dtype() == DType::Q8_0;
+    }
+  }
+  std::printf("  %d of %zu tensor types equal to the converter's; %d q8_0 matmuls\n", same_type, ours.tensors.size(), matmul_same);
+  CHECK(matmul_same > 100);
+
+  LoadOptions lo;
+  lo.config_path = fx("tiny-sd1/diffusers");
+  auto g = load_model(out, lo);
+  lo.weight_type = "q8_0";
+  auto q = load_model(fx("tiny-sd1/tiny-sd1.safetensors"), lo);
+  CHECK(g->info.family == "sd1" && g->info.format == "gguf");
+  for (const auto& [name, t] : g->weights.all()) {
+    const Tensor& u = q->weights.get(name);
+    if (t.dtype() == DType::Q8_0 && u.dtype() == DType::Q8_0)
+      CHECK_MSG(std::memcmp(t.data(), u.data(), size_t(t.nbytes())) == 0, "%s differs from on-load q8_0", name.c_str());
+  }
+  modeltest::Refs ref = modeltest::load_refs("tiny-sd1/ref/unet.safetensors");
+  Compute c;
+  Tensor got = UNet::bind(*g).forward(c, ref["c0.sample"], ref["c0.timestep"], ref["c0.encoder_hidden_states"]);
+  const double e = sdtest::rel_l2(got.data_as<float>(), ref["c0.out"].data_as<float>(), size_t(got.numel()));
+  std::printf("  converted q8_0 U-Net rel L2 vs reference %.4f\n", e);
+  CHECK(e <= 0.05);  // q8_0 on linear weights only (see test_quant_model)
+  std::filesystem::remove(out);
+  CHECK_THROWS_CODE(quant::convert_to_gguf(fx("tiny-sd1/tiny-sd1.safetensors"), out, "q9"), ErrorCode::InvalidOption);
+}
+
+TEST(f16_convert_is_bit_identical_to_the_converter_f16_file) {
+  const std::string out = tmp("tiny.f16.gguf");
+  quant::convert_to_gguf(fx("tiny-sd1/tiny-sd1.safetensors"), out, "f16");
+  TensorFile ours = read_gguf(out), theirs = read_gguf(fx("tiny-sd1/gguf/tiny-sd1.f16.gguf"));
+  CHECK(ours.tensors.size() == theirs.tensors.size());
+  for (size_t k = 0; k < ours.tensors.size() && k < theirs.tensors.size(); ++k) {
+    const Tensor& a = ours.tensors[k].second;
+    const Tensor& b = theirs.tensors[k].second;
+    CHECK_MSG(ours.tensors[k].first == theirs.tensors[k].first && a.dtype() == b.dtype() && a.shape() == b.shape() &&
+                  std::memcmp(a.data(), b.data(), size_t(a.nbytes())) == 0,
+              "%s", ours.tensors[k].first.c_str());
+  }
+  std::filesystem::remove(out);
+}
