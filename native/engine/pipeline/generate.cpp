@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "io/json.h"
+#include "lora/embedding_file.h"
 #include "models/taesd.h"
 #include "models/unet.h"
 #include "models/vae.h"
@@ -103,17 +104,27 @@ void run_generate(const LoadedModel& model, const GenerateParams& p, Callbacks& 
                   LoraCache* lora_cache) {
   if (p.rng != "cpu") fail(ErrorCode::InvalidOption, "rng \"" + p.rng + "\" is not supported yet (use \"cpu\")");
   TorchRandomSource rng(p.seed);
-  if (p.loras.empty()) return generate_with(model, p, cb, rng, result);
-  // LoRAs: run on an overlay that shares the base weights and holds merged
-  // copies of the modified ones; the base model is never written.
-  cb.progress(Stage::Load, 0, 1, kNoSigma);
-  const auto t0 = Clock::now();
-  LoraOverlay overlay = lora_cache ? lora_cache->get(model, p.loras) : merge_loras(model, p.loras);
-  const double load_ms = ms_since(t0);
-  throw_if_aborted(cb);
-  cb.progress(Stage::Load, 1, 1, kNoSigma);
-  generate_with(*overlay.model, p, cb, rng, result);
-  result->timings.load_ms = load_ms;
+  // LoRAs and textual-inversion vectors run on overlays that share the base
+  // weights and hold the call's own tensors; the base model is never written.
+  const LoadedModel* m = &model;
+  LoraOverlay overlay;
+  double load_ms = 0;
+  if (!p.loras.empty()) {
+    cb.progress(Stage::Load, 0, 1, kNoSigma);
+    const auto t0 = Clock::now();
+    overlay = lora_cache ? lora_cache->get(model, p.loras) : merge_loras(model, p.loras);
+    load_ms = ms_since(t0);
+    throw_if_aborted(cb);
+    cb.progress(Stage::Load, 1, 1, kNoSigma);
+    m = overlay.model.get();
+  }
+  std::shared_ptr<const LoadedModel> with_tokens;
+  if (p.extra_tokens_te1.data() || p.extra_tokens_te2.data()) {
+    with_tokens = with_extra_tokens(*m, p.extra_tokens_te1, p.extra_tokens_te2);
+    m = with_tokens.get();
+  }
+  generate_with(*m, p, cb, rng, result);
+  result->timings.load_ms += load_ms;
   result->timings.total_ms += load_ms;
   result->warnings = overlay.warnings;
 }

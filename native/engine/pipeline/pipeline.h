@@ -94,6 +94,10 @@ struct GenerateParams {
 
   // LoRAs merged into the weights for this call only (lora/lora_merge.h).
   std::vector<LoraRequest> loras;
+  // Textual-inversion vectors of this call: token id V + j of te1/te2 (V = the
+  // encoder's vocabulary size) embeds row j. [n, D] f32, or empty.
+  Tensor extra_tokens_te1;
+  Tensor extra_tokens_te2;
 
   int preview_every = 0;  // 0: no previews; n: a preview after every n-th step
   int threads = 0;        // compute threads; 0 = the engine default
