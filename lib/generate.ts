@@ -1,6 +1,7 @@
 // One generate() call from resolved options to images: tokenized prompts and
 // decoded images go to the native worker; its events come back as
 // ProgressEvents; abort goes through the call's own signal.
+import { type EmbeddingTable, type ExtraTokens, withPlaceholders } from "./embeddings.js";
 import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js";
 import { Image } from "./image.js";
 import { decodeImageInput, type Pixels, resize, toGray, toRgb } from "./image-input.js";
@@ -72,6 +73,9 @@ export interface NativeGenerateParams {
   threads: number;
   /** "vae" | "taesd" */
   decoder?: string;
+  /** Textual-inversion rows for token ids 49408.. of each encoder (lib/embeddings.ts). */
+  extraTokens1?: ExtraTokens;
+  extraTokens2?: ExtraTokens;
   /** Merged into the weights for this call (native/engine/lora). */
   loras?: Array<{ path: string; scale: number }>;
 }
@@ -155,6 +159,8 @@ export interface GenerateContext {
   /** For the parameters text: the model file's name without extension. */
   modelName: string;
   threads: number;
+  /** Textual-inversion vectors of this call's placeholders. */
+  embeddings?: Pick<EmbeddingTable, "extra1" | "extra2">;
   /** Receives the engine's warnings for this call. */
   log?: (level: "warn", message: string) => void;
 }
@@ -195,6 +201,8 @@ export async function runGenerate(
   }
   if (p.sigmas) params.sigmas = Float32Array.from(p.sigmas);
   if (p.decoder !== "vae") params.decoder = p.decoder;
+  if (ctx.embeddings?.extra1) params.extraTokens1 = ctx.embeddings.extra1;
+  if (ctx.embeddings?.extra2) params.extraTokens2 = ctx.embeddings.extra2;
   if (p.loras.length > 0) params.loras = p.loras.map((l) => ({ path: l.path, scale: l.scale }));
   if (images.initImage) {
     const rgb = resize(toRgb(images.initImage), p.width, p.height);
@@ -275,10 +283,14 @@ export async function runGenerate(
 export async function promptTokenizerFor(
   info: { family: string; path: string },
   options: { tokenizer?: string },
+  embeddings?: Pick<EmbeddingTable, "te1" | "te2">,
 ): Promise<PromptTokenizer> {
   const tok = await resolveTokenizer({ modelPath: info.path, tokenizer: options.tokenizer });
+  // Textual-inversion placeholders expand to their token ids, per encoder.
+  const te1 = embeddings ? withPlaceholders(tok, embeddings.te1) : tok;
+  const te2 = embeddings ? withPlaceholders(tok, embeddings.te2) : tok;
   return (text, encoder) => {
     const padId = info.family === "sd1" || (info.family === "sdxl" && encoder === "te1") ? PAD_SD1 : PAD_OPENCLIP;
-    return encodePrompt(text, tok, { padId });
+    return encodePrompt(text, encoder === "te1" ? te1 : te2, { padId });
   };
 }

@@ -1,3 +1,4 @@
+export type { EmbeddingSpec } from "./embeddings.js";
 export { AbortError, type ErrorCode, SdError } from "./errors.js";
 export type { GenerateResult, GenerateTimings } from "./generate.js";
 export { Image } from "./image.js";

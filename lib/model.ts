@@ -2,6 +2,7 @@ import { basename, extname } from "node:path";
 import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js";
 import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
 import { checkLogOptions, type Logger, type LogLevel, makeLog } from "./log.js";
+import { buildEmbeddingTable, type EmbeddingTable, embeddingFilesFor, type NativeEmbedding } from "./embeddings.js";
 import { checkDirOption, resolvePromptLoras } from "./lora.js";
 import { type NativeModel, native } from "./native.js";
 import {
@@ -74,6 +75,11 @@ export interface LoadOptions {
    * taesd_decoder file) for `decoder: "taesd"` and for full-size previews in progress events.
    */
   taesd?: string;
+  /**
+   * Folder of textual-inversion embeddings (.safetensors/.bin): a file's name without extension is
+   * its token, expanded wherever the prompt or negative prompt uses it.
+   */
+  embeddingDir?: string;
   /** Folder searched for the prompt's `<lora:name:scale>` tags (name + .safetensors/.ckpt/.pt/.bin). */
   loraDir?: string;
 }
@@ -129,7 +135,7 @@ export class Model {
     const prepared = this.#prepare(params, first);
     if (this.#queue.busy) this.#log("debug", `generate: queued behind ${this.#queue.pending} call(s)`);
     const queued = this.#queue.run(async (signal) => {
-      const { resolved, images, tokenize } = await prepared;
+      const { resolved, images, tokenize, embeddings } = await prepared;
       const context = {
         native: nativeModel,
         tokenize,
@@ -137,6 +143,7 @@ export class Model {
         modelName: basename(this.info.path, extname(this.info.path)),
         threads: this.#options.threads ?? 0,
         log: this.#log,
+        embeddings,
       };
       this.#log(
         "debug",
@@ -169,8 +176,25 @@ export class Model {
       : first;
     const fromPrompt = await resolvePromptLoras(sized.prompt, this.#options.loraDir);
     const resolved = fromPrompt.length > 0 ? { ...sized, loras: [...sized.loras, ...fromPrompt] } : sized;
-    const tokenize = await promptTokenizerFor(this.info, this.#options);
-    return { resolved, images, tokenize };
+    const embeddings = await this.#embeddings(resolved);
+    const tokenize = await promptTokenizerFor(this.info, this.#options, embeddings);
+    return { resolved, images, tokenize, embeddings };
+  }
+
+  /** The call's textual-inversion files, read and given token ids (lib/embeddings.ts). */
+  async #embeddings(p: ResolvedParams): Promise<EmbeddingTable | undefined> {
+    const specs = await embeddingFilesFor(p.embeddings, this.#options.embeddingDir, [p.prompt, p.negativePrompt]);
+    if (specs.length === 0) return undefined;
+    const nativeModel = this.nativeModel();
+    if (!nativeModel.readEmbedding) throw new SdError("ERR_MODEL_UNSUPPORTED", "this build cannot read embeddings");
+    const files = specs.map((spec) => {
+      try {
+        return { spec, file: nativeModel.readEmbedding?.(spec.path) as NativeEmbedding };
+      } catch (err) {
+        throw fromNativeError(err);
+      }
+    });
+    return buildEmbeddingTable(files);
   }
 
   /**
@@ -228,6 +252,7 @@ function validateLoadOptions(options: LoadOptions): void {
     throw invalidOption("config", "must be a path to a diffusers folder");
   }
   checkDirOption("loraDir", options.loraDir);
+  checkDirOption("embeddingDir", options.embeddingDir);
   if (options.vae !== undefined && (typeof options.vae !== "string" || options.vae === "")) {
     throw invalidOption("vae", "must be a path to a VAE file or diffusers vae/ folder");
   }

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SdError } from "./errors.js";
+import type { NativeEmbedding } from "./embeddings.js";
 import type { NativeGenerateHandle, NativeGenerateParams } from "./generate.js";
 import type { NativeEvent } from "./progress.js";
 
@@ -28,6 +29,8 @@ export interface NativeModel {
   dispose(): void;
   /** Starts a generation (see lib/generate.ts); events arrive in order on the JS thread. */
   generate(params: NativeGenerateParams, onEvent: (event: NativeEvent) => void): NativeGenerateHandle;
+  /** Reads a textual-inversion embedding file (lib/embeddings.ts); throws on a bad file. */
+  readEmbedding?(path: string): NativeEmbedding;
 }
 
 export interface NativeLoadOptions {

@@ -1,5 +1,6 @@
 // generate() options: their types, validation (before any native work) and the
 // per-family defaults. Everything here is pure so it can be tested without a model.
+import { checkEmbeddings, type EmbeddingSpec } from "./embeddings.js";
 import { invalidOption } from "./errors.js";
 import { checkLoras, type LoraSpec, type ResolvedLora } from "./lora.js";
 import type { ProgressEvent } from "./progress.js";
@@ -82,6 +83,8 @@ export interface GenerateParams {
   loras?: readonly LoraSpec[];
   /** Final decoder: "vae" (default) or "taesd" (fast, approximate; needs loadModel's `taesd`). */
   decoder?: Decoder;
+  /** Textual-inversion embeddings for this call (with loadModel's embeddingDir). */
+  embeddings?: readonly EmbeddingSpec[];
 }
 
 /** Every option with its value decided; images still as given. */
@@ -105,6 +108,7 @@ export interface ResolvedParams {
   /** The `loras` option, then the prompt's tags once resolved against loraDir. */
   loras: ResolvedLora[];
   decoder: Decoder;
+  embeddings: EmbeddingSpec[];
 }
 
 /** What the defaults depend on. */
@@ -150,6 +154,7 @@ const KNOWN_PARAMS = new Set<string>([
   "mask",
   "loras",
   "decoder",
+  "embeddings",
 ]);
 
 function list(values: readonly string[]): string {
@@ -318,6 +323,7 @@ export function resolveParams(
     mask,
     loras: checkLoras(params.loras),
     decoder: checkEnum("decoder", params.decoder, DECODERS) ?? "vae",
+    embeddings: checkEmbeddings(params.embeddings),
   };
 }
 

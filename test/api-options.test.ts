@@ -66,6 +66,7 @@ describe("generate() defaults", () => {
       mask: undefined,
       loras: [],
       decoder: "vae",
+      embeddings: [],
     });
     expect(DEFAULTS).toMatchObject({ steps: 20, cfgScale: 7, sampler: "euler_a", scheduler: "discrete", rng: "cpu" });
   });

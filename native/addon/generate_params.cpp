@@ -77,6 +77,21 @@ void get_pixels(Napi::Env env, const Napi::Object& o, const char* name, int chan
   data->assign(px.Data(), px.Data() + expected);
 }
 
+// { dim: number, data: Float32Array [n*dim] } -> Tensor [n, dim]; undefined -> empty.
+sd::Tensor get_extra_tokens(Napi::Env env, const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return sd::Tensor();
+  if (!v.IsObject()) bad(env, name, "must be an object");
+  Napi::Object t = v.As<Napi::Object>();
+  const int dim = get_int(env, t, "dim", 1, 1 << 16);
+  auto data = get_typed<float, napi_float32_array>(env, t.Get("data"), std::string(name) + ".data");
+  const size_t n = data.ElementLength() / size_t(dim);
+  if (n == 0 || n * size_t(dim) != data.ElementLength() || n > 4096) bad(env, name, "must hold whole rows of dim floats");
+  sd::Tensor out = sd::Tensor::empty(sd::DType::F32, {int64_t(n), dim});
+  std::memcpy(out.data(), data.Data(), n * size_t(dim) * sizeof(float));
+  return out;
+}
+
 }  // namespace
 
 sd::GenerateParams parse_generate_params(Napi::Env env, const Napi::Object& o) {
@@ -109,6 +124,8 @@ sd::GenerateParams parse_generate_params(Napi::Env env, const Napi::Object& o) {
   p.preview_every = get_int(env, o, "previewEvery", 0, 10000);
   p.threads = get_int(env, o, "threads", 0, 1024);
   if (o.Has("decoder") && !o.Get("decoder").IsUndefined()) p.decoder = get_string(env, o, "decoder");
+  p.extra_tokens_te1 = get_extra_tokens(env, o, "extraTokens1");
+  p.extra_tokens_te2 = get_extra_tokens(env, o, "extraTokens2");
   // loras: [{ path: string, scale: number }]
   Napi::Value loras = o.Get("loras");
   if (!loras.IsUndefined()) {

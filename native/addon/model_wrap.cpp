@@ -1,8 +1,11 @@
 #include "model_wrap.h"
 
+#include <cstring>
+
 #include "addon_state.h"
 #include "generate_worker.h"
 #include "js_errors.h"
+#include "lora/embedding_file.h"
 #include "models/taesd.h"
 
 namespace sdnode {
@@ -13,6 +16,7 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Info>("info"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::Generate>("generate"),
+                         InstanceMethod<&ModelWrap::ReadEmbedding>("readEmbedding"),
                      });
 }
 
@@ -56,6 +60,28 @@ Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
   if (!model_) throw make_js_error(info.Env(), {"ERR_DISPOSED", "the model has been disposed"});
   return StartGenerate(info, model_, lora_cache_);
+}
+
+Napi::Value ModelWrap::ReadEmbedding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw make_js_error(env, {"ERR_INVALID_OPTION", "readEmbedding(path): path must be a string"});
+  sd::EmbeddingFile e;
+  CapturedError error;
+  const std::string path = info[0].As<Napi::String>();
+  if (!capture_errors(&error, [&] { e = sd::read_embedding_file(path); })) throw make_js_error(env, error);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("token", e.token);
+  auto rows = [&](const sd::Tensor& t, const char* data, const char* dim) {
+    if (!t.data()) return;
+    Napi::Float32Array a = Napi::Float32Array::New(env, size_t(t.numel()));
+    std::memcpy(a.Data(), t.data(), size_t(t.numel()) * sizeof(float));
+    o.Set(data, a);
+    o.Set(dim, Napi::Number::New(env, double(t.size(1))));
+  };
+  rows(e.te1, "te1", "dim1");
+  rows(e.te2, "te2", "dim2");
+  return o;
 }
 
 namespace {

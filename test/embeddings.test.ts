@@ -1,0 +1,94 @@
+// Textual inversion through the public API: the placeholder expands to the
+// reference's ids (49408, 49409), both file layouts and the embeddingDir form
+// give bit-identical images, the embedding changes the image, typed errors.
+// The encoder output itself is checked against the reference in
+// test/engine/test_ti.cpp.
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildEmbeddingTable, withPlaceholders } from "../lib/embeddings.js";
+import { loadModel, type Model } from "../lib/index.js";
+import { encodePrompt, PAD_SD1 } from "../lib/prompt/index.js";
+import { loadTokenizer } from "../lib/tokenizer/index.js";
+import { FIXTURES, ReferenceFile, SHARED } from "./helpers/reference.js";
+
+const TI = join(FIXTURES, "tiny-sd1-ti");
+const A1111 = join(TI, "tiny-style.a1111.safetensors");
+const DIFFUSERS = join(TI, "learned_embeds.safetensors");
+const PARAMS = {
+  prompt: "a house in <tiny-style>",
+  width: 64,
+  height: 64,
+  steps: 2,
+  seed: 5,
+  sampler: "euler" as const,
+};
+
+let model: Model;
+let dir: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "sd-ti-"));
+  copyFileSync(A1111, join(dir, "<tiny-style>.safetensors"));
+  model = await loadModel(join(FIXTURES, "tiny-sd1/tiny-sd1.safetensors"), {
+    config: join(FIXTURES, "tiny-sd1/diffusers"),
+    tokenizer: join(SHARED, "clip"),
+    threads: 1,
+    embeddingDir: dir,
+  });
+});
+afterAll(async () => {
+  await model?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const bytes = (r: { images: Array<{ data: Uint8Array }> }) => Buffer.from(r.images[0]?.data ?? []);
+
+describe("textual inversion", () => {
+  it("the placeholder expands to the reference ids", async () => {
+    const ref = new ReferenceFile(join(TI, "ref/ti.safetensors"));
+    const want = Array.from(
+      new Int32Array(
+        ref
+          .tensor("p0.input_ids")
+          .bytes.buffer.slice(
+            ref.tensor("p0.input_ids").bytes.byteOffset,
+            ref.tensor("p0.input_ids").bytes.byteOffset + 77 * 4,
+          ),
+      ),
+    );
+    const vectors = new Float32Array(64);
+    const table = buildEmbeddingTable([
+      { spec: { path: DIFFUSERS }, file: { token: "<tiny-style>", te1: vectors, dim1: 32 } },
+    ]);
+    expect(table.te1.get("<tiny-style>")).toEqual([49408, 49409]);
+    const tok = withPlaceholders(await loadTokenizer(join(SHARED, "clip")), table.te1);
+    const ids = encodePrompt("a house in <tiny-style>", tok, { padId: PAD_SD1 }).chunks[0]?.ids;
+    expect(ids).toEqual(want);
+  });
+
+  it("both file layouts and the embeddingDir form give the same image, different from none", async () => {
+    const a = await model.generate({ ...PARAMS, embeddings: [{ path: A1111, token: "<tiny-style>" }] });
+    const d = await model.generate({ ...PARAMS, embeddings: [{ path: DIFFUSERS }] });
+    const fromDir = await model.generate(PARAMS);
+    const none = await model.generate({ ...PARAMS, prompt: "a house in" });
+    expect(bytes(a).equals(bytes(d))).toBe(true);
+    expect(bytes(a).equals(bytes(fromDir))).toBe(true);
+    expect(bytes(a).equals(bytes(none))).toBe(false);
+  });
+
+  it("bad embeddings get typed errors", async () => {
+    await expect(
+      model.generate({ ...PARAMS, embeddings: [{ path: join(dir, "none.safetensors") }] }),
+    ).rejects.toMatchObject({
+      code: "ERR_MODEL_NOT_FOUND",
+    });
+    const lora = join(FIXTURES, "tiny-sd1-lora/tiny-sd1-lora.kohya.safetensors");
+    await expect(model.generate({ ...PARAMS, embeddings: [{ path: lora }] })).rejects.toMatchObject({
+      code: "ERR_MODEL_FORMAT",
+    });
+    await expect(model.generate({ ...PARAMS, embeddings: [{ path: "" }] })).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+    });
+  });
+});
