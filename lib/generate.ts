@@ -22,6 +22,8 @@ export interface GenerateTimings {
   vaeDecodeMs: number;
   /** From the start of the native work to the images (queue wait excluded). */
   totalMs: number;
+  /** @internal Seconds per op family and stage, and CPU seconds per stage; only with SD_NATIVE_OP_TIMERS=1 in the environment (bench/). */
+  ops?: Record<"encode" | "denoise" | "decode" | "cpuSeconds", Record<string, number>>;
 }
 
 export interface GenerateResult {
@@ -82,7 +84,7 @@ export interface NativeGenerateParams {
 
 export interface NativeGenerateResult {
   images: Array<{ width: number; height: number; data: Uint8Array }>;
-  timings: Required<GenerateTimings>;
+  timings: Required<Omit<GenerateTimings, "ops">> & Pick<GenerateTimings, "ops">;
   /** For the model's logger (e.g. LoRA keys that were ignored). */
   warnings?: string[];
 }
@@ -259,6 +261,7 @@ export async function runGenerate(
     totalMs: out.timings.totalMs,
   };
   if (out.timings.loadMs > 0) timings.loadMs = out.timings.loadMs;
+  if (out.timings.ops) timings.ops = out.timings.ops;
   return {
     images: out.images.map(
       (img, i) =>

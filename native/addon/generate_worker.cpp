@@ -125,6 +125,22 @@ class GenerateWorker : public EventWorker {
     timings.Set("perStepMs", per_step);
     timings.Set("vaeDecodeMs", t.vae_decode_ms);
     timings.Set("totalMs", t.total_ms);
+    if (t.op_timers) {  // SD_NATIVE_OP_TIMERS=1 (bench/): { encode|denoise|decode: { family: seconds }, cpuSeconds: { stage: s } }
+      Napi::Object ops = Napi::Object::New(env);
+      const std::pair<const char*, const sd::OpTimers*> stages[] = {
+          {"encode", &t.encode_ops}, {"denoise", &t.denoise_ops}, {"decode", &t.decode_ops}};
+      for (const auto& [name, timers] : stages) {
+        Napi::Object families = Napi::Object::New(env);
+        for (int op = 0; op < sd::OpTimers::kCount; ++op) families.Set(sd::OpTimers::name(op), timers->seconds[op]);
+        ops.Set(name, families);
+      }
+      Napi::Object cpu = Napi::Object::New(env);
+      cpu.Set("encode", t.encode_cpu_s);
+      cpu.Set("denoise", t.denoise_cpu_s);
+      cpu.Set("decode", t.decode_cpu_s);
+      ops.Set("cpuSeconds", cpu);
+      timings.Set("ops", ops);
+    }
     out.Set("timings", timings);
     Napi::Array warnings = Napi::Array::New(env, result_.warnings.size());
     for (size_t i = 0; i < result_.warnings.size(); ++i) warnings.Set(static_cast<uint32_t>(i), result_.warnings[i]);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <limits>
 #include <optional>
 
@@ -89,6 +90,8 @@ bool op_timers_requested() {
   return v && std::strcmp(v, "1") == 0;
 }
 
+double cpu_seconds() { return double(std::clock()) / CLOCKS_PER_SEC; }
+
 void check_finite(const Tensor& t, const char* stage) {
   if (has_non_finite(t))
     fail(ErrorCode::Numerical, std::string("NaN or infinite values appeared during ") + stage +
@@ -144,6 +147,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   GenerateTimings& tm = result->timings;
   tm.op_timers = op_timers_requested();
   if (tm.op_timers) c.timers = &tm.encode_ops;
+  double cpu0 = cpu_seconds();
 
   const UNet unet = UNet::bind(model);
   const VAE vae = VAE::bind(model);
@@ -174,6 +178,8 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   Conditioning cond = encode_conditioning(c, model, p, guided);
   result->timings.text_encode_ms = ms_since(t0);
   if (tm.op_timers) c.timers = &tm.denoise_ops;
+  tm.encode_cpu_s = cpu_seconds() - cpu0;
+  cpu0 = cpu_seconds();
   throw_if_aborted(cb);
   cb.progress(Stage::Encode, 1, 1, kNoSigma);
 
@@ -279,6 +285,8 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   // U-Net's cached activation blocks have other sizes: give them back first.
   arena.trim();
   if (tm.op_timers) c.timers = &tm.decode_ops;
+  tm.denoise_cpu_s = cpu_seconds() - cpu0;
+  cpu0 = cpu_seconds();
   t0 = Clock::now();
   cb.progress(Stage::Decode, 0, int(B), kNoSigma);
   // TAESD decodes the pipeline latents as they are; the VAE the unscaled ones.
@@ -292,6 +300,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
     cb.progress(Stage::Decode, int(b + 1), int(B), kNoSigma);
   }
   result->timings.vae_decode_ms = ms_since(t0);
+  tm.decode_cpu_s = cpu_seconds() - cpu0;
   result->timings.total_ms = ms_since(t_start);
 }
 

@@ -159,8 +159,11 @@ struct GenerateTimings {
   // Per-op-family wall time of each stage; filled only when the environment
   // variable SD_NATIVE_OP_TIMERS=1 is set (benchmarks; timing costs a clock
   // read per op).
+  // With them, the process CPU time of each stage (std::clock: on a shared
+  // machine CPU seconds measure the work, wall time also the waiting).
   bool op_timers = false;
   OpTimers encode_ops, denoise_ops, decode_ops;
+  double encode_cpu_s = 0, denoise_cpu_s = 0, decode_cpu_s = 0;
 };
 
 struct GenerateResult {

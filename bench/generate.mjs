@@ -1,0 +1,229 @@
+// Full-size pipeline benchmark: txt2img through the public API on a random-weight
+// checkpoint with the exact SD 1.5 layout (same compute as real weights).
+//
+// Usage: npx tsup && node bench/generate.mjs [--size 256|512] [--steps N] [--threads N]
+//          [--weight-type f16|f32|bf16|q8_0|...] [--no-scaling] [--checkpoint FILE]
+//   (npm run bench -- --size 512 --steps 2)
+// The checkpoint is generated once into $SD_NATIVE_BENCH_CACHE (default ~/.cache/sd-native-bench)
+// with ../shared/tools/make-random-checkpoint.mjs (about 2 GB for f16).
+// Prints a human table, then one JSON line. Op-family shares come from the engine's op timers,
+// switched on here through SD_NATIVE_OP_TIMERS=1.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { cpus, homedir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const root = join(import.meta.dirname, "..");
+const { values: args } = parseArgs({
+  options: {
+    size: { type: "string", default: "256" },
+    steps: { type: "string", default: "4" },
+    threads: { type: "string", default: "2" },
+    "weight-type": { type: "string" },
+    "no-scaling": { type: "boolean", default: false },
+    checkpoint: { type: "string" },
+  },
+});
+const size = Number(args.size);
+const steps = Number(args.steps);
+const threads = Number(args.threads);
+if (!(size >= 64 && size % 64 === 0) || !(steps >= 1) || !(threads >= 1)) {
+  console.error("bench: --size must be a multiple of 64, --steps and --threads >= 1");
+  process.exit(2);
+}
+
+// Analytic multiply-accumulate counts (GMAC). U-Net: the issue's figures at 256/512, else scaled
+// by pixel count from 512 (attention is quadratic, so approximate). VAE decoder: exact conv/attention count.
+function unetGmac(px) {
+  if (px === 512) return 402;
+  if (px === 256) return 90;
+  return (402 * (px * px)) / (512 * 512);
+}
+function vaeDecoderGmac(px) {
+  // SD VAE decoder: ch 128, mult [1,2,4,4], 3 ResBlocks per level, 3x3 convs, one mid attention.
+  const conv = (cin, cout, hw, k = 3) => cin * cout * k * k * hw;
+  const res = (cin, cout, hw) =>
+    conv(cin, cout, hw) + conv(cout, cout, hw) + (cin !== cout ? conv(cin, cout, hw, 1) : 0);
+  let s = px / 8;
+  let hw = s * s;
+  let macs = conv(4, 4, hw, 1) + conv(4, 512, hw); // post_quant_conv, conv_in
+  macs += 2 * res(512, 512, hw) + 4 * hw * 512 * 512 + 2 * hw * hw * 512; // mid: res, attention, res
+  let ch = 512;
+  for (const out of [512, 512, 256, 128]) {
+    for (let i = 0; i < 3; i++) {
+      macs += res(ch, out, hw);
+      ch = out;
+    }
+    if (s < px) {
+      s *= 2;
+      hw = s * s;
+      macs += conv(ch, ch, hw); // upsample conv
+    }
+  }
+  macs += conv(128, 3, hw); // conv_out
+  return macs / 1e9;
+}
+
+async function ensureCheckpoint() {
+  if (args.checkpoint) return args.checkpoint;
+  const dir = process.env.SD_NATIVE_BENCH_CACHE ?? join(homedir(), ".cache", "sd-native-bench");
+  const file = join(dir, "sd15-f16.safetensors");
+  if (!existsSync(file)) {
+    const tool = join(root, "..", "shared", "tools", "make-random-checkpoint.mjs");
+    if (!existsSync(tool)) throw new Error(`bench: ${tool} not found (needed once to create ${file})`);
+    mkdirSync(dir, { recursive: true });
+    console.error(`bench: writing the random SD 1.5 checkpoint (about 2 GB) to ${file} ...`);
+    execFileSync(process.execPath, [tool, "--arch", "sd15", "--dtype", "f16", "--out", file], { stdio: "inherit" });
+  }
+  return file;
+}
+
+async function importLib() {
+  const entry = join(root, "dist", "index.js");
+  if (!existsSync(entry)) throw new Error("bench: dist/ is missing: run `npx tsup` (or npm run build:ts) first");
+  return import(entry);
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function peakRssMb() {
+  // VmHWM is the resident high-water mark; resourceUsage().maxRSS elsewhere (KiB on Linux/macOS).
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    if (m) return Number(m[1]) / 1024;
+  } catch {}
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+async function run(lib, checkpoint, nThreads, nSteps) {
+  const loadOptions = { threads: nThreads, tokenizer: join(root, "..", "shared", "clip") };
+  if (args["weight-type"]) loadOptions.weightType = args["weight-type"];
+  const t0 = performance.now();
+  const model = await lib.loadModel(checkpoint, loadOptions);
+  const loadMs = performance.now() - t0;
+  try {
+    const result = await model.generate({
+      prompt: "a photograph of an astronaut riding a horse",
+      negativePrompt: "blurry",
+      width: size,
+      height: size,
+      steps: nSteps,
+      sampler: "euler",
+      cfgScale: 7,
+      seed: 42,
+    });
+    return { loadMs, t: result.timings };
+  } finally {
+    await model.dispose();
+  }
+}
+
+const FAMILIES = ["conv2d", "attention", "linear", "norm", "elementwise", "layout"];
+
+function opShares(opsStage, stageMs) {
+  if (!opsStage) return null;
+  const total = stageMs / 1000;
+  const shares = {};
+  let sum = 0;
+  for (const f of FAMILIES) {
+    const s = opsStage[f] ?? 0;
+    shares[f] = s / total;
+    sum += s;
+  }
+  shares.other = Math.max(0, 1 - sum / total); // outside any op: sampler, copies, allocation
+  return shares;
+}
+
+const checkpoint = await ensureCheckpoint();
+const lib = await importLib();
+process.env.SD_NATIVE_OP_TIMERS = "1";
+
+const main = await run(lib, checkpoint, threads, steps);
+const rssMb = peakRssMb();
+const t = main.t;
+const stepS = median(t.perStepMs) / 1000;
+const decodeS = t.vaeDecodeMs / 1000;
+const uGmac = unetGmac(size);
+const vGmac = vaeDecoderGmac(size);
+const report = {
+  machine: `${cpus()[0]?.model ?? "?"} (${cpus().length} logical CPUs)`,
+  size,
+  steps,
+  threads,
+  weightType: args["weight-type"] ?? "as stored (f16)",
+  loadS: main.loadMs / 1000,
+  textEncodeS: t.textEncodeMs / 1000,
+  stepS,
+  vaeDecodeS: decodeS,
+  peakRssMb: rssMb,
+  unetGflops: (2 * 2 * uGmac) / stepS,
+  vaeGflops: (2 * vGmac) / decodeS,
+  unetGmacPerEval: uGmac,
+  vaeDecoderGmac: vGmac,
+  // Per CPU-second of this process: on a shared (oversubscribed) machine the wall-time figures
+  // include time other processes held the cores; these approximate an idle machine.
+  unetGflopsPerCpuS: t.ops ? (steps * 2 * 2 * uGmac) / t.ops.cpuSeconds.denoise : null,
+  vaeGflopsPerCpuS: t.ops ? (2 * vGmac) / t.ops.cpuSeconds.decode : null,
+  cpuSeconds: t.ops?.cpuSeconds ?? null,
+  stepShares: opShares(t.ops?.denoise, t.denoiseMs),
+  decodeShares: opShares(t.ops?.decode, t.vaeDecodeMs),
+};
+
+if (!args["no-scaling"]) {
+  // One step and one decode at 1 thread against the main run (same process: RSS peak taken above).
+  const one = await run(lib, checkpoint, 1, 1);
+  report.scaling = {
+    step1S: median(one.t.perStepMs) / 1000,
+    [`step${threads}S`]: stepS,
+    decode1S: one.t.vaeDecodeMs / 1000,
+    [`decode${threads}S`]: decodeS,
+  };
+  report.scaling.stepSpeedup = report.scaling.step1S / stepS;
+  report.scaling.decodeSpeedup = report.scaling.decode1S / decodeS;
+}
+
+const f = (x, d = 2) => (x === undefined || x === null ? "-" : x.toFixed(d));
+const pct = (x) => `${(100 * x).toFixed(1)}%`;
+const rows = [
+  ["machine", report.machine],
+  ["image / steps / threads", `${size}x${size} / ${steps} (euler, cfg 7) / ${threads}`],
+  ["weights", report.weightType],
+  ["load", `${f(report.loadS, 3)} s`],
+  ["text encode", `${f(report.textEncodeS, 3)} s`],
+  ["sampler step (median)", `${f(stepS)} s  (U-Net ${f(report.unetGflops, 1)} GFLOP/s effective)`],
+  ["VAE decode", `${f(decodeS)} s  (${f(report.vaeGflops, 1)} GFLOP/s effective)`],
+  ["peak RSS", `${f(rssMb, 0)} MB`],
+  [
+    "per CPU-second",
+    `U-Net ${f(report.unetGflopsPerCpuS, 1)}, VAE ${f(report.vaeGflopsPerCpuS, 1)} GFLOP/s (CPU s: encode ${f(report.cpuSeconds?.encode)}, denoise ${f(report.cpuSeconds?.denoise)}, decode ${f(report.cpuSeconds?.decode)})`,
+  ],
+];
+if (report.stepShares)
+  rows.push([
+    "step time by op",
+    Object.entries(report.stepShares)
+      .map(([k, v]) => `${k} ${pct(v)}`)
+      .join(", "),
+  ]);
+if (report.decodeShares)
+  rows.push([
+    "decode time by op",
+    Object.entries(report.decodeShares)
+      .map(([k, v]) => `${k} ${pct(v)}`)
+      .join(", "),
+  ]);
+if (report.scaling) {
+  const s = report.scaling;
+  rows.push([
+    `threads 1 -> ${threads}`,
+    `step ${f(s.step1S)} -> ${f(stepS)} s (x${f(s.stepSpeedup)}), decode ${f(s.decode1S)} -> ${f(decodeS)} s (x${f(s.decodeSpeedup)})`,
+  ]);
+}
+const w = Math.max(...rows.map((r) => r[0].length));
+for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
+console.log(JSON.stringify(report));
