@@ -265,3 +265,23 @@ TEST(bad_files_get_typed_errors) {
                                                       iotest::out_tensor("lora_unet_nothing_here.lora_up.weight", up)}));
   CHECK_THROWS_CODE(merge_loras(*m, {{none, 1.0f}}), ErrorCode::LoraFormat);
 }
+
+TEST(lora_on_a_q8_0_model_merges_into_dequantized_weights) {
+  LoadOptions lo;
+  lo.config_path = fixture("tiny-sd1/diffusers");
+  lo.weight_type = "q8_0";
+  auto q = load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
+  const std::string w = "unet.middle_block.1.transformer_blocks.0.attn2.to_q.weight";
+  CHECK(q->weights.get(w).dtype() == DType::Q8_0);
+  LoraOverlay o = merge_loras(*q, {{fixture(kKohya), 0.7f}});
+  CHECK(o.model->weights.get(w).dtype() == DType::F32);
+  CHECK(q->weights.get(w).dtype() == DType::Q8_0);  // the quantized base is untouched
+  Refs ref = load_refs("tiny-sd1-lora/ref/lora_s070.safetensors");
+  Compute c;
+  Tensor out = UNet::bind(*o.model).forward(c, ref["unet.sample"], ref["unet.timestep"], ref["unet.encoder_hidden_states"]);
+  Tensor base = UNet::bind(*q).forward(c, ref["unet.sample"], ref["unet.timestep"], ref["unet.encoder_hidden_states"]);
+  const double e = rel_err(out, ref["unet.out"]), moved = rel_err(base, ref["unet.out"]);
+  // q8_0 rounding of the base weights bounds the agreement; without the LoRA it is far off.
+  CHECK_MSG(e < 5e-2 && moved > 10 * e, "q8_0 + LoRA rel %.3g, q8_0 without LoRA rel %.3g", e, moved);
+  std::printf("  q8_0 + LoRA unet rel %.2e (q8_0 without LoRA %.2e)\n", e, moved);
+}
