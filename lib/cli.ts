@@ -3,6 +3,7 @@
 // stack only with --verbose.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { addConvertCommand } from "./cli-convert.js";
 import { addGenerateCommand } from "./cli-generate.js";
 import { SdError } from "./errors.js";
 import { loadModel } from "./model.js";
@@ -64,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--config <dir>", "diffusers folder with config.json files for a single-file checkpoint")
     .action(infoCommand);
   addGenerateCommand(program);
+  addConvertCommand(program);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "addon_state.h"
+#include "convert_worker.h"
 #include "generate_worker.h"
 #include "model_wrap.h"
 
@@ -15,6 +16,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   state->model_ctor = Napi::Persistent(model_ctor);
   exports.Set("NativeModel", model_ctor);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
+  exports.Set("convertModel", Napi::Function::New(env, ConvertModel, "convertModel"));
   exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
   return exports;
 }

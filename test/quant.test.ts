@@ -1,0 +1,94 @@
+// Quantized weights through the public API and CLI: loadModel weightType /
+// weightTypes (validation, reported dtypes), convertModel() to GGUF that
+// loadModel reads back as sd1 with q8_0 U-Net, and `sd-native convert`.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { convertModel } from "../lib/convert.js";
+import { loadModel } from "../lib/index.js";
+import { ensureDist, REPO, run, TINY_SD1 } from "./package-helpers.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "sd-native-quant-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("weightType", () => {
+  it("quantizes the U-Net and text encoder at load, leaves the VAE", async () => {
+    const model = await loadModel(TINY_SD1, { weightType: "q8_0" });
+    expect(model.info.components.unet?.dtype).toBe("q8_0");
+    // te1's dominant dtype stays that of its token embedding table (not a matmul weight).
+    expect(model.info.components.vae?.dtype).not.toBe("q8_0");
+    await model.dispose();
+  });
+
+  it("per-component override", async () => {
+    const model = await loadModel(TINY_SD1, { weightType: "q4_0", weightTypes: { te: "", vae: "q8_0" } });
+    expect(model.info.components.unet?.dtype).toBe("q4_0");
+    expect(model.info.components.te1?.dtype).not.toMatch(/^q/);
+    expect(model.info.components.vae?.dtype).toBe("q8_0");
+    await model.dispose();
+  });
+
+  it("rejects unknown types and components", async () => {
+    // @ts-expect-error not a weight type
+    await expect(loadModel(TINY_SD1, { weightType: "q9_0" })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+    // @ts-expect-error not a component
+    await expect(loadModel(TINY_SD1, { weightTypes: { decoder: "f16" } })).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+    });
+  });
+});
+
+describe("convertModel", () => {
+  it("writes a q8_0 GGUF that loads as the same model", async () => {
+    const out = join(tmp, "tiny.q8_0.gguf");
+    const seen: number[] = [];
+    await convertModel(TINY_SD1, out, { type: "q8_0", onProgress: (done) => seen.push(done) });
+    expect(readFileSync(out).subarray(0, 4).toString()).toBe("GGUF");
+    expect(seen.length).toBeGreaterThan(100);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    const model = await loadModel(out);
+    expect(model.info.format).toBe("gguf");
+    expect(model.info.family).toBe("sd1");
+    // Conv kernels stay f16 in GGUF (blocks run along the innermost dim), so count parameters instead.
+    const source = await loadModel(TINY_SD1);
+    expect(model.info.parameterCount).toBe(source.info.parameterCount);
+    await Promise.all([model.dispose(), source.dispose()]);
+  });
+
+  it("refuses bad arguments with typed errors", async () => {
+    // @ts-expect-error not a weight type
+    await expect(convertModel(TINY_SD1, join(tmp, "x.gguf"), { type: "q9" })).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+    });
+    await expect(convertModel(join(tmp, "missing.safetensors"), join(tmp, "y.gguf"))).rejects.toMatchObject({
+      code: "ERR_MODEL_NOT_FOUND",
+    });
+  });
+});
+
+describe("sd-native convert", () => {
+  beforeAll(() => ensureDist(), 120_000);
+
+  it("writes the GGUF and reports it", () => {
+    const out = join(tmp, "cli.q4_0.gguf");
+    const r = run(
+      process.execPath,
+      [join(REPO, "dist", "cli.js"), "convert", TINY_SD1, "-o", out, "--type", "q4_0"],
+      REPO,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/wrote .*cli\.q4_0\.gguf \(q4_0\)/);
+    expect(readFileSync(out).subarray(0, 4).toString()).toBe("GGUF");
+  });
+
+  it("refuses an unknown type in one line", () => {
+    const r = run(
+      process.execPath,
+      [join(REPO, "dist", "cli.js"), "convert", TINY_SD1, "-o", join(tmp, "z.gguf"), "-t", "q9"],
+      REPO,
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^sd-native: ERR_INVALID_OPTION: /);
+  });
+});
