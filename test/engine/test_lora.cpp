@@ -9,6 +9,8 @@
 
 #include "core/error.h"
 #include "io/json.h"
+#include "io/name_map.h"
+#include "io/safetensors.h"
 #include "kernels/ops.h"
 #include "lora/lora_file.h"
 #include "lora/lora_merge.h"
@@ -284,4 +286,45 @@ TEST(lora_on_a_q8_0_model_merges_into_dequantized_weights) {
   // q8_0 rounding of the base weights bounds the agreement; without the LoRA it is far off.
   CHECK_MSG(e < 5e-2 && moved > 10 * e, "q8_0 + LoRA rel %.3g, q8_0 without LoRA rel %.3g", e, moved);
   std::printf("  q8_0 + LoRA unet rel %.2e (q8_0 without LoRA %.2e)\n", e, moved);
+}
+
+// The inverse mapping (LDM -> diffusers module path) against the loader's
+// forward mapping (io/name_map.h) for every U-Net weight of each family, and
+// the text-encoder spellings of SDXL's two encoders.
+TEST(every_diffusers_unet_weight_round_trips_for_sd1_sd2_sdxl) {
+  for (const char* family : {"tiny-sd1", "tiny-sd2", "tiny-sdxl"}) {
+    const std::string dir = fixture(std::string(family) + "/diffusers");
+    auto m = load_model(dir, {});
+    LoraTargets targets = lora_targets(*m);
+    ModelWeights forward;
+    NamedTensors unet;
+    for (auto& [name, t] : read_safetensors(dir + "/unet/diffusion_pytorch_model.safetensors").tensors) unet.emplace_back(name, t);
+    map_diffusers_unet(unet, -1, &forward);
+    int checked = 0, bad = 0;
+    for (const auto& [name, t] : unet) {
+      if (name.size() < 7 || name.compare(name.size() - 7, 7, ".weight") != 0 || t.dim() < 2) continue;
+      const std::string module = name.substr(0, name.size() - 7);
+      // The forward map of this one tensor: find the canonical name whose tensor is this view.
+      std::string want;
+      for (const auto& [canon, ct] : forward.all())
+        if (ct.data() == t.data() && ct.numel() == t.numel()) want = canon;
+      auto it = targets.find("unet." + module);
+      if (it == targets.end() || it->second != want) {
+        if (bad++ < 3) std::printf("  %s: unet.%s -> %s, want %s\n", family, module.c_str(),
+                                   it == targets.end() ? "(none)" : it->second.c_str(), want.c_str());
+      }
+      std::string kohya = "lora_unet_" + module;
+      for (char& ch : kohya) ch = ch == '.' ? '_' : ch;
+      CHECK(targets.count(kohya) && targets[kohya] == want);
+      ++checked;
+    }
+    CHECK_MSG(bad == 0, "%s: %d of %d U-Net modules map differently", family, bad, checked);
+    std::printf("  %s: %d U-Net modules round-trip\n", family, checked);
+  }
+  auto xl = load_model(fixture("tiny-sdxl/diffusers"), {});
+  LoraTargets t = lora_targets(*xl);
+  CHECK(t["lora_te1_text_model_encoder_layers_0_self_attn_q_proj"] == "te1.text_model.encoder.layers.0.self_attn.q_proj.weight");
+  CHECK(t["lora_te2_text_model_encoder_layers_1_mlp_fc2"] == "te2.text_model.encoder.layers.1.mlp.fc2.weight");
+  CHECK(t["text_encoder_2.text_model.encoder.layers.1.mlp.fc2"] == "te2.text_model.encoder.layers.1.mlp.fc2.weight");
+  CHECK(t.count("lora_te_text_model_encoder_layers_0_self_attn_q_proj") == 0);  // SDXL files say te1/te2
 }
