@@ -20,7 +20,43 @@ namespace {
 constexpr int64_t kWinogradMinTiles = 4;
 constexpr int64_t kColBytes = 8ll << 20;  // im2col chunk cap
 
+// Maps whose whole batch has at most this many output pixels run as one GEMM
+// over the batch: at such sizes the GEMM is bound by converting and packing
+// the weights, which a per-image loop repeats for every image (SD's deepest
+// U-Net level at 256x256: 4x4 maps, 2 images per CFG batch).
+constexpr int64_t kBatchedMaxPixels = 256;
+
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }  // b > 0
+
+// col[r * ldcol + p] for p in [0, pc): rows r = (ci, ky, kx) of the im2col
+// matrix of one image x [Cin, H, W], output pixels p0 .. p0 + pc.
+void im2col_fill(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                 int stride, int pt, int pl, int64_t Wo, int64_t p0, int64_t pc, float* col, int64_t ldcol) {
+  const int64_t rows = Cin * kh * kw;
+  parallel_for(pool, rows, balanced_grain(rows, 8), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+      const float* xc = x + ci * H * W;
+      float* dst = col + r * ldcol;
+      // Output columns whose input column ix = ox*stride - pl + kx is inside [0, W).
+      const int64_t ox_lo = std::min(Wo, std::max<int64_t>(0, -floor_div(kx - pl, stride)));
+      const int64_t ox_hi = std::max(ox_lo, std::min(Wo, floor_div(W - 1 + pl - kx, stride) + 1));
+      for (int64_t p = 0; p < pc;) {  // one output-row segment at a time
+        const int64_t oy = (p0 + p) / Wo, ox0 = (p0 + p) % Wo, n = std::min(Wo - ox0, pc - p);
+        const int64_t iy = oy * stride - pt + ky;
+        float* d = dst + p;  // d[ox - ox0] for ox in [ox0, ox0 + n)
+        if (iy < 0 || iy >= H) {
+          std::fill(d, d + n, 0.f);
+        } else {
+          const float* row = xc + iy * W;
+          for (int64_t ox = ox0; ox < ox0 + n; ++ox)
+            d[ox - ox0] = (ox >= ox_lo && ox < ox_hi) ? row[ox * stride - pl + kx] : 0.f;
+        }
+        p += n;
+      }
+    }
+  });
+}
 
 // y [Cout, Ho*Wo] for one image via chunks col [Cin*kh*kw, pc] of the input.
 void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64_t W, const Tensor& w, int64_t Cout,
@@ -31,33 +67,30 @@ void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
   float* col = kern::scratch(kern::kSlotOp0, size_t(rows * pc_max));
   for (int64_t p0 = 0; p0 < P; p0 += pc_max) {
     const int64_t pc = std::min(pc_max, P - p0);
-    parallel_for(pool, rows, balanced_grain(rows, 8), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
-        const float* xc = x + ci * H * W;
-        float* dst = col + r * pc;
-        // Output columns whose input column ix = ox*stride - pl + kx is inside [0, W).
-        const int64_t ox_lo = std::min(Wo, std::max<int64_t>(0, -floor_div(kx - pl, stride)));
-        const int64_t ox_hi = std::max(ox_lo, std::min(Wo, floor_div(W - 1 + pl - kx, stride) + 1));
-        for (int64_t p = 0; p < pc;) {  // one output-row segment at a time
-          const int64_t oy = (p0 + p) / Wo, ox0 = (p0 + p) % Wo, n = std::min(Wo - ox0, pc - p);
-          const int64_t iy = oy * stride - pt + ky;
-          float* d = dst + p;  // d[ox - ox0] for ox in [ox0, ox0 + n)
-          if (iy < 0 || iy >= H) {
-            std::fill(d, d + n, 0.f);
-          } else {
-            const float* row = xc + iy * W;
-            for (int64_t ox = ox0; ox < ox0 + n; ++ox)
-              d[ox - ox0] = (ox >= ox_lo && ox < ox_hi) ? row[ox * stride - pl + kx] : 0.f;
-          }
-          p += n;
-        }
-      }
-    });
+    im2col_fill(pool, x, Cin, H, W, kh, kw, stride, pt, pl, Wo, p0, pc, col, pc);
     // y[:, p0:p0+pc] = w [Cout, rows] @ col [rows, pc]
     kern::gemm(pool, Cout, pc, rows, {w.data(), w.dtype(), rows, 1}, {col, DType::F32, pc, 1}, y + p0, P, nullptr,
                bias);
   }
+}
+
+// Small maps, whole batch: col [rows, B*P] (image b in columns b*P ..), one
+// GEMM into t [Cout, B*P], then t -> y [B, Cout, P].
+void conv_im2col_batched(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const Tensor& w,
+                         int64_t Cout, int64_t kh, int64_t kw, int stride, int pt, int pl, const float* bias, float* y,
+                         int64_t Ho, int64_t Wo) {
+  const int64_t rows = Cin * kh * kw, P = Ho * Wo, N = B * P;
+  Tensor col = kern::new_tensor(c, {rows, N});  // [rows, B*P]
+  Tensor t = kern::new_tensor(c, {Cout, N});    // [Cout, B*P]
+  for (int64_t b = 0; b < B; ++b)
+    im2col_fill(c.pool, x + b * Cin * H * W, Cin, H, W, kh, kw, stride, pt, pl, Wo, 0, P, col.data_as<float>() + b * P,
+                N);
+  kern::gemm(c.pool, Cout, N, rows, {w.data(), w.dtype(), rows, 1}, {col.data_as<float>(), DType::F32, N, 1},
+             t.data_as<float>(), N, nullptr, bias);
+  const float* tp = t.data_as<float>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t co = 0; co < Cout; ++co)
+      std::copy(tp + co * N + b * P, tp + co * N + (b + 1) * P, y + (b * Cout + co) * P);
 }
 
 }  // namespace
@@ -92,6 +125,11 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
     // All images at once: the weight transform is shared by the batch.
     kern::conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left,
                            y.data_as<float>(), Ho, Wo);
+    return y;
+  }
+  if (B > 1 && B * Ho * Wo <= kBatchedMaxPixels) {
+    conv_im2col_batched(c, x.data_as<float>(), B, Cin, H, W, w, Cout, k, k, stride, pad_top, pad_left, bp,
+                        y.data_as<float>(), Ho, Wo);
     return y;
   }
   for (int64_t n = 0; n < B; ++n) {
