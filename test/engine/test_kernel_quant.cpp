@@ -2,8 +2,9 @@
 // this under every SD_NATIVE_CPU path) is bit-identical to the scalar
 // reference on odd shapes and every format it takes; its result is within
 // the activation-quantization error of x @ dequant(w)^T in double; linear and
-// conv2d route quantized weights (1x1 integer, 3x3 dequantized) and stay
-// within the same bound of the f32 ops; results do not depend on threads.
+// conv2d route quantized weights (integer GEMM where preferred, else
+// dequantized) and stay within the same bound of the f32 ops; results do not
+// depend on threads.
 #define SD_TEST_MAIN
 #include <cmath>
 #include <vector>
@@ -53,6 +54,16 @@ std::vector<float> reference(const Tensor& x, const Tensor& wf, const Tensor* bi
   return y;
 }
 
+// The integer GEMM itself (ops may route around it): y [M, N] = x @ w^T + bias.
+Tensor int_linear(const Tensor& x, const Tensor& w, const Tensor* bias, ThreadPool* pool = nullptr) {
+  const int64_t K = x.size(-1), M = x.numel() / K, N = w.size(0);
+  Tensor y = Tensor::empty(DType::F32, {M, N});
+  Compute c{pool, nullptr};
+  kern::quant_gemm(c, M, N, K, x.data_as<float>(), K, 1, w.data(), w.dtype(), y.data_as<float>(), N, 1,
+                   bias ? bias->data_as<float>() : nullptr);
+  return y;
+}
+
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), size_t(a.nbytes())) == 0;
 }
@@ -69,10 +80,7 @@ TEST(integer_gemm_matches_scalar_reference_bit_for_bit) {
       if (cs.K % dtype_block_size(t)) continue;
       Tensor x = rand_tensor({cs.M, cs.K}, 11), w = quantized(rand_tensor({cs.N, cs.K}, 12, 0.1f), t);
       Tensor bias = rand_tensor({cs.N}, 13);
-      auto run = [&] {
-        Compute c;
-        return ops::linear(c, x, w, &bias);
-      };
+      auto run = [&] { return int_linear(x, w, &bias); };
       set_cpu_path(CpuPath::Scalar);
       Tensor ref = run();
       set_cpu_path(path);
@@ -89,14 +97,21 @@ TEST(integer_gemm_is_within_activation_quantization_error) {
     const int64_t M = 37, N = 23, K = 512;
     Tensor x = rand_tensor({M, K}, 21), w = quantized(rand_tensor({N, K}, 22, 0.05f), t);
     Tensor bias = rand_tensor({N}, 23, 0.01f);
-    Compute c;
-    Tensor y = ops::linear(c, x, w, &bias);
+    Tensor y = int_linear(x, w, &bias);
     Tensor wf = dequantized(w);
     std::vector<float> ref = reference(x, wf, &bias);
     const double err = sdtest::rel_l2(y.data_as<float>(), ref.data(), ref.size());
     CHECK_MSG(err <= 0.01, "%s: rel %g", dtype_name(t), err);
     CHECK_MSG(err > 1e-5, "%s: rel %g, activations are not quantized?", dtype_name(t), err);
   }
+}
+
+TEST(ops_route_preferred_shapes_to_the_integer_gemm) {
+  // K = 512 (whole groups) with q4_0: integer GEMM, so ops::linear equals it bit for bit.
+  Tensor x = rand_tensor({9, 512}, 61), w = quantized(rand_tensor({13, 512}, 62, 0.1f), DType::Q4_0);
+  Compute c;
+  CHECK(kern::quant_gemm_preferred(DType::Q4_0, 512) && !kern::quant_gemm_preferred(DType::Q4_0, 320));
+  CHECK(same_bits(ops::linear(c, x, w, nullptr), int_linear(x, w, nullptr)));
 }
 
 TEST(linear_with_16_value_subblock_formats_dequantizes) {
@@ -120,7 +135,7 @@ TEST(conv2d_with_quantized_weights_matches_f32_conv_of_dequantized_weights) {
       Tensor y = ops::conv2d(c, x, w, &b, 1, k / 2);
       Tensor ref = ops::conv2d(c, x, dequantized(w), &b, 1, k / 2);
       const double err = sdtest::rel_l2(y.data_as<float>(), ref.data_as<float>(), size_t(ref.numel()));
-      // 1x1 with q8_0/q4_0 runs the integer GEMM (activation rounding); the rest dequantize.
+      // 1x1 may run the integer GEMM (activation rounding); 3x3 and q6_K dequantize.
       const double bound = (k == 1 && t != DType::Q6_K) ? 0.01 : 1e-5;
       CHECK_MSG(err <= bound, "%s k=%d: rel %g > %g", dtype_name(t), k, err, bound);
     }
@@ -130,6 +145,5 @@ TEST(conv2d_with_quantized_weights_matches_f32_conv_of_dequantized_weights) {
 TEST(integer_gemm_is_independent_of_thread_count) {
   Tensor x = rand_tensor({300, 640}, 51), w = quantized(rand_tensor({70, 640}, 52, 0.1f), DType::Q4_0);
   ThreadPool one(1), three(3);
-  Compute c1{&one, nullptr}, c3{&three, nullptr};
-  CHECK(same_bits(ops::linear(c1, x, w, nullptr), ops::linear(c3, x, w, nullptr)));
+  CHECK(same_bits(int_linear(x, w, nullptr, &one), int_linear(x, w, nullptr, &three)));
 }

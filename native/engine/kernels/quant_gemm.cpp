@@ -176,6 +176,11 @@ bool quant_gemm_takes(DType t) {
   }
 }
 
+bool quant_gemm_preferred(DType t, int64_t K) {
+  if (!quant_gemm_takes(t) || K % 256 != 0) return false;
+  return t != DType::Q8_0 || &quant_table() == quant_avx512_table();
+}
+
 void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w,
                 DType wt, float* y, int64_t ys_m, int64_t ys_n, const float* bias_n) {
   require(quant_gemm_takes(wt), "quant_gemm", std::string("weights of type ") + dtype_name(wt));

@@ -16,6 +16,14 @@ namespace kern {
 // q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K.
 bool quant_gemm_takes(DType t);
 
+// Whether ops should use the integer GEMM for these weights rather than
+// dequantizing them and running the f32 GEMM. Measured (bench_quant, AVX2,
+// SD 1.5 shapes): with K a multiple of 256 (no padded group) 4/5-bit weights
+// run 1.15-1.3x faster than f16; q8_0 (sign trick, no i16 accumulation) and
+// padded K (320: 1.6x the work) run 0.4-0.9x, so those dequantize. With
+// AVX-512 VNNI q8_0 needs no sign trick's extra work per pair and is taken.
+bool quant_gemm_preferred(DType t, int64_t K);
+
 // Y(m, n) = sum_k X(m, k) * W[n, k] (+ bias_n[n]) for m < M, n < N.
 // X: f32, element (m, k) at x[m * xs_m + k * xs_k]; W: [N, K] row-major in
 // dtype wt (K a multiple of its block size); Y(m, n) written at

@@ -27,7 +27,7 @@ Tensor linear_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   const char* op = "linear";
   require_act(x, op, "x");
   require(w.dim() == 2 && w.is_contiguous(), op, "weight must be [N, K], got " + shape_str(w.shape()));
-  if (!quant_gemm_takes(w.dtype())) return ops::linear(c, x, dequantize_weight(c, w), b);
+  if (!quant_gemm_preferred(w.dtype(), w.size(1))) return ops::linear(c, x, dequantize_weight(c, w), b);
   require(x.dim() >= 1 && x.size(-1) == w.size(1), op,
           "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
   const int64_t N = w.size(0), K = w.size(1), M = K ? x.numel() / K : 0;
@@ -47,7 +47,7 @@ Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   require_act(x, op, "x");
   const bool pointwise = w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 && stride == 1 && pad_top == 0 &&
                          pad_left == 0 && pad_bottom == 0 && pad_right == 0;
-  if (!pointwise || !quant_gemm_takes(w.dtype()) || x.dim() != 4 || x.size(1) != w.size(1))
+  if (!pointwise || !quant_gemm_preferred(w.dtype(), w.size(1)) || x.dim() != 4 || x.size(1) != w.size(1))
     return ops::conv2d(c, x, dequantize_weight(c, w), b, stride, pad_top, pad_left, pad_bottom, pad_right);
   const int64_t B = x.size(0), Cin = x.size(1), HW = x.size(2) * x.size(3), Cout = w.size(0);
   std::vector<float> bias;

@@ -1,7 +1,8 @@
 // Internal: ops::linear / ops::conv2d for block-quantized weights (the ops
 // route here when the weight's dtype is quantized). Linear and 1x1 convs
-// run the integer GEMM (quant_gemm.h) where the format allows; 3x3 convs,
-// and formats with 16-value sub-blocks, dequantize the weight to f32 per call
+// run the integer GEMM (quant_gemm.h) where quant_gemm_preferred() says it
+// is faster; 3x3 convs, the other shapes and formats with 16-value
+// sub-blocks dequantize the weight to f32 per call
 // (an arena temporary) and take the f32 path, so 3x3 convs keep Winograd.
 #pragma once
 #include "kernels/ops.h"
