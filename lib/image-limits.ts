@@ -43,7 +43,10 @@ function jpegDeclared(b: Uint8Array): { width: number; height: number } | undefi
     // SOF0..SOF15 except DHT (c4), JPG (c8), DAC (cc): precision, height, width.
     if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
       if (p + 9 > b.length) return undefined;
-      return { height: ((b[p + 5] as number) << 8) | (b[p + 6] as number), width: ((b[p + 7] as number) << 8) | (b[p + 8] as number) };
+      return {
+        height: ((b[p + 5] as number) << 8) | (b[p + 6] as number),
+        width: ((b[p + 7] as number) << 8) | (b[p + 8] as number),
+      };
     }
     p += 2 + len;
   }
@@ -52,14 +55,20 @@ function jpegDeclared(b: Uint8Array): { width: number; height: number } | undefi
 
 /** Throws ERR_INVALID_OPTION when a PNG/JPEG declares more pixels than allowed or than its bytes can hold. */
 export function checkDeclaredSize(bytes: Uint8Array, name: string, format: "png" | "jpeg"): void {
-  const d = format === "png" ? pngDeclared(bytes) : jpegDeclared(bytes);
+  const d: { width: number; height: number; rawBytes?: number } | undefined =
+    format === "png" ? pngDeclared(bytes) : jpegDeclared(bytes);
   if (!d) return; // malformed headers are the decoder's to report
   const pixels = d.width * d.height;
   if (pixels > MAX_INPUT_PIXELS) {
-    throw invalidOption(name, `the image declares ${d.width}x${d.height} pixels; at most ${MAX_INPUT_PIXELS / 1e6} megapixels are accepted`);
+    throw invalidOption(
+      name,
+      `the image declares ${d.width}x${d.height} pixels; at most ${MAX_INPUT_PIXELS / 1e6} megapixels are accepted`,
+    );
   }
   const justified =
-    "rawBytes" in d ? d.rawBytes <= PNG_MAX_EXPANSION * bytes.length : pixels <= JPEG_MAX_PIXELS_PER_BYTE * bytes.length;
+    d.rawBytes !== undefined
+      ? d.rawBytes <= PNG_MAX_EXPANSION * bytes.length
+      : pixels <= JPEG_MAX_PIXELS_PER_BYTE * bytes.length;
   if (!justified) {
     throw invalidOption(
       name,
