@@ -17,7 +17,12 @@ using namespace sd;
 namespace fs = std::filesystem;
 
 // Sanitizer builds run several times slower; the limit is for release builds.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)  // clang spells the ASan check differently from gcc
+#if __has_feature(address_sanitizer)
+#define SD_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(SD_TEST_ASAN)
 static constexpr double kTimeScale = 5;
 #else
 static constexpr double kTimeScale = 1;
