@@ -19,6 +19,7 @@
 #include "pipeline/generate_internal.h"
 #include "pipeline/image_tensors.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/weight_residency.h"
 #include "sampling/denoiser.h"
 #include "sampling/sampler_setup.h"
 #include "tensor/arena.h"
@@ -178,6 +179,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   Conditioning cond = encode_conditioning(c, model, p, guided);
   result->timings.text_encode_ms = ms_since(t0);
   if (tm.op_timers) c.timers = &tm.denoise_ops;
+  release_weight_pages(model.weights, "te");  // not needed again in this call
   tm.encode_cpu_s = cpu_seconds() - cpu0;
   cpu0 = cpu_seconds();
   throw_if_aborted(cb);
@@ -284,6 +286,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   // 4. VAE decode, one image at a time (peak memory of one decode). The
   // U-Net's cached activation blocks have other sizes: give them back first.
   arena.trim();
+  release_weight_pages(model.weights, "unet.");
   if (tm.op_timers) c.timers = &tm.decode_ops;
   tm.denoise_cpu_s = cpu_seconds() - cpu0;
   cpu0 = cpu_seconds();
@@ -300,6 +303,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
     cb.progress(Stage::Decode, int(b + 1), int(B), kNoSigma);
   }
   result->timings.vae_decode_ms = ms_since(t0);
+  release_weight_pages(model.weights, "vae.");
   tm.decode_cpu_s = cpu_seconds() - cpu0;
   result->timings.total_ms = ms_since(t_start);
 }
