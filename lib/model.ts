@@ -1,8 +1,8 @@
 import { basename, extname } from "node:path";
+import { buildEmbeddingTable, type EmbeddingTable, embeddingFilesFor, type NativeEmbedding } from "./embeddings.js";
 import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js";
 import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
 import { checkLogOptions, type Logger, type LogLevel, makeLog } from "./log.js";
-import { buildEmbeddingTable, type EmbeddingTable, embeddingFilesFor, type NativeEmbedding } from "./embeddings.js";
 import { checkDirOption, resolvePromptLoras } from "./lora.js";
 import { type NativeModel, native } from "./native.js";
 import {
@@ -14,6 +14,7 @@ import {
 } from "./options.js";
 import { EventQueue, type ProgressEvent } from "./progress.js";
 import { TaskQueue } from "./queue.js";
+import { isWeightType, WEIGHT_TYPES, type WeightType } from "./weight-types.js";
 
 /** The last item of generateStream(): the call's result. */
 export interface GenerateDone {
@@ -80,6 +81,14 @@ export interface LoadOptions {
    * its token, expanded wherever the prompt or negative prompt uses it.
    */
   embeddingDir?: string;
+  /**
+   * Convert weights at load (docs/quantization.md): the U-Net's and text encoders' matmul and conv
+   * weights become this type; norms, biases, embeddings and the VAE keep their stored precision.
+   * Default: as stored.
+   */
+  weightType?: WeightType;
+  /** Per-component override of `weightType` ("" keeps that component as stored). */
+  weightTypes?: { unet?: WeightType | ""; te?: WeightType | ""; vae?: WeightType | "" };
   /** Folder searched for the prompt's `<lora:name:scale>` tags (name + .safetensors/.ckpt/.pt/.bin). */
   loraDir?: string;
 }
@@ -259,6 +268,19 @@ function validateLoadOptions(options: LoadOptions): void {
   if (options.taesd !== undefined && (typeof options.taesd !== "string" || options.taesd === "")) {
     throw invalidOption("taesd", "must be a path to a TAESD file or folder");
   }
+  if (options.weightType !== undefined && !isWeightType(options.weightType)) {
+    throw invalidOption("weightType", `must be one of ${WEIGHT_TYPES.join(", ")}, got ${String(options.weightType)}`);
+  }
+  if (options.weightTypes !== undefined) {
+    const per: unknown = options.weightTypes;
+    if (typeof per !== "object" || per === null) throw invalidOption("weightTypes", "must be an object");
+    for (const [k, v] of Object.entries(per)) {
+      if (!["unet", "te", "vae"].includes(k))
+        throw invalidOption("weightTypes", `unknown component "${k}" (unet, te, vae)`);
+      if (v !== "" && !isWeightType(v))
+        throw invalidOption(`weightTypes.${k}`, `must be "" or one of ${WEIGHT_TYPES.join(", ")}`);
+    }
+  }
 }
 
 /**
@@ -271,7 +293,13 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
   let nativeModel: NativeModel;
   const t0 = performance.now();
   try {
-    nativeModel = await native().loadModel(path, { config: options.config, vae: options.vae, taesd: options.taesd });
+    nativeModel = await native().loadModel(path, {
+      config: options.config,
+      vae: options.vae,
+      taesd: options.taesd,
+      weightType: options.weightType,
+      weightTypes: options.weightTypes,
+    });
   } catch (err) {
     throw fromNativeError(err);
   }

@@ -3,8 +3,8 @@
 import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SdError } from "./errors.js";
 import type { NativeEmbedding } from "./embeddings.js";
+import { SdError } from "./errors.js";
 import type { NativeGenerateHandle, NativeGenerateParams } from "./generate.js";
 import type { NativeEvent } from "./progress.js";
 
@@ -37,6 +37,8 @@ export interface NativeLoadOptions {
   config?: string;
   vae?: string;
   taesd?: string;
+  weightType?: string;
+  weightTypes?: Record<string, string>;
 }
 
 export interface NativeBinding {

@@ -135,6 +135,16 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     if (o.Has("config") && o.Get("config").IsString()) opts.config_path = o.Get("config").As<Napi::String>();
     if (o.Has("vae") && o.Get("vae").IsString()) opts.vae_path = o.Get("vae").As<Napi::String>();
     if (o.Has("taesd") && o.Get("taesd").IsString()) taesd = o.Get("taesd").As<Napi::String>();
+    // Validated in lib/model.ts: a type name, and an object of component -> type name.
+    if (o.Has("weightType") && o.Get("weightType").IsString()) opts.weight_type = o.Get("weightType").As<Napi::String>();
+    if (o.Has("weightTypes") && o.Get("weightTypes").IsObject()) {
+      Napi::Object per = o.Get("weightTypes").As<Napi::Object>();
+      Napi::Array keys = per.GetPropertyNames();
+      for (uint32_t i = 0; i < keys.Length(); ++i) {
+        std::string k = keys.Get(i).As<Napi::String>();
+        if (per.Get(k).IsString()) opts.component_weight_types[k] = per.Get(k).As<Napi::String>();
+      }
+    }
   }
   auto* worker = new LoadWorker(env, info[0].As<Napi::String>(), std::move(opts), std::move(taesd));
   Napi::Promise p = worker->Promise();
