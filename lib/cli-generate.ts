@@ -4,8 +4,7 @@
 import { extname } from "node:path";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { invalidOption } from "./errors.js";
-import { loadModel } from "./model.js";
+import { type LoadOptions, loadModel } from "./model.js";
 import { type GenerateParams, RNGS, resolveParams, SAMPLERS, SCHEDULERS } from "./options.js";
 import type { ProgressEvent } from "./progress.js";
 
@@ -104,9 +103,6 @@ class ProgressView {
 }
 
 async function generateCommand(flags: GenerateFlags): Promise<void> {
-  if (flags.weightType !== undefined) {
-    throw invalidOption("--weight-type", "is not supported by this build yet; omit it to use the stored weights");
-  }
   const params: GenerateParams = {
     prompt: flags.prompt,
     negativePrompt: flags.negativePrompt,
@@ -144,6 +140,7 @@ async function generateCommand(flags: GenerateFlags): Promise<void> {
     threads: num(flags.threads),
     tokenizer: flags.tokenizer,
     config: flags.config,
+    weightType: flags.weightType as LoadOptions["weightType"],
   });
   try {
     const result = await model.generate(params, { signal: controller.signal, onProgress: (e) => view.event(e) });

@@ -1,3 +1,4 @@
+export { type ConvertOptions, convertModel } from "./convert.js";
 export type { EmbeddingSpec } from "./embeddings.js";
 export { AbortError, type ErrorCode, SdError } from "./errors.js";
 export type { GenerateResult, GenerateTimings } from "./generate.js";
@@ -60,3 +61,4 @@ export {
   Tokenizer,
   type TokenizerSourceOptions,
 } from "./tokenizer/index.js";
+export { WEIGHT_TYPES, type WeightType } from "./weight-types.js";
