@@ -90,25 +90,38 @@ Tensor Tensor::slice_rows(int64_t begin, int64_t end) const {
   return Tensor(dtype_, s, static_cast<char*>(data_) + offset, owner_);
 }
 
+namespace {
+
+template <class T>
+T load_unaligned(const char* base, int64_t i) {
+  T v;
+  std::memcpy(&v, base + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+  return v;
+}
+
+}  // namespace
+
 Tensor Tensor::to_f32() const {
   Tensor out = empty(DType::F32, shape_);
   float* dst = out.data_as<float>();
   int64_t n = numel();
   switch (dtype_) {
     case DType::F32: std::memcpy(dst, data_, static_cast<size_t>(n) * 4); break;
+    // Views into a mapped file need not be element-aligned (safetensors does
+    // not align tensor data), so elements are read with memcpy.
     case DType::F16: {
-      const uint16_t* s = data_as<uint16_t>();
-      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+      const char* s = static_cast<const char*>(data_);
+      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load_unaligned<uint16_t>(s, i));
       break;
     }
     case DType::BF16: {
-      const uint16_t* s = data_as<uint16_t>();
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+      const char* s = static_cast<const char*>(data_);
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load_unaligned<uint16_t>(s, i));
       break;
     }
     case DType::F64: {
-      const double* s = data_as<double>();
-      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
+      const char* s = static_cast<const char*>(data_);
+      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(load_unaligned<double>(s, i));
       break;
     }
     default:
