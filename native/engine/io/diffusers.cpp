@@ -107,6 +107,7 @@ void read_diffusers_configs(const std::string& dir, std::map<std::string, std::s
       {"te1", "text_encoder/config.json"},
       {"te2", "text_encoder_2/config.json"},
       {"scheduler", "scheduler/scheduler_config.json"},
+      {"model_index", "model_index.json"},  // pipeline flags, e.g. SDXL's force_zeros_for_empty_prompt
   };
   for (const auto& [key, rel] : kFiles) {
     fs::path p = fs::path(dir) / rel;
