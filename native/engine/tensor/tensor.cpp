@@ -32,7 +32,11 @@ static Shape contiguous_strides(const Shape& shape) {
   int64_t acc = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     st[i] = acc;
-    acc *= shape[i];
+    // An empty tensor may have huge other dimensions (a zero anywhere makes
+    // it valid), so the running product can overflow: saturate instead of
+    // overflowing (its strides are never used to address anything).
+    const int64_t d = shape[i];
+    acc = d != 0 && (d < 0 || acc > std::numeric_limits<int64_t>::max() / d) ? std::numeric_limits<int64_t>::max() : acc * d;
   }
   return st;
 }
