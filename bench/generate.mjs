@@ -9,7 +9,7 @@
 // Prints a human table, then one JSON line. Op-family shares come from the engine's op timers,
 // switched on here through SD_NATIVE_OP_TIMERS=1.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -91,6 +91,17 @@ function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+// Peak RSS per stage: at the first decode event the high-water mark so far is the text-encode +
+// denoise peak; then it is reset (Linux: "5" > /proc/self/clear_refs) so the final one is the decode's.
+function resetPeakRss() {
+  try {
+    writeFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function peakRssMb() {
   // VmHWM is the resident high-water mark; resourceUsage().maxRSS elsewhere (KiB on Linux/macOS).
   try {
@@ -106,18 +117,29 @@ async function run(lib, checkpoint, nThreads, nSteps) {
   const t0 = performance.now();
   const model = await lib.loadModel(checkpoint, loadOptions);
   const loadMs = performance.now() - t0;
+  const stagePeaks = {};
+  const onProgress = (e) => {
+    if (e.stage === "decode" && stagePeaks.denoiseMb === undefined) {
+      stagePeaks.denoiseMb = peakRssMb();
+      if (!resetPeakRss()) stagePeaks.denoiseMb = null;
+    }
+  };
   try {
-    const result = await model.generate({
-      prompt: "a photograph of an astronaut riding a horse",
-      negativePrompt: "blurry",
-      width: size,
-      height: size,
-      steps: nSteps,
-      sampler: "euler",
-      cfgScale: 7,
-      seed: 42,
-    });
-    return { loadMs, t: result.timings };
+    const result = await model.generate(
+      {
+        prompt: "a photograph of an astronaut riding a horse",
+        negativePrompt: "blurry",
+        width: size,
+        height: size,
+        steps: nSteps,
+        sampler: "euler",
+        cfgScale: 7,
+        seed: 42,
+      },
+      { onProgress },
+    );
+    if (stagePeaks.denoiseMb) stagePeaks.decodeMb = peakRssMb();
+    return { loadMs, t: result.timings, stagePeaks };
   } finally {
     await model.dispose();
   }
@@ -144,7 +166,7 @@ const lib = await importLib();
 process.env.SD_NATIVE_OP_TIMERS = "1";
 
 const main = await run(lib, checkpoint, threads, steps);
-const rssMb = peakRssMb();
+const rssMb = Math.max(peakRssMb(), main.stagePeaks.denoiseMb ?? 0);
 const t = main.t;
 const stepS = median(t.perStepMs) / 1000;
 const decodeS = t.vaeDecodeMs / 1000;
@@ -161,6 +183,9 @@ const report = {
   stepS,
   vaeDecodeS: decodeS,
   peakRssMb: rssMb,
+  peakRssByStageMb: main.stagePeaks.denoiseMb
+    ? { encodeAndDenoise: main.stagePeaks.denoiseMb, decode: main.stagePeaks.decodeMb }
+    : null,
   unetGflops: (2 * 2 * uGmac) / stepS,
   vaeGflops: (2 * vGmac) / decodeS,
   unetGmacPerEval: uGmac,
@@ -197,7 +222,13 @@ const rows = [
   ["text encode", `${f(report.textEncodeS, 3)} s`],
   ["sampler step (median)", `${f(stepS)} s  (U-Net ${f(report.unetGflops, 1)} GFLOP/s effective)`],
   ["VAE decode", `${f(decodeS)} s  (${f(report.vaeGflops, 1)} GFLOP/s effective)`],
-  ["peak RSS", `${f(rssMb, 0)} MB`],
+  [
+    "peak RSS",
+    `${f(rssMb, 0)} MB` +
+      (report.peakRssByStageMb
+        ? ` (encode+denoise ${f(report.peakRssByStageMb.encodeAndDenoise, 0)}, decode ${f(report.peakRssByStageMb.decode, 0)})`
+        : ""),
+  ],
   [
     "per CPU-second",
     `U-Net ${f(report.unetGflopsPerCpuS, 1)}, VAE ${f(report.vaeGflopsPerCpuS, 1)} GFLOP/s (CPU s: encode ${f(report.cpuSeconds?.encode)}, denoise ${f(report.cpuSeconds?.denoise)}, decode ${f(report.cpuSeconds?.decode)})`,

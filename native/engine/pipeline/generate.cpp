@@ -22,7 +22,6 @@
 #include "pipeline/weight_residency.h"
 #include "sampling/denoiser.h"
 #include "sampling/sampler_setup.h"
-#include "tensor/arena.h"
 #include "tensor/thread_pool.h"
 
 namespace sd {
@@ -139,12 +138,11 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   throw_if_aborted(cb);
   if (p.batch_size < 1) fail(ErrorCode::InvalidOption, "batchSize must be >= 1");
   ThreadPool pool(p.threads);
-  // Activations come from a caching arena: every sampler step allocates the
-  // same shapes, so after the first step no page is faulted in again.
-  Arena arena;
+  // Activations come from the heap, not an Arena: the Arena caches blocks by
+  // exact size, and the U-Net's many sizes kept 4.5x its live bytes reserved
+  // (256x256: 65 MB live, 293 MB reserved) for no measurable speed-up.
   Compute c;
   c.pool = &pool;
-  c.arena = &arena;
   GenerateTimings& tm = result->timings;
   tm.op_timers = op_timers_requested();
   if (tm.op_timers) c.timers = &tm.encode_ops;
@@ -283,9 +281,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
     std::memcpy(final_latents->data(), x.data(), size_t(x.nbytes()));
   }
 
-  // 4. VAE decode, one image at a time (peak memory of one decode). The
-  // U-Net's cached activation blocks have other sizes: give them back first.
-  arena.trim();
+  // 4. VAE decode, one image at a time (peak memory of one decode).
   release_weight_pages(model.weights, "unet.");
   if (tm.op_timers) c.timers = &tm.decode_ops;
   tm.denoise_cpu_s = cpu_seconds() - cpu0;
