@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -14,6 +16,11 @@ namespace sd {
 
 void release_weight_pages(const ModelWeights& weights, const std::string& prefix) {
 #if defined(__linux__) && defined(MADV_PAGEOUT)
+  static const bool enabled = [] {
+    const char* v = std::getenv("SD_NATIVE_RELEASE_WEIGHTS");
+    return v && std::string(v) == "1";
+  }();
+  if (!enabled) return;
   const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   std::vector<std::pair<uintptr_t, uintptr_t>> ranges;  // [begin, end), page-rounded outwards
   for (const auto& [name, t] : weights.all()) {
