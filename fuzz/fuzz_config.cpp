@@ -50,7 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (!sd::Json::parse(text, 32).is_object()) sd::fail(sd::ErrorCode::ModelFormat, "not an object");
     }
   });
-  if (had) model.configs[key] = saved;
-  else model.configs.erase(key);
+  if (had)
+    model.configs[key] = saved;
+  else
+    model.configs.erase(key);
   return 0;
 }

@@ -10,12 +10,19 @@
 namespace {
 
 bool allowed_global(const std::string& name) {
-  static const std::set<std::string> kAllowed = {
-      "collections.OrderedDict",  "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
-      "torch.FloatStorage",       "torch.HalfStorage",               "torch.BFloat16Storage",
-      "torch.DoubleStorage",      "torch.LongStorage",               "torch.IntStorage",
-      "torch.ShortStorage",       "torch.CharStorage",               "torch.ByteStorage",
-      "torch.BoolStorage"};
+  static const std::set<std::string> kAllowed = {"collections.OrderedDict",
+                                                 "torch._utils._rebuild_tensor_v2",
+                                                 "torch._utils._rebuild_parameter",
+                                                 "torch.FloatStorage",
+                                                 "torch.HalfStorage",
+                                                 "torch.BFloat16Storage",
+                                                 "torch.DoubleStorage",
+                                                 "torch.LongStorage",
+                                                 "torch.IntStorage",
+                                                 "torch.ShortStorage",
+                                                 "torch.CharStorage",
+                                                 "torch.ByteStorage",
+                                                 "torch.BoolStorage"};
   return kAllowed.count(name) != 0;
 }
 

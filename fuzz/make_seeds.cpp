@@ -73,8 +73,13 @@ void safetensors_seeds() {
   put("safetensors", "two_tensors", safetensors({{"a", "F32", {2, 3}, 4}, {"b", "F16", {4}, 2}}, ""));
   put("safetensors", "metadata", safetensors({{"w", "BF16", {1, 2, 2}, 2}}, "{\"format\":\"pt\",\"note\":\"\\u00e9\"}"));
   put("safetensors", "dtypes",
-      safetensors({{"f64", "F64", {2}, 8}, {"i64", "I64", {2}, 8}, {"i32", "I32", {1}, 4}, {"u8", "U8", {3}, 1},
-                   {"bool", "BOOL", {1}, 1}, {"empty", "F32", {0, 5}, 4}, {"scalar", "F32", {}, 4}},
+      safetensors({{"f64", "F64", {2}, 8},
+                   {"i64", "I64", {2}, 8},
+                   {"i32", "I32", {1}, 4},
+                   {"u8", "U8", {3}, 1},
+                   {"bool", "BOOL", {1}, 1},
+                   {"empty", "F32", {0, 5}, 4},
+                   {"scalar", "F32", {}, 4}},
                   ""));
   put("safetensors", "sd1_like", safetensors(kSdLike, "{\"modelspec.architecture\":\"stable-diffusion-v1\"}"));
   put("safetensors", "empty_header", safetensors({}, ""));
@@ -105,8 +110,7 @@ std::string two_tensor_pickle(bool wrap_state_dict, bool parameter) {
 }
 
 void ckpt_seeds() {
-  const std::vector<std::pair<std::string, std::string>> storages = {{"0", std::string(16, '\x01')},
-                                                                     {"1", std::string(24, '\x3c')}};
+  const std::vector<std::pair<std::string, std::string>> storages = {{"0", std::string(16, '\x01')}, {"1", std::string(24, '\x3c')}};
   const std::string plain = two_tensor_pickle(false, false);
   put("pickle", "two_tensors", plain);
   put("pickle", "state_dict_parameter", two_tensor_pickle(true, true));
@@ -188,8 +192,9 @@ void gguf_seeds() {
 }
 
 void json_seeds() {
-  put("json", "config", "{\"_class_name\":\"UNet2DConditionModel\",\"block_out_channels\":[32,64],\"norm_eps\":1e-05,"
-                        "\"flip_sin_to_cos\":true,\"addition_embed_type\":null}");
+  put("json", "config",
+      "{\"_class_name\":\"UNet2DConditionModel\",\"block_out_channels\":[32,64],\"norm_eps\":1e-05,"
+      "\"flip_sin_to_cos\":true,\"addition_embed_type\":null}");
   put("json", "numbers", "[0,-0,1.5e308,-1e-320,9223372036854775807,-9223372036854775808,9223372036854775808,12.0,1E2]");
   put("json", "strings", "{\"a\":\"\\u00e9\\ud83d\\ude00\\n\\t\\\"\\\\\\/\",\"\":\"\",\"b\":\"\xc3\xa9\"}");
   put("json", "nested", "[[[[[[{\"k\":[[[[]]]]}]]]]]]");
@@ -200,23 +205,27 @@ void json_seeds() {
 // Config seeds: first byte picks the consumer (0 unet, 1 vae, 2 te1,
 // 3 scheduler, 4 model_index; see fuzz_config.cpp).
 void config_seeds() {
-  put("config", "unet", std::string(1, '\0') +
-      "{\"attention_head_dim\":8,\"block_out_channels\":[32,32,32,64],\"cross_attention_dim\":32,"
-      "\"flip_sin_to_cos\":true,\"freq_shift\":0,\"layers_per_block\":2,\"norm_eps\":1e-05,\"norm_num_groups\":8,"
-      "\"num_attention_heads\":null,\"use_linear_projection\":false,\"addition_time_embed_dim\":null}");
+  put("config", "unet",
+      std::string(1, '\0') +
+          "{\"attention_head_dim\":8,\"block_out_channels\":[32,32,32,64],\"cross_attention_dim\":32,"
+          "\"flip_sin_to_cos\":true,\"freq_shift\":0,\"layers_per_block\":2,\"norm_eps\":1e-05,\"norm_num_groups\":8,"
+          "\"num_attention_heads\":null,\"use_linear_projection\":false,\"addition_time_embed_dim\":null}");
   put("config", "unet_heads_list", std::string(1, '\0') + "{\"attention_head_dim\":[2,4,4,8],\"norm_num_groups\":8}");
   put("config", "vae", std::string(1, '\1') + "{\"norm_num_groups\":8,\"scaling_factor\":0.18215,\"layers_per_block\":2}");
-  put("config", "te1", std::string(1, '\2') +
-      "{\"hidden_act\":\"quick_gelu\",\"hidden_size\":32,\"layer_norm_eps\":1e-05,\"num_attention_heads\":4,"
-      "\"eos_token_id\":49407,\"num_hidden_layers\":4}");
-  put("config", "scheduler", std::string(1, '\3') +
-      "{\"beta_end\":0.012,\"beta_schedule\":\"scaled_linear\",\"beta_start\":0.00085,\"num_train_timesteps\":1000,"
-      "\"prediction_type\":\"epsilon\",\"steps_offset\":1,\"timestep_spacing\":\"leading\",\"trained_betas\":null}");
-  put("config", "scheduler_linear_v", std::string(1, '\3') +
-      "{\"beta_schedule\":\"linear\",\"prediction_type\":\"v_prediction\",\"num_train_timesteps\":10}");
-  put("config", "model_index", std::string(1, '\4') +
-      "{\"_class_name\":\"StableDiffusionPipeline\",\"unet\":[\"diffusers\",\"UNet2DConditionModel\"],"
-      "\"force_zeros_for_empty_prompt\":false}");
+  put("config", "te1",
+      std::string(1, '\2') +
+          "{\"hidden_act\":\"quick_gelu\",\"hidden_size\":32,\"layer_norm_eps\":1e-05,\"num_attention_heads\":4,"
+          "\"eos_token_id\":49407,\"num_hidden_layers\":4}");
+  put("config", "scheduler",
+      std::string(1, '\3') +
+          "{\"beta_end\":0.012,\"beta_schedule\":\"scaled_linear\",\"beta_start\":0.00085,\"num_train_timesteps\":1000,"
+          "\"prediction_type\":\"epsilon\",\"steps_offset\":1,\"timestep_spacing\":\"leading\",\"trained_betas\":null}");
+  put("config", "scheduler_linear_v",
+      std::string(1, '\3') + "{\"beta_schedule\":\"linear\",\"prediction_type\":\"v_prediction\",\"num_train_timesteps\":10}");
+  put("config", "model_index",
+      std::string(1, '\4') +
+          "{\"_class_name\":\"StableDiffusionPipeline\",\"unet\":[\"diffusers\",\"UNet2DConditionModel\"],"
+          "\"force_zeros_for_empty_prompt\":false}");
 }
 
 }  // namespace

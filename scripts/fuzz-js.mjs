@@ -13,7 +13,17 @@
 //   env: SD_FUZZ_SECONDS (default 30), SD_FUZZ_BUILD_DIR (default build-fuzz),
 //        SD_CLIP_VOCAB (default ../shared/clip/bpe_simple_vocab_16e6.txt.gz)
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -40,9 +50,40 @@ const allocBudget = (len) => Math.max(64 << 20, 2048 * len);
 // ---------------------------------------------------------------- mutation
 const rand = (n) => Math.floor(Math.random() * n);
 const PROMPT_TOKENS = [
-  "(", ")", "[", "]", ":", "\\", "BREAK", "AND", ",", " ", "<lora:", ">", ":1.5", ":-2", ":1e308", ":nan",
-  "<|startoftext|>", "<|endoftext|>", "&amp;", "&#x1F600;", "&", "\u00c3\u00a9", "\u00e2\u20ac\u2122", "\u0301",
-  "\ud83d\ude00", "\ud800", "\u200b", "\u0085", "\ufeff", "\u3000", "a".repeat(300), "1234567890", "'s", "'ll",
+  "(",
+  ")",
+  "[",
+  "]",
+  ":",
+  "\\",
+  "BREAK",
+  "AND",
+  ",",
+  " ",
+  "<lora:",
+  ">",
+  ":1.5",
+  ":-2",
+  ":1e308",
+  ":nan",
+  "<|startoftext|>",
+  "<|endoftext|>",
+  "&amp;",
+  "&#x1F600;",
+  "&",
+  "\u00c3\u00a9",
+  "\u00e2\u20ac\u2122",
+  "\u0301",
+  "\ud83d\ude00",
+  "\ud800",
+  "\u200b",
+  "\u0085",
+  "\ufeff",
+  "\u3000",
+  "a".repeat(300),
+  "1234567890",
+  "'s",
+  "'ll",
 ];
 const INTERESTING = [0x00, 0x01, 0x7f, 0x80, 0xff, 0xfe, 0x10, 0x40];
 
@@ -94,18 +135,21 @@ function mutate(input, corpus, target) {
       case 3: // delete a range
         b.splice(rand(b.length), 1 + rand(Math.max(1, b.length >> 3)));
         break;
-      case 4: { // duplicate a range
+      case 4: {
+        // duplicate a range
         const s = rand(b.length);
         b.splice(at, 0, ...b.slice(s, s + 1 + rand(64)));
         break;
       }
-      case 5: { // splice with another corpus entry
+      case 5: {
+        // splice with another corpus entry
         const o = corpus[rand(corpus.length)];
         const s = rand(o.length);
         b = b.slice(0, at).concat(Array.from(o.subarray(s, s + 1 + rand(256))), b.slice(at));
         break;
       }
-      case 6: { // overwrite 4 bytes with a big-endian extreme (PNG/JPEG sizes)
+      case 6: {
+        // overwrite 4 bytes with a big-endian extreme (PNG/JPEG sizes)
         const v = [0xffffffff, 0x7fffffff, 0x10000, 0xffff, 0x4000, 0, 1][rand(7)];
         const p = rand(Math.max(1, b.length - 3));
         for (let i = 0; i < 4 && p + i < b.length; i++) b[p + i] = (v >>> (24 - 8 * i)) & 0xff;
@@ -114,7 +158,8 @@ function mutate(input, corpus, target) {
       case 7: // truncate
         b = b.slice(0, rand(b.length + 1));
         break;
-      default: { // insert a prompt-syntax token
+      default: {
+        // insert a prompt-syntax token
         const tok = Buffer.from(PROMPT_TOKENS[rand(PROMPT_TOKENS.length)]);
         b.splice(at, 0, ...tok);
       }
@@ -156,12 +201,15 @@ async function child(target) {
       outcome = `ok:${(await fn(input)) ?? ""}`;
     } catch (err) {
       if (!(err instanceof mod.SdError)) finding("crash", input, String(err?.stack ?? err));
-      outcome = `${err.code}:${String(err.message).replace(/[0-9]+/g, "#").slice(0, 60)}`;
+      outcome = `${err.code}:${String(err.message)
+        .replace(/[0-9]+/g, "#")
+        .slice(0, 60)}`;
     }
     const ms = performance.now() - t0;
     const grown = process.memoryUsage().arrayBuffers - ab0;
     if (ms > SLOW_MS) finding("slow", input, `${Math.round(ms)} ms`);
-    if (grown > allocBudget(input.length)) finding("alloc", input, `${(grown / 2 ** 20).toFixed(0)} MiB for ${input.length} bytes`);
+    if (grown > allocBudget(input.length))
+      finding("alloc", input, `${(grown / 2 ** 20).toFixed(0)} MiB for ${input.length} bytes`);
     execs++;
     if (!outcomes.has(outcome) && corpus.length < 2000) {
       outcomes.add(outcome);
@@ -195,7 +243,10 @@ async function makeSeeds() {
     png.data = pixels(w, h);
     writeFileSync(join(dir, `${name}.png`), PNG.sync.write(png, opts));
   }
-  for (const [name, w, h, q] of [["q90", 9, 7, 90], ["q10_16x16", 16, 16, 10]]) {
+  for (const [name, w, h, q] of [
+    ["q90", 9, 7, 90],
+    ["q10_16x16", 16, 16, 10],
+  ]) {
     writeFileSync(join(dir, `${name}.jpg`), jpeg.encode({ data: pixels(w, h), width: w, height: h }, q).data);
   }
   const prompts = {
@@ -270,7 +321,10 @@ async function main() {
       maxBuffer: 64 << 20,
     });
     const wall = Math.round(Number(process.hrtime.bigint() - t0) / 1e8) / 10;
-    const lines = (res.stdout ?? "").trim().split("\n").filter((l) => l.startsWith("{"));
+    const lines = (res.stdout ?? "")
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("{"));
     const last = lines.length ? JSON.parse(lines[lines.length - 1]) : {};
     let ok = res.status === 0 && last.done === true;
     let finding = last.finding ? `${last.finding}: ${last.input} ${last.detail}` : undefined;
@@ -294,10 +348,14 @@ async function main() {
     });
   }
   const pad = (s, n) => String(s).padEnd(n);
-  console.log(`\n${pad("target", 13)}${pad("executions", 12)}${pad("seconds", 9)}${pad("exec/s", 9)}${pad("corpus", 8)}result`);
+  console.log(
+    `\n${pad("target", 13)}${pad("executions", 12)}${pad("seconds", 9)}${pad("exec/s", 9)}${pad("corpus", 8)}result`,
+  );
   for (const r of results) {
     const status = r.skipped ? `skipped (${r.skipped})` : r.ok ? "ok" : `FAILED ${r.finding}`;
-    console.log(`${pad(r.target, 13)}${pad(r.executions ?? "-", 12)}${pad(r.seconds ?? "-", 9)}${pad(r.execPerSecond ?? "-", 9)}${pad(r.corpus ?? "-", 8)}${status}`);
+    console.log(
+      `${pad(r.target, 13)}${pad(r.executions ?? "-", 12)}${pad(r.seconds ?? "-", 9)}${pad(r.execPerSecond ?? "-", 9)}${pad(r.corpus ?? "-", 8)}${status}`,
+    );
   }
   console.log(`fuzz-js-results ${JSON.stringify({ secondsPerTarget: seconds, results })}`);
   if (results.some((r) => !r.ok)) process.exit(1);

@@ -158,7 +158,9 @@ if (flag("--build-only")) process.exit(0);
 
 const results = chosen.map(fuzzOne);
 const pad = (s, n) => String(s).padEnd(n);
-console.log(`\n${pad("target", 13)}${pad("executions", 12)}${pad("seconds", 9)}${pad("exec/s", 9)}${pad("corpus", 8)}${pad("rss MB", 8)}result`);
+console.log(
+  `\n${pad("target", 13)}${pad("executions", 12)}${pad("seconds", 9)}${pad("exec/s", 9)}${pad("corpus", 8)}${pad("rss MB", 8)}result`,
+);
 for (const r of results) {
   console.log(
     `${pad(r.target, 13)}${pad(r.executions ?? "-", 12)}${pad(r.seconds ?? "-", 9)}${pad(r.execPerSecond ?? "-", 9)}${pad(r.corpus ?? "-", 8)}${pad(r.peakRssMb ?? "-", 8)}${r.skipped ? `skipped (${r.skipped})` : r.ok ? "ok" : `FAILED (exit ${r.exit}) ${r.artifacts.join(" ")}`}`,

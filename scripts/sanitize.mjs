@@ -43,12 +43,8 @@ run("cmake", [
 ]);
 run("cmake", ["--build", buildDir, "--parallel", jobs]);
 if (argv.includes("--build-only")) process.exit(0);
-run(
-  "ctest",
-  ["--test-dir", buildDir, "--output-on-failure", "-j", jobs, ...(exclude ? ["-E", exclude] : [])],
-  {
-    ...process.env,
-    ASAN_OPTIONS: "detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1",
-    UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1",
-  },
-);
+run("ctest", ["--test-dir", buildDir, "--output-on-failure", "-j", jobs, ...(exclude ? ["-E", exclude] : [])], {
+  ...process.env,
+  ASAN_OPTIONS: "detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1",
+  UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1",
+});

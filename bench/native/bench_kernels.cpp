@@ -42,8 +42,7 @@ Tensor rand_tensor(const sd::Shape& s, DType d = DType::F32) {
   }
   if (d == DType::F32) return f;
   Tensor o = Tensor::empty(d, s);
-  for (int64_t i = 0; i < f.numel(); ++i)
-    o.data_as<uint16_t>()[i] = d == DType::F16 ? sd::f32_to_f16(p[i]) : sd::f32_to_bf16(p[i]);
+  for (int64_t i = 0; i < f.numel(); ++i) o.data_as<uint16_t>()[i] = d == DType::F16 ? sd::f32_to_f16(p[i]) : sd::f32_to_bf16(p[i]);
   return o;
 }
 
@@ -90,9 +89,12 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::string only;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
-    else threads = std::max(1, std::atoi(argv[i]));
+    if (std::strcmp(argv[i], "--quick") == 0)
+      quick = true;
+    else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+      only = argv[++i];
+    else
+      threads = std::max(1, std::atoi(argv[i]));
   }
   auto wanted = [&](const std::string& name) { return only.empty() || name.find(only) != std::string::npos; };
   const double budget = quick ? 0.2 : 1.0;
@@ -111,8 +113,8 @@ int main(int argc, char** argv) {
     if (!wanted("conv")) return;
     Tensor x = rand_tensor({1, C, HW, HW}), w = rand_tensor({C, C, 3, 3}, d), b = rand_tensor({C});
     Timing s = time_median([&] { sd::ops::conv2d(c, x, w, &b, 1, 1); }, reps, budget);
-    rows.push_back({std::string("conv3x3 ") + sd::dtype_name(d), std::to_string(C) + "->" + std::to_string(C) + " @" +
-                        std::to_string(HW) + "x" + std::to_string(HW),
+    rows.push_back({std::string("conv3x3 ") + sd::dtype_name(d),
+                    std::to_string(C) + "->" + std::to_string(C) + " @" + std::to_string(HW) + "x" + std::to_string(HW),
                     2.0 * C * C * 9 * HW * HW, s});
   };
   conv(320, 64, DType::F16);
@@ -124,8 +126,8 @@ int main(int argc, char** argv) {
     if (!wanted("linear")) return;
     Tensor x = rand_tensor({1, M, K}), w = rand_tensor({N, K}, d), b = rand_tensor({N});
     Timing s = time_median([&] { sd::ops::linear(c, x, w, &b); }, reps, budget);
-    rows.push_back({std::string("linear ") + sd::dtype_name(d),
-                    std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N), 2.0 * M * N * K, s});
+    rows.push_back({std::string("linear ") + sd::dtype_name(d), std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N),
+                    2.0 * M * N * K, s});
   };
   for (DType d : {DType::F32, DType::F16, DType::BF16}) {
     lin(4096, 320, 320, d);
@@ -135,8 +137,7 @@ int main(int argc, char** argv) {
     if (!wanted("attention")) return;
     Tensor q = rand_tensor({1, Nq, H * D}), k = rand_tensor({1, Nk, H * D}), v = rand_tensor({1, Nk, H * D});
     Timing s = time_median([&] { sd::ops::attention(c, q, k, v, H, false, 1.f / std::sqrt(float(D))); }, reps, budget);
-    rows.push_back({"attention", std::to_string(H) + "h q" + std::to_string(Nq) + " k" + std::to_string(Nk) + " d" +
-                                     std::to_string(D),
+    rows.push_back({"attention", std::to_string(H) + "h q" + std::to_string(Nq) + " k" + std::to_string(Nk) + " d" + std::to_string(D),
                     4.0 * H * Nq * Nk * D, s});
   };
   att(4096, 4096, 8, 40);
@@ -144,20 +145,21 @@ int main(int argc, char** argv) {
 #ifdef SD_BENCH_CBLAS
   for (int64_t N : {320, 2560}) {
     Tensor x = rand_tensor({4096, 320}), w = rand_tensor({N, 320}), y = Tensor::empty(DType::F32, {4096, N});
-    Timing s = time_median([&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 4096, int(N), 320, 1.f, x.data_as<float>(), 320,
-                  w.data_as<float>(), 320, 0.f, y.data_as<float>(), int(N));
-    }, reps, budget);
+    Timing s = time_median(
+        [&] {
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 4096, int(N), 320, 1.f, x.data_as<float>(), 320, w.data_as<float>(), 320,
+                      0.f, y.data_as<float>(), int(N));
+        },
+        reps, budget);
     rows.push_back({"openblas sgemm", "4096x320x" + std::to_string(N), 2.0 * 4096 * N * 320, s});
   }
 #endif
 
-  std::printf("%-18s %-22s %10s %10s %8s %12s %8s\n", "kernel", "shape", "ms", "GFLOP/s", "of peak", "GF/cpu-s*T",
-              "of peak");
+  std::printf("%-18s %-22s %10s %10s %8s %12s %8s\n", "kernel", "shape", "ms", "GFLOP/s", "of peak", "GF/cpu-s*T", "of peak");
   for (const Row& r : rows) {
     const double gf = r.flops / r.t.wall * 1e-9, gfc = r.flops / r.t.cpu * threads * 1e-9;
-    std::printf("%-18s %-22s %10.2f %10.1f %7.0f%% %12.1f %7.0f%%\n", r.kernel.c_str(), r.shape.c_str(),
-                r.t.wall * 1e3, gf, 100 * gf / peak.gflops, gfc, 100 * gfc / peak.gflops_cpu);
+    std::printf("%-18s %-22s %10.2f %10.1f %7.0f%% %12.1f %7.0f%%\n", r.kernel.c_str(), r.shape.c_str(), r.t.wall * 1e3, gf,
+                100 * gf / peak.gflops, gfc, 100 * gfc / peak.gflops_cpu);
   }
   // Dispatch overhead: an empty region with one task per thread.
   const int n = quick ? 2000 : 20000;
@@ -171,11 +173,12 @@ int main(int argc, char** argv) {
   std::printf("%-18s %-22s %10.2f us per region\n", "pool dispatch", "empty region", per[2] * 1e6);
   for (const Row& r : rows) {
     const double gf = r.flops / r.t.wall * 1e-9, gfc = r.flops / r.t.cpu * threads * 1e-9;
-    std::printf("{\"bench\":\"kernels\",\"path\":\"%s\",\"threads\":%d,\"kernel\":\"%s\",\"shape\":\"%s\",\"ms\":%.3f,"
-                "\"gflops\":%.2f,\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f,\"gflops_cpu\":%.2f,"
-                "\"peak_gflops_cpu\":%.2f,\"fraction_of_peak_cpu\":%.4f}\n",
-                sd::cpu_path_name(sd::cpu_path()), threads, r.kernel.c_str(), r.shape.c_str(), r.t.wall * 1e3, gf,
-                peak.gflops, gf / peak.gflops, gfc, peak.gflops_cpu, gfc / peak.gflops_cpu);
+    std::printf(
+        "{\"bench\":\"kernels\",\"path\":\"%s\",\"threads\":%d,\"kernel\":\"%s\",\"shape\":\"%s\",\"ms\":%.3f,"
+        "\"gflops\":%.2f,\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f,\"gflops_cpu\":%.2f,"
+        "\"peak_gflops_cpu\":%.2f,\"fraction_of_peak_cpu\":%.4f}\n",
+        sd::cpu_path_name(sd::cpu_path()), threads, r.kernel.c_str(), r.shape.c_str(), r.t.wall * 1e3, gf, peak.gflops, gf / peak.gflops,
+        gfc, peak.gflops_cpu, gfc / peak.gflops_cpu);
   }
   std::printf("{\"bench\":\"kernels\",\"path\":\"%s\",\"threads\":%d,\"kernel\":\"pool dispatch\",\"us\":%.3f}\n",
               sd::cpu_path_name(sd::cpu_path()), threads, per[2] * 1e6);

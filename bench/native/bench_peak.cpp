@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   const char* kinds[2] = {"fp32", "bf16"};
   for (const sdbench::Peak& p : peaks) std::printf("%-24s %8d %12.1f %14.1f\n", p.what, threads, p.gflops, p.gflops_cpu);
   for (int i = 0; i < 2; ++i)
-    std::printf("{\"bench\":\"peak\",\"kind\":\"%s\",\"what\":\"%s\",\"threads\":%d,\"gflops\":%.2f,\"gflops_cpu\":%.2f}\n",
-                kinds[i], peaks[i].what, threads, peaks[i].gflops, peaks[i].gflops_cpu);
+    std::printf("{\"bench\":\"peak\",\"kind\":\"%s\",\"what\":\"%s\",\"threads\":%d,\"gflops\":%.2f,\"gflops_cpu\":%.2f}\n", kinds[i],
+                peaks[i].what, threads, peaks[i].gflops, peaks[i].gflops_cpu);
   return 0;
 }

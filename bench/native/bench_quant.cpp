@@ -84,10 +84,11 @@ int main(int argc, char** argv) {
       if (r > 0) deq = std::min(deq, d);
     }
     std::printf("%-38s q8_0 dequantized + f32 GEMM %8.1f ms (%.2fx)\n", "", deq, ms[0] / deq);
-    std::printf("%-38s %8.1f %8.1f %8.1f %8.1f   q8_0 %.2fx q4_0 %.2fx q4_K %.2fx\n", s.what, ms[0], ms[1], ms[2], ms[3],
-                ms[0] / ms[1], ms[0] / ms[2], ms[3] > 0 ? ms[0] / ms[3] : 0.0);
+    std::printf("%-38s %8.1f %8.1f %8.1f %8.1f   q8_0 %.2fx q4_0 %.2fx q4_K %.2fx\n", s.what, ms[0], ms[1], ms[2], ms[3], ms[0] / ms[1],
+                ms[0] / ms[2], ms[3] > 0 ? ms[0] / ms[3] : 0.0);
     char row[256];
-    std::snprintf(row, sizeof row, "%s{\"M\":%lld,\"N\":%lld,\"K\":%lld,\"f16_ms\":%.2f,\"q8_0_ms\":%.2f,\"q4_0_ms\":%.2f,\"q4_K_ms\":%.2f}",
+    std::snprintf(row, sizeof row,
+                  "%s{\"M\":%lld,\"N\":%lld,\"K\":%lld,\"f16_ms\":%.2f,\"q8_0_ms\":%.2f,\"q4_0_ms\":%.2f,\"q4_K_ms\":%.2f}",
                   &s == shapes ? "" : ",", (long long)s.M, (long long)s.N, (long long)s.K, ms[0], ms[1], ms[2], ms[3]);
     json += row;
   }

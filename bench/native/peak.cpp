@@ -1,11 +1,12 @@
+#include "peak.h"
+
 #include <algorithm>
-#include <utility>
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <utility>
 #include <vector>
 
-#include "peak.h"
 #include "tensor/cpu_features.h"
 #include "tensor/thread_pool.h"
 

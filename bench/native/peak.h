@@ -5,8 +5,8 @@
 
 namespace sdbench {
 
-double fma_loop_avx2(int64_t iters);     // 0 when not built for x86
-double fma_loop_avx512(int64_t iters);   // needs AVX-512F
+double fma_loop_avx2(int64_t iters);         // 0 when not built for x86
+double fma_loop_avx512(int64_t iters);       // needs AVX-512F
 double bf16_dot_loop_avx512(int64_t iters);  // needs AVX-512-BF16
 
 struct Peak {

@@ -45,7 +45,8 @@ export function prompt(bytes: Uint8Array): string {
     }
     for (const c of [...positive.chunks, ...negative.chunks]) {
       if (c.ids.length !== 77 || c.weights.length !== 77) throw new Error(`chunk of ${c.ids.length} ids`);
-      if (c.ids.some((id) => !Number.isInteger(id) || id < 0 || id >= tok.vocabSize)) throw new Error("token id out of range");
+      if (c.ids.some((id) => !Number.isInteger(id) || id < 0 || id >= tok.vocabSize))
+        throw new Error("token id out of range");
       if (c.weights.some((w) => !Number.isFinite(w))) throw new Error("non-finite token weight");
     }
     shape = `${positive.chunks.length}/${positive.loras.length}/${new Set(positive.chunks.flatMap((c) => c.weights)).size}`;
@@ -59,7 +60,8 @@ export function tokenizer_(bytes: Uint8Array): string {
   const text = new TextDecoder().decode(bytes);
   const ids = tok.encode(text);
   if (ids[0] !== tok.bos || ids[ids.length - 1] !== tok.eos) throw new Error("encode() lost BOS/EOS");
-  if (ids.some((id) => !Number.isInteger(id) || id < 0 || id >= tok.vocabSize)) throw new Error("token id out of range");
+  if (ids.some((id) => !Number.isInteger(id) || id < 0 || id >= tok.vocabSize))
+    throw new Error("token id out of range");
   tok.decode(ids);
   return String(Math.round(Math.log2(ids.length)));
 }

@@ -62,8 +62,8 @@ Napi::Value ConvertModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsString() || !info[3].IsFunction())
     throw make_js_error(env, {"ERR_INVALID_OPTION", "convertModel(src, out, type, onProgress)"});
-  auto* worker = new ConvertWorker(info[3].As<Napi::Function>(), info[0].As<Napi::String>(), info[1].As<Napi::String>(),
-                                   info[2].As<Napi::String>());
+  auto* worker =
+      new ConvertWorker(info[3].As<Napi::Function>(), info[0].As<Napi::String>(), info[1].As<Napi::String>(), info[2].As<Napi::String>());
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;

@@ -23,8 +23,7 @@ double get_number(Napi::Env env, const Napi::Object& o, const char* name) {
 
 int get_int(Napi::Env env, const Napi::Object& o, const char* name, int lo, int hi) {
   double d = get_number(env, o, name);
-  if (d != std::floor(d) || d < lo || d > hi)
-    bad(env, name, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+  if (d != std::floor(d) || d < lo || d > hi) bad(env, name, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
   return static_cast<int>(d);
 }
 
@@ -36,8 +35,7 @@ std::string get_string(Napi::Env env, const Napi::Object& o, const char* name) {
 
 template <typename T, napi_typedarray_type kType>
 Napi::TypedArrayOf<T> get_typed(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)
-    bad(env, name, "has the wrong array type");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType) bad(env, name, "has the wrong array type");
   return v.As<Napi::TypedArrayOf<T>>();
 }
 
@@ -56,15 +54,13 @@ sd::PromptTokens get_tokens(Napi::Env env, const Napi::Object& o, const char* na
   out.chunks.resize(n / sd::kTokensPerChunk);
   for (size_t c = 0; c < out.chunks.size(); ++c) {
     std::memcpy(out.chunks[c].ids.data(), ids.Data() + c * sd::kTokensPerChunk, sizeof(int32_t) * sd::kTokensPerChunk);
-    std::memcpy(out.chunks[c].weights.data(), weights.Data() + c * sd::kTokensPerChunk,
-                sizeof(float) * sd::kTokensPerChunk);
+    std::memcpy(out.chunks[c].weights.data(), weights.Data() + c * sd::kTokensPerChunk, sizeof(float) * sd::kTokensPerChunk);
   }
   return out;
 }
 
 // { width, height, data: Uint8Array [height*width*channels] }
-void get_pixels(Napi::Env env, const Napi::Object& o, const char* name, int channels, int* width, int* height,
-                std::vector<uint8_t>* data) {
+void get_pixels(Napi::Env env, const Napi::Object& o, const char* name, int channels, int* width, int* height, std::vector<uint8_t>* data) {
   Napi::Value v = o.Get(name);
   if (v.IsUndefined()) return;
   if (!v.IsObject()) bad(env, name, "must be an image object");

@@ -81,7 +81,7 @@ class GenerateWorker : public EventWorker {
       sd::throw_if_aborted(cb);
     });
     if (!ok_) result_ = sd::GenerateResult();  // free partial results now
-    model_.reset();  // a disposed model's memory goes now, not when JS collects us
+    model_.reset();                            // a disposed model's memory goes now, not when JS collects us
     lora_cache_.reset();
   }
 
@@ -173,7 +173,8 @@ Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const 
   Napi::Object handle = Napi::Object::New(env);
   handle.Set("promise", worker->Promise());
   handle.Set("abort", Napi::Function::New(
-                          env, [aborted](const Napi::CallbackInfo& ci) -> Napi::Value {
+                          env,
+                          [aborted](const Napi::CallbackInfo& ci) -> Napi::Value {
                             aborted->store(true, std::memory_order_relaxed);
                             return ci.Env().Undefined();
                           },

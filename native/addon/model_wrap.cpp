@@ -126,8 +126,7 @@ class LoadWorker : public Napi::AsyncWorker {
 
 Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString())
-    throw make_js_error(env, {"ERR_INVALID_OPTION", "loadModel: path must be a string"});
+  if (info.Length() < 1 || !info[0].IsString()) throw make_js_error(env, {"ERR_INVALID_OPTION", "loadModel: path must be a string"});
   sd::LoadOptions opts;
   std::string taesd;
   if (info.Length() > 1 && info[1].IsObject()) {

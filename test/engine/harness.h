@@ -52,35 +52,35 @@ inline double rel_l2(const float* a, const float* b, size_t n) {
   static sdtest::Register SD_CAT(reg_, name)(#name, SD_CAT(test_, name)); \
   static void SD_CAT(test_, name)()
 
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
+#define CHECK(cond)                                                                     \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       std::fprintf(stderr, "  CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      ++sdtest::failures();                                                         \
-    }                                                                               \
+      ++sdtest::failures();                                                             \
+    }                                                                                   \
   } while (0)
 
-#define CHECK_MSG(cond, ...)                                              \
-  do {                                                                    \
-    if (!(cond)) {                                                        \
+#define CHECK_MSG(cond, ...)                                                            \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       std::fprintf(stderr, "  CHECK failed at %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                  \
-      std::fprintf(stderr, "\n");                                         \
-      ++sdtest::failures();                                               \
-    }                                                                     \
+      std::fprintf(stderr, __VA_ARGS__);                                                \
+      std::fprintf(stderr, "\n");                                                       \
+      ++sdtest::failures();                                                             \
+    }                                                                                   \
   } while (0)
 
 // Expects `expr` to throw sd::Error with the given ErrorCode.
-#define CHECK_THROWS_CODE(expr, code_)                                                         \
-  do {                                                                                         \
-    bool threw_ = false;                                                                       \
-    try {                                                                                      \
-      (void)(expr);                                                                            \
-    } catch (const sd::Error& e_) {                                                            \
-      threw_ = true;                                                                           \
+#define CHECK_THROWS_CODE(expr, code_)                                                                 \
+  do {                                                                                                 \
+    bool threw_ = false;                                                                               \
+    try {                                                                                              \
+      (void)(expr);                                                                                    \
+    } catch (const sd::Error& e_) {                                                                    \
+      threw_ = true;                                                                                   \
       CHECK_MSG(e_.code() == (code_), "wrong code %s: %s", sd::error_code_name(e_.code()), e_.what()); \
-    }                                                                                          \
-    CHECK_MSG(threw_, "%s did not throw", #expr);                                              \
+    }                                                                                                  \
+    CHECK_MSG(threw_, "%s did not throw", #expr);                                                      \
   } while (0)
 
 // Each test executable defines SD_TEST_MAIN in exactly one file.

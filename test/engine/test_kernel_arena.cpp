@@ -14,7 +14,7 @@ TEST(released_blocks_are_reused_and_stats_track_the_peak) {
   sd::Arena arena;
   void* first;
   {
-    sd::Tensor a = arena.empty(sd::DType::F32, {1000});   // 4000 B -> one 4 KiB page
+    sd::Tensor a = arena.empty(sd::DType::F32, {1000});     // 4000 B -> one 4 KiB page
     sd::Tensor b = arena.empty(sd::DType::F16, {3, 4096});  // 24576 B -> 6 pages
     first = a.data();
     CHECK(arena.stats().in_use == 4096 + 24576);
@@ -22,7 +22,7 @@ TEST(released_blocks_are_reused_and_stats_track_the_peak) {
   }
   CHECK(arena.stats().in_use == 0);
   CHECK(arena.stats().peak_in_use == 4096 + 24576);
-  CHECK(arena.stats().reserved == 4096 + 24576);  // cached for reuse
+  CHECK(arena.stats().reserved == 4096 + 24576);       // cached for reuse
   sd::Tensor c = arena.empty(sd::DType::F32, {1024});  // same 4 KiB class
   CHECK(c.data() == first);
   CHECK(arena.stats().reserved == 4096 + 24576);

@@ -14,9 +14,9 @@
 #include "tensor/cpu_features.h"
 #include "tensor/thread_pool.h"
 
+using ktest::rand_tensor;
 using sd::DType;
 using sd::Tensor;
-using ktest::rand_tensor;
 
 static int skip_ = ktest::skip_if_path_unsupported();
 
@@ -32,14 +32,14 @@ std::pair<Tensor, Tensor> scalar_and_current(F f) {
   return {ref, f()};
 }
 
-double rel(const Tensor& a, const Tensor& ref) {
-  return sdtest::rel_l2(a.data_as<float>(), ref.data_as<float>(), size_t(ref.numel()));
-}
+double rel(const Tensor& a, const Tensor& ref) { return sdtest::rel_l2(a.data_as<float>(), ref.data_as<float>(), size_t(ref.numel())); }
 
 }  // namespace
 
 TEST(gemm_paths_agree_on_odd_shapes_dtypes_and_strides) {
-  struct Case { int64_t M, N, K; };
+  struct Case {
+    int64_t M, N, K;
+  };
   // Tails of every register tile (6/14 rows, 8/16/32 columns), depth blocks
   // of 256 (K = 257, 600) and column blocks of 2048 (N = 2100).
   const Case cases[] = {{1, 1, 1}, {5, 7, 3}, {13, 31, 17}, {29, 33, 257}, {97, 130, 600}, {15, 2100, 40}};
@@ -54,15 +54,15 @@ TEST(gemm_paths_agree_on_odd_shapes_dtypes_and_strides) {
           auto run = [&] {
             Tensor c = rand_tensor({cs.M, cs.N}, 5);  // accumulate onto known values
             sd::kern::MatView B = layout ? sd::kern::MatView{b.data(), db, cs.N, 1} : sd::kern::MatView{b.data(), db, 1, cs.K};
-            sd::kern::gemm(nullptr, cs.M, cs.N, cs.K, {a.data(), da, cs.K, 1}, B, c.data_as<float>(), cs.N,
-                           bias_n.data_as<float>(), bias_m.data_as<float>(), true);
+            sd::kern::gemm(nullptr, cs.M, cs.N, cs.K, {a.data(), da, cs.K, 1}, B, c.data_as<float>(), cs.N, bias_n.data_as<float>(),
+                           bias_m.data_as<float>(), true);
             return c;
           };
           auto r = scalar_and_current(run);
           double e = rel(r.second, r.first);
           // Same products, different summation order (register tiles, FMA).
-          CHECK_MSG(e < 1e-6, "M=%lld N=%lld K=%lld a=%s b=%s layout=%d: rel %g", (long long)cs.M, (long long)cs.N,
-                    (long long)cs.K, sd::dtype_name(da), sd::dtype_name(db), layout, e);
+          CHECK_MSG(e < 1e-6, "M=%lld N=%lld K=%lld a=%s b=%s layout=%d: rel %g", (long long)cs.M, (long long)cs.N, (long long)cs.K,
+                    sd::dtype_name(da), sd::dtype_name(db), layout, e);
         }
 }
 
@@ -71,8 +71,7 @@ TEST(gemm_is_bit_identical_for_1_2_and_3_threads) {
   auto run = [&](int threads) {
     sd::ThreadPool pool(threads);
     Tensor c = Tensor::empty(DType::F32, {301, 2200});
-    sd::kern::gemm(&pool, 301, 2200, 77, {a.data(), DType::F32, 77, 1}, {b.data(), DType::BF16, 1, 77},
-                   c.data_as<float>(), 2200);
+    sd::kern::gemm(&pool, 301, 2200, 77, {a.data(), DType::F32, 77, 1}, {b.data(), DType::BF16, 1, 77}, c.data_as<float>(), 2200);
     return c;
   };
   Tensor one = run(1);
@@ -96,8 +95,7 @@ TEST(conv_paths_agree_for_winograd_and_im2col) {
 }
 
 TEST(attention_paths_agree) {
-  Tensor q = rand_tensor({2, 133, 3 * 24}, 11, 2.f), k = rand_tensor({2, 300, 3 * 24}, 12, 2.f),
-         v = rand_tensor({2, 300, 3 * 24}, 13);
+  Tensor q = rand_tensor({2, 133, 3 * 24}, 11, 2.f), k = rand_tensor({2, 300, 3 * 24}, 12, 2.f), v = rand_tensor({2, 300, 3 * 24}, 13);
   sd::Compute c;
   auto r = scalar_and_current([&] { return sd::ops::attention(c, q, k, v, 3, false, 0.2f); });
   CHECK(rel(r.second, r.first) < 1e-5);
@@ -116,8 +114,10 @@ TEST(vector_exp_is_accurate_and_masks_underflow) {
   for (size_t i = 0; i < x.size(); ++i) {
     const double ref = std::exp(double(x[i] - 1.f));  // the shift is done in f32
     ref_sum += ref;
-    if (ref > 1e-37) worst = std::max(worst, std::abs(y[i] - ref) / ref);
-    else CHECK(y[i] >= 0.f && y[i] < 1e-36f);
+    if (ref > 1e-37)
+      worst = std::max(worst, std::abs(y[i] - ref) / ref);
+    else
+      CHECK(y[i] >= 0.f && y[i] < 1e-36f);
   }
   CHECK_MSG(worst < 1e-6, "%s exp rel err %g", t.name, worst);
   CHECK(std::abs(sum - ref_sum) / ref_sum < 1e-6);

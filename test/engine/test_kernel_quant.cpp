@@ -30,8 +30,7 @@ Tensor quantized(const Tensor& f, DType t) {
   Tensor q = Tensor::empty(t, f.shape());
   const int64_t rows = f.size(0), cols = f.numel() / rows;
   for (int64_t r = 0; r < rows; ++r)
-    quant::quantize_row(t, f.data_as<float>() + r * cols, cols,
-                        static_cast<uint8_t*>(q.data()) + r * dtype_bytes_for(t, cols));
+    quant::quantize_row(t, f.data_as<float>() + r * cols, cols, static_cast<uint8_t*>(q.data()) + r * dtype_bytes_for(t, cols));
   return q;
 }
 
@@ -71,7 +70,9 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 TEST(integer_gemm_matches_scalar_reference_bit_for_bit) {
-  struct Case { int64_t M, N, K; };
+  struct Case {
+    int64_t M, N, K;
+  };
   // M tails of the 1x4 kernel and the 64-row tile, K tails of the 256 group.
   const Case cases[] = {{1, 1, 32}, {3, 5, 96}, {7, 17, 320}, {67, 19, 288}, {130, 33, 768}};
   const CpuPath path = cpu_path();
@@ -85,8 +86,8 @@ TEST(integer_gemm_matches_scalar_reference_bit_for_bit) {
       Tensor ref = run();
       set_cpu_path(path);
       Tensor got = run();
-      CHECK_MSG(same_bits(got, ref), "%s M=%lld N=%lld K=%lld: %s differs from scalar (rel %g)", dtype_name(t),
-                (long long)cs.M, (long long)cs.N, (long long)cs.K, cpu_path_name(path),
+      CHECK_MSG(same_bits(got, ref), "%s M=%lld N=%lld K=%lld: %s differs from scalar (rel %g)", dtype_name(t), (long long)cs.M,
+                (long long)cs.N, (long long)cs.K, cpu_path_name(path),
                 sdtest::rel_l2(got.data_as<float>(), ref.data_as<float>(), size_t(ref.numel())));
     }
 }

@@ -218,12 +218,11 @@ TEST(locon_3x3_conv_and_unknown_keys) {
   alpha.data_as<float>()[0] = 0.5f;
   const std::string name = "lora_unet_down_blocks_0_resnets_0_conv1";
   const std::string path = dir.path + "/locon.safetensors";
-  iotest::write_file(path, iotest::safetensors_bytes({iotest::out_tensor(name + ".lora_down.weight", down),
-                                                      iotest::out_tensor(name + ".lora_up.weight", up),
-                                                      iotest::out_tensor(name + ".alpha", alpha),
-                                                      iotest::out_tensor(name + ".dora_scale", up),
-                                                      iotest::out_tensor("lora_unet_not_a_module.lora_down.weight", down),
-                                                      iotest::out_tensor("lora_unet_not_a_module.lora_up.weight", up)}));
+  iotest::write_file(path, iotest::safetensors_bytes(
+                               {iotest::out_tensor(name + ".lora_down.weight", down), iotest::out_tensor(name + ".lora_up.weight", up),
+                                iotest::out_tensor(name + ".alpha", alpha), iotest::out_tensor(name + ".dora_scale", up),
+                                iotest::out_tensor("lora_unet_not_a_module.lora_down.weight", down),
+                                iotest::out_tensor("lora_unet_not_a_module.lora_up.weight", up)}));
   LoraOverlay o = merge_loras(*m, {{path, 2.0f}});
   CHECK(o.merged_weights == 1);
   CHECK(o.warnings.size() == 2);  // the dora_scale key, the module that matches nothing
@@ -234,8 +233,8 @@ TEST(locon_3x3_conv_and_unknown_keys) {
   double worst = 0;
   for (int64_t oc = 0; oc < 32; ++oc)
     for (int64_t k = 0; k < 288; ++k) {
-      const double want = double(base.data_as<float>()[oc * 288 + k]) +
-                          1.0 * double(up.data_as<float>()[oc]) * double(down.data_as<float>()[k]);
+      const double want =
+          double(base.data_as<float>()[oc * 288 + k]) + 1.0 * double(up.data_as<float>()[oc]) * double(down.data_as<float>()[k]);
       worst = std::max(worst, std::fabs(double(got.data_as<float>()[oc * 288 + k]) - want));
     }
   CHECK_MSG(worst < 1e-5, "LoCon merge off by %.3g", worst);
@@ -258,8 +257,8 @@ TEST(bad_files_get_typed_errors) {
   CHECK_THROWS_CODE(merge_loras(*m, {{rank_mismatch, 1.0f}}), ErrorCode::LoraFormat);
   // Right names, another model's width (to_q is [64, 64] in the mid block).
   const std::string other = dir.path + "/other.safetensors";
-  iotest::write_file(other, iotest::safetensors_bytes({iotest::out_tensor(q + ".lora_down.weight", down),
-                                                       iotest::out_tensor(q + ".lora_up.weight", up)}));
+  iotest::write_file(
+      other, iotest::safetensors_bytes({iotest::out_tensor(q + ".lora_down.weight", down), iotest::out_tensor(q + ".lora_up.weight", up)}));
   CHECK_THROWS_CODE(merge_loras(*m, {{other, 1.0f}}), ErrorCode::LoraFormat);
   // No module of the file exists in the model.
   const std::string none = dir.path + "/none.safetensors";
@@ -310,8 +309,9 @@ TEST(every_diffusers_unet_weight_round_trips_for_sd1_sd2_sdxl) {
         if (ct.data() == t.data() && ct.numel() == t.numel()) want = canon;
       auto it = targets.find("unet." + module);
       if (it == targets.end() || it->second != want) {
-        if (bad++ < 3) std::printf("  %s: unet.%s -> %s, want %s\n", family, module.c_str(),
-                                   it == targets.end() ? "(none)" : it->second.c_str(), want.c_str());
+        if (bad++ < 3)
+          std::printf("  %s: unet.%s -> %s, want %s\n", family, module.c_str(), it == targets.end() ? "(none)" : it->second.c_str(),
+                      want.c_str());
       }
       std::string kohya = "lora_unet_" + module;
       for (char& ch : kohya) ch = ch == '.' ? '_' : ch;

@@ -35,8 +35,8 @@ void check_single_encoder(const LoadedModel& m, const Refs& ref, int prompts) {
     CHECK_CLOSE(last.pooled, ref[k + "pooler_output"], k + "pooler_output");
     ClipOutput pen = te.encode(c, ids, 1, {2, true, false});
     CHECK_CLOSE(pen.hidden, ref[k + "penultimate_ln"], k + "penultimate_ln");
-    worst = std::max({worst, rel_err(last.hidden, ref[k + "last_hidden_state"]),
-                      rel_err(last.pooled, ref[k + "pooler_output"]), rel_err(pen.hidden, ref[k + "penultimate_ln"])});
+    worst = std::max({worst, rel_err(last.hidden, ref[k + "last_hidden_state"]), rel_err(last.pooled, ref[k + "pooler_output"]),
+                      rel_err(pen.hidden, ref[k + "penultimate_ln"])});
   }
   std::printf("  worst rel L2 %.3g\n", worst);
 }
@@ -67,9 +67,8 @@ TEST(sd2_text_encoder_gelu_matches_reference) {
 // The single-file SDXL checkpoint: te1 in HF names, te2 in OpenCLIP names
 // (fused in_proj, transposed text_projection) mapped by the loader.
 TEST(sdxl_both_encoders_and_conditioning_match_reference) {
-  auto m = load_fixture_model("tiny-sdxl/tiny-sdxl.safetensors",
-                              {{"te1", "tiny-sdxl/diffusers/text_encoder/config.json"},
-                               {"te2", "tiny-sdxl/diffusers/text_encoder_2/config.json"}});
+  auto m = load_fixture_model("tiny-sdxl/tiny-sdxl.safetensors", {{"te1", "tiny-sdxl/diffusers/text_encoder/config.json"},
+                                                                  {"te2", "tiny-sdxl/diffusers/text_encoder_2/config.json"}});
   Refs ref = load_refs("tiny-sdxl/ref/text_encoders.safetensors");
   Compute c;
   ClipTextEncoder te1 = ClipTextEncoder::bind(*m, "te1"), te2 = ClipTextEncoder::bind(*m, "te2");
@@ -78,10 +77,8 @@ TEST(sdxl_both_encoders_and_conditioning_match_reference) {
     std::string k = "p" + std::to_string(p) + ".";
     std::vector<int32_t> ids1 = ids_of(ref[k + "ids1"]), ids2 = ids_of(ref[k + "ids2"]);
     std::vector<Tensor> h1 = te1.hidden_states(c, ids1, 1), h2 = te2.hidden_states(c, ids2, 1);
-    for (size_t i = 0; i < h1.size(); ++i)
-      CHECK_CLOSE(h1[i], ref[k + "te1.hidden_states." + std::to_string(i)], k + "te1.hidden_states");
-    for (size_t i = 0; i < h2.size(); ++i)
-      CHECK_CLOSE(h2[i], ref[k + "te2.hidden_states." + std::to_string(i)], k + "te2.hidden_states");
+    for (size_t i = 0; i < h1.size(); ++i) CHECK_CLOSE(h1[i], ref[k + "te1.hidden_states." + std::to_string(i)], k + "te1.hidden_states");
+    for (size_t i = 0; i < h2.size(); ++i) CHECK_CLOSE(h2[i], ref[k + "te2.hidden_states." + std::to_string(i)], k + "te2.hidden_states");
     CHECK_CLOSE(te1.encode(c, ids1, 1, {}).hidden, ref[k + "te1.last_hidden_state"], k + "te1.last_hidden_state");
     CHECK_CLOSE(te2.encode(c, ids2, 1, {}).hidden, ref[k + "te2.last_hidden_state"], k + "te2.last_hidden_state");
     std::vector<float> ones(77, 1.0f);
@@ -127,8 +124,8 @@ TEST(emphasis_weights_scale_tokens_and_keep_the_mean) {
   for (int t : {2, 3, 5, 10})
     for (int j = 0; j < 32; ++j) {
       double want = double(a[t * 32 + j]) * w[size_t(t)] * k;
-      CHECK_MSG(std::fabs(b[t * 32 + j] - want) <= 1e-5 * (1 + std::fabs(want)), "token %d ch %d: %g vs %g", t, j,
-                double(b[t * 32 + j]), want);
+      CHECK_MSG(std::fabs(b[t * 32 + j] - want) <= 1e-5 * (1 + std::fabs(want)), "token %d ch %d: %g vs %g", t, j, double(b[t * 32 + j]),
+                want);
     }
 }
 
@@ -138,8 +135,7 @@ TEST(chunks_concatenate_along_the_sequence) {
   Compute c;
   ClipTextEncoder te = ClipTextEncoder::bind(*m, "te1");
   std::vector<float> ones(77, 1.0f);
-  ClipOutput o = te.encode_chunks(c, {{ids_of(ref["p0.input_ids"]), ones}, {ids_of(ref["p2.input_ids"]), ones}},
-                                  {2, true, true});
+  ClipOutput o = te.encode_chunks(c, {{ids_of(ref["p0.input_ids"]), ones}, {ids_of(ref["p2.input_ids"]), ones}}, {2, true, true});
   CHECK(o.hidden.shape() == (Shape{1, 154, 32}));
   Tensor second = o.hidden.reshape({2, 77, 32}).slice_rows(1, 2);
   Tensor first = o.hidden.reshape({2, 77, 32}).slice_rows(0, 1);

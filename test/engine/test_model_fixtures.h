@@ -44,23 +44,19 @@ inline Refs load_refs(const std::string& rel) {
 // Single-file fixture plus the diffusers config.json of each component
 // (norm_num_groups 8 etc. cannot be expressed by the LDM file; they replace
 // whatever standard values the loader filled in).
-inline std::unique_ptr<sd::LoadedModel> load_fixture_model(const std::string& rel_file,
-                                                           const std::map<std::string, std::string>& configs) {
+inline std::unique_ptr<sd::LoadedModel> load_fixture_model(const std::string& rel_file, const std::map<std::string, std::string>& configs) {
   auto m = sd::load_model(fixture(rel_file), {});
-  for (auto& [component, rel_cfg] : configs)
-    m->configs[component] = read_text(fixture(rel_cfg));
+  for (auto& [component, rel_cfg] : configs) m->configs[component] = read_text(fixture(rel_cfg));
   return m;
 }
 
 // A diffusers text encoder folder's weights under a canonical prefix (HF CLIP
 // names are the canonical te names, so no mapping is needed).
-inline std::unique_ptr<sd::LoadedModel> load_text_encoder_folder(const std::string& rel_dir,
-                                                                 const std::string& component,
+inline std::unique_ptr<sd::LoadedModel> load_text_encoder_folder(const std::string& rel_dir, const std::string& component,
                                                                  const std::string& family) {
   auto m = std::make_unique<sd::LoadedModel>();
   m->info.family = family;
-  for (auto& [name, t] : sd::read_safetensors(fixture(rel_dir + "/model.safetensors")).tensors)
-    m->weights.set(component + "." + name, t);
+  for (auto& [name, t] : sd::read_safetensors(fixture(rel_dir + "/model.safetensors")).tensors) m->weights.set(component + "." + name, t);
   m->configs[component] = read_text(fixture(rel_dir + "/config.json"));
   return m;
 }
@@ -73,8 +69,7 @@ inline std::vector<int32_t> ids_of(const Tensor& t) {
 // Relative L2 error of `got` against `want`; shape mismatch reads as +inf.
 inline double rel_err(const Tensor& got, const Tensor& want) {
   if (got.shape() != want.shape()) {
-    std::fprintf(stderr, "  shape %s vs reference %s\n", sd::shape_str(got.shape()).c_str(),
-                 sd::shape_str(want.shape()).c_str());
+    std::fprintf(stderr, "  shape %s vs reference %s\n", sd::shape_str(got.shape()).c_str(), sd::shape_str(want.shape()).c_str());
     return 1e30;
   }
   Tensor a = got.to_f32(), b = want.to_f32();
@@ -83,9 +78,9 @@ inline double rel_err(const Tensor& got, const Tensor& want) {
 
 constexpr double kTol = 1e-4;
 
-#define CHECK_CLOSE(got, want, what)                                                     \
-  do {                                                                                   \
-    double e_ = modeltest::rel_err((got), (want));                                       \
+#define CHECK_CLOSE(got, want, what)                                                                            \
+  do {                                                                                                          \
+    double e_ = modeltest::rel_err((got), (want));                                                              \
     CHECK_MSG(e_ <= modeltest::kTol, "%s: rel L2 %.3g > %.0e", std::string(what).c_str(), e_, modeltest::kTol); \
   } while (0)
 

@@ -43,11 +43,17 @@ TEST(sd1_unet_intermediates_match_reference_blocks) {
   UNet unet = UNet::bind(*m);
   Refs ref = load_refs("tiny-sd1/ref/unet.safetensors");
   // LDM stage -> diffusers module whose output the reference hooked (layers_per_block 2).
-  std::map<std::string, std::string> names = {
-      {"time_embed", "time_embedding"},    {"input_blocks.3", "down_blocks.0"}, {"input_blocks.6", "down_blocks.1"},
-      {"input_blocks.9", "down_blocks.2"}, {"input_blocks.11", "down_blocks.3"}, {"middle_block", "mid_block"},
-      {"output_blocks.2", "up_blocks.0"},  {"output_blocks.5", "up_blocks.1"},   {"output_blocks.8", "up_blocks.2"},
-      {"output_blocks.11", "up_blocks.3"}, {"out", "conv_out"}};
+  std::map<std::string, std::string> names = {{"time_embed", "time_embedding"},
+                                              {"input_blocks.3", "down_blocks.0"},
+                                              {"input_blocks.6", "down_blocks.1"},
+                                              {"input_blocks.9", "down_blocks.2"},
+                                              {"input_blocks.11", "down_blocks.3"},
+                                              {"middle_block", "mid_block"},
+                                              {"output_blocks.2", "up_blocks.0"},
+                                              {"output_blocks.5", "up_blocks.1"},
+                                              {"output_blocks.8", "up_blocks.2"},
+                                              {"output_blocks.11", "up_blocks.3"},
+                                              {"out", "conv_out"}};
   int seen = 0;
   UNet::Probe probe = [&](const std::string& name, const Tensor& v) {
     auto it = names.find(name);
@@ -74,8 +80,7 @@ TEST(sdxl_unet_with_text_time_conditioning_matches_reference) {
     std::printf("  %sout rel L2 %.3g\n", k.c_str(), rel_err(out, ref[k + "out"]));
   }
   // Without its added conditioning the SDXL U-Net refuses to run.
-  CHECK_THROWS_CODE(unet.forward(c, ref["c0.sample"], ref["c0.timestep"], ref["c0.encoder_hidden_states"]),
-                    ErrorCode::InvalidOption);
+  CHECK_THROWS_CODE(unet.forward(c, ref["c0.sample"], ref["c0.timestep"], ref["c0.encoder_hidden_states"]), ErrorCode::InvalidOption);
 }
 
 TEST(sd2_unet_linear_projection_matches_reference) {
@@ -94,8 +99,7 @@ TEST(sd2_unet_linear_projection_matches_reference) {
 // 9-channel inpainting U-Net (latent, mask, masked-image latent) on the first
 // CFG batch of the reference inpainting loop.
 TEST(inpainting_unet_takes_nine_channels_and_matches_reference) {
-  auto m = load_fixture_model("tiny-sd1-inpaint/tiny-sd1-inpaint.safetensors",
-                              {{"unet", "tiny-sd1-inpaint/diffusers/unet/config.json"}});
+  auto m = load_fixture_model("tiny-sd1-inpaint/tiny-sd1-inpaint.safetensors", {{"unet", "tiny-sd1-inpaint/diffusers/unet/config.json"}});
   UNet unet = UNet::bind(*m);
   CHECK(unet.is_inpaint() && unet.in_channels() == 9 && unet.out_channels() == 4);
   Refs ref = load_refs("tiny-sd1-inpaint/ref/inpaint9_euler.safetensors");
@@ -125,7 +129,7 @@ TEST(unet_refuses_inputs_of_the_wrong_shape) {
   UNet unet = UNet::bind(*m);
   Refs ref = load_refs("tiny-sd1/ref/unet.safetensors");
   Compute c;
-  const Tensor& x = ref["c0.sample"];      // [1, 4, 16, 16]
+  const Tensor& x = ref["c0.sample"];                   // [1, 4, 16, 16]
   const Tensor& ctx = ref["c0.encoder_hidden_states"];  // [1, 77, 32]
   const Tensor& t = ref["c0.timestep"];
   CHECK_THROWS_CODE(unet.forward(c, Tensor::zeros(DType::F32, {1, 3, 16, 16}), t, ctx), ErrorCode::InvalidOption);

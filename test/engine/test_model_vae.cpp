@@ -67,8 +67,7 @@ static Tensor crop(const Tensor& t, int64_t y0, int64_t x0, int64_t h, int64_t w
   Tensor out = Tensor::empty(DType::F32, {t.size(0), t.size(1), h, w});
   for (int64_t p = 0; p < bc; ++p)
     for (int64_t y = 0; y < h; ++y)
-      for (int64_t x = 0; x < w; ++x)
-        out.data_as<float>()[(p * h + y) * w + x] = t.data_as<float>()[(p * H + y0 + y) * W + x0 + x];
+      for (int64_t x = 0; x < w; ++x) out.data_as<float>()[(p * h + y) * w + x] = t.data_as<float>()[(p * H + y0 + y) * W + x0 + x];
   return out;
 }
 
@@ -98,8 +97,7 @@ TEST(vae_tiled_decode_places_and_blends_tiles) {
         if (o < std::min(a, b) - 1e-5f || o > std::max(a, b) + 1e-5f) ++bad;
       }
   CHECK_MSG(bad == 0, "%d blended pixels outside their tiles' range", bad);
-  std::printf("  tiled (12/4) vs full decode rel L2 %.3g (tiles see local GroupNorm statistics)\n",
-              rel_err(tiled, ref["decode.d1.image"]));
+  std::printf("  tiled (12/4) vs full decode rel L2 %.3g (tiles see local GroupNorm statistics)\n", rel_err(tiled, ref["decode.d1.image"]));
   CHECK_THROWS_CODE(vae.decode_tiled(c, z, 12, 6), ErrorCode::InvalidOption);
   CHECK_THROWS_CODE(vae.decode_tiled(c, z, 4, 1), ErrorCode::InvalidOption);
 }

@@ -3,15 +3,15 @@
 // SD_NATIVE_CPU selects (ctest runs this once per path). Also: results are
 // bit-identical for 1 and 2 threads, and bad shapes raise typed errors.
 #define SD_TEST_MAIN
+#include "core/error.h"
 #include "harness.h"
 #include "kernel_test_util.h"
-#include "core/error.h"
 #include "kernels/ops.h"
 #include "tensor/thread_pool.h"
 
+using ktest::rand_tensor;
 using sd::DType;
 using sd::Tensor;
-using ktest::rand_tensor;
 
 static int skip_ = ktest::skip_if_path_unsupported();
 
@@ -38,8 +38,7 @@ std::vector<double> ref_linear(const Tensor& x, const Tensor& w32, const Tensor*
   return y;
 }
 
-std::vector<double> ref_conv(const Tensor& x, const Tensor& w32, const Tensor* b, int s, int pt, int pl, int pb,
-                             int pr) {
+std::vector<double> ref_conv(const Tensor& x, const Tensor& w32, const Tensor* b, int s, int pt, int pl, int pb, int pr) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), O = w32.size(0), k = w32.size(2);
   const int64_t Ho = (H + pt + pb - k) / s + 1, Wo = (W + pl + pr - k) / s + 1;
   std::vector<double> y(size_t(B * O * Ho * Wo));
@@ -120,7 +119,9 @@ Tensor run_threads(int threads, const std::function<Tensor(sd::Compute&)>& f) {
 }  // namespace
 
 TEST(linear_matches_double_reference_for_f32_f16_bf16_weights) {
-  struct Case { int64_t M, K, N; };
+  struct Case {
+    int64_t M, K, N;
+  };
   for (Case cs : {Case{1, 1, 1}, Case{7, 5, 9}, Case{13, 33, 17}, Case{100, 300, 130}, Case{3, 513, 40}}) {
     for (DType d : {DType::F32, DType::F16, DType::BF16}) {
       Tensor x = rand_tensor({1, cs.M, cs.K}, 1);
@@ -131,24 +132,28 @@ TEST(linear_matches_double_reference_for_f32_f16_bf16_weights) {
       CHECK(y.shape() == (sd::Shape{1, cs.M, cs.N}));
       Tensor w32 = w.to_f32();  // the reference uses the exact stored weights
       double e = ktest::rel_err(y, ref_linear(x, w32, &b));
-      CHECK_MSG(e < kTolF32, "M=%lld K=%lld N=%lld %s: rel err %g", (long long)cs.M, (long long)cs.K,
-                (long long)cs.N, sd::dtype_name(d), e);
+      CHECK_MSG(e < kTolF32, "M=%lld K=%lld N=%lld %s: rel err %g", (long long)cs.M, (long long)cs.K, (long long)cs.N, sd::dtype_name(d),
+                e);
     }
   }
 }
 
 TEST(conv2d_matches_direct_convolution_on_every_path) {
-  struct Case { int64_t B, C, H, W, O, k; int s, pt, pl, pb, pr; double tol; };
+  struct Case {
+    int64_t B, C, H, W, O, k;
+    int s, pt, pl, pb, pr;
+    double tol;
+  };
   const Case cases[] = {
-      {2, 5, 7, 9, 6, 1, 1, 0, 0, 0, 0, kTolF32},     // 1x1 GEMM
-      {1, 3, 6, 5, 4, 3, 1, 1, 1, 1, 1, kTolF32},     // 3x3 small map: im2col
-      {2, 7, 17, 19, 9, 3, 1, 1, 1, 1, 1, kTolWinograd},  // Winograd, ragged tiles
-      {1, 16, 32, 32, 8, 3, 1, 1, 1, 1, 1, kTolWinograd}, // Winograd, whole tiles
-      {1, 6, 11, 13, 5, 3, 2, 1, 1, 1, 1, kTolF32},   // stride 2
-      {1, 4, 10, 12, 3, 3, 2, 0, 0, 1, 1, kTolF32},   // VAE-encoder asymmetric pad
-      {1, 5, 9, 9, 4, 1, 2, 0, 0, 0, 0, kTolF32},     // 1x1 stride 2
-      {1, 3, 10, 11, 4, 3, 3, 1, 2, 1, 0, kTolF32},   // stride 3, uneven padding
-      {1, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1, kTolF32},     // 1x1 input, all but the centre tap padded
+      {2, 5, 7, 9, 6, 1, 1, 0, 0, 0, 0, kTolF32},          // 1x1 GEMM
+      {1, 3, 6, 5, 4, 3, 1, 1, 1, 1, 1, kTolF32},          // 3x3 small map: im2col
+      {2, 7, 17, 19, 9, 3, 1, 1, 1, 1, 1, kTolWinograd},   // Winograd, ragged tiles
+      {1, 16, 32, 32, 8, 3, 1, 1, 1, 1, 1, kTolWinograd},  // Winograd, whole tiles
+      {1, 6, 11, 13, 5, 3, 2, 1, 1, 1, 1, kTolF32},        // stride 2
+      {1, 4, 10, 12, 3, 3, 2, 0, 0, 1, 1, kTolF32},        // VAE-encoder asymmetric pad
+      {1, 5, 9, 9, 4, 1, 2, 0, 0, 0, 0, kTolF32},          // 1x1 stride 2
+      {1, 3, 10, 11, 4, 3, 3, 1, 2, 1, 0, kTolF32},        // stride 3, uneven padding
+      {1, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1, kTolF32},          // 1x1 input, all but the centre tap padded
   };
   for (const Case& cs : cases) {
     for (DType d : {DType::F32, DType::F16, DType::BF16}) {
@@ -158,8 +163,8 @@ TEST(conv2d_matches_direct_convolution_on_every_path) {
       sd::Compute c;
       Tensor y = sd::ops::conv2d(c, x, w, &b, cs.s, cs.pt, cs.pl, cs.pb, cs.pr);
       double e = ktest::rel_err(y, ref_conv(x, w.to_f32(), &b, cs.s, cs.pt, cs.pl, cs.pb, cs.pr));
-      CHECK_MSG(e < cs.tol, "conv C=%lld H=%lld W=%lld k=%lld s=%d %s: rel err %g", (long long)cs.C, (long long)cs.H,
-                (long long)cs.W, (long long)cs.k, cs.s, sd::dtype_name(d), e);
+      CHECK_MSG(e < cs.tol, "conv C=%lld H=%lld W=%lld k=%lld s=%d %s: rel err %g", (long long)cs.C, (long long)cs.H, (long long)cs.W,
+                (long long)cs.k, cs.s, sd::dtype_name(d), e);
     }
   }
 }
@@ -185,8 +190,7 @@ TEST(winograd_conv_with_several_tile_chunks_matches_sampled_direct_convolution) 
         for (int kx = 0; kx < 3; ++kx) {
           const int64_t iy = oy - 1 + ky, ix = ox - 1 + kx;
           if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-          acc += double(x.data_as<float>()[((n * C + ci) * H + iy) * W + ix]) *
-                 w32.data_as<float>()[((o * C + ci) * 3 + ky) * 3 + kx];
+          acc += double(x.data_as<float>()[((n * C + ci) * H + iy) * W + ix]) * w32.data_as<float>()[((o * C + ci) * 3 + ky) * 3 + kx];
         }
     const double d = y.data_as<float>()[((n * O + o) * H + oy) * W + ox] - acc;
     num += d * d;
@@ -196,9 +200,14 @@ TEST(winograd_conv_with_several_tile_chunks_matches_sampled_direct_convolution) 
 }
 
 TEST(attention_matches_softmax_reference_with_and_without_causal_mask) {
-  struct Case { int64_t B, Nq, Nk; int H; int64_t D; bool causal; };
-  for (Case cs : {Case{1, 1, 1, 1, 1, false}, Case{2, 5, 77, 3, 7, false}, Case{1, 70, 300, 2, 40, false},
-                  Case{1, 130, 130, 2, 9, true}, Case{2, 300, 300, 1, 16, true}}) {
+  struct Case {
+    int64_t B, Nq, Nk;
+    int H;
+    int64_t D;
+    bool causal;
+  };
+  for (Case cs : {Case{1, 1, 1, 1, 1, false}, Case{2, 5, 77, 3, 7, false}, Case{1, 70, 300, 2, 40, false}, Case{1, 130, 130, 2, 9, true},
+                  Case{2, 300, 300, 1, 16, true}}) {
     Tensor q = rand_tensor({cs.B, cs.Nq, cs.H * cs.D}, 7, 2.f);
     Tensor k = rand_tensor({cs.B, cs.Nk, cs.H * cs.D}, 8, 2.f);
     Tensor v = rand_tensor({cs.B, cs.Nk, cs.H * cs.D}, 9);
@@ -206,8 +215,8 @@ TEST(attention_matches_softmax_reference_with_and_without_causal_mask) {
     sd::Compute c;
     Tensor y = sd::ops::attention(c, q, k, v, cs.H, cs.causal, scale);
     double e = ktest::rel_err(y, ref_attention(q, k, v, cs.H, cs.causal, scale));
-    CHECK_MSG(e < kTolF32, "attention Nq=%lld Nk=%lld D=%lld causal=%d: rel err %g", (long long)cs.Nq,
-              (long long)cs.Nk, (long long)cs.D, int(cs.causal), e);
+    CHECK_MSG(e < kTolF32, "attention Nq=%lld Nk=%lld D=%lld causal=%d: rel err %g", (long long)cs.Nq, (long long)cs.Nk, (long long)cs.D,
+              int(cs.causal), e);
   }
 }
 
@@ -247,9 +256,12 @@ TEST(activations_softmax_and_geglu_match_formulas) {
     for (int64_t i = 0; i < x.numel(); ++i) ref[size_t(i)] = f(x.data_as<float>()[i]);
     CHECK_MSG(ktest::rel_err(y, ref) < kTolAct, "%s", name);
   };
-  check_map(sd::ops::silu_, [](double v) { return v / (1 + std::exp(-v)); }, "silu");
-  check_map(sd::ops::gelu_, [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }, "gelu");
-  check_map(sd::ops::quick_gelu_, [](double v) { return v / (1 + std::exp(-1.702 * v)); }, "quick_gelu");
+  check_map(
+      sd::ops::silu_, [](double v) { return v / (1 + std::exp(-v)); }, "silu");
+  check_map(
+      sd::ops::gelu_, [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }, "gelu");
+  check_map(
+      sd::ops::quick_gelu_, [](double v) { return v / (1 + std::exp(-1.702 * v)); }, "quick_gelu");
 
   Tensor s = rand_tensor({4, 19}, 17, 5.f);
   Tensor s0 = rand_tensor({4, 19}, 17, 5.f);
@@ -289,8 +301,7 @@ TEST(broadcast_add_mul_scale_and_channel_bias) {
   CHECK(sc.data_as<float>()[3] == rand_tensor({7}, 22).data_as<float>()[3] * 0.5f);
   Tensor img = rand_tensor({2, 3, 4, 4}, 23), img0 = rand_tensor({2, 3, 4, 4}, 23), v = rand_tensor({2, 3}, 24);
   sd::ops::add_channel_bias_(c, img, v);
-  for (int64_t i = 0; i < img.numel(); ++i)
-    CHECK(img.data_as<float>()[i] == img0.data_as<float>()[i] + v.data_as<float>()[i / 16]);
+  for (int64_t i = 0; i < img.numel(); ++i) CHECK(img.data_as<float>()[i] == img0.data_as<float>()[i] + v.data_as<float>()[i / 16]);
   Tensor bad = rand_tensor({4}, 25);
   CHECK_THROWS_CODE(sd::ops::add_(c, a, bad), sd::ErrorCode::Internal);
 }
@@ -303,8 +314,7 @@ TEST(upsample_concat_transpose_move_the_right_elements) {
   bool ok = true;
   for (int ch = 0; ch < 2; ++ch)
     for (int y = 0; y < 6; ++y)
-      for (int xx = 0; xx < 10; ++xx)
-        ok &= u.data_as<float>()[(ch * 6 + y) * 10 + xx] == x.data_as<float>()[(ch * 3 + y / 2) * 5 + xx / 2];
+      for (int xx = 0; xx < 10; ++xx) ok &= u.data_as<float>()[(ch * 6 + y) * 10 + xx] == x.data_as<float>()[(ch * 3 + y / 2) * 5 + xx / 2];
   CHECK(ok);
   Tensor a = rand_tensor({2, 3, 4}, 27), b = rand_tensor({2, 1, 4}, 28);
   Tensor cat = sd::ops::concat(c, a, b, 1);
@@ -319,8 +329,7 @@ TEST(upsample_concat_transpose_move_the_right_elements) {
   ok = true;
   for (int bb = 0; bb < 2; ++bb)
     for (int r = 0; r < 37; ++r)
-      for (int cc = 0; cc < 45; ++cc)
-        ok &= tt.data_as<float>()[(bb * 45 + cc) * 37 + r] == t.data_as<float>()[(bb * 37 + r) * 45 + cc];
+      for (int cc = 0; cc < 45; ++cc) ok &= tt.data_as<float>()[(bb * 45 + cc) * 37 + r] == t.data_as<float>()[(bb * 37 + r) * 45 + cc];
   CHECK(ok);
   CHECK_THROWS_CODE(sd::ops::concat(c, a, rand_tensor({3, 3, 4}, 31), 1), sd::ErrorCode::Internal);
 }

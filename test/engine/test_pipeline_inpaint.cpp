@@ -32,8 +32,7 @@ RgbImage picture(int w, int h) {
   img.data.resize(size_t(w * h * 3));
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c)
-        img.data[size_t((y * w + x) * 3 + c)] = uint8_t(128 + 100 * std::sin(0.1 * x + 0.07 * y + 2.0 * c));
+      for (int c = 0; c < 3; ++c) img.data[size_t((y * w + x) * 3 + c)] = uint8_t(128 + 100 * std::sin(0.1 * x + 0.07 * y + 2.0 * c));
   return img;
 }
 

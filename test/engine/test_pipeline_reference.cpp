@@ -36,13 +36,11 @@ class ReplaySource : public RandomSource {
  public:
   explicit ReplaySource(const Ref& ref) : ref_(ref) {}
   void randn(Tensor& out, DrawPurpose purpose) override {
-    std::string name = purpose == DrawPurpose::InitialNoise && ref_.has("x_T_noise") ? "x_T_noise"
-                                                                                     : "noise." + std::to_string(next_++);
+    std::string name = purpose == DrawPurpose::InitialNoise && ref_.has("x_T_noise") ? "x_T_noise" : "noise." + std::to_string(next_++);
     CHECK_MSG(ref_.has(name), "the pipeline drew more noise than the reference (%s)", name.c_str());
     if (!ref_.has(name)) return;
     Tensor t = ref_.f32(name);
-    CHECK_MSG(t.numel() == out.numel(), "%s: %lld values, pipeline wants %lld", name.c_str(), (long long)t.numel(),
-              (long long)out.numel());
+    CHECK_MSG(t.numel() == out.numel(), "%s: %lld values, pipeline wants %lld", name.c_str(), (long long)t.numel(), (long long)out.numel());
     if (t.numel() == out.numel()) std::memcpy(out.data(), t.data(), size_t(out.nbytes()));
   }
   int draws() const { return next_; }
@@ -80,8 +78,8 @@ RgbImage rgb_of(const Tensor& u8) {
 }
 
 struct Case {
-  const char* model;  // relative to fixtures
-  const char* config; // diffusers folder with configs, or ""
+  const char* model;   // relative to fixtures
+  const char* config;  // diffusers folder with configs, or ""
   const char* ref;
   const char* sampler;
   const char* scheduler;

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "harness.h"
-#include "io/safetensors.h"
 #include "io/gguf.h"
+#include "io/safetensors.h"
 #include "quant/blocks.h"
 
 using namespace sd;
@@ -63,8 +63,11 @@ TEST(legacy_formats_err_by_at_most_one_step) {
     float div, slack;
     bool offset;
   };
-  const Case cases[] = {{DType::Q8_0, 127, 0.5f, false}, {DType::Q4_0, 8, 1.f, false}, {DType::Q5_0, 16, 1.f, false},
-                        {DType::Q4_1, 15, 0.5f, true},   {DType::Q5_1, 31, 0.5f, true}};
+  const Case cases[] = {{DType::Q8_0, 127, 0.5f, false},
+                        {DType::Q4_0, 8, 1.f, false},
+                        {DType::Q5_0, 16, 1.f, false},
+                        {DType::Q4_1, 15, 0.5f, true},
+                        {DType::Q5_1, 31, 0.5f, true}};
   std::vector<float> x = gaussian(32 * 64, 9);
   for (const Case& c : cases) {
     std::vector<float> y = round_trip(c.t, x);
@@ -111,8 +114,8 @@ TEST(hand_packed_blocks_decode_per_the_published_layouts) {
   {  // q5_0: value 17 = nibble 1 + high bit (bit 17 of qh) -> (17 - 16) * d
     uint8_t b[22] = {};
     half_bytes(b, 0.5f);
-    b[2 + 2] = 0x02;       // qh bit 17
-    b[6 + 1] = 0x10;       // byte 1 high nibble -> element 17
+    b[2 + 2] = 0x02;  // qh bit 17
+    b[6 + 1] = 0x10;  // byte 1 high nibble -> element 17
     quant::dequantize_row(DType::Q5_0, b, 32, y);
     CHECK(y[17] == 0.5f * (1 + 16 - 16) && y[0] == -8.f && y[1] == -8.f);
   }
@@ -137,8 +140,8 @@ TEST(hand_packed_blocks_decode_per_the_published_layouts) {
   }
   {  // q3_K: scale 9 (elements 144..159) = 40 - 32 = 8: low nibble byte 1 high half, high bits byte 9 bits 4-5
     uint8_t b[110] = {};
-    b[96 + 1] = 0x8 << 4;   // low 4 bits of 40 = 8
-    b[96 + 9] = 0x2 << 4;   // high 2 bits of 40 = 2
+    b[96 + 1] = 0x8 << 4;  // low 4 bits of 40 = 8
+    b[96 + 9] = 0x2 << 4;  // high 2 bits of 40 = 2
     // element 150: n=1, j=0, h=1, l=6 -> byte 32+32+16+6, shift 0; hmask bit 4 of byte 150%32=22
     b[32 + 32 + 16 + 6] = 3;
     b[22] = 1 << 4;

@@ -4,11 +4,11 @@
 // 32, quantized matmul weights identical to on-load quantization, and a model
 // whose U-Net matches the safetensors one within the format's error.
 #define SD_TEST_MAIN
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <set>
-
-#include <unistd.h>
 
 #include "core/error.h"
 #include "harness.h"
@@ -32,7 +32,7 @@ std::string fx(const std::string& rel) { return sdtest::fixtures_dir() + "/" + r
 }  // namespace
 
 TEST(written_gguf_rereads_identically) {
-  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+  const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                          DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
   std::vector<GgufTensorSpec> specs;
   std::vector<std::vector<uint8_t>> data;
@@ -49,8 +49,9 @@ TEST(written_gguf_rereads_identically) {
   meta.string_arrays = {{"tokenizer.ggml.tokens", {"a", "bc", ""}}};
   const std::string path = tmp("all.gguf");
   size_t calls = 0;
-  write_gguf(path, specs, meta, [&](size_t k, uint8_t* dst) { std::memcpy(dst, data[k].data(), data[k].size()); },
-             [&](size_t done, size_t total) { calls += done <= total; });
+  write_gguf(
+      path, specs, meta, [&](size_t k, uint8_t* dst) { std::memcpy(dst, data[k].data(), data[k].size()); },
+      [&](size_t done, size_t total) { calls += done <= total; });
   CHECK(calls == specs.size());
   TensorFile f = read_gguf(path);
   CHECK(f.metadata.at("general.alignment") == "32" && f.metadata.at("general.name") == "test");
@@ -75,8 +76,8 @@ TEST(convert_matches_the_converter_layout_and_on_load_quantization) {
   for (size_t k = 0; k < ours.tensors.size() && k < theirs.tensors.size(); ++k) {
     const auto& [a, ta] = ours.tensors[k];
     const auto& [b, tb] = theirs.tensors[k];
-    CHECK_MSG(a == b && ta.shape() == tb.shape(), "tensor %zu: %s %s vs %s %s", k, a.c_str(), shape_str(ta.shape()).c_str(),
-              b.c_str(), shape_str(tb.shape()).c_str());
+    CHECK_MSG(a == b && ta.shape() == tb.shape(), "tensor %zu: %s %s vs %s %s", k, a.c_str(), shape_str(ta.shape()).c_str(), b.c_str(),
+              shape_str(tb.shape()).c_str());
     same_type += ta.dtype() == tb.dtype();
     // Every 2-D weight gets the converter's type; it also quantizes 1-D norm weights, which we keep float.
     if (ta.dim() == 2) {

@@ -22,8 +22,7 @@ namespace {
 
 std::string fx(const std::string& rel) { return sdtest::fixtures_dir() + "/" + rel; }
 
-std::unique_ptr<LoadedModel> tiny(const std::string& file, const std::string& type,
-                                  std::map<std::string, std::string> per_component = {}) {
+std::unique_ptr<LoadedModel> tiny(const std::string& file, const std::string& type, std::map<std::string, std::string> per_component = {}) {
   LoadOptions o;
   o.config_path = fx("tiny-sd1/diffusers");
   o.weight_type = type;
@@ -81,7 +80,7 @@ TEST(weight_type_quantizes_unet_and_text_matmuls_only) {
   CHECK(quantized > 100);
   CHECK(m->weights.get("unet.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight").dtype() == DType::Q8_0);
   CHECK(m->weights.get("unet.input_blocks.1.0.in_layers.2.weight").dtype() == DType::Q8_0);  // 3x3 conv, 32*9 per row
-  CHECK(m->weights.get("unet.input_blocks.0.0.weight").dtype() != DType::Q8_0);               // conv_in: 4*9 per row
+  CHECK(m->weights.get("unet.input_blocks.0.0.weight").dtype() != DType::Q8_0);              // conv_in: 4*9 per row
   CHECK(m->weights.get("te1.text_model.embeddings.token_embedding.weight").dtype() != DType::Q8_0);
   CHECK(m->info.components.at("unet").dtype == "q8_0");
 }
@@ -100,8 +99,8 @@ TEST(converter_ggufs_load_with_only_matmul_weights_quantized) {
   for (const char* t : {"q8_0", "q4_0", "q4_K"}) {
     auto m = tiny(std::string("tiny-sd1/gguf/tiny-sd1.") + t + ".gguf", "");
     for (const auto& [name, w] : m->weights.all())
-      CHECK_MSG(!dtype_is_quantized(w.dtype()) || quant::is_matmul_weight(name, w.shape(), w.dtype()), "%s %s stays %s",
-                t, name.c_str(), dtype_name(w.dtype()));
+      CHECK_MSG(!dtype_is_quantized(w.dtype()) || quant::is_matmul_weight(name, w.shape(), w.dtype()), "%s %s stays %s", t, name.c_str(),
+                dtype_name(w.dtype()));
   }
 }
 
@@ -115,8 +114,8 @@ TEST(quantized_unet_output_close_to_f32) {
   // error (0.3-0.6 % per q8_0 tensor, summing over ~200 tensors), so q8_0
   // lands at ~0.03, above the 0.01 target (see docs/quantization.md).
   // k-quants need rows of 256, which few tiny-sd1 matmuls have.
-  const std::pair<const char*, double> formats[] = {{"f16", 2e-3}, {"q8_0", 0.05}, {"q6_K", 0.01}, {"q5_1", 0.18},
-                                                    {"q5_0", 0.28}, {"q5_K", 0.01}, {"q4_1", 0.4}, {"q4_0", 0.5},
+  const std::pair<const char*, double> formats[] = {{"f16", 2e-3},  {"q8_0", 0.05}, {"q6_K", 0.01}, {"q5_1", 0.18},
+                                                    {"q5_0", 0.28}, {"q5_K", 0.01}, {"q4_1", 0.4},  {"q4_0", 0.5},
                                                     {"q4_K", 0.01}, {"q3_K", 0.01}, {"q2_K", 0.02}};
   for (const auto& [type, bound] : formats) {
     auto m = tiny("tiny-sd1/tiny-sd1.safetensors", type);
@@ -136,9 +135,10 @@ TEST(quantized_unet_output_close_to_f32) {
 TEST(generations_from_ggufs_and_on_load_quantization_close_to_safetensors) {
   const RgbImage want = generate(*tiny("tiny-sd1/tiny-sd1.safetensors", ""));
   // Image mean absolute difference on 0..255 (tiny random model, 64x64, 4 euler steps).
-  const std::pair<std::string, double> cases[] = {
-      {"gguf/tiny-sd1.f16.gguf", 0.5}, {"gguf/tiny-sd1.q8_0.gguf", 2.5}, {"gguf/tiny-sd1.q4_0.gguf", 16.0},
-      {"gguf/tiny-sd1.q4_K.gguf", 2.0}};
+  const std::pair<std::string, double> cases[] = {{"gguf/tiny-sd1.f16.gguf", 0.5},
+                                                  {"gguf/tiny-sd1.q8_0.gguf", 2.5},
+                                                  {"gguf/tiny-sd1.q4_0.gguf", 16.0},
+                                                  {"gguf/tiny-sd1.q4_K.gguf", 2.0}};
   for (const auto& [file, bound] : cases) {
     const double d = mad(generate(*tiny("tiny-sd1/" + file, "")), want);
     std::printf("  %-26s image MAD %.3f (bound %.1f)\n", file.c_str(), d, bound);

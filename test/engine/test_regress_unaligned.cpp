@@ -15,11 +15,10 @@ using namespace sd;
 
 TEST(odd_offset_f16_bf16_f64_convert_exactly) {
   // Data: one pad byte, then f16 [1, -2], bf16 [0.5], f64 [3.25], each at an odd offset.
-  std::string header =
-      R"({"pad":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
-      R"("h":{"dtype":"F16","shape":[2],"data_offsets":[1,5]},)"
-      R"("b":{"dtype":"BF16","shape":[1],"data_offsets":[5,7]},)"
-      R"("d":{"dtype":"F64","shape":[1],"data_offsets":[7,15]}})";
+  std::string header = R"({"pad":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                       R"("h":{"dtype":"F16","shape":[2],"data_offsets":[1,5]},)"
+                       R"("b":{"dtype":"BF16","shape":[1],"data_offsets":[5,7]},)"
+                       R"("d":{"dtype":"F64","shape":[1],"data_offsets":[7,15]}})";
   while (header.size() % 8) header += ' ';
   auto buf = std::make_shared<std::vector<uint8_t>>();
   for (int i = 0; i < 8; ++i) buf->push_back(uint8_t(header.size() >> (8 * i)));

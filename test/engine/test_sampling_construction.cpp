@@ -35,8 +35,7 @@ ModelFn gaussian_model(Prediction pred, int* calls = nullptr, int64_t* rows = nu
     float* o = out.data_as<float>();
     for (int64_t i = 0; i < x_in.numel(); ++i) {
       double x = in[i] / c_in, d = kMu + kSd * kSd / (kSd * kSd + s * s) * (x - kMu);
-      o[i] = pred == Prediction::Epsilon ? float((x - d) / s)
-                                         : float((d - x / (s * s + 1)) / (-s / std::sqrt(s * s + 1)));
+      o[i] = pred == Prediction::Epsilon ? float((x - d) / s) : float((d - x / (s * s + 1)) / (-s / std::sqrt(s * s + 1)));
     }
     if (calls) ++*calls;
     if (rows) *rows = x_in.size(0);
@@ -63,8 +62,7 @@ struct Result {
   int calls = 0, draws = 0, reports = 0, done = 0;
 };
 
-Result run(Sampler s, const Schedule& sched, uint64_t seed = 7, Prediction pred = Prediction::Epsilon,
-           int64_t hw = 16) {
+Result run(Sampler s, const Schedule& sched, uint64_t seed = 7, Prediction pred = Prediction::Epsilon, int64_t hw = 16) {
   Result r;
   r.x = start_latent(seed, sched.sigmas[0], hw);
   Denoiser den(gaussian_model(pred, &r.calls), sd1(), pred, 5.0f);
@@ -92,9 +90,9 @@ double ode_error(const Tensor& out, const Tensor& start, float s0) {
 
 const Sampler kDeterministic[] = {Sampler::Euler, Sampler::Heun, Sampler::Dpm2,  Sampler::Dpmpp2m, Sampler::Lms,
                                   Sampler::Ddim,  Sampler::Pndm, Sampler::Unipc, Sampler::Ipndm};
-const Sampler kAll[] = {Sampler::Euler, Sampler::EulerA,     Sampler::Heun, Sampler::Dpm2, Sampler::Dpmpp2m,
-                        Sampler::Dpmpp2sA, Sampler::Dpmpp2mSde, Sampler::Lms, Sampler::Ddim, Sampler::Pndm,
-                        Sampler::Lcm,   Sampler::Unipc,      Sampler::Ipndm, Sampler::Tcd};
+const Sampler kAll[] = {Sampler::Euler,    Sampler::EulerA,     Sampler::Heun,  Sampler::Dpm2, Sampler::Dpmpp2m,
+                        Sampler::Dpmpp2sA, Sampler::Dpmpp2mSde, Sampler::Lms,   Sampler::Ddim, Sampler::Pndm,
+                        Sampler::Lcm,      Sampler::Unipc,      Sampler::Ipndm, Sampler::Tcd};
 
 }  // namespace
 
@@ -148,13 +146,11 @@ TEST(model_calls_noise_draws_and_reports_follow_the_reference_conventions) {
   struct Want {
     Sampler s;
     int calls, draws;
-  } wants[] = {{Sampler::Euler, N, 0},          {Sampler::EulerA, N, N},  // euler_a draws on the last step too
-               {Sampler::Heun, 2 * N - 1, 0},    {Sampler::Dpm2, 2 * N - 1, 0},
-               {Sampler::Dpmpp2m, N, 0},         {Sampler::Dpmpp2sA, 2 * N - 1, N - 1},
-               {Sampler::Dpmpp2mSde, N, N},      {Sampler::Lms, N, 0},
-               {Sampler::Ddim, N, 0},            {Sampler::Pndm, N + 1, 0},
-               {Sampler::Lcm, N, N - 1},         {Sampler::Unipc, N, 0},
-               {Sampler::Ipndm, N, 0},           {Sampler::Tcd, N, N - 1}};
+  } wants[] = {
+      {Sampler::Euler, N, 0},        {Sampler::EulerA, N, N},  // euler_a draws on the last step too
+      {Sampler::Heun, 2 * N - 1, 0}, {Sampler::Dpm2, 2 * N - 1, 0}, {Sampler::Dpmpp2m, N, 0}, {Sampler::Dpmpp2sA, 2 * N - 1, N - 1},
+      {Sampler::Dpmpp2mSde, N, N},   {Sampler::Lms, N, 0},          {Sampler::Ddim, N, 0},    {Sampler::Pndm, N + 1, 0},
+      {Sampler::Lcm, N, N - 1},      {Sampler::Unipc, N, 0},        {Sampler::Ipndm, N, 0},   {Sampler::Tcd, N, N - 1}};
   for (auto& w : wants) {
     Result r = run(w.s, sched);
     CHECK_MSG(r.calls == w.calls && r.draws == w.draws, "%s: %d calls %d draws", sampler_name(w.s), r.calls, r.draws);
@@ -219,9 +215,7 @@ TEST(the_callback_may_replace_the_latent_between_steps) {
 
 TEST(a_non_finite_model_output_is_a_numerical_error) {
   Schedule sched = karras(4);
-  ModelFn nan_model = [](const Tensor&, float, Tensor& out) {
-    std::fill(out.data_as<float>(), out.data_as<float>() + out.numel(), NAN);
-  };
+  ModelFn nan_model = [](const Tensor&, float, Tensor& out) { std::fill(out.data_as<float>(), out.data_as<float>() + out.numel(), NAN); };
   for (Sampler s : kAll) {
     Tensor x = start_latent(1, sched.sigmas[0]);
     Denoiser den(nan_model, sd1(), Prediction::Epsilon, 7.5f);

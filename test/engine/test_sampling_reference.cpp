@@ -54,8 +54,8 @@ struct Case {
   Sampler sampler;
   ScheduleKind kind;
   Prediction prediction;
-  bool leading = false;       // model config timestep_spacing "leading" (SDXL)
-  bool img2img = false;       // img2img_* file: strength + noised init latents
+  bool leading = false;  // model config timestep_spacing "leading" (SDXL)
+  bool img2img = false;  // img2img_* file: strength + noised init latents
 };
 
 constexpr double kStepTol = 1e-4;   // per call (the reference's own float32 noise is ~1e-6)
@@ -87,8 +87,8 @@ void run_case(const Case& c) {
     Tensor ts = ref.get("timesteps");
     CHECK_MSG(ts.numel() == setup.schedule.steps(), "%s: timestep count", c.file);
     for (int i = 0; i < std::min<int>(int(ts.numel()), setup.schedule.steps()); ++i)
-      CHECK_MSG(std::fabs(setup.schedule.timesteps[i] - ts.data_as<float>()[i]) <= 1e-3f, "%s: t[%d] %g vs %g", c.file,
-                i, setup.schedule.timesteps[i], ts.data_as<float>()[i]);
+      CHECK_MSG(std::fabs(setup.schedule.timesteps[i] - ts.data_as<float>()[i]) <= 1e-3f, "%s: t[%d] %g vs %g", c.file, i,
+                setup.schedule.timesteps[i], ts.data_as<float>()[i]);
   }
 
   Schedule sched = setup.schedule;
@@ -123,8 +123,7 @@ void run_case(const Case& c) {
       return;
     }
     float want_t = ref.get(p + "t").data_as<float>()[0];
-    CHECK_MSG(std::fabs(t - want_t) <= 1e-3f * std::fmax(1.0f, std::fabs(want_t)), "%s: call %d t %g vs %g", c.file,
-              calls, t, want_t);
+    CHECK_MSG(std::fabs(t - want_t) <= 1e-3f * std::fmax(1.0f, std::fabs(want_t)), "%s: call %d t %g vs %g", c.file, calls, t, want_t);
     CHECK(x_in.size(0) == 2);
     if (calls == 0) {
       Tensor want = ref.get("step.0.model_input");
@@ -178,35 +177,21 @@ TEST(sd1_euler) { run_case({"tiny-sd1/ref/sample_euler.safetensors", Sampler::Eu
 TEST(sd1_euler_a) { run_case({"tiny-sd1/ref/sample_euler_a.safetensors", Sampler::EulerA, kDiscrete, kEps}); }
 TEST(sd1_heun) { run_case({"tiny-sd1/ref/sample_heun.safetensors", Sampler::Heun, kDiscrete, kEps}); }
 TEST(sd1_dpmpp_2m) { run_case({"tiny-sd1/ref/sample_dpmpp_2m.safetensors", Sampler::Dpmpp2m, kDiscrete, kEps}); }
-TEST(sd1_dpmpp_2m_karras) {
-  run_case({"tiny-sd1/ref/sample_dpmpp_2m_karras.safetensors", Sampler::Dpmpp2m, kKarras, kEps});
-}
+TEST(sd1_dpmpp_2m_karras) { run_case({"tiny-sd1/ref/sample_dpmpp_2m_karras.safetensors", Sampler::Dpmpp2m, kKarras, kEps}); }
 TEST(sd1_lms) { run_case({"tiny-sd1/ref/sample_lms.safetensors", Sampler::Lms, kDiscrete, kEps}); }
 TEST(sd1_ddim) { run_case({"tiny-sd1/ref/sample_ddim.safetensors", Sampler::Ddim, kDiscrete, kEps}); }
 TEST(sd1_pndm) { run_case({"tiny-sd1/ref/sample_pndm.safetensors", Sampler::Pndm, kDiscrete, kEps}); }
 TEST(sd1_lcm) { run_case({"tiny-sd1/ref/sample_lcm.safetensors", Sampler::Lcm, kDiscrete, kEps}); }
 TEST(sd1_unipc) { run_case({"tiny-sd1/ref/sample_unipc.safetensors", Sampler::Unipc, kDiscrete, kEps}); }
-TEST(sd1_img2img_euler) {
-  run_case({"tiny-sd1/ref/img2img_euler.safetensors", Sampler::Euler, kDiscrete, kEps, false, true});
-}
-TEST(sd1_img2img_ddim) {
-  run_case({"tiny-sd1/ref/img2img_ddim.safetensors", Sampler::Ddim, kDiscrete, kEps, false, true});
-}
+TEST(sd1_img2img_euler) { run_case({"tiny-sd1/ref/img2img_euler.safetensors", Sampler::Euler, kDiscrete, kEps, false, true}); }
+TEST(sd1_img2img_ddim) { run_case({"tiny-sd1/ref/img2img_ddim.safetensors", Sampler::Ddim, kDiscrete, kEps, false, true}); }
 TEST(sd2_v_euler) { run_case({"tiny-sd2/ref/sample_euler.safetensors", Sampler::Euler, kDiscrete, kV}); }
 TEST(sd2_v_euler_a) { run_case({"tiny-sd2/ref/sample_euler_a.safetensors", Sampler::EulerA, kDiscrete, kV}); }
-TEST(sd2_v_dpmpp_2m_karras) {
-  run_case({"tiny-sd2/ref/sample_dpmpp_2m_karras.safetensors", Sampler::Dpmpp2m, kKarras, kV});
-}
+TEST(sd2_v_dpmpp_2m_karras) { run_case({"tiny-sd2/ref/sample_dpmpp_2m_karras.safetensors", Sampler::Dpmpp2m, kKarras, kV}); }
 TEST(sd2_v_ddim) { run_case({"tiny-sd2/ref/sample_ddim.safetensors", Sampler::Ddim, kDiscrete, kV}); }
-TEST(sdxl_euler_leading) {
-  run_case({"tiny-sdxl/ref/sample_euler.safetensors", Sampler::Euler, kDiscrete, kEps, true});
-}
-TEST(sdxl_euler_a_leading) {
-  run_case({"tiny-sdxl/ref/sample_euler_a.safetensors", Sampler::EulerA, kDiscrete, kEps, true});
-}
-TEST(sdxl_dpmpp_2m_karras) {
-  run_case({"tiny-sdxl/ref/sample_dpmpp_2m_karras.safetensors", Sampler::Dpmpp2m, kKarras, kEps, true});
-}
+TEST(sdxl_euler_leading) { run_case({"tiny-sdxl/ref/sample_euler.safetensors", Sampler::Euler, kDiscrete, kEps, true}); }
+TEST(sdxl_euler_a_leading) { run_case({"tiny-sdxl/ref/sample_euler_a.safetensors", Sampler::EulerA, kDiscrete, kEps, true}); }
+TEST(sdxl_dpmpp_2m_karras) { run_case({"tiny-sdxl/ref/sample_dpmpp_2m_karras.safetensors", Sampler::Dpmpp2m, kKarras, kEps, true}); }
 
 TEST(lms_coefficients_match_the_reference_quadrature) {
   Ref ref("tiny-sd1/ref/sample_lms.safetensors");
@@ -218,8 +203,8 @@ TEST(lms_coefficients_match_the_reference_quadrature) {
     const auto& r = row.items();
     int order = int(r[0].as_number()), step = int(r[1].as_number()), j = int(r[2].as_number());
     double want = r[3].as_number(), got = lms_coefficient(sigmas, step, order, j);
-    CHECK_MSG(std::fabs(got - want) <= 1e-6 * std::fmax(1e-3, std::fabs(want)), "order %d step %d j %d: %.8g vs %.8g",
-              order, step, j, got, want);
+    CHECK_MSG(std::fabs(got - want) <= 1e-6 * std::fmax(1e-3, std::fabs(want)), "order %d step %d j %d: %.8g vs %.8g", order, step, j, got,
+              want);
     ++checked;
   }
   CHECK(checked >= 20);

@@ -101,8 +101,7 @@ TEST(karras_is_linear_in_sigma_to_the_one_over_rho) {
   CHECK(s.sigmas.size() == 11 && s.sigmas[10] == 0);
   CHECK(std::fabs(s.sigmas[0] - sd1().sigma_max()) < 1e-5 && std::fabs(s.sigmas[9] - sd1().sigma_min()) < 1e-7);
   double step = std::pow(s.sigmas[1], 1 / 7.0) - std::pow(s.sigmas[0], 1 / 7.0);
-  for (int i = 1; i < 10; ++i)
-    CHECK(std::fabs(std::pow(s.sigmas[i], 1 / 7.0) - std::pow(s.sigmas[i - 1], 1 / 7.0) - step) < 1e-6);
+  for (int i = 1; i < 10; ++i) CHECK(std::fabs(std::pow(s.sigmas[i], 1 / 7.0) - std::pow(s.sigmas[i - 1], 1 / 7.0) - step) < 1e-6);
   for (int i = 0; i < 10; ++i) CHECK(std::fabs(s.timesteps[i] - sd1().sigma_to_t(s.sigmas[i])) < 1e-3);
 }
 

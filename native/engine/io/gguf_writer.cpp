@@ -75,7 +75,8 @@ void write_gguf(const std::string& path, const std::vector<GgufTensorSpec>& tens
   for (const auto& t : tensors) {
     const int64_t numel = shape_numel(t.shape);
     if (t.shape.empty() || numel < 0 || t.shape.back() % dtype_block_size(t.dtype) != 0)
-      fail(ErrorCode::InvalidOption, "GGUF: tensor \"" + t.name + "\" " + shape_str(t.shape) + " cannot be stored as " + dtype_name(t.dtype));
+      fail(ErrorCode::InvalidOption,
+           "GGUF: tensor \"" + t.name + "\" " + shape_str(t.shape) + " cannot be stored as " + dtype_name(t.dtype));
     h.str(t.name);
     h.u32(uint32_t(t.shape.size()));
     for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) h.u64(uint64_t(*it));  // innermost first

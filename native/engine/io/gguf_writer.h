@@ -27,7 +27,6 @@ struct GgufMetadata {
 // dst; `progress(i, n)` after each tensor. Throws ERR_IO when the file cannot
 // be written, ERR_INVALID_OPTION for a shape a block format cannot hold.
 void write_gguf(const std::string& path, const std::vector<GgufTensorSpec>& tensors, const GgufMetadata& meta,
-                const std::function<void(size_t, uint8_t*)>& fill,
-                const std::function<void(size_t, size_t)>& progress = nullptr);
+                const std::function<void(size_t, uint8_t*)>& fill, const std::function<void(size_t, size_t)>& progress = nullptr);
 
 }  // namespace sd

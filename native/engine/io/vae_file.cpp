@@ -61,8 +61,8 @@ void replace_vae(LoadedModel* model, const std::string& path) {
   if (fs::is_directory(path, ec)) {
     const fs::path dir(path);
     file.clear();
-    for (const char* name : {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors",
-                             "diffusion_pytorch_model.bin"})
+    for (const char* name :
+         {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.bin"})
       if (file.empty() && is_file(dir / name)) file = (dir / name).string();
     if (file.empty()) fail(ErrorCode::ModelFormat, "vae " + path + ": folder has no diffusion_pytorch_model.safetensors");
     if (is_file(dir / "config.json")) config = read_json_object_file((dir / "config.json").string());
@@ -81,8 +81,8 @@ void replace_vae(LoadedModel* model, const std::string& path) {
   const Tensor* old = model->weights.find("vae.decoder.conv_in.weight");
   const int64_t z = conv_in.size(1);
   if (old && old->size(1) != z)
-    fail(ErrorCode::ModelUnsupported, "vae " + path + ": " + std::to_string(z) + " latent channels, but this model uses " +
-                                          std::to_string(old->size(1)));
+    fail(ErrorCode::ModelUnsupported,
+         "vae " + path + ": " + std::to_string(z) + " latent channels, but this model uses " + std::to_string(old->size(1)));
 
   ModelWeights merged;
   for (const auto& [name, t] : model->weights.all())

@@ -39,8 +39,7 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
   kern::require(q.dim() == 3 && k.dim() == 3 && v.dim() == 3, op, "q/k/v must be [B, N, H*D]");
   const int64_t B = q.size(0), Nq = q.size(1), HD = q.size(2), Nk = k.size(1);
   kern::require(k.size(0) == B && v.size(0) == B && k.size(2) == HD && v.size(2) == HD && v.size(1) == Nk, op,
-                "q " + shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape()) +
-                    " do not match");
+                "q " + shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape()) + " do not match");
   kern::require(heads > 0 && HD % heads == 0, op, "H*D not divisible by heads");
   kern::require(!causal || Nq == Nk, op, "causal attention needs Nq == Nk");
   kern::require(Nk > 0 || Nq == 0, op, "no keys");
@@ -76,10 +75,10 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
   });
   const int64_t qblocks = (Nq + bqf - 1) / bqf;
   parallel_for(c.pool, B * heads * qblocks, 1, [&](int64_t i0, int64_t i1) {
-    float* qb_ = kern::scratch(kern::kSlotOp0, size_t(bqf * D));        // scale*Q^T as B panels [D][nr]
-    float* pt = kern::scratch(kern::kSlotOp1, size_t(bkf * bqf));       // S^T / P^T as B panels [bk][nr]
-    float* ot = kern::scratch(kern::kSlotOp2, size_t(D * bqf));         // O^T [D, bq], unnormalised
-    float* st = kern::scratch(kern::kSlotOp3, size_t(4 * bqf));         // m, l, m_new, alpha per query
+    float* qb_ = kern::scratch(kern::kSlotOp0, size_t(bqf * D));   // scale*Q^T as B panels [D][nr]
+    float* pt = kern::scratch(kern::kSlotOp1, size_t(bkf * bqf));  // S^T / P^T as B panels [bk][nr]
+    float* ot = kern::scratch(kern::kSlotOp2, size_t(D * bqf));    // O^T [D, bq], unnormalised
+    float* st = kern::scratch(kern::kSlotOp3, size_t(4 * bqf));    // m, l, m_new, alpha per query
     float *m = st, *l = st + bqf, *mn = st + 2 * bqf, *alpha = st + 3 * bqf;
     for (int64_t task = i0; task < i1; ++task) {
       const int64_t bh = task / qblocks, b = bh / heads, h = bh % heads, q0 = (task % qblocks) * bqf;
@@ -94,8 +93,7 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
         const int64_t bk = std::min(bkf, kend - k0), bk_full = std::min(bkf, Nk - k0);
         // S^T [bk, bq] = K [bk, D] @ (scale Q^T) [D, bq], panel by panel into P^T layout.
         for (int64_t p = 0; p < qpanels; ++p)
-          kern::gemm_packed(bk, std::min(nr, bq - p * nr), D, base + k0 * D, qb_ + p * nr * D, pt + p * bk_full * nr,
-                            nr, false);
+          kern::gemm_packed(bk, std::min(nr, bq - p * nr), D, base + k0 * D, qb_ + p * nr * D, pt + p * bk_full * nr, nr, false);
         for (int64_t p = 0; p < qpanels; ++p) {
           float* pp = pt + p * bk_full * nr;  // [bk_full][nr]
           const int64_t i0p = p * nr;

@@ -30,8 +30,8 @@ inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a +
 
 // col[r * ldcol + p] for p in [0, pc): rows r = (ci, ky, kx) of the im2col
 // matrix of one image x [Cin, H, W], output pixels p0 .. p0 + pc.
-void im2col_fill(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                 int stride, int pt, int pl, int64_t Wo, int64_t p0, int64_t pc, float* col, int64_t ldcol) {
+void im2col_fill(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64_t W, int64_t kh, int64_t kw, int stride, int pt, int pl,
+                 int64_t Wo, int64_t p0, int64_t pc, float* col, int64_t ldcol) {
   const int64_t rows = Cin * kh * kw;
   parallel_for(pool, rows, balanced_grain(rows, 8), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -49,8 +49,7 @@ void im2col_fill(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
           std::fill(d, d + n, 0.f);
         } else {
           const float* row = xc + iy * W;
-          for (int64_t ox = ox0; ox < ox0 + n; ++ox)
-            d[ox - ox0] = (ox >= ox_lo && ox < ox_hi) ? row[ox * stride - pl + kx] : 0.f;
+          for (int64_t ox = ox0; ox < ox0 + n; ++ox) d[ox - ox0] = (ox >= ox_lo && ox < ox_hi) ? row[ox * stride - pl + kx] : 0.f;
         }
         p += n;
       }
@@ -59,9 +58,8 @@ void im2col_fill(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
 }
 
 // y [Cout, Ho*Wo] for one image via chunks col [Cin*kh*kw, pc] of the input.
-void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64_t W, const Tensor& w, int64_t Cout,
-                 int64_t kh, int64_t kw, int stride, int pt, int pl, const float* bias, float* y, int64_t Ho,
-                 int64_t Wo) {
+void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64_t W, const Tensor& w, int64_t Cout, int64_t kh, int64_t kw,
+                 int stride, int pt, int pl, const float* bias, float* y, int64_t Ho, int64_t Wo) {
   const int64_t rows = Cin * kh * kw, P = Ho * Wo;
   const int64_t pc_max = std::max<int64_t>(64, std::min<int64_t>(P, kColBytes / (4 * rows)));
   float* col = kern::scratch(kern::kSlotOp0, size_t(rows * pc_max));
@@ -69,38 +67,33 @@ void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
     const int64_t pc = std::min(pc_max, P - p0);
     im2col_fill(pool, x, Cin, H, W, kh, kw, stride, pt, pl, Wo, p0, pc, col, pc);
     // y[:, p0:p0+pc] = w [Cout, rows] @ col [rows, pc]
-    kern::gemm(pool, Cout, pc, rows, {w.data(), w.dtype(), rows, 1}, {col, DType::F32, pc, 1}, y + p0, P, nullptr,
-               bias);
+    kern::gemm(pool, Cout, pc, rows, {w.data(), w.dtype(), rows, 1}, {col, DType::F32, pc, 1}, y + p0, P, nullptr, bias);
   }
 }
 
 // Small maps, whole batch: col [rows, B*P] (image b in columns b*P ..), one
 // GEMM into t [Cout, B*P], then t -> y [B, Cout, P].
-void conv_im2col_batched(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const Tensor& w,
-                         int64_t Cout, int64_t kh, int64_t kw, int stride, int pt, int pl, const float* bias, float* y,
-                         int64_t Ho, int64_t Wo) {
+void conv_im2col_batched(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const Tensor& w, int64_t Cout,
+                         int64_t kh, int64_t kw, int stride, int pt, int pl, const float* bias, float* y, int64_t Ho, int64_t Wo) {
   const int64_t rows = Cin * kh * kw, P = Ho * Wo, N = B * P;
   Tensor col = kern::new_tensor(c, {rows, N});  // [rows, B*P]
   Tensor t = kern::new_tensor(c, {Cout, N});    // [Cout, B*P]
   for (int64_t b = 0; b < B; ++b)
-    im2col_fill(c.pool, x + b * Cin * H * W, Cin, H, W, kh, kw, stride, pt, pl, Wo, 0, P, col.data_as<float>() + b * P,
-                N);
-  kern::gemm(c.pool, Cout, N, rows, {w.data(), w.dtype(), rows, 1}, {col.data_as<float>(), DType::F32, N, 1},
-             t.data_as<float>(), N, nullptr, bias);
+    im2col_fill(c.pool, x + b * Cin * H * W, Cin, H, W, kh, kw, stride, pt, pl, Wo, 0, P, col.data_as<float>() + b * P, N);
+  kern::gemm(c.pool, Cout, N, rows, {w.data(), w.dtype(), rows, 1}, {col.data_as<float>(), DType::F32, N, 1}, t.data_as<float>(), N,
+             nullptr, bias);
   const float* tp = t.data_as<float>();
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t co = 0; co < Cout; ++co)
-      std::copy(tp + co * N + b * P, tp + co * N + (b + 1) * P, y + (b * Cout + co) * P);
+    for (int64_t co = 0; co < Cout; ++co) std::copy(tp + co * N + b * P, tp + co * N + (b + 1) * P, y + (b * Cout + co) * P);
 }
 
 }  // namespace
 
-Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left,
-              int pad_bottom, int pad_right) {
+Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left, int pad_bottom,
+              int pad_right) {
   kern::OpTimer timer_(c, OpTimers::Conv2d);
   const char* op = "conv2d";
-  if (dtype_is_quantized(w.dtype()))
-    return kern::conv2d_quantized(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
+  if (dtype_is_quantized(w.dtype())) return kern::conv2d_quantized(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
   kern::require_act(x, op, "x");
   kern::require_weight(w, op, "weight");
   kern::require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));
@@ -108,8 +101,7 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
                 "weight must be [Cout, Cin, 1|3, 1|3], got " + shape_str(w.shape()));
   kern::require(w.size(1) == x.size(1), op,
                 "x " + shape_str(x.shape()) + " has a different channel count than weight " + shape_str(w.shape()));
-  kern::require(stride >= 1 && pad_top >= 0 && pad_left >= 0 && pad_bottom >= 0 && pad_right >= 0, op,
-                "invalid stride/padding");
+  kern::require(stride >= 1 && pad_top >= 0 && pad_left >= 0 && pad_bottom >= 0 && pad_right >= 0, op, "invalid stride/padding");
   const int64_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t Cout = w.size(0), k = w.size(2);
   const int64_t Ho = (H + pad_top + pad_bottom - k) / stride + 1, Wo = (W + pad_left + pad_right - k) / stride + 1;
@@ -123,13 +115,12 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
   const bool winograd = k == 3 && stride == 1 && ((Ho + 3) / 4) * ((Wo + 3) / 4) >= kWinogradMinTiles;
   if (winograd) {
     // All images at once: the weight transform is shared by the batch.
-    kern::conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left,
-                           y.data_as<float>(), Ho, Wo);
+    kern::conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(), Ho,
+                           Wo);
     return y;
   }
   if (B > 1 && B * Ho * Wo <= kBatchedMaxPixels) {
-    conv_im2col_batched(c, x.data_as<float>(), B, Cin, H, W, w, Cout, k, k, stride, pad_top, pad_left, bp,
-                        y.data_as<float>(), Ho, Wo);
+    conv_im2col_batched(c, x.data_as<float>(), B, Cin, H, W, w, Cout, k, k, stride, pad_top, pad_left, bp, y.data_as<float>(), Ho, Wo);
     return y;
   }
   for (int64_t n = 0; n < B; ++n) {
@@ -137,8 +128,7 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
     float* yb = y.data_as<float>() + n * Cout * Ho * Wo;     // [Cout, Ho, Wo]
     if (pointwise) {
       // y [Cout, HW] = w [Cout, Cin] @ x [Cin, HW]
-      kern::gemm(c.pool, Cout, H * W, Cin, {w.data(), w.dtype(), Cin, 1}, {xb, DType::F32, H * W, 1}, yb, H * W,
-                 nullptr, bp);
+      kern::gemm(c.pool, Cout, H * W, Cin, {w.data(), w.dtype(), Cin, 1}, {xb, DType::F32, H * W, 1}, yb, H * W, nullptr, bp);
     } else {
       conv_im2col(c.pool, xb, Cin, H, W, w, Cout, k, k, stride, pad_top, pad_left, bp, yb, Ho, Wo);
     }

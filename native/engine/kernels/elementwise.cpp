@@ -31,8 +31,7 @@ void check_broadcast(const Tensor& a, const Tensor& b, const char* op) {
   while (bd > 0 && b.size(b.dim() - bd) == 1 && bd > a.dim()) --bd;
   bool ok = bd <= a.dim();
   for (int i = 1; ok && i <= bd; ++i) ok = b.size(b.dim() - i) == a.size(a.dim() - i);
-  kern::require(ok && b.numel() > 0, op,
-                "cannot broadcast " + shape_str(b.shape()) + " onto " + shape_str(a.shape()));
+  kern::require(ok && b.numel() > 0, op, "cannot broadcast " + shape_str(b.shape()) + " onto " + shape_str(a.shape()));
 }
 
 template <typename F>

@@ -20,20 +20,24 @@ namespace sd {
 namespace kern {
 namespace {
 
-constexpr int64_t kKcMax = 384;        // conversion chunk; the largest depth block
+constexpr int64_t kKcMax = 384;          // conversion chunk; the largest depth block
 constexpr int64_t kBPanelBytes = 24576;  // packed B micro-panel (kc x nr floats) kept in L1
-constexpr int64_t kNcMax = 2048;  // packed B block (kc x nc) stays in L2/L3
-constexpr int64_t kMt = 96;       // output tile rows (A tile kMt x kc in L2)
-constexpr int64_t kNt = 128;      // output tile columns
+constexpr int64_t kNcMax = 2048;         // packed B block (kc x nc) stays in L2/L3
+constexpr int64_t kMt = 96;              // output tile rows (A tile kMt x kc in L2)
+constexpr int64_t kNt = 128;             // output tile columns
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 inline float load(const MatView& v, int64_t r, int64_t c) {
   int64_t i = r * v.rs + c * v.cs;
   switch (v.dtype) {
-    case DType::F32: return static_cast<const float*>(v.data)[i];
-    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(v.data)[i]);
-    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(v.data)[i]);
+    case DType::F32: {
+      float f;  // memcpy: file-backed weights may sit at unaligned addresses
+      std::memcpy(&f, static_cast<const unsigned char*>(v.data) + 4 * i, 4);
+      return f;
+    }
+    case DType::F16: return f16_to_f32(load_u16(v.data, i));
+    case DType::BF16: return bf16_to_f32(load_u16(v.data, i));
     default: return 0.f;
   }
 }
@@ -46,8 +50,7 @@ inline const void* addr(const MatView& v, int64_t r, int64_t c) {
 // Packs rows [r0, r0 + rows) x depth [k0, k0 + kc) of an operand whose "row"
 // index runs along the micro-panel width w (mr for A, nr for B). `v` is given
 // as (panel index, depth) -> element, i.e. A as-is and B transposed.
-void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, int64_t k0, int64_t kc, float* dst,
-                float scale) {
+void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, int64_t k0, int64_t kc, float* dst, float scale) {
   if (v.cs == 1) {
     // Depth contiguous (A row-major, or B stored [N, K] like Linear weights).
     float tmp[kKcMax];
@@ -98,8 +101,8 @@ int64_t depth_block(int64_t K) {
   return K <= 0 ? 1 : ceil_div(K, ceil_div(K, kc_max));
 }
 
-void gemm_impl(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C,
-               int64_t ldc, const float* bias_n, const float* bias_m, bool accumulate) {
+void gemm_impl(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc,
+               const float* bias_n, const float* bias_m, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   check_dtype(A);
   check_dtype(B);
@@ -172,8 +175,8 @@ void gemm_impl(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView&
 
 }  // namespace
 
-void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc,
-          const float* bias_n, const float* bias_m, bool accumulate) {
+void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc, const float* bias_n,
+          const float* bias_m, bool accumulate) {
   gemm_impl(pool, M, N, K, A, B, C, ldc, bias_n, bias_m, accumulate);
 }
 
@@ -194,8 +197,7 @@ void pack_a(const MatView& A, int64_t r0, int64_t rows, int64_t k0, int64_t kc, 
   check_dtype(A);
   const Table& t = table();
   for (int64_t p = 0; p * t.mr < rows; ++p)
-    pack_panel(t, A, r0 + p * t.mr, int(std::min<int64_t>(t.mr, rows - p * t.mr)), t.mr, k0, kc,
-               dst + p * t.mr * kc, scale);
+    pack_panel(t, A, r0 + p * t.mr, int(std::min<int64_t>(t.mr, rows - p * t.mr)), t.mr, k0, kc, dst + p * t.mr * kc, scale);
 }
 
 void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, float* dst, float scale) {
@@ -203,8 +205,7 @@ void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, 
   const Table& t = table();
   const MatView Bt{B.data, B.dtype, B.cs, B.rs};
   for (int64_t q = 0; q * t.nr < cols; ++q)
-    pack_panel(t, Bt, c0 + q * t.nr, int(std::min<int64_t>(t.nr, cols - q * t.nr)), t.nr, k0, kc,
-               dst + q * t.nr * kc, scale);
+    pack_panel(t, Bt, c0 + q * t.nr, int(std::min<int64_t>(t.nr, cols - q * t.nr)), t.nr, k0, kc, dst + q * t.nr * kc, scale);
 }
 
 void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* pa, const float* pb, float* C, int64_t ldc, bool acc) {
@@ -213,8 +214,7 @@ void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* pa, const float*
     const float* bp = pb + (j / t.nr) * t.nr * kc;
     const int n_eff = int(std::min<int64_t>(t.nr, N - j));
     for (int64_t i = 0; i < M; i += t.mr)
-      t.gemm_ukernel(kc, pa + (i / t.mr) * t.mr * kc, bp, C + i * ldc + j, ldc, int(std::min<int64_t>(t.mr, M - i)),
-                     n_eff, acc);
+      t.gemm_ukernel(kc, pa + (i / t.mr) * t.mr * kc, bp, C + i * ldc + j, ldc, int(std::min<int64_t>(t.mr, M - i)), n_eff, acc);
   }
 }
 

@@ -4,9 +4,7 @@
 #include "tensor/cpu_features.h"
 
 namespace sd {
-namespace kern {
-
-}  // namespace kern
+namespace kern {}  // namespace kern
 
 const char* OpTimers::name(int op) {
   static const char* const names[kCount] = {"linear", "conv2d", "attention", "norm", "elementwise", "layout"};

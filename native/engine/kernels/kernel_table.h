@@ -32,10 +32,9 @@ struct Table {
   void (*exp_cols)(float* p, int64_t rows, int64_t w, const float* m, float* colsum);
   // Winograd F(4x4, 3x3) transforms (see winograd_impl.h for the contracts).
   void (*wino_weights)(const float* g, int64_t g_stride, int64_t n, float* u, int64_t u_stride);
-  void (*wino_input)(const float* xc, int64_t H, int64_t W, int pt, int pl, int64_t tw, int64_t t0, int64_t tn,
-                     float* v, int64_t v_stride);
-  void (*wino_output)(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane,
-                      int64_t Wo, int rows, int cols);
+  void (*wino_input)(const float* xc, int64_t H, int64_t W, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v, int64_t v_stride);
+  void (*wino_output)(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo, int rows,
+                      int cols);
 };
 
 const Table& scalar_table();

@@ -42,9 +42,8 @@ void convert_to_f32(DType t, const void* src, int64_t n, float* dst) {
     case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
     case DType::F16: {
       const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
-      for (; i < n; ++i) dst[i] = _cvtsh_ss(s[i]);
+      for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
+      for (; i < n; ++i) dst[i] = _cvtsh_ss(load_u16(s, i));
       return;
     }
     case DType::BF16: {
@@ -53,7 +52,7 @@ void convert_to_f32(DType t, const void* src, int64_t n, float* dst) {
         __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
         _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
       }
-      for (; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+      for (; i < n; ++i) dst[i] = bf16_to_f32(load_u16(s, i));
       return;
     }
     default: fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
@@ -109,8 +108,8 @@ void silu(float* x, int64_t n) {
 void gelu(float* x, int64_t n) {
   map8(x, n, [](__m256 v) {
     const __m256 half = _mm256_set1_ps(0.5f);
-    return _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(_mm256_set1_ps(1.f),
-                                                                 avx2::erf(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f)))));
+    return _mm256_mul_ps(_mm256_mul_ps(half, v),
+                         _mm256_add_ps(_mm256_set1_ps(1.f), avx2::erf(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f)))));
   });
 }
 
@@ -131,8 +130,8 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
 }  // namespace
 
 const Table* avx2_table() {
-  static const Table t{"avx2",         kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, silu, gelu, exp_cols,
-                       wino::weights<v8f, 8>, wino::input<v8f, 8>, wino::output<v8f, 8>};
+  static const Table t{"avx2", kMr,  kNr,      gemm_ukernel,          convert_to_f32,      exp_shift_sum,       max_of,
+                       silu,   gelu, exp_cols, wino::weights<v8f, 8>, wino::input<v8f, 8>, wino::output<v8f, 8>};
   return &t;
 }
 

@@ -30,12 +30,12 @@ void convert_to_f32(DType t, const void* src, int64_t n, float* dst) {
     case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
     case DType::F16: {
       const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load_u16(s, i));
       return;
     }
     case DType::BF16: {
       const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load_u16(s, i));
       return;
     }
     default: fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
@@ -77,8 +77,19 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
 }  // namespace
 
 const Table& scalar_table() {
-  static const Table t{"scalar",       kMr,    kNr, gemm_ukernel, convert_to_f32, exp_shift_sum, max_of, silu, gelu, exp_cols,
-                       wino::weights<float, 1>, wino::input<float, 1>, wino::output<float, 1>};
+  static const Table t{"scalar",
+                       kMr,
+                       kNr,
+                       gemm_ukernel,
+                       convert_to_f32,
+                       exp_shift_sum,
+                       max_of,
+                       silu,
+                       gelu,
+                       exp_cols,
+                       wino::weights<float, 1>,
+                       wino::input<float, 1>,
+                       wino::output<float, 1>};
   return t;
 }
 

@@ -37,8 +37,7 @@ Tensor concat(Compute& c, const Tensor& a, const Tensor& b, int dim) {
   kern::require(a.dim() == b.dim() && dim >= 0 && dim < a.dim(), op, "rank mismatch or bad dim");
   for (int i = 0; i < a.dim(); ++i)
     kern::require(i == dim || a.size(i) == b.size(i), op,
-                  "cannot concat " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + " on dim " +
-                      std::to_string(dim));
+                  "cannot concat " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + " on dim " + std::to_string(dim));
   Shape os = a.shape();
   os[dim] += b.size(dim);
   Tensor y = kern::new_tensor(c, os);

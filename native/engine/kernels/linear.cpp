@@ -23,8 +23,7 @@ Tensor linear(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b) {
   os.back() = N;
   Tensor y = kern::new_tensor(c, os);  // [..., N]
   // A = x [M, K] row-major; B(k, n) = w[n, k].
-  kern::gemm(c.pool, M, N, K, {x.data(), DType::F32, K, 1}, {w.data(), w.dtype(), 1, K}, y.data_as<float>(), N,
-             b ? bias.data() : nullptr);
+  kern::gemm(c.pool, M, N, K, {x.data(), DType::F32, K, 1}, {w.data(), w.dtype(), 1, K}, y.data_as<float>(), N, b ? bias.data() : nullptr);
   return y;
 }
 

@@ -29,8 +29,7 @@ void moments(const float* x, int64_t n, float eps, float* mean, float* rstd) {
 
 }  // namespace
 
-Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                  bool fuse_silu) {
+Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool fuse_silu) {
   kern::OpTimer timer_(c, OpTimers::Norm);
   const char* op = "group_norm";
   kern::require_act(x, op, "x");

@@ -30,8 +30,7 @@ inline void require_act(const Tensor& t, const char* op, const char* name) {
 inline void require_weight(const Tensor& t, const char* op, const char* name) {
   DType d = t.dtype();
   if (d != DType::F32 && d != DType::F16 && d != DType::BF16)
-    fail(ErrorCode::ModelUnsupported,
-         std::string(op) + ": " + name + " has dtype " + dtype_name(d) + ", which this kernel does not take");
+    fail(ErrorCode::ModelUnsupported, std::string(op) + ": " + name + " has dtype " + dtype_name(d) + ", which this kernel does not take");
   require(t.is_contiguous(), op, std::string(name) + " must be contiguous");
 }
 

@@ -28,9 +28,9 @@ struct OpTimers {
 // Per-call compute context: which threads to use, where op outputs and
 // kernel temporaries are allocated, and optional op timers.
 struct Compute {
-  ThreadPool* pool = nullptr;     // nullptr: run on the calling thread
-  Arena* arena = nullptr;         // nullptr: plain heap (Tensor::empty)
-  OpTimers* timers = nullptr;     // nullptr: no timing
+  ThreadPool* pool = nullptr;  // nullptr: run on the calling thread
+  Arena* arena = nullptr;      // nullptr: plain heap (Tensor::empty)
+  OpTimers* timers = nullptr;  // nullptr: no timing
 };
 
 namespace ops {
@@ -40,15 +40,14 @@ Tensor linear(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b);
 
 // x [B, Cin, H, W]; w [Cout, Cin, kh, kw] (kh = kw = 1 or 3); b [Cout] or null.
 // Padding (top, left, bottom, right) may be asymmetric (VAE encoder: 0,0,1,1).
-Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left,
-              int pad_bottom, int pad_right);
+Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left, int pad_bottom,
+              int pad_right);
 inline Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad) {
   return conv2d(c, x, w, b, stride, pad, pad, pad, pad);
 }
 
 // x [B, C, *spatial]; gamma/beta [C] (any float dtype). Optionally fused SiLU.
-Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                  bool silu = false);
+Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu = false);
 // x [..., C]; normalises over the last dim.
 Tensor layer_norm(Compute& c, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 

@@ -181,8 +181,8 @@ bool quant_gemm_preferred(DType t, int64_t K) {
   return t != DType::Q8_0 || &quant_table() == quant_avx512_table();
 }
 
-void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w,
-                DType wt, float* y, int64_t ys_m, int64_t ys_n, const float* bias_n) {
+void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w, DType wt, float* y,
+                int64_t ys_m, int64_t ys_n, const float* bias_n) {
   require(quant_gemm_takes(wt), "quant_gemm", std::string("weights of type ") + dtype_name(wt));
   require(K % dtype_block_size(wt) == 0, "quant_gemm", "K " + std::to_string(K) + " is not whole blocks");
   if (M <= 0 || N <= 0) return;
@@ -196,16 +196,15 @@ void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int
   parallel_for(c.pool, M, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t m = r0; m < r1; ++m) {
       QRow r = xa.row(m);
-      quantize_act_row(x + m * xs_m, xs_k, K, groups, const_cast<int8_t*>(r.q), const_cast<float*>(r.d),
-                       const_cast<float*>(r.ms));
+      quantize_act_row(x + m * xs_m, xs_k, K, groups, const_cast<int8_t*>(r.q), const_cast<float*>(r.d), const_cast<float*>(r.ms));
     }
   });
   QMatrix wa(c, N, groups);  // weights [N, K]
   parallel_for(c.pool, N, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t n = r0; n < r1; ++n) {
       QRow r = wa.row(n);
-      unpack_weight_row(wt, static_cast<const uint8_t*>(w) + n * row_bytes, K, groups, const_cast<int8_t*>(r.q),
-                        const_cast<float*>(r.d), const_cast<float*>(r.ms));
+      unpack_weight_row(wt, static_cast<const uint8_t*>(w) + n * row_bytes, K, groups, const_cast<int8_t*>(r.q), const_cast<float*>(r.d),
+                        const_cast<float*>(r.ms));
     }
   });
 

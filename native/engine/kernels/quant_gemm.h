@@ -28,8 +28,8 @@ bool quant_gemm_preferred(DType t, int64_t K);
 // X: f32, element (m, k) at x[m * xs_m + k * xs_k]; W: [N, K] row-major in
 // dtype wt (K a multiple of its block size); Y(m, n) written at
 // y[m * ys_m + n * ys_n]. Bit-identical for any thread count.
-void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w,
-                DType wt, float* y, int64_t ys_m, int64_t ys_n, const float* bias_n);
+void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w, DType wt, float* y,
+                int64_t ys_m, int64_t ys_n, const float* bias_n);
 
 }  // namespace kern
 }  // namespace sd

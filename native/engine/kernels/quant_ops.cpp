@@ -17,8 +17,7 @@ Tensor dequantize_weight(Compute& c, const Tensor& w) {
   const int64_t row_bytes = dtype_bytes_for(w.dtype(), cols);
   parallel_for(c.pool, rows, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
-      quant::dequantize_row(w.dtype(), static_cast<const uint8_t*>(w.data()) + r * row_bytes, cols,
-                            f.data_as<float>() + r * cols);
+      quant::dequantize_row(w.dtype(), static_cast<const uint8_t*>(w.data()) + r * row_bytes, cols, f.data_as<float>() + r * cols);
   });
   return f;
 }
@@ -28,25 +27,23 @@ Tensor linear_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   require_act(x, op, "x");
   require(w.dim() == 2 && w.is_contiguous(), op, "weight must be [N, K], got " + shape_str(w.shape()));
   if (!quant_gemm_preferred(w.dtype(), w.size(1))) return ops::linear(c, x, dequantize_weight(c, w), b);
-  require(x.dim() >= 1 && x.size(-1) == w.size(1), op,
-          "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
+  require(x.dim() >= 1 && x.size(-1) == w.size(1), op, "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
   const int64_t N = w.size(0), K = w.size(1), M = K ? x.numel() / K : 0;
   std::vector<float> bias;
   if (b) bias = param_f32(*b, op, "bias", N);
   Shape os = x.shape();
   os.back() = N;
   Tensor y = new_tensor(c, os);  // [..., N]
-  quant_gemm(c, M, N, K, x.data_as<float>(), K, 1, w.data(), w.dtype(), y.data_as<float>(), N, 1,
-             b ? bias.data() : nullptr);
+  quant_gemm(c, M, N, K, x.data_as<float>(), K, 1, w.data(), w.dtype(), y.data_as<float>(), N, 1, b ? bias.data() : nullptr);
   return y;
 }
 
-Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top,
-                        int pad_left, int pad_bottom, int pad_right) {
+Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left,
+                        int pad_bottom, int pad_right) {
   const char* op = "conv2d";
   require_act(x, op, "x");
-  const bool pointwise = w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 && stride == 1 && pad_top == 0 &&
-                         pad_left == 0 && pad_bottom == 0 && pad_right == 0;
+  const bool pointwise =
+      w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
   if (!pointwise || !quant_gemm_preferred(w.dtype(), w.size(1)) || x.dim() != 4 || x.size(1) != w.size(1))
     return ops::conv2d(c, x, dequantize_weight(c, w), b, stride, pad_top, pad_left, pad_bottom, pad_right);
   const int64_t B = x.size(0), Cin = x.size(1), HW = x.size(2) * x.size(3), Cout = w.size(0);
@@ -55,8 +52,8 @@ Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   Tensor y = new_tensor(c, {B, Cout, x.size(2), x.size(3)});  // [B, Cout, H, W]
   for (int64_t n = 0; n < B; ++n) {
     // Pixels are the GEMM rows: X(p, ci) = x[n, ci, p]; Y(p, co) -> y[n, co, p].
-    quant_gemm(c, HW, Cout, Cin, x.data_as<float>() + n * Cin * HW, 1, HW, w.data(), w.dtype(),
-               y.data_as<float>() + n * Cout * HW, 1, HW, b ? bias.data() : nullptr);
+    quant_gemm(c, HW, Cout, Cin, x.data_as<float>() + n * Cin * HW, 1, HW, w.data(), w.dtype(), y.data_as<float>() + n * Cout * HW, 1, HW,
+               b ? bias.data() : nullptr);
   }
   return y;
 }

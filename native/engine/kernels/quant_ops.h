@@ -11,8 +11,8 @@ namespace sd {
 namespace kern {
 
 Tensor linear_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b);
-Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top,
-                        int pad_left, int pad_bottom, int pad_right);
+Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left,
+                        int pad_bottom, int pad_right);
 // f32 copy of a block-quantized (or float) weight, from the Compute's arena.
 Tensor dequantize_weight(Compute& c, const Tensor& w);
 

@@ -27,8 +27,8 @@ constexpr int64_t kCoBlock = 64;           // output channels per task
 
 }  // namespace
 
-void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w,
-                      DType wt, int64_t Cout, const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
+void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w, DType wt, int64_t Cout,
+                      const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
   const Table& tab = table();
   ThreadPool* pool = c.pool;
   const int64_t tw = (Wo + 3) / 4, T = ((Ho + 3) / 4) * tw, TT = B * T;
@@ -66,15 +66,14 @@ void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_
     const int64_t cblocks = (Cout + kCoBlock - 1) / kCoBlock;
     parallel_for(pool, cblocks, 1, [&](int64_t b0, int64_t b1) {
       const int64_t panels_max = (kCoBlock + nr - 1) / nr;
-      float* g = scratch(kSlotOp2, size_t(kCoBlock * kc_full * 9));        // [co][kc][9] f32 kernels
+      float* g = scratch(kSlotOp2, size_t(kCoBlock * kc_full * 9));          // [co][kc][9] f32 kernels
       float* u = scratch(kSlotOp3, size_t(36 * panels_max * nr * kc_full));  // [xi][panel][kc][nr]
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t co0 = blk * kCoBlock, cn = std::min(kCoBlock, Cout - co0), panels = (cn + nr - 1) / nr;
         for (int64_t kb = 0; kb < kblocks; ++kb) {
           const int64_t k0 = kb * kc_full, kc = std::min(kc_full, Cin - k0), xi_stride = panels * nr * kc;
           for (int64_t r = 0; r < cn; ++r)
-            tab.convert_to_f32(wt, static_cast<const char*>(w) + ((co0 + r) * Cin + k0) * 9 * wbytes, kc * 9,
-                               g + r * kc * 9);
+            tab.convert_to_f32(wt, static_cast<const char*>(w) + ((co0 + r) * Cin + k0) * 9 * wbytes, kc * 9, g + r * kc * 9);
           for (int64_t p = 0; p < panels; ++p) {
             const int64_t cols = std::min(nr, cn - p * nr);
             for (int64_t ci = 0; ci < kc; ++ci)
@@ -82,15 +81,14 @@ void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_
           }
           // M[xi] [tn, cn] (+)= V[xi] [tn, kc] @ U[xi] [kc, cn]
           for (int xi = 0; xi < 36; ++xi)
-            gemm_packed(tn, cn, kc, va + xi * va_full.size() + la.offset(0, k0), u + xi * xi_stride,
-                        mt + xi * tb * Cout + co0, Cout, kb > 0);
+            gemm_packed(tn, cn, kc, va + xi * va_full.size() + la.offset(0, k0), u + xi * xi_stride, mt + xi * tb * Cout + co0, Cout,
+                        kb > 0);
         }
         // y tile = A^T M A + bias, clipped at the bottom/right edges.
         for (int64_t t = 0; t < tn; ++t) {
           const int64_t img = (t0 + t) / T, local = (t0 + t) % T, oy = (local / tw) * 4, ox = (local % tw) * 4;
-          tab.wino_output(mt + t * Cout + co0, tb * Cout, cn, bias ? bias + co0 : nullptr,
-                          y + (img * Cout + co0) * Ho * Wo + oy * Wo + ox, Ho * Wo, Wo,
-                          int(std::min<int64_t>(4, Ho - oy)), int(std::min<int64_t>(4, Wo - ox)));
+          tab.wino_output(mt + t * Cout + co0, tb * Cout, cn, bias ? bias + co0 : nullptr, y + (img * Cout + co0) * Ho * Wo + oy * Wo + ox,
+                          Ho * Wo, Wo, int(std::min<int64_t>(4, Ho - oy)), int(std::min<int64_t>(4, Wo - ox)));
         }
       }
     });

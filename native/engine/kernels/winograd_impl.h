@@ -89,8 +89,7 @@ void weights(const float* g, int64_t g_stride, int64_t n, float* u, int64_t u_st
 // One channel plane xc [H, W] (padding pt/pl, zeros outside); tiles
 // [t0, t0 + tn) of a grid tw wide -> v[xi * v_stride + t].
 template <typename V, int W>
-void input(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v,
-           int64_t v_stride) {
+void input(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v, int64_t v_stride) {
   for (int64_t t = 0; t < tn; t += W) {
     const int nl = int(tn - t < W ? tn - t : W);
     float d[36][W];
@@ -127,8 +126,7 @@ void input(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, i
 // + l] -> y[l * plane + r * Wo + c] = (A^T m A)[r][c] + bias[l] for r < rows,
 // c < cols (y points at the tile's top-left pixel of the first channel).
 template <typename V, int W>
-void output(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo,
-            int rows, int cols) {
+void output(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo, int rows, int cols) {
   for (int64_t l0 = 0; l0 < n; l0 += W) {
     const int nl = int(n - l0 < W ? n - l0 : W);
     V mv[36], tmp[24], o[16];

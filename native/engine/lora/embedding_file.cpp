@@ -9,9 +9,7 @@ namespace sd {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& path, const std::string& what) {
-  fail(ErrorCode::ModelFormat, "embedding " + path + ": " + what);
-}
+[[noreturn]] void bad(const std::string& path, const std::string& what) { fail(ErrorCode::ModelFormat, "embedding " + path + ": " + what); }
 
 // [D] -> [1, D]; [n, D] as is; f32 copy.
 Tensor as_rows(const Tensor& t, const std::string& path, const std::string& name) {

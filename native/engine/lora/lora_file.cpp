@@ -38,13 +38,11 @@ bool classify(const std::string& name, Role* role, std::string* module) {
   return false;
 }
 
-[[noreturn]] void bad(const std::string& path, const std::string& what) {
-  fail(ErrorCode::LoraFormat, "LoRA " + path + ": " + what);
-}
+[[noreturn]] void bad(const std::string& path, const std::string& what) { fail(ErrorCode::LoraFormat, "LoRA " + path + ": " + what); }
 
 // peft alpha per component, from the adapter metadata diffusers writes.
 struct PeftAlphas {
-  std::map<std::string, double> component;                          // "unet" -> lora_alpha
+  std::map<std::string, double> component;                        // "unet" -> lora_alpha
   std::map<std::string, std::map<std::string, double>> patterns;  // "unet" -> module suffix -> alpha
 };
 
@@ -124,8 +122,8 @@ LoraFile read_lora_file(const std::string& path) {
     if (p.down.dim() != 2 && p.down.dim() != 4) bad(path, module + ": down weight must be 2-D or 4-D");
     if (p.up.dim() != p.down.dim()) bad(path, module + ": up and down weights differ in rank of shape");
     if (p.up.size(1) != p.down.size(0) || p.down.size(0) < 1)
-      bad(path, module + ": up [" + std::to_string(p.up.size(0)) + ", " + std::to_string(p.up.size(1)) +
-                    "] does not match down rank " + std::to_string(p.down.size(0)));
+      bad(path, module + ": up [" + std::to_string(p.up.size(0)) + ", " + std::to_string(p.up.size(1)) + "] does not match down rank " +
+                    std::to_string(p.down.size(0)));
     if (p.up.dim() == 4 && (p.up.size(2) != 1 || p.up.size(3) != 1)) bad(path, module + ": conv up weight must be 1x1");
     LoraModule m;
     m.name = module;

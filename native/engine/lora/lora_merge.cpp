@@ -26,8 +26,7 @@ Tensor f32_copy(const Tensor& w) {
   const int64_t rows = w.size(0), cols = w.numel() / rows;
   const size_t row_bytes = size_t(w.nbytes() / rows);
   for (int64_t r = 0; r < rows; ++r)
-    quant::dequantize_row(w.dtype(), static_cast<const char*>(w.data()) + r * row_bytes, cols,
-                          out.data_as<float>() + r * cols);
+    quant::dequantize_row(w.dtype(), static_cast<const char*>(w.data()) + r * row_bytes, cols, out.data_as<float>() + r * cols);
   return out;
 }
 
@@ -77,8 +76,8 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
       const int64_t K = m.down.numel() / m.rank();
       if (m.up.size(0) != w.size(0) || m.up.size(0) * K != w.numel())
         fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": " + m.name + " has shape up [" + std::to_string(m.up.size(0)) +
-                                        ", r] x down [r, " + std::to_string(K) + "] but " + it->second + " has " +
-                                        shape_str(w.shape()) + " (a LoRA for another model?)");
+                                        ", r] x down [r, " + std::to_string(K) + "] but " + it->second + " has " + shape_str(w.shape()) +
+                                        " (a LoRA for another model?)");
       auto slot = merged.find(it->second);
       if (slot == merged.end()) slot = merged.emplace(it->second, f32_copy(w)).first;
       add_low_rank(slot->second, m.up, m.down, req.scale * m.alpha / float(m.rank()));
@@ -86,8 +85,7 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
     }
     if (applied == 0)
       fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": none of its " + std::to_string(file.modules.size()) +
-                                      " modules matches a weight of this " + base.info.family + " model (e.g. " +
-                                      list(unmatched, 3) + ")");
+                                      " modules matches a weight of this " + base.info.family + " model (e.g. " + list(unmatched, 3) + ")");
     if (!file.unknown_keys.empty())
       result.warnings.push_back("LoRA " + req.path + ": ignored " + std::to_string(file.unknown_keys.size()) +
                                 " tensor(s) of unknown role: " + list(file.unknown_keys, 20));

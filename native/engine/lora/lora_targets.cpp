@@ -82,9 +82,12 @@ BlockLayout block_layout(const ModelWeights& w) {
 
 std::string unet_path(const BlockLayout& L, const std::string& m) {
   static const std::pair<const char*, const char*> kFixed[] = {
-      {"input_blocks.0.0", "conv_in"},       {"time_embed.0", "time_embedding.linear_1"},
-      {"time_embed.2", "time_embedding.linear_2"}, {"label_emb.0.0", "add_embedding.linear_1"},
-      {"label_emb.0.2", "add_embedding.linear_2"}, {"out.0", "conv_norm_out"},
+      {"input_blocks.0.0", "conv_in"},
+      {"time_embed.0", "time_embedding.linear_1"},
+      {"time_embed.2", "time_embedding.linear_2"},
+      {"label_emb.0.0", "add_embedding.linear_1"},
+      {"label_emb.0.2", "add_embedding.linear_2"},
+      {"out.0", "conv_norm_out"},
       {"out.2", "conv_out"},
   };
   for (const auto& [ldm, diff] : kFixed)

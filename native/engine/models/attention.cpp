@@ -27,8 +27,8 @@ CrossAttention CrossAttention::bind(const ModelWeights& w, const std::string& p,
   expect_shape(a.to_v.w, {inner, a.to_k.in()}, p + ".to_v.weight");
   expect_shape(a.to_out.w, {a.to_q.in(), inner}, p + ".to_out.0.weight");
   if (heads <= 0 || inner % heads != 0)
-    fail(ErrorCode::ModelFormat, p + ": width " + std::to_string(inner) + " does not split into " +
-                                     std::to_string(heads) + " attention heads");
+    fail(ErrorCode::ModelFormat,
+         p + ": width " + std::to_string(inner) + " does not split into " + std::to_string(heads) + " attention heads");
   a.heads = heads;
   return a;
 }
@@ -122,7 +122,7 @@ Tensor VaeAttention::forward(Compute& c, const Tensor& x) const {
   t = Tensor();
   float scale = 1.0f / std::sqrt(float(norm.channels()));
   Tensor o = ops::attention(c, qt, kt, vt, /*heads=*/1, /*causal=*/false, scale);  // [B, HW, C]
-  Tensor out = tokens_to_nchw(c, proj_out(c, o), h, w);                          // [B, C, H, W]
+  Tensor out = tokens_to_nchw(c, proj_out(c, o), h, w);                            // [B, C, H, W]
   ops::add_(c, out, x);
   return out;
 }

@@ -44,8 +44,8 @@ struct BasicTransformerBlock {
 // (SD 2.x / SDXL use_linear_projection); a 1x1 conv on NCHW equals a Linear
 // on the [B, H*W, C] tokens, so both forms run as Linear after the transpose.
 struct SpatialTransformer {
-  GroupNorm norm;  // [C], eps 1e-6
-  Linear proj_in;  // [C, C]
+  GroupNorm norm;                             // [C], eps 1e-6
+  Linear proj_in;                             // [C, C]
   std::vector<BasicTransformerBlock> blocks;  // transformer_blocks.0..depth-1
   Linear proj_out;                            // [C, C]
   static SpatialTransformer bind(const ModelWeights& w, const std::string& prefix, int groups, int heads);
@@ -57,8 +57,8 @@ struct SpatialTransformer {
 // VAE mid-block attention (LDM AttnBlock): one head over H*W tokens, head dim
 // C, scale 1/sqrt(C); q/k/v/proj_out stored as 1x1 convs [C, C, 1, 1].
 struct VaeAttention {
-  GroupNorm norm;  // [C]
-  Linear q, k, v;  // [C, C]
+  GroupNorm norm;   // [C]
+  Linear q, k, v;   // [C, C]
   Linear proj_out;  // [C, C]
   static VaeAttention bind(const ModelWeights& w, const std::string& prefix, int groups, float eps);
   Tensor forward(Compute& c, const Tensor& x) const;  // [B, C, H, W] -> [B, C, H, W]

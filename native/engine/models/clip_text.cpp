@@ -33,17 +33,17 @@ ClipTextEncoder ClipTextEncoder::bind(const LoadedModel& model, const std::strin
   e.final_norm_ = LayerNorm::bind(w, p + "final_layer_norm", eps);
   int64_t d = e.hidden_size();
   if (e.token_embedding_.dim() != 2 || e.token_embedding_.size(1) != d)
-    fail(ErrorCode::ModelFormat, p + "embeddings.token_embedding.weight has shape " +
-                                     shape_str(e.token_embedding_.shape()) + ", expected [V, " + std::to_string(d) + "]");
+    fail(ErrorCode::ModelFormat, p + "embeddings.token_embedding.weight has shape " + shape_str(e.token_embedding_.shape()) +
+                                     ", expected [V, " + std::to_string(d) + "]");
   if (pos.dim() != 2 || pos.size(1) != d)
-    fail(ErrorCode::ModelFormat, p + "embeddings.position_embedding.weight has shape " + shape_str(pos.shape()) +
-                                     ", expected [P, " + std::to_string(d) + "]");
+    fail(ErrorCode::ModelFormat,
+         p + "embeddings.position_embedding.weight has shape " + shape_str(pos.shape()) + ", expected [P, " + std::to_string(d) + "]");
   e.position_embedding_ = pos.to_f32();  // [P, D], small; added to activations
   // Textual-inversion vectors of this call (lora/embedding_file.h): ids V.. index them.
   if (const Tensor* extra = w.find(p + "embeddings.token_embedding.extra")) {
     if (extra->dim() != 2 || extra->size(1) != d)
-      fail(ErrorCode::InvalidOption, "embedding vectors have shape " + shape_str(extra->shape()) + ", this encoder needs [n, " +
-                                         std::to_string(d) + "]");
+      fail(ErrorCode::InvalidOption,
+           "embedding vectors have shape " + shape_str(extra->shape()) + ", this encoder needs [n, " + std::to_string(d) + "]");
     e.extra_embedding_ = extra->to_f32();
   }
 
@@ -58,8 +58,7 @@ ClipTextEncoder ClipTextEncoder::bind(const LoadedModel& model, const std::strin
     l.layer_norm2 = LayerNorm::bind(w, lp + "layer_norm2", eps);
     l.fc1 = Linear::bind(w, lp + "mlp.fc1");
     l.fc2 = Linear::bind(w, lp + "mlp.fc2");
-    for (const Linear* a : {&l.q_proj, &l.k_proj, &l.v_proj, &l.out_proj})
-      expect_shape(a->w, {d, d}, lp + "self_attn.*_proj.weight");
+    for (const Linear* a : {&l.q_proj, &l.k_proj, &l.v_proj, &l.out_proj}) expect_shape(a->w, {d, d}, lp + "self_attn.*_proj.weight");
     expect_shape(l.fc1.w, {l.fc1.out(), d}, lp + "mlp.fc1.weight");
     expect_shape(l.fc2.w, {d, l.fc1.out()}, lp + "mlp.fc2.weight");
     e.layers_.push_back(std::move(l));
@@ -72,13 +71,12 @@ ClipTextEncoder ClipTextEncoder::bind(const LoadedModel& model, const std::strin
 
   e.heads_ = int(cfg.get_int("num_attention_heads", std::max<int64_t>(1, d / 64)));
   if (e.heads_ <= 0 || d % e.heads_ != 0)
-    fail(ErrorCode::ModelFormat, component + ": width " + std::to_string(d) + " does not split into " +
-                                     std::to_string(e.heads_) + " heads");
+    fail(ErrorCode::ModelFormat,
+         component + ": width " + std::to_string(d) + " does not split into " + std::to_string(e.heads_) + " heads");
   // OpenAI CLIP-L (te1 of SD 1.x and SDXL) uses quick_gelu; OpenCLIP (SD 2.x, SDXL te2) exact gelu.
   bool openclip = component == "te2" || model.info.family == "sd2";
   std::string act = cfg.get_string("hidden_act", openclip ? "gelu" : "quick_gelu");
-  if (act != "gelu" && act != "quick_gelu")
-    fail(ErrorCode::ModelUnsupported, component + ": unsupported hidden_act \"" + act + "\"");
+  if (act != "gelu" && act != "quick_gelu") fail(ErrorCode::ModelUnsupported, component + ": unsupported hidden_act \"" + act + "\"");
   e.quick_gelu_ = act == "quick_gelu";
   e.eos_id_ = int32_t(cfg.get_int("eos_token_id", 49407));
   return e;
@@ -89,8 +87,8 @@ Tensor ClipTextEncoder::embed(Compute& c, const std::vector<int32_t>& ids, int64
     fail(ErrorCode::InvalidOption, "token ids must be a non-empty [batch, length] array");
   int64_t s = int64_t(ids.size()) / batch, d = hidden_size(), vocab = token_embedding_.size(0);
   if (s > max_positions())
-    fail(ErrorCode::InvalidOption, "token sequence of " + std::to_string(s) + " exceeds the encoder's " +
-                                       std::to_string(max_positions()) + " positions");
+    fail(ErrorCode::InvalidOption,
+         "token sequence of " + std::to_string(s) + " exceeds the encoder's " + std::to_string(max_positions()) + " positions");
   Tensor x = Tensor::empty(DType::F32, {batch, s, d});  // [B, S, D]
   const int64_t extra = extra_embedding_.data() ? extra_embedding_.size(0) : 0;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -107,7 +105,7 @@ Tensor ClipTextEncoder::embed(Compute& c, const std::vector<int32_t>& ids, int64
 // final_layer_norm(last)[first EOS position], then text_projection if present.
 Tensor ClipTextEncoder::pool(Compute& c, const Tensor& last, const std::vector<int32_t>& ids, int64_t batch) const {
   int64_t s = last.size(1), d = hidden_size();
-  Tensor normed = final_norm_(c, last);               // [B, S, D]
+  Tensor normed = final_norm_(c, last);                 // [B, S, D]
   Tensor rows = Tensor::empty(DType::F32, {batch, d});  // [B, D]
   for (int64_t b = 0; b < batch; ++b) {
     int64_t eos = 0;  // as the reference: argmax of (ids == eos), i.e. 0 when absent
@@ -132,11 +130,9 @@ std::vector<Tensor> ClipTextEncoder::hidden_states(Compute& c, const std::vector
   return out;
 }
 
-ClipOutput ClipTextEncoder::encode(Compute& c, const std::vector<int32_t>& ids, int64_t batch,
-                                   const ClipRequest& req) const {
+ClipOutput ClipTextEncoder::encode(Compute& c, const std::vector<int32_t>& ids, int64_t batch, const ClipRequest& req) const {
   if (req.skip < 1 || req.skip > num_layers())
-    fail(ErrorCode::InvalidOption, "clip skip must be between 1 and " + std::to_string(num_layers()) + ", got " +
-                                       std::to_string(req.skip));
+    fail(ErrorCode::InvalidOption, "clip skip must be between 1 and " + std::to_string(num_layers()) + ", got " + std::to_string(req.skip));
   // Run up to the selected layer, or through all layers when pooling needs the last one.
   size_t selected = layers_.size() + 1 - size_t(req.skip);  // hidden_states index
   size_t run = req.pooled ? layers_.size() : selected;
@@ -152,8 +148,7 @@ ClipOutput ClipTextEncoder::encode(Compute& c, const std::vector<int32_t>& ids, 
   return out;
 }
 
-ClipOutput ClipTextEncoder::encode_chunks(Compute& c, const std::vector<PromptChunk>& chunks,
-                                          const ClipRequest& req) const {
+ClipOutput ClipTextEncoder::encode_chunks(Compute& c, const std::vector<PromptChunk>& chunks, const ClipRequest& req) const {
   if (chunks.empty()) fail(ErrorCode::InvalidOption, "a prompt needs at least one token chunk");
   ClipOutput out;
   for (size_t i = 0; i < chunks.size(); ++i) {
@@ -176,8 +171,8 @@ static double mean_of(const Tensor& t) {
 
 void apply_token_weights(Compute& c, Tensor& hidden, const std::vector<float>& weights) {
   if (hidden.dim() != 3 || hidden.size(0) != 1 || int64_t(weights.size()) != hidden.size(1))
-    fail(ErrorCode::InvalidOption, "need one weight per token: " + std::to_string(weights.size()) + " weights for " +
-                                       shape_str(hidden.shape()));
+    fail(ErrorCode::InvalidOption,
+         "need one weight per token: " + std::to_string(weights.size()) + " weights for " + shape_str(hidden.shape()));
   bool all_one = true;
   for (float w : weights) all_one = all_one && w == 1.0f;
   if (all_one) return;
@@ -200,14 +195,13 @@ int conditioning_clip_skip(const LoadedModel& model, int user_clip_skip) {
   return user_clip_skip;
 }
 
-ClipOutput encode_sdxl(Compute& c, const ClipTextEncoder& te1, const ClipTextEncoder& te2,
-                       const std::vector<PromptChunk>& chunks1, const std::vector<PromptChunk>& chunks2) {
+ClipOutput encode_sdxl(Compute& c, const ClipTextEncoder& te1, const ClipTextEncoder& te2, const std::vector<PromptChunk>& chunks1,
+                       const std::vector<PromptChunk>& chunks2) {
   ClipRequest r1{/*skip=*/2, /*final_norm=*/false, /*pooled=*/false};
   ClipRequest r2{/*skip=*/2, /*final_norm=*/false, /*pooled=*/true};
   ClipOutput a = te1.encode_chunks(c, chunks1, r1);  // [1, 77n, D1]
   ClipOutput b = te2.encode_chunks(c, chunks2, r2);  // [1, 77n, D2], pooled [1, P]
-  if (a.hidden.size(1) != b.hidden.size(1))
-    fail(ErrorCode::InvalidOption, "SDXL encoders got different chunk counts");
+  if (a.hidden.size(1) != b.hidden.size(1)) fail(ErrorCode::InvalidOption, "SDXL encoders got different chunk counts");
   return {ops::concat(c, a.hidden, b.hidden, 2), b.pooled};  // [1, 77n, D1+D2]
 }
 

@@ -35,11 +35,11 @@ struct PromptChunk {
 
 // One encoder layer (HF CLIPEncoderLayer).
 struct ClipLayer {
-  LayerNorm layer_norm1;  // [D]
+  LayerNorm layer_norm1;                    // [D]
   Linear q_proj, k_proj, v_proj, out_proj;  // self_attn.*: [D, D]
-  LayerNorm layer_norm2;  // [D]
-  Linear fc1;             // mlp.fc1: [F, D]
-  Linear fc2;             // mlp.fc2: [D, F]
+  LayerNorm layer_norm2;                    // [D]
+  Linear fc1;                               // mlp.fc1: [F, D]
+  Linear fc2;                               // mlp.fc2: [D, F]
   // x [B, S, D] updated in place: x += attn(ln1(x)); x += mlp(ln2(x))
   void forward(Compute& c, Tensor& x, int heads, bool quick_gelu) const;
 };
@@ -68,11 +68,11 @@ class ClipTextEncoder {
   Tensor embed(Compute& c, const std::vector<int32_t>& ids, int64_t batch) const;  // -> [B, S, D]
   Tensor pool(Compute& c, const Tensor& last, const std::vector<int32_t>& ids, int64_t batch) const;
 
-  Tensor token_embedding_;     // embeddings.token_embedding.weight: [V, D] (stored dtype)
-  Tensor extra_embedding_;     // embeddings.token_embedding.extra: [n, D] f32, ids V..V+n-1 (textual inversion)
-  Tensor position_embedding_;  // embeddings.position_embedding.weight: [P, D] (f32)
-  std::vector<ClipLayer> layers_;  // encoder.layers.0..n-1
-  LayerNorm final_norm_;           // final_layer_norm: [D]
+  Tensor token_embedding_;                 // embeddings.token_embedding.weight: [V, D] (stored dtype)
+  Tensor extra_embedding_;                 // embeddings.token_embedding.extra: [n, D] f32, ids V..V+n-1 (textual inversion)
+  Tensor position_embedding_;              // embeddings.position_embedding.weight: [P, D] (f32)
+  std::vector<ClipLayer> layers_;          // encoder.layers.0..n-1
+  LayerNorm final_norm_;                   // final_layer_norm: [D]
   std::optional<Linear> text_projection_;  // text_projection: [P, D], no bias
   int heads_ = 1;
   bool quick_gelu_ = true;
@@ -95,7 +95,7 @@ int conditioning_clip_skip(const LoadedModel& model, int user_clip_skip);
 // channel axis (both WITHOUT final layer norm), pooled = te2's projected
 // pooled output. chunks1/chunks2: the same prompt tokenized for each encoder
 // (they differ only in the padding id). context [1, 77*n, D1+D2], pooled [1, P].
-ClipOutput encode_sdxl(Compute& c, const ClipTextEncoder& te1, const ClipTextEncoder& te2,
-                       const std::vector<PromptChunk>& chunks1, const std::vector<PromptChunk>& chunks2);
+ClipOutput encode_sdxl(Compute& c, const ClipTextEncoder& te1, const ClipTextEncoder& te2, const std::vector<PromptChunk>& chunks1,
+                       const std::vector<PromptChunk>& chunks2);
 
 }  // namespace sd

@@ -29,7 +29,6 @@ Tensor timestep_features(const Tensor& t, int dim, const SinusoidalParams& p);
 // target h, target w) -> sinusoid of `time_dim`, flattened in that order and
 // appended AFTER the pooled text embedding.
 // text_embeds [B, P], time_ids [B, 6] -> [B, P + 6*time_dim]
-Tensor text_time_features(Compute& c, const Tensor& text_embeds, const Tensor& time_ids, int time_dim,
-                          const SinusoidalParams& p);
+Tensor text_time_features(Compute& c, const Tensor& text_embeds, const Tensor& time_ids, int time_dim, const SinusoidalParams& p);
 
 }  // namespace sd

@@ -65,8 +65,7 @@ int64_t ComponentConfig::get_int_at(const char* key, size_t index, int64_t fallb
   std::string where = component_ + " config \"" + key + "\"";
   if (!v->is_array()) return to_int(*v, where);
   if (index >= v->items().size())
-    fail(ErrorCode::ModelFormat, where + " has " + std::to_string(v->items().size()) + " entries, need entry " +
-                                     std::to_string(index));
+    fail(ErrorCode::ModelFormat, where + " has " + std::to_string(v->items().size()) + " entries, need entry " + std::to_string(index));
   return to_int(v->items()[index], where);
 }
 

@@ -6,14 +6,12 @@ namespace sd {
 
 void expect_shape(const Tensor& t, const Shape& want, const std::string& name) {
   if (t.shape() != want)
-    fail(ErrorCode::ModelFormat,
-         "weight \"" + name + "\" has shape " + shape_str(t.shape()) + ", expected " + shape_str(want));
+    fail(ErrorCode::ModelFormat, "weight \"" + name + "\" has shape " + shape_str(t.shape()) + ", expected " + shape_str(want));
 }
 
 static void expect_rank(const Tensor& t, int rank, const std::string& name) {
   if (t.dim() != rank)
-    fail(ErrorCode::ModelFormat, "weight \"" + name + "\" has shape " + shape_str(t.shape()) + ", expected rank " +
-                                     std::to_string(rank));
+    fail(ErrorCode::ModelFormat, "weight \"" + name + "\" has shape " + shape_str(t.shape()) + ", expected rank " + std::to_string(rank));
 }
 
 Linear Linear::bind(const ModelWeights& wts, const std::string& prefix, bool bias) {
@@ -28,9 +26,7 @@ Linear Linear::bind(const ModelWeights& wts, const std::string& prefix, bool bia
   return l;
 }
 
-Tensor Linear::operator()(Compute& c, const Tensor& x) const {
-  return ops::linear(c, x, w, b.defined() ? &b : nullptr);
-}
+Tensor Linear::operator()(Compute& c, const Tensor& x) const { return ops::linear(c, x, w, b.defined() ? &b : nullptr); }
 
 Conv2d Conv2d::bind(const ModelWeights& wts, const std::string& prefix, int stride, int pad) {
   Conv2d l;
@@ -52,16 +48,14 @@ GroupNorm GroupNorm::bind(const ModelWeights& wts, const std::string& prefix, in
   n.beta = wts.get(prefix + ".bias");
   expect_shape(n.beta, n.gamma.shape(), prefix + ".bias");
   if (groups <= 0 || n.channels() % groups != 0)
-    fail(ErrorCode::ModelFormat, prefix + ": " + std::to_string(n.channels()) + " channels do not split into " +
-                                     std::to_string(groups) + " groups (norm_num_groups)");
+    fail(ErrorCode::ModelFormat, prefix + ": " + std::to_string(n.channels()) + " channels do not split into " + std::to_string(groups) +
+                                     " groups (norm_num_groups)");
   n.groups = groups;
   n.eps = eps;
   return n;
 }
 
-Tensor GroupNorm::operator()(Compute& c, const Tensor& x, bool silu) const {
-  return ops::group_norm(c, x, groups, gamma, beta, eps, silu);
-}
+Tensor GroupNorm::operator()(Compute& c, const Tensor& x, bool silu) const { return ops::group_norm(c, x, groups, gamma, beta, eps, silu); }
 
 LayerNorm LayerNorm::bind(const ModelWeights& wts, const std::string& prefix, float eps) {
   LayerNorm n;

@@ -15,8 +15,7 @@ UNetResBlock UNetResBlock::bind(const ModelWeights& w, const std::string& p, int
   expect_shape(r.in_norm.gamma, {r.in_conv.in()}, p + ".in_layers.0.weight");
   expect_shape(r.emb_proj.w, {r.in_conv.out(), r.emb_proj.in()}, p + ".emb_layers.1.weight");
   expect_shape(r.out_conv.w, {r.in_conv.out(), r.in_conv.out(), 3, 3}, p + ".out_layers.3.weight");
-  if (!r.skip && r.in_conv.in() != r.in_conv.out())
-    fail(ErrorCode::ModelFormat, p + ": channels change but skip_connection is missing");
+  if (!r.skip && r.in_conv.in() != r.in_conv.out()) fail(ErrorCode::ModelFormat, p + ": channels change but skip_connection is missing");
   return r;
 }
 
@@ -43,8 +42,7 @@ VaeResBlock VaeResBlock::bind(const ModelWeights& w, const std::string& p, int g
   if (w.has(p + ".nin_shortcut.weight")) r.nin_shortcut = Conv2d::bind(w, p + ".nin_shortcut", 1, 0);
   expect_shape(r.norm1.gamma, {r.conv1.in()}, p + ".norm1.weight");
   expect_shape(r.conv2.w, {r.conv1.out(), r.conv1.out(), 3, 3}, p + ".conv2.weight");
-  if (!r.nin_shortcut && r.conv1.in() != r.conv1.out())
-    fail(ErrorCode::ModelFormat, p + ": channels change but nin_shortcut is missing");
+  if (!r.nin_shortcut && r.conv1.in() != r.conv1.out()) fail(ErrorCode::ModelFormat, p + ": channels change but nin_shortcut is missing");
   return r;
 }
 

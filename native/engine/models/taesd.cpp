@@ -71,7 +71,8 @@ void add_taesd_weights(LoadedModel* model, const std::string& path) {
   std::string file = path;
   if (fs::is_directory(path, ec)) {
     file = (fs::path(path) / "diffusion_pytorch_model.safetensors").string();
-    if (!fs::is_regular_file(file, ec)) fail(ErrorCode::ModelFormat, "taesd " + path + ": folder has no diffusion_pytorch_model.safetensors");
+    if (!fs::is_regular_file(file, ec))
+      fail(ErrorCode::ModelFormat, "taesd " + path + ": folder has no diffusion_pytorch_model.safetensors");
   } else if (!fs::is_regular_file(path, ec)) {
     fail(ErrorCode::ModelNotFound, "taesd file not found: " + path);
   }
@@ -125,15 +126,9 @@ std::vector<Tensor> TinyAutoencoder::run(Compute& c, const std::vector<Layer>& l
   std::vector<Tensor> outs;
   for (const Layer& l : layers) {
     switch (l.kind) {
-      case Layer::Kind::Conv:
-        x = conv3x3(c, x, l.w[0], l.b[0], l.stride);
-        break;
-      case Layer::Kind::Relu:
-        relu_(x);
-        break;
-      case Layer::Kind::Upsample:
-        x = ops::upsample_nearest2x(c, x);
-        break;
+      case Layer::Kind::Conv: x = conv3x3(c, x, l.w[0], l.b[0], l.stride); break;
+      case Layer::Kind::Relu: relu_(x); break;
+      case Layer::Kind::Upsample: x = ops::upsample_nearest2x(c, x); break;
       case Layer::Kind::Block: {
         Tensor h = conv3x3(c, x, l.w[0], l.b[0], 1);  // [B, out, H, W]
         relu_(h);
@@ -164,8 +159,8 @@ std::vector<Tensor> TinyAutoencoder::run(Compute& c, const std::vector<Layer>& l
 Tensor TinyAutoencoder::decoder_input(const Tensor& z) const {
   if (decoder_.empty()) fail(ErrorCode::ModelUnsupported, "the TAESD has no decoder");
   if (z.dim() != 4 || z.size(1) != decoder_.front().w[0].size(1))
-    fail(ErrorCode::InvalidOption, "TAESD decode: latents must be [B, " + std::to_string(decoder_.front().w[0].size(1)) +
-                                       ", h, w], got " + shape_str(z.shape()));
+    fail(ErrorCode::InvalidOption,
+         "TAESD decode: latents must be [B, " + std::to_string(decoder_.front().w[0].size(1)) + ", h, w], got " + shape_str(z.shape()));
   Tensor zf = z.to_f32();
   Tensor x = Tensor::empty(DType::F32, z.shape());  // [B, 4, h, w]: tanh(z / 3) * 3 (the original "Clamp")
   for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = std::tanh(zf.data_as<float>()[i] / 3.0f) * 3.0f;
@@ -175,17 +170,14 @@ Tensor TinyAutoencoder::decoder_input(const Tensor& z) const {
 Tensor TinyAutoencoder::encoder_input(const Tensor& image) const {
   if (encoder_.empty()) fail(ErrorCode::ModelUnsupported, "the TAESD has no encoder");
   if (image.dim() != 4 || image.size(1) != 3 || image.size(2) % 8 || image.size(3) % 8)
-    fail(ErrorCode::InvalidOption, "TAESD encode: image must be [B, 3, H, W] with H, W multiples of 8, got " +
-                                       shape_str(image.shape()));
+    fail(ErrorCode::InvalidOption, "TAESD encode: image must be [B, 3, H, W] with H, W multiples of 8, got " + shape_str(image.shape()));
   Tensor src = image.to_f32();
   Tensor x = Tensor::empty(DType::F32, image.shape());  // [B, 3, H, W] in [0, 1]
   for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = (src.data_as<float>()[i] + 1.0f) / 2.0f;
   return x;
 }
 
-std::vector<Tensor> TinyAutoencoder::decode_layers(Compute& c, const Tensor& z) const {
-  return run(c, decoder_, decoder_input(z), true);
-}
+std::vector<Tensor> TinyAutoencoder::decode_layers(Compute& c, const Tensor& z) const { return run(c, decoder_, decoder_input(z), true); }
 
 Tensor TinyAutoencoder::decode(Compute& c, const Tensor& z) const {
   Tensor y = run(c, decoder_, decoder_input(z), false).back();  // [B, 3, 8h, 8w] in [0, 1]

@@ -32,8 +32,7 @@ bool is_linear_projection(const ModelWeights& w, const std::string& attn_prefix)
   return w.get(attn_prefix + ".proj_in.weight").dim() == 2;
 }
 
-std::optional<SpatialTransformer> bind_attn(const ModelWeights& w, const std::string& p, const UNetHParams& hp,
-                                            size_t level) {
+std::optional<SpatialTransformer> bind_attn(const ModelWeights& w, const std::string& p, const UNetHParams& hp, size_t level) {
   if (!w.has(p + ".norm.weight")) return std::nullopt;
   int64_t ch = w.get(p + ".norm.weight").size(0);
   return SpatialTransformer::bind(w, p, hp.groups, hp.heads(level, ch, is_linear_projection(w, p)));
@@ -64,8 +63,7 @@ UNet UNet::bind(const LoadedModel& model) {
   u.in_channels_ = int(u.conv_in_.in());
   u.model_channels_ = int(u.conv_in_.out());
   u.time_embed_ = EmbeddingMlp::bind(w, "unet.time_embed");
-  expect_shape(u.time_embed_.linear_1.w, {u.time_embed_.linear_1.out(), u.model_channels_},
-               "unet.time_embed.0.weight");
+  expect_shape(u.time_embed_.linear_1.w, {u.time_embed_.linear_1.out(), u.model_channels_}, "unet.time_embed.0.weight");
   u.sinusoid_.flip_sin_to_cos = cfg.get_bool("flip_sin_to_cos", true);
   u.sinusoid_.freq_shift = float(cfg.get_number("freq_shift", 0));
 
@@ -74,10 +72,8 @@ UNet UNet::bind(const LoadedModel& model) {
     u.addition_time_embed_dim_ = int(cfg.get_int("addition_time_embed_dim", 256));  // SDXL: 256
     u.pooled_dim_ = int(u.label_emb_->linear_1.in()) - 6 * u.addition_time_embed_dim_;
     if (u.pooled_dim_ <= 0)
-      fail(ErrorCode::ModelFormat, "unet.label_emb.0.0.weight: input width " +
-                                       std::to_string(u.label_emb_->linear_1.in()) +
-                                       " is too small for 6 time ids of " +
-                                       std::to_string(u.addition_time_embed_dim_));
+      fail(ErrorCode::ModelFormat, "unet.label_emb.0.0.weight: input width " + std::to_string(u.label_emb_->linear_1.in()) +
+                                       " is too small for 6 time ids of " + std::to_string(u.addition_time_embed_dim_));
   }
 
   // input_blocks.1..: ResBlock [+ SpatialTransformer], or a Downsample (`op`).
@@ -101,8 +97,7 @@ UNet UNet::bind(const LoadedModel& model) {
 
   u.middle_block_.res = UNetResBlock::bind(w, "unet.middle_block.0", hp.groups, hp.eps);
   u.middle_block_.attn = bind_attn(w, "unet.middle_block.1", hp, level);
-  u.middle_block_.res2 = UNetResBlock::bind(w, u.middle_block_.attn ? "unet.middle_block.2" : "unet.middle_block.1",
-                                            hp.groups, hp.eps);
+  u.middle_block_.res2 = UNetResBlock::bind(w, u.middle_block_.attn ? "unet.middle_block.2" : "unet.middle_block.1", hp.groups, hp.eps);
 
   // output_blocks.N: ResBlock [+ SpatialTransformer] [+ Upsample `conv`]; each
   // consumes one skip connection, so there are as many as input stages + conv_in.
@@ -132,18 +127,17 @@ UNet UNet::bind(const LoadedModel& model) {
   return u;
 }
 
-Tensor UNet::forward(Compute& c, const Tensor& x, const Tensor& t, const Tensor& context,
-                     const UNetAddedCond* added, const Probe* probe) const {
+Tensor UNet::forward(Compute& c, const Tensor& x, const Tensor& t, const Tensor& context, const UNetAddedCond* added,
+                     const Probe* probe) const {
   if (x.dim() != 4 || x.size(1) != in_channels_)
-    fail(ErrorCode::InvalidOption, "unet input must be [B, " + std::to_string(in_channels_) + ", H, W], got " +
-                                       shape_str(x.shape()));
+    fail(ErrorCode::InvalidOption, "unet input must be [B, " + std::to_string(in_channels_) + ", H, W], got " + shape_str(x.shape()));
   int64_t b = x.size(0), f = downsample_factor();
   if (x.size(2) % f != 0 || x.size(3) % f != 0)
-    fail(ErrorCode::InvalidOption, "latent size " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)) +
-                                       " must be a multiple of " + std::to_string(f));
+    fail(ErrorCode::InvalidOption,
+         "latent size " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)) + " must be a multiple of " + std::to_string(f));
   if (context.dim() != 3 || context.size(0) != b || context.size(2) != context_dim_)
-    fail(ErrorCode::InvalidOption, "unet context must be [" + std::to_string(b) + ", S, " +
-                                       std::to_string(context_dim_) + "], got " + shape_str(context.shape()));
+    fail(ErrorCode::InvalidOption,
+         "unet context must be [" + std::to_string(b) + ", S, " + std::to_string(context_dim_) + "], got " + shape_str(context.shape()));
   if (t.numel() != 1 && t.numel() != b)
     fail(ErrorCode::InvalidOption, "unet needs one timestep or one per sample, got " + shape_str(t.shape()));
 
@@ -157,8 +151,8 @@ Tensor UNet::forward(Compute& c, const Tensor& x, const Tensor& t, const Tensor&
   if (label_emb_) {
     if (!added) fail(ErrorCode::InvalidOption, "this U-Net (SDXL) needs text_embeds and time_ids");
     if (added->text_embeds.dim() != 2 || added->text_embeds.size(1) != pooled_dim_)
-      fail(ErrorCode::InvalidOption, "SDXL text_embeds must be [B, " + std::to_string(pooled_dim_) + "], got " +
-                                         shape_str(added->text_embeds.shape()));
+      fail(ErrorCode::InvalidOption,
+           "SDXL text_embeds must be [B, " + std::to_string(pooled_dim_) + "], got " + shape_str(added->text_embeds.shape()));
     Tensor a = text_time_features(c, added->text_embeds, added->time_ids, addition_time_embed_dim_, sinusoid_);
     Tensor label = label_emb_->forward(c, a);  // [B, E]
     probe_out(probe, "label_emb", label);

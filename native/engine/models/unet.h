@@ -49,26 +49,26 @@ class UNet {
   // latent, concatenated by the caller); t [B] or a single value for the whole
   // batch (float timesteps, 0..999); context [B, S, D]; added: SDXL only.
   // Returns the model output [B, Cout, H, W] (epsilon or v, per the model).
-  Tensor forward(Compute& c, const Tensor& x, const Tensor& t, const Tensor& context,
-                 const UNetAddedCond* added = nullptr, const Probe* probe = nullptr) const;
+  Tensor forward(Compute& c, const Tensor& x, const Tensor& t, const Tensor& context, const UNetAddedCond* added = nullptr,
+                 const Probe* probe = nullptr) const;
 
   int in_channels() const { return in_channels_; }
   int out_channels() const { return out_channels_; }
   int context_dim() const { return context_dim_; }
   bool is_inpaint() const { return in_channels_ == 9; }
   bool has_text_time() const { return label_emb_.has_value(); }
-  int pooled_dim() const { return pooled_dim_; }  // SDXL: P in text_embeds [B, P]
+  int pooled_dim() const { return pooled_dim_; }                   // SDXL: P in text_embeds [B, P]
   int downsample_factor() const { return 1 << num_downsamples_; }  // H, W must divide by it
 
  private:
-  Conv2d conv_in_;                          // input_blocks.0.0: [C0, Cin, 3, 3]
-  EmbeddingMlp time_embed_;                 // time_embed: [E, C0], [E, E]
-  std::optional<EmbeddingMlp> label_emb_;   // label_emb.0: [E, adm_in], [E, E] (SDXL)
-  std::vector<UNetStage> input_blocks_;     // input_blocks.1..N
-  UNetStage middle_block_;                  // middle_block.0..2
-  std::vector<UNetStage> output_blocks_;    // output_blocks.0..N
-  GroupNorm out_norm_;                      // out.0: [C0]
-  Conv2d out_conv_;                         // out.2: [Cout, C0, 3, 3]
+  Conv2d conv_in_;                         // input_blocks.0.0: [C0, Cin, 3, 3]
+  EmbeddingMlp time_embed_;                // time_embed: [E, C0], [E, E]
+  std::optional<EmbeddingMlp> label_emb_;  // label_emb.0: [E, adm_in], [E, E] (SDXL)
+  std::vector<UNetStage> input_blocks_;    // input_blocks.1..N
+  UNetStage middle_block_;                 // middle_block.0..2
+  std::vector<UNetStage> output_blocks_;   // output_blocks.0..N
+  GroupNorm out_norm_;                     // out.0: [C0]
+  Conv2d out_conv_;                        // out.2: [Cout, C0, 3, 3]
   SinusoidalParams sinusoid_;
   int model_channels_ = 0;  // C0: sinusoid width of the timestep
   int in_channels_ = 0, out_channels_ = 0, context_dim_ = 0;

@@ -15,8 +15,7 @@ namespace {
 constexpr float kVaeEps = 1e-6f;
 
 VaeMidBlock bind_mid(const ModelWeights& w, const std::string& p, int groups) {
-  VaeMidBlock m{VaeResBlock::bind(w, p + ".block_1", groups, kVaeEps), std::nullopt,
-                VaeResBlock::bind(w, p + ".block_2", groups, kVaeEps)};
+  VaeMidBlock m{VaeResBlock::bind(w, p + ".block_1", groups, kVaeEps), std::nullopt, VaeResBlock::bind(w, p + ".block_2", groups, kVaeEps)};
   if (w.has(p + ".attn_1.norm.weight")) m.attn_1 = VaeAttention::bind(w, p + ".attn_1", groups, kVaeEps);
   return m;
 }
@@ -28,8 +27,7 @@ std::vector<VaeLevel> bind_levels(const ModelWeights& w, const std::string& p, i
     VaeLevel l;
     for (int j = 0; w.has(lp + ".block." + std::to_string(j) + ".conv1.weight"); ++j)
       l.blocks.push_back(VaeResBlock::bind(w, lp + ".block." + std::to_string(j), groups, kVaeEps));
-    if (encoder && w.has(lp + ".downsample.conv.weight"))
-      l.downsample = Downsample::bind(w, lp + ".downsample.conv", /*asymmetric=*/true);
+    if (encoder && w.has(lp + ".downsample.conv.weight")) l.downsample = Downsample::bind(w, lp + ".downsample.conv", /*asymmetric=*/true);
     if (!encoder && w.has(lp + ".upsample.conv.weight")) l.upsample = Upsample::bind(w, lp + ".upsample.conv");
     levels.push_back(std::move(l));
   }
@@ -56,8 +54,7 @@ Tensor VaeLevel::forward(Compute& c, Tensor x) const {
 
 Tensor VaePosterior::sample(const Tensor& noise) const {
   if (noise.shape() != mean.shape())
-    fail(ErrorCode::InvalidOption, "posterior noise must be " + shape_str(mean.shape()) + ", got " +
-                                       shape_str(noise.shape()));
+    fail(ErrorCode::InvalidOption, "posterior noise must be " + shape_str(mean.shape()) + ", got " + shape_str(noise.shape()));
   Tensor n = noise.to_f32();
   Tensor out = Tensor::empty(DType::F32, mean.shape());  // [B, L, h, w]
   const float* m = mean.data_as<float>();
@@ -114,11 +111,10 @@ Tensor VAE::encode_moments(Compute& c, const Tensor& image) const {
   int64_t f = downsample_factor();
   if (image.dim() != 4 || image.size(1) != enc_conv_in_.in() || image.size(2) % f || image.size(3) % f)
     fail(ErrorCode::InvalidOption, "vae encoder input must be [B, " + std::to_string(enc_conv_in_.in()) +
-                                       ", H, W] with H, W multiples of " + std::to_string(f) + ", got " +
-                                       shape_str(image.shape()));
+                                       ", H, W] with H, W multiples of " + std::to_string(f) + ", got " + shape_str(image.shape()));
   Tensor h = enc_conv_in_(c, image);  // [B, C0, H, W]
   for (const auto& l : encoder_down_) h = l.forward(c, std::move(h));
-  h = enc_mid_.forward(c, std::move(h));                            // [B, Cn, H/f, W/f]
+  h = enc_mid_.forward(c, std::move(h));                     // [B, Cn, H/f, W/f]
   h = enc_conv_out_(c, enc_norm_out_(c, h, /*silu=*/true));  // [B, 2L, H/f, W/f]
   if (quant_conv_) h = conv1x1(c, *quant_conv_, h);
   return h;
@@ -127,8 +123,7 @@ Tensor VAE::encode_moments(Compute& c, const Tensor& image) const {
 VaePosterior VAE::encode(Compute& c, const Tensor& image) const {
   Tensor m = encode_moments(c, image);  // [B, 2L, h, w]
   int64_t b = m.size(0), l = latent_channels_, plane = l * m.size(2) * m.size(3);
-  VaePosterior p{Tensor::empty(DType::F32, {b, l, m.size(2), m.size(3)}),
-                 Tensor::empty(DType::F32, {b, l, m.size(2), m.size(3)})};
+  VaePosterior p{Tensor::empty(DType::F32, {b, l, m.size(2), m.size(3)}), Tensor::empty(DType::F32, {b, l, m.size(2), m.size(3)})};
   // moments.chunk(2, dim=1): first L channels mean, last L logvar.
   for (int64_t i = 0; i < b; ++i) {
     const float* src = m.data_as<float>() + i * 2 * plane;
@@ -140,10 +135,10 @@ VaePosterior VAE::encode(Compute& c, const Tensor& image) const {
 
 Tensor VAE::decode(Compute& c, const Tensor& z) const {
   if (z.dim() != 4 || z.size(1) != latent_channels_)
-    fail(ErrorCode::InvalidOption, "vae decoder input must be [B, " + std::to_string(latent_channels_) +
-                                       ", h, w], got " + shape_str(z.shape()));
+    fail(ErrorCode::InvalidOption,
+         "vae decoder input must be [B, " + std::to_string(latent_channels_) + ", h, w], got " + shape_str(z.shape()));
   Tensor h = post_quant_conv_ ? conv1x1(c, *post_quant_conv_, z) : z;  // [B, L, h, w]
-  h = dec_conv_in_(c, h);                                            // [B, Cn, h, w]
+  h = dec_conv_in_(c, h);                                              // [B, Cn, h, w]
   h = dec_mid_.forward(c, std::move(h));
   for (size_t i = decoder_up_.size(); i-- > 0;) h = decoder_up_[i].forward(c, std::move(h));
   return dec_conv_out_(c, dec_norm_out_(c, h, /*silu=*/true));  // [B, 3, f*h, f*w]
@@ -170,16 +165,16 @@ static float ramp_weight(int64_t i, int64_t len, int64_t ramp, bool before, bool
 
 Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) const {
   if (tile < 8 || overlap < 0 || overlap >= tile / 2)
-    fail(ErrorCode::InvalidOption, "VAE tiling needs tile >= 8 and 0 <= overlap < tile/2, got tile " +
-                                       std::to_string(tile) + ", overlap " + std::to_string(overlap));
+    fail(ErrorCode::InvalidOption,
+         "VAE tiling needs tile >= 8 and 0 <= overlap < tile/2, got tile " + std::to_string(tile) + ", overlap " + std::to_string(overlap));
   if (z.dim() != 4 || z.size(1) != latent_channels_)
-    fail(ErrorCode::InvalidOption, "vae decoder input must be [B, " + std::to_string(latent_channels_) +
-                                       ", h, w], got " + shape_str(z.shape()));
+    fail(ErrorCode::InvalidOption,
+         "vae decoder input must be [B, " + std::to_string(latent_channels_) + ", h, w], got " + shape_str(z.shape()));
   int64_t b = z.size(0), l = z.size(1), h = z.size(2), w = z.size(3);
   if (h <= tile && w <= tile) return decode(c, z);
   int64_t f = downsample_factor(), ramp = int64_t(overlap) * f;
   Tensor zf = z.to_f32();
-  Tensor out;   // [B, 3, f*h, f*w]: weighted sum of tiles
+  Tensor out;                                               // [B, 3, f*h, f*w]: weighted sum of tiles
   Tensor wsum = Tensor::zeros(DType::F32, {f * h, f * w});  // [f*h, f*w]
   std::vector<int64_t> ys = tile_starts(h, tile, overlap), xs = tile_starts(w, tile, overlap);
   for (size_t ty = 0; ty < ys.size(); ++ty)
@@ -188,8 +183,7 @@ Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) con
       Tensor crop = Tensor::empty(DType::F32, {b, l, th, tw});  // [B, L, th, tw]
       for (int64_t p = 0; p < b * l; ++p)
         for (int64_t y = 0; y < th; ++y)
-          std::memcpy(crop.data_as<float>() + (p * th + y) * tw, zf.data_as<float>() + (p * h + y0 + y) * w + x0,
-                      size_t(tw) * 4);
+          std::memcpy(crop.data_as<float>() + (p * th + y) * tw, zf.data_as<float>() + (p * h + y0 + y) * w + x0, size_t(tw) * 4);
       Tensor img = decode(c, crop);  // [B, C, f*th, f*tw]
       int64_t ch = img.size(1), ih = img.size(2), iw = img.size(3), oh = f * h, ow = f * w;
       if (!out.defined()) out = Tensor::zeros(DType::F32, {b, ch, oh, ow});
@@ -199,8 +193,7 @@ Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) con
           float wt = wy * ramp_weight(x, iw, ramp, tx > 0, tx + 1 < xs.size());
           int64_t o = (f * y0 + y) * ow + f * x0 + x;
           wsum.data_as<float>()[o] += wt;
-          for (int64_t p = 0; p < b * ch; ++p)
-            out.data_as<float>()[p * oh * ow + o] += wt * img.data_as<float>()[(p * ih + y) * iw + x];
+          for (int64_t p = 0; p < b * ch; ++p) out.data_as<float>()[p * oh * ow + o] += wt * img.data_as<float>()[(p * ih + y) * iw + x];
         }
       }
     }

@@ -24,8 +24,8 @@ struct VaeMidBlock {
 // encoder.down.i / decoder.up.i: ResnetBlocks then an optional resampler.
 struct VaeLevel {
   std::vector<VaeResBlock> blocks;
-  std::optional<Downsample> downsample;  // encoder
-  std::optional<Upsample> upsample;      // decoder
+  std::optional<Downsample> downsample;        // encoder
+  std::optional<Upsample> upsample;            // decoder
   Tensor forward(Compute& c, Tensor x) const;  // by value: released after the first block
 };
 
@@ -67,12 +67,12 @@ class VAE {
 
  private:
   // encoder
-  Conv2d enc_conv_in_;                // encoder.conv_in: [C0, 3, 3, 3]
+  Conv2d enc_conv_in_;                  // encoder.conv_in: [C0, 3, 3, 3]
   std::vector<VaeLevel> encoder_down_;  // encoder.down.0..n-1
-  VaeMidBlock enc_mid_;               // encoder.mid
-  GroupNorm enc_norm_out_;            // encoder.norm_out: [Cn]
-  Conv2d enc_conv_out_;               // encoder.conv_out: [2L, Cn, 3, 3]
-  std::optional<Linear> quant_conv_;  // quant_conv: [2L, 2L, 1, 1]
+  VaeMidBlock enc_mid_;                 // encoder.mid
+  GroupNorm enc_norm_out_;              // encoder.norm_out: [Cn]
+  Conv2d enc_conv_out_;                 // encoder.conv_out: [2L, Cn, 3, 3]
+  std::optional<Linear> quant_conv_;    // quant_conv: [2L, 2L, 1, 1]
   // decoder
   std::optional<Linear> post_quant_conv_;  // post_quant_conv: [L, L, 1, 1]
   Conv2d dec_conv_in_;                     // decoder.conv_in: [Cn, L, 3, 3]

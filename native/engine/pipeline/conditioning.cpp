@@ -101,12 +101,12 @@ Conditioning encode_conditioning(Compute& c, const LoadedModel& model, const Gen
     neg.hidden = zeros_like(pos.hidden);
     neg.pooled = zeros_like(pos.pooled);
   } else {
-    neg = encode_sdxl(c, te1, te2, to_chunks(p.negative_prompt, "negativePrompt"),
-                      to_chunks(p.negative_prompt_te2, "negativePrompt (te2)"));
+    neg =
+        encode_sdxl(c, te1, te2, to_chunks(p.negative_prompt, "negativePrompt"), to_chunks(p.negative_prompt_te2, "negativePrompt (te2)"));
   }
   if (neg.hidden.shape() != pos.hidden.shape())
     fail(ErrorCode::InvalidOption, "prompt and negative prompt must have the same number of token chunks");
-  out.context = batch_rows(&neg.hidden, pos.hidden, batch);      // [2B, 77n, D1+D2]
+  out.context = batch_rows(&neg.hidden, pos.hidden, batch);        // [2B, 77n, D1+D2]
   added.text_embeds = batch_rows(&neg.pooled, pos.pooled, batch);  // [2B, P]
   added.time_ids = batch_rows(&time_ids, time_ids, batch);         // [2B, 6]
   out.added = std::move(added);

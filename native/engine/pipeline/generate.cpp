@@ -103,8 +103,7 @@ void check_finite(const Tensor& t, const char* stage) {
 
 bool pipeline_available() { return true; }
 
-void run_generate(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, GenerateResult* result,
-                  LoraCache* lora_cache) {
+void run_generate(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, GenerateResult* result, LoraCache* lora_cache) {
   if (p.rng != "cpu") fail(ErrorCode::InvalidOption, "rng \"" + p.rng + "\" is not supported yet (use \"cpu\")");
   TorchRandomSource rng(p.seed);
   // LoRAs and textual-inversion vectors run on overlays that share the base
@@ -132,8 +131,8 @@ void run_generate(const LoadedModel& model, const GenerateParams& p, Callbacks& 
   result->warnings = overlay.warnings;
 }
 
-void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, RandomSource& rng,
-                   GenerateResult* result, Tensor* final_latents) {
+void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, RandomSource& rng, GenerateResult* result,
+                   Tensor* final_latents) {
   const auto t_start = Clock::now();
   throw_if_aborted(cb);
   if (p.batch_size < 1) fail(ErrorCode::InvalidOption, "batchSize must be >= 1");
@@ -153,13 +152,12 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   const int factor = vae.downsample_factor();
   if (p.width % factor || p.height % factor || (p.width / factor) % unet.downsample_factor() ||
       (p.height / factor) % unet.downsample_factor())
-    fail(ErrorCode::InvalidOption, "width and height must be multiples of " + std::to_string(factor * unet.downsample_factor()) +
-                                       " for this model");
+    fail(ErrorCode::InvalidOption,
+         "width and height must be multiples of " + std::to_string(factor * unet.downsample_factor()) + " for this model");
   const bool guided = p.cfg_scale != 1.0f;
   const bool img2img = p.init_image.width > 0;
   const bool inpaint = img2img && p.mask.width > 0;
-  if (unet.is_inpaint() && !inpaint)
-    fail(ErrorCode::InvalidOption, "this is an inpainting model: pass initImage and mask");
+  if (unet.is_inpaint() && !inpaint) fail(ErrorCode::InvalidOption, "this is an inpainting model: pass initImage and mask");
   if (p.decoder != "vae" && p.decoder != "taesd")
     fail(ErrorCode::InvalidOption, "decoder must be \"vae\" or \"taesd\", got \"" + p.decoder + "\"");
   const bool taesd_decode = p.decoder == "taesd";

@@ -8,7 +8,7 @@ namespace sd {
 
 // final_latents (optional): receives the sampled latents [B, L, h, w] before
 // the VAE scaling is undone.
-void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, RandomSource& rng,
-                   GenerateResult* result, Tensor* final_latents = nullptr);
+void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, RandomSource& rng, GenerateResult* result,
+                   Tensor* final_latents = nullptr);
 
 }  // namespace sd

@@ -15,8 +15,7 @@ Tensor rgb_to_tensor(const RgbImage& image) {
   float* out = t.data_as<float>();
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x)
-      for (int64_t ch = 0; ch < 3; ++ch)
-        out[(ch * h + y) * w + x] = float(image.data[size_t((y * w + x) * 3 + ch)]) / 255.0f * 2.0f - 1.0f;
+      for (int64_t ch = 0; ch < 3; ++ch) out[(ch * h + y) * w + x] = float(image.data[size_t((y * w + x) * 3 + ch)]) / 255.0f * 2.0f - 1.0f;
   return t;
 }
 

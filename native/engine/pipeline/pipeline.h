@@ -26,8 +26,8 @@ constexpr int kTokensPerChunk = 77;
 // One 77-token window of a prompt, as produced by lib/prompt (weights are the
 // per-token emphasis of the prompt syntax, 1.0 for plain text and padding).
 struct TokenChunk {
-  std::array<int32_t, kTokensPerChunk> ids{};      // [77] token ids incl. BOS/EOS/padding
-  std::array<float, kTokensPerChunk> weights{};    // [77] emphasis per token
+  std::array<int32_t, kTokensPerChunk> ids{};    // [77] token ids incl. BOS/EOS/padding
+  std::array<float, kTokensPerChunk> weights{};  // [77] emphasis per token
 };
 
 // A tokenized prompt: 1..N chunks, encoded separately and concatenated along
@@ -60,9 +60,9 @@ struct GenerateParams {
   PromptTokens prompt_te2;
   PromptTokens negative_prompt_te2;
 
-  int width = 512;   // pixels, multiple of 8
-  int height = 512;  // pixels, multiple of 8
-  int steps = 20;    // >= 1 (ignored when `sigmas` is given)
+  int width = 512;         // pixels, multiple of 8
+  int height = 512;        // pixels, multiple of 8
+  int steps = 20;          // >= 1 (ignored when `sigmas` is given)
   float cfg_scale = 7.0f;  // 1.0 skips the unconditional pass
 
   // One of: euler, euler_a, heun, dpm2, dpm++2m, dpm++2s_a, dpm++2m_sde, lms,

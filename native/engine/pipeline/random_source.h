@@ -11,9 +11,9 @@
 namespace sd {
 
 enum class DrawPurpose {
-  InitialNoise,   // the starting latents' unit noise ([B, L, h, w])
-  VaePosterior,   // a VAE encoder's posterior sample (img2img / inpainting)
-  SamplerNoise,   // a stochastic sampler's per-step noise
+  InitialNoise,  // the starting latents' unit noise ([B, L, h, w])
+  VaePosterior,  // a VAE encoder's posterior sample (img2img / inpainting)
+  SamplerNoise,  // a stochastic sampler's per-step noise
 };
 
 class RandomSource {

@@ -25,7 +25,8 @@ std::string component_of(const std::string& name) {
 DType parse_type(const std::string& s, const std::string& what) {
   DType t;
   if (!dtype_from_name(s, &t) || !(t == DType::F32 || t == DType::F16 || t == DType::BF16 || is_block_format(t)))
-    fail(ErrorCode::InvalidOption, what + " \"" + s + "\" is not a weight type (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K)");
+    fail(ErrorCode::InvalidOption,
+         what + " \"" + s + "\" is not a weight type (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K)");
   return t;
 }
 

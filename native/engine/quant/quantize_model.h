@@ -23,8 +23,8 @@ namespace sd {
 namespace quant {
 
 struct WeightTypePlan {
-  std::string all;                                // "" | "f32" | "f16" | "bf16" | "q8_0" | ... ("" = as stored)
-  std::map<std::string, std::string> component;   // "unet" | "te" | "vae" -> type ("" = as stored)
+  std::string all;                               // "" | "f32" | "f16" | "bf16" | "q8_0" | ... ("" = as stored)
+  std::map<std::string, std::string> component;  // "unet" | "te" | "vae" -> type ("" = as stored)
 };
 
 // True when `name` (canonical, e.g. "unet.out.2.weight") with shape `shape`

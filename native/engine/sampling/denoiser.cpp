@@ -44,7 +44,7 @@ void Denoiser::operator()(const Tensor& x, float sigma, float t, Tensor& denoise
   const float* o = out_.data_as<float>();
   float* d = denoised.data_as<float>();
   const float g = cfg_scale_;
-  const float c_skip = 1.0f / (sigma * sigma + 1.0f);        // v-prediction: x0 = c_skip*x + c_out*v
+  const float c_skip = 1.0f / (sigma * sigma + 1.0f);  // v-prediction: x0 = c_skip*x + c_out*v
   const float c_out = -sigma / std::sqrt(sigma * sigma + 1.0f);
   for (int64_t i = 0; i < n; ++i) {
     // CFG in fp32 as the reference: uncond + g * (cond - uncond).

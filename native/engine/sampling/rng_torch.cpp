@@ -17,9 +17,7 @@ constexpr double kPi = 3.14159265358979323846;
 // torch's uniform_real_distribution<float>(0, 1): 24 random bits / 2^24.
 inline float uniform_float(uint32_t bits) { return float(bits & ((1u << 24) - 1)) * (1.0f / float(1u << 24)); }
 // torch's uniform_real_distribution<double>(0, 1): 53 random bits / 2^53.
-inline double uniform_double(uint64_t bits) {
-  return double(bits & ((uint64_t(1) << 53) - 1)) * (1.0 / double(uint64_t(1) << 53));
-}
+inline double uniform_double(uint64_t bits) { return double(bits & ((uint64_t(1) << 53) - 1)) * (1.0 / double(uint64_t(1) << 53)); }
 }  // namespace
 
 TorchGenerator::TorchGenerator(uint64_t seed) {

@@ -81,8 +81,8 @@ SamplingSetup setup_sampling(const ModelSchedule& model, Sampler sampler, const 
   }
   if (opt.model_trailing_spacing && sampler != Sampler::Lcm && sampler != Sampler::Tcd) so.spacing = Spacing::Trailing;
   SamplingSetup out;
-  out.schedule = opt.custom_sigmas.empty() ? make_schedule(model, opt.steps, so)
-                                           : custom_schedule(model, opt.custom_sigmas, so.integer_timesteps);
+  out.schedule =
+      opt.custom_sigmas.empty() ? make_schedule(model, opt.steps, so) : custom_schedule(model, opt.custom_sigmas, so.integer_timesteps);
   const float s0 = out.schedule.sigmas.front();
   const bool vp = sampler_uses_vp_latents(sampler);
   const bool leading = so.spacing == Spacing::Leading;
@@ -91,8 +91,7 @@ SamplingSetup setup_sampling(const ModelSchedule& model, Sampler sampler, const 
 }
 
 void noise_latents(Tensor& x, const Tensor& init, const Tensor& noise, float sigma) {
-  if (x.numel() != init.numel() || x.numel() != noise.numel())
-    fail(ErrorCode::Internal, "noise_latents: shape mismatch");
+  if (x.numel() != init.numel() || x.numel() != noise.numel()) fail(ErrorCode::Internal, "noise_latents: shape mismatch");
   float* xp = x.data_as<float>();
   const float *ip = init.data_as<float>(), *np = noise.data_as<float>();
   for (int64_t i = 0; i < x.numel(); ++i) xp[i] = ip[i] + np[i] * sigma;

@@ -46,8 +46,8 @@ class Run {
     const float* p = at.data_as<float>();
     for (int64_t e = 0; e < n; ++e)
       if (!std::isfinite(p[e]))
-        fail(ErrorCode::Numerical, "sampling produced NaN/Inf at step " + std::to_string(step + 1) + " (sigma " +
-                                       std::to_string(level) + "): the model output is not finite");
+        fail(ErrorCode::Numerical, "sampling produced NaN/Inf at step " + std::to_string(step + 1) + " (sigma " + std::to_string(level) +
+                                       "): the model output is not finite");
     StepInfo info{call_++, step, steps, done, level, at, denoised};
     if (cb_ && !cb_(info)) fail(ErrorCode::Aborted, "the generation was aborted");
   }
@@ -75,8 +75,8 @@ void ancestral_split(float s, float s_next, float* down, float* up) {
 
 // Adams-Bashforth combination of the newest-last history (1..4 entries).
 void adams_bashforth(const std::deque<std::vector<float>>& h, int64_t n, std::vector<float>& out) {
-  static const double c[4][4] = {{1, 0, 0, 0}, {1.5, -0.5, 0, 0}, {23 / 12.0, -16 / 12.0, 5 / 12.0, 0},
-                                 {55 / 24.0, -59 / 24.0, 37 / 24.0, -9 / 24.0}};
+  static const double c[4][4] = {
+      {1, 0, 0, 0}, {1.5, -0.5, 0, 0}, {23 / 12.0, -16 / 12.0, 5 / 12.0, 0}, {55 / 24.0, -59 / 24.0, 37 / 24.0, -9 / 24.0}};
   const int k = int(h.size());
   out.assign(size_t(n), 0.0f);
   for (int j = 0; j < k; ++j) {
@@ -364,8 +364,8 @@ namespace {
 // One UniPC update (Zhao et al. 2023, B(h) = e^h - 1 "bh2", data prediction) in k-diffusion variables:
 // from x at s0 with x0 history ms (newest last, sigmas ss) to level s_t. `mt` (the x0 at s_t) given:
 // corrector UniC, else predictor UniP.
-void unipc_update(std::vector<float>& out, const float* x, const std::deque<std::vector<float>>& ms,
-                  const std::deque<float>& ss, float s_t, const float* mt, int order, int64_t n) {
+void unipc_update(std::vector<float>& out, const float* x, const std::deque<std::vector<float>>& ms, const std::deque<float>& ss, float s_t,
+                  const float* mt, int order, int64_t n) {
   const double s0 = ss.back();
   const std::vector<float>& m0 = ms.back();
   const double h = s_t == 0 ? INFINITY : std::log(s0 / double(s_t));  // lambda_t - lambda_s0, lambda = -log(sigma)

@@ -34,8 +34,7 @@ using StepCallback = std::function<bool(const StepInfo&)>;
 // by stochastic samplers, in the order diffusers draws (see docs/sampling.md).
 using NoiseFn = std::function<void(Tensor& out)>;
 
-using SamplerFn = void (*)(Denoiser& model, Tensor& x, const Schedule& sched, const NoiseFn& noise,
-                           const StepCallback& cb);
+using SamplerFn = void (*)(Denoiser& model, Tensor& x, const Schedule& sched, const NoiseFn& noise, const StepCallback& cb);
 
 void sample_euler(Denoiser&, Tensor&, const Schedule&, const NoiseFn&, const StepCallback&);
 void sample_euler_a(Denoiser&, Tensor&, const Schedule&, const NoiseFn&, const StepCallback&);

@@ -32,8 +32,7 @@ SchedulerConfig parse_scheduler_config(const std::string& text) {
     return v->as_string();
   };
   const Json* trained = j.find("trained_betas");
-  if (trained != nullptr && !trained->is_null())
-    fail(ErrorCode::ModelUnsupported, "scheduler_config.json: trained_betas is not supported");
+  if (trained != nullptr && !trained->is_null()) fail(ErrorCode::ModelUnsupported, "scheduler_config.json: trained_betas is not supported");
   const Json* zsnr = j.find("rescale_betas_zero_snr");
   if (zsnr != nullptr && zsnr->is_bool() && zsnr->as_bool())
     fail(ErrorCode::ModelUnsupported, "scheduler_config.json: rescale_betas_zero_snr is not supported");

@@ -11,10 +11,10 @@
 namespace sd {
 
 struct SchedulerConfig {
-  ModelSchedule schedule;                 // training betas -> sigmas
-  std::optional<Prediction> prediction;   // when the config states prediction_type
-  bool leading_spacing = false;           // timestep_spacing == "leading" (SDXL base)
-  bool trailing_spacing = false;          // timestep_spacing == "trailing" (e.g. SDXL-Turbo)
+  ModelSchedule schedule;                // training betas -> sigmas
+  std::optional<Prediction> prediction;  // when the config states prediction_type
+  bool leading_spacing = false;          // timestep_spacing == "leading" (SDXL base)
+  bool trailing_spacing = false;         // timestep_spacing == "trailing" (e.g. SDXL-Turbo)
   int steps_offset = 1;
 };
 

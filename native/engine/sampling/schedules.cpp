@@ -159,8 +159,7 @@ double ModelSchedule::sigma_to_t(double sigma) const {
   if (ls <= std::log(double(sigmas.front()))) return 0;
   if (ls >= std::log(double(sigmas.back()))) return T - 1;
   // last i with log(sigmas[i]) <= ls
-  int i = int(std::upper_bound(sigmas.begin(), sigmas.end(), sigma,
-                               [](double s, float v) { return s < double(v); }) - sigmas.begin()) - 1;
+  int i = int(std::upper_bound(sigmas.begin(), sigmas.end(), sigma, [](double s, float v) { return s < double(v); }) - sigmas.begin()) - 1;
   i = std::clamp(i, 0, T - 2);
   double lo = std::log(double(sigmas[i])), hi = std::log(double(sigmas[i + 1]));
   double w = std::clamp((lo - ls) / (lo - hi), 0.0, 1.0);
@@ -196,8 +195,7 @@ Schedule make_schedule(const ModelSchedule& m, int n, const ScheduleOptions& opt
   }
   Schedule s;
   switch (opt.kind) {
-    case ScheduleKind::Discrete:
-      return discrete(m, n, opt);
+    case ScheduleKind::Discrete: return discrete(m, n, opt);
     case ScheduleKind::Karras: {  // Karras et al. 2022, eq. 5, rho = 7
       const double rho = 7, a = std::pow(smax, 1 / rho), b = std::pow(smin, 1 / rho);
       for (double r : np_linspace(0, 1, n)) s.sigmas.push_back(float(std::pow(a + r * (b - a), rho)));
@@ -244,8 +242,9 @@ Schedule truncate_for_strength(const Schedule& full, double strength) {
   if (!(strength > 0 && strength <= 1)) fail(ErrorCode::InvalidOption, "strength must be in (0, 1]");
   const int n = full.steps();
   int keep = std::min(int(double(n) * strength), n);
-  if (keep < 1) fail(ErrorCode::InvalidOption, "strength " + std::to_string(strength) + " with " + std::to_string(n) +
-                                                  " steps leaves no step to run: raise strength or steps");
+  if (keep < 1)
+    fail(ErrorCode::InvalidOption,
+         "strength " + std::to_string(strength) + " with " + std::to_string(n) + " steps leaves no step to run: raise strength or steps");
   Schedule s;
   s.sigmas.assign(full.sigmas.end() - (keep + 1), full.sigmas.end());
   s.timesteps.assign(full.timesteps.end() - keep, full.timesteps.end());

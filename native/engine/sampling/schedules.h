@@ -40,19 +40,19 @@ enum class AysFamily { Sd1, Sdxl };
 
 // How `discrete` places its timesteps (diffusers timestep_spacing).
 enum class Spacing {
-  Linspace,         // t = linspace(0, T-1, N) descending, fractional (Euler family)
-  LinspaceRounded,  // t = round(linspace(0, T-1, N+1)) descending, first N (DPM-Solver, UniPC)
-  Leading,          // t = arange(N) * (T / N) + steps_offset, descending (DDIM, PNDM, SDXL)
-  LeadingMultistep, // t = arange(N+1) * (T / (N+1)) descending, first N, + steps_offset (DPM-Solver/UniPC "leading")
-  Trailing,         // t = round(arange(T, 0, -T/N)) - 1
-  Lcm,              // LCM: N of the `lcm_original_steps` skipping-step timesteps
+  Linspace,          // t = linspace(0, T-1, N) descending, fractional (Euler family)
+  LinspaceRounded,   // t = round(linspace(0, T-1, N+1)) descending, first N (DPM-Solver, UniPC)
+  Leading,           // t = arange(N) * (T / N) + steps_offset, descending (DDIM, PNDM, SDXL)
+  LeadingMultistep,  // t = arange(N+1) * (T / (N+1)) descending, first N, + steps_offset (DPM-Solver/UniPC "leading")
+  Trailing,          // t = round(arange(T, 0, -T/N)) - 1
+  Lcm,               // LCM: N of the `lcm_original_steps` skipping-step timesteps
 };
 
 struct ScheduleOptions {
   ScheduleKind kind = ScheduleKind::Discrete;
   Spacing spacing = Spacing::Linspace;
-  int steps_offset = 1;           // Leading spacing
-  int lcm_original_steps = 50;    // Lcm spacing
+  int steps_offset = 1;            // Leading spacing
+  int lcm_original_steps = 50;     // Lcm spacing
   bool integer_timesteps = false;  // round derived timesteps (DPM-Solver, UniPC, DDIM, ...)
   // DDIM/PNDM with set_alpha_to_one=False: the discrete schedule ends at
   // sigma_train(0) instead of 0.

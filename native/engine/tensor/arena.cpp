@@ -79,7 +79,8 @@ Tensor Arena::empty(DType dtype, const Shape& shape) {
       s_->trim_locked();  // give cached blocks back and retry once
       p = State::sys_alloc(block);
     }
-    if (!p) fail(ErrorCode::OutOfMemory, "could not allocate " + std::to_string(bytes) + " bytes for a tensor of shape " + shape_str(shape));
+    if (!p)
+      fail(ErrorCode::OutOfMemory, "could not allocate " + std::to_string(bytes) + " bytes for a tensor of shape " + shape_str(shape));
     std::lock_guard<std::mutex> lk(s_->mu);
     s_->st.reserved += int64_t(block);
     s_->st.peak_reserved = std::max(s_->st.peak_reserved, s_->st.reserved);

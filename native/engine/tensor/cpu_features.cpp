@@ -52,8 +52,8 @@ static CpuFeatures detect() {
   bool fma = (r[2] >> 12) & 1, f16c = (r[2] >> 29) & 1, avx = (r[2] >> 28) & 1;
   if (!osxsave || !avx) return f;
   unsigned long long xcr0 = xgetbv0();
-  bool ymm_os = (xcr0 & 0x6) == 0x6;          // SSE + AVX state saved by the OS
-  bool zmm_os = (xcr0 & 0xe6) == 0xe6;        // plus opmask and ZMM state
+  bool ymm_os = (xcr0 & 0x6) == 0x6;    // SSE + AVX state saved by the OS
+  bool zmm_os = (xcr0 & 0xe6) == 0xe6;  // plus opmask and ZMM state
   if (!ymm_os || max_leaf < 7) return f;
   cpuid(7, 0, r);
   f.avx2 = (r[1] >> 5) & 1;
@@ -82,8 +82,7 @@ bool cpu_path_supported(CpuPath p) {
   switch (p) {
     case CpuPath::Scalar: return true;
     case CpuPath::Avx2: return f.avx2 && f.fma && f.f16c;
-    case CpuPath::Avx512:
-      return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+    case CpuPath::Avx512: return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
   }
   return false;
 }

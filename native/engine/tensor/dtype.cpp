@@ -15,11 +15,9 @@ struct DTypeInfo {
 // q5_0 = d + 4 B high bits + 16 B; q5_1 = d, m + 4 B + 16 B; q8_0 = d + 32 B;
 // k-quants use 256-element super-blocks.
 const DTypeInfo kInfo[] = {
-    {"f32", 1, 4},     {"f16", 1, 2},     {"bf16", 1, 2},    {"f64", 1, 8},
-    {"i8", 1, 1},      {"u8", 1, 1},      {"i16", 1, 2},     {"i32", 1, 4},
-    {"i64", 1, 8},     {"bool", 1, 1},    {"q4_0", 32, 18},  {"q4_1", 32, 20},
-    {"q5_0", 32, 22},  {"q5_1", 32, 24},  {"q8_0", 32, 34},  {"q2_K", 256, 84},
-    {"q3_K", 256, 110}, {"q4_K", 256, 144}, {"q5_K", 256, 176}, {"q6_K", 256, 210},
+    {"f32", 1, 4},    {"f16", 1, 2},     {"bf16", 1, 2},     {"f64", 1, 8},      {"i8", 1, 1},       {"u8", 1, 1},       {"i16", 1, 2},
+    {"i32", 1, 4},    {"i64", 1, 8},     {"bool", 1, 1},     {"q4_0", 32, 18},   {"q4_1", 32, 20},   {"q5_0", 32, 22},   {"q5_1", 32, 24},
+    {"q8_0", 32, 34}, {"q2_K", 256, 84}, {"q3_K", 256, 110}, {"q4_K", 256, 144}, {"q5_K", 256, 176}, {"q6_K", 256, 210},
 };
 const DTypeInfo& info(DType t) { return kInfo[static_cast<int>(t)]; }
 }  // namespace
@@ -39,9 +37,7 @@ bool dtype_from_name(const std::string& name, DType* out) {
 int64_t dtype_block_size(DType t) { return info(t).block_size; }
 int64_t dtype_block_bytes(DType t) { return info(t).block_bytes; }
 bool dtype_is_quantized(DType t) { return info(t).block_size > 1; }
-bool dtype_is_float(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64;
-}
+bool dtype_is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64; }
 
 int64_t dtype_bytes_for(DType t, int64_t n) {
   const DTypeInfo& d = info(t);
@@ -86,7 +82,7 @@ uint16_t f32_to_f16(float f) {
     return uint16_t(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0));
   }
   if (absx >= 0x477ff000u) return uint16_t(sign | 0x7c00);  // rounds to inf
-  if (absx < 0x38800000u) {                                  // subnormal half or zero
+  if (absx < 0x38800000u) {                                 // subnormal half or zero
     if (absx < 0x33000000u) return uint16_t(sign);
     uint32_t e = absx >> 23;
     uint32_t m = (absx & 0x7fffff) | 0x800000;

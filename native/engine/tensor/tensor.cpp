@@ -42,11 +42,7 @@ static Shape contiguous_strides(const Shape& shape) {
 }
 
 Tensor::Tensor(DType dtype, Shape shape, void* data, std::shared_ptr<void> owner)
-    : dtype_(dtype),
-      shape_(std::move(shape)),
-      strides_(contiguous_strides(shape_)),
-      data_(data),
-      owner_(std::move(owner)) {}
+    : dtype_(dtype), shape_(std::move(shape)), strides_(contiguous_strides(shape_)), data_(data), owner_(std::move(owner)) {}
 
 Tensor Tensor::empty(DType dtype, const Shape& shape) {
   int64_t n = shape_numel(shape);
@@ -128,8 +124,7 @@ Tensor Tensor::to_f32() const {
       for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(load_unaligned<double>(s, i));
       break;
     }
-    default:
-      fail(ErrorCode::Internal, std::string("to_f32 does not handle ") + dtype_name(dtype_) + " (dequantize first)");
+    default: fail(ErrorCode::Internal, std::string("to_f32 does not handle ") + dtype_name(dtype_) + " (dequantize first)");
   }
   return out;
 }

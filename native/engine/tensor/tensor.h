@@ -39,7 +39,9 @@ class Tensor {
 
   void* data() const { return data_; }
   template <typename T>
-  T* data_as() const { return static_cast<T*>(data_); }
+  T* data_as() const {
+    return static_cast<T*>(data_);
+  }
   const std::shared_ptr<void>& owner() const { return owner_; }
 
   // Same storage, new shape with the same element count (contiguous only).

@@ -91,8 +91,10 @@ void ThreadPool::run_raw(int64_t n, void (*call)(void*, int64_t), void* ctx) {
   // A straggler of the previous region may still be inside do_tasks (where it
   // can only find no work left); let it leave before the region state changes.
   for (int s = 0; active_.load(std::memory_order_acquire) != 0; ++s) {
-    if (s < kSpin) SD_PAUSE();
-    else std::this_thread::yield();
+    if (s < kSpin)
+      SD_PAUSE();
+    else
+      std::this_thread::yield();
   }
   next_.store(INT64_MAX / 2, std::memory_order_relaxed);  // no claims while the state is rewritten
   n_ = n;
@@ -110,8 +112,10 @@ void ThreadPool::run_raw(int64_t n, void (*call)(void*, int64_t), void* ctx) {
   do_tasks();
   // Only tasks someone already claimed can be outstanding here.
   for (int s = 0; done_.load(std::memory_order_acquire) < n; ++s) {
-    if (s < kSpin) SD_PAUSE();
-    else std::this_thread::yield();
+    if (s < kSpin)
+      SD_PAUSE();
+    else
+      std::this_thread::yield();
   }
   if (error_) std::rethrow_exception(error_);
 }

@@ -31,7 +31,8 @@ class ThreadPool {
   template <typename F>
   void run(int64_t n, F&& fn) {
     using Fn = typename std::remove_reference<F>::type;
-    run_raw(n, [](void* ctx, int64_t i) { (*static_cast<Fn*>(ctx))(i); }, const_cast<void*>(static_cast<const void*>(&fn)));
+    run_raw(
+        n, [](void* ctx, int64_t i) { (*static_cast<Fn*>(ctx))(i); }, const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
  private:
@@ -44,8 +45,8 @@ class ThreadPool {
   std::condition_variable wake_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int64_t> next_{0};
-  std::atomic<int64_t> done_{0};   // tasks of the current region finished
-  std::atomic<int> active_{0};     // workers inside do_tasks
+  std::atomic<int64_t> done_{0};  // tasks of the current region finished
+  std::atomic<int> active_{0};    // workers inside do_tasks
   std::atomic<bool> failed_{false};
   std::atomic<bool> stop_{false};
   int64_t n_ = 0;
