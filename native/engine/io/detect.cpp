@@ -249,7 +249,8 @@ void add_standard_configs(LoadedModel* model) {
   if (family == "sdxl" && !cfg.count("te2")) cfg["te2"] = text_config(w, "te2", "gelu");
   if (!cfg.count("scheduler"))
     cfg["scheduler"] = std::string("{\"num_train_timesteps\": 1000, \"beta_start\": 0.00085, \"beta_end\": 0.012, ") +
-                       "\"beta_schedule\": \"scaled_linear\", \"prediction_type\": \"" +
+                       "\"beta_schedule\": \"scaled_linear\", \"steps_offset\": 1, \"timestep_spacing\": \"" +
+                       (family == "sdxl" ? "leading" : "linspace") + "\", \"prediction_type\": \"" +
                        (model->info.prediction == "v" ? "v_prediction" : "epsilon") + "\"}";
 }
 

@@ -10,7 +10,6 @@
 #include <limits>
 #include <optional>
 
-#include "io/json.h"
 #include "lora/embedding_file.h"
 #include "models/taesd.h"
 #include "models/unet.h"
@@ -22,6 +21,7 @@
 #include "pipeline/weight_residency.h"
 #include "sampling/denoiser.h"
 #include "sampling/sampler_setup.h"
+#include "sampling/scheduler_config.h"
 #include "tensor/thread_pool.h"
 
 namespace sd {
@@ -32,28 +32,16 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 constexpr float kNoSigma = std::numeric_limits<float>::quiet_NaN();
 
-// The training schedule and the "discrete" spacing convention from the
-// model's scheduler config (standard SD values when absent).
+// The training schedule and the spacing conventions of the model's scheduler
+// config (the loader supplies the standard one for single files).
 ModelSchedule model_schedule(const LoadedModel& model, SamplingOptions* opt) {
-  Json cfg;
   auto it = model.configs.find("scheduler");
-  if (it != model.configs.end()) cfg = Json::parse(it->second, 32);
-  auto number = [&](const char* key, double fallback) {
-    const Json* v = cfg.find(key);
-    return v && v->is_number() ? v->as_number() : fallback;
-  };
-  const Json* schedule = cfg.find("beta_schedule");
-  if (schedule && schedule->is_string() && schedule->as_string() != "scaled_linear")
-    fail(ErrorCode::ModelUnsupported, "beta_schedule \"" + schedule->as_string() + "\" is not supported (only scaled_linear)");
-  const Json* spacing = cfg.find("timestep_spacing");
-  opt->model_leading_spacing = spacing && spacing->is_string() ? spacing->as_string() == "leading" : model.info.family == "sdxl";
+  const SchedulerConfig cfg = it == model.configs.end() ? default_scheduler_config() : parse_scheduler_config(it->second);
+  opt->model_leading_spacing = cfg.leading_spacing;
+  opt->model_trailing_spacing = cfg.trailing_spacing;
+  opt->steps_offset = cfg.steps_offset;
   opt->ays = model.info.family == "sdxl" ? AysFamily::Sdxl : AysFamily::Sd1;
-  // Untrusted file: bound the table size and keep the betas meaningful before use.
-  const double b0 = number("beta_start", 0.00085), b1 = number("beta_end", 0.012), T = number("num_train_timesteps", 1000);
-  if (!(T >= 2 && T <= 100000 && T == std::floor(T)) || !(b0 > 0 && b1 > b0 && b1 < 1))
-    fail(ErrorCode::ModelFormat,
-         "scheduler_config.json: need an integer num_train_timesteps in [2, 100000] and 0 < beta_start < beta_end < 1");
-  return ModelSchedule::scaled_linear(b0, b1, int(T));
+  return cfg.schedule;
 }
 
 Tensor randn(RandomSource& rng, const Shape& shape, DrawPurpose purpose) {
