@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "tensor/aligned_memory.h"
 
 namespace sd {
 namespace kern {
@@ -13,7 +14,7 @@ namespace {
 struct Buf {
   float* p = nullptr;
   size_t cap = 0;
-  ~Buf() { std::free(p); }
+  ~Buf() { aligned_free64(p); }
 };
 thread_local Buf tl_bufs[kNumSlots];
 
@@ -22,16 +23,11 @@ thread_local Buf tl_bufs[kNumSlots];
 float* scratch(int slot, size_t floats) {
   Buf& b = tl_bufs[slot];
   if (floats <= b.cap) return b.p;
-  std::free(b.p);
+  aligned_free64(b.p);
   b.p = nullptr;
   b.cap = 0;
   size_t bytes = ((floats * sizeof(float)) + 63) & ~size_t(63);
-  void* p = nullptr;
-#if defined(_WIN32)
-  p = _aligned_malloc(bytes, 64);
-#else
-  if (posix_memalign(&p, 64, bytes) != 0) p = nullptr;
-#endif
+  void* p = aligned_alloc64(bytes);
   if (!p) fail(ErrorCode::OutOfMemory, "could not allocate " + std::to_string(bytes) + " bytes of kernel scratch");
   b.p = static_cast<float*>(p);
   b.cap = floats;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tensor/aligned_memory.h"
 
 namespace sd {
 
@@ -16,22 +17,8 @@ struct Arena::State {
   std::map<size_t, std::vector<void*>> free_blocks;  // by block size
   Stats st;
 
-  static void* sys_alloc(size_t bytes) {
-    void* p = nullptr;
-#if defined(_WIN32)
-    p = _aligned_malloc(bytes, 64);
-#else
-    if (posix_memalign(&p, 64, bytes) != 0) p = nullptr;
-#endif
-    return p;
-  }
-  static void sys_free(void* p) {
-#if defined(_WIN32)
-    _aligned_free(p);
-#else
-    std::free(p);
-#endif
-  }
+  static void* sys_alloc(size_t bytes) { return aligned_alloc64(bytes); }
+  static void sys_free(void* p) { aligned_free64(p); }
 
   void release(void* p, size_t bytes) {
     std::lock_guard<std::mutex> lk(mu);

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "tensor/aligned_memory.h"
 
 namespace sd {
 
@@ -50,14 +51,8 @@ Tensor Tensor::empty(DType dtype, const Shape& shape) {
   if (bytes < 0) fail(ErrorCode::InvalidOption, "tensor shape " + shape_str(shape) + " is invalid for " + dtype_name(dtype));
   size_t alloc = (static_cast<size_t>(bytes) + 63) & ~size_t(63);
   if (alloc == 0) alloc = 64;
-  void* p = nullptr;
-#if defined(_WIN32)
-  p = _aligned_malloc(alloc, 64);
-  std::shared_ptr<void> owner(p, [](void* q) { _aligned_free(q); });
-#else
-  if (posix_memalign(&p, 64, alloc) != 0) p = nullptr;
-  std::shared_ptr<void> owner(p, [](void* q) { std::free(q); });
-#endif
+  void* p = aligned_alloc64(alloc);
+  std::shared_ptr<void> owner(p, aligned_free64);
   if (!p) fail(ErrorCode::OutOfMemory, "could not allocate " + std::to_string(bytes) + " bytes for a tensor of shape " + shape_str(shape));
   return Tensor(dtype, shape, p, std::move(owner));
 }
