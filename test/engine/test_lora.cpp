@@ -267,6 +267,8 @@ TEST(bad_files_get_typed_errors) {
   CHECK_THROWS_CODE(merge_loras(*m, {{none, 1.0f}}), ErrorCode::LoraFormat);
 }
 
+// The merge mode on a quantized model: the reference of the run-time side
+// paths (test_lora_quant.cpp), here checked against the f32 reference.
 TEST(lora_on_a_q8_0_model_merges_into_dequantized_weights) {
   LoadOptions lo;
   lo.config_path = fixture("tiny-sd1/diffusers");
@@ -274,7 +276,7 @@ TEST(lora_on_a_q8_0_model_merges_into_dequantized_weights) {
   auto q = load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
   const std::string w = "unet.middle_block.1.transformer_blocks.0.attn2.to_q.weight";
   CHECK(q->weights.get(w).dtype() == DType::Q8_0);
-  LoraOverlay o = merge_loras(*q, {{fixture(kKohya), 0.7f}});
+  LoraOverlay o = merge_loras(*q, {{fixture(kKohya), 0.7f}}, LoraApply::Merge);
   CHECK(o.model->weights.get(w).dtype() == DType::F32);
   CHECK(q->weights.get(w).dtype() == DType::Q8_0);  // the quantized base is untouched
   Refs ref = load_refs("tiny-sd1-lora/ref/lora_s070.safetensors");

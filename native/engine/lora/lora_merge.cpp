@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "lora/lora_file.h"
 #include "lora/lora_targets.h"
+#include "models/layers.h"
 #include "quant/blocks.h"
 
 namespace sd {
@@ -49,6 +50,38 @@ void add_low_rank(Tensor& w, const Tensor& up_any, const Tensor& down_any, float
   }
 }
 
+// The low-rank terms one quantized weight collects across the requested LoRAs.
+struct SideTerms {
+  std::vector<Tensor> downs, ups;  // down_k [r_k, K] / up_k [out, r_k] (any float dtype)
+  std::vector<float> mults;
+};
+
+// Concatenates the terms along the rank: down [R, in(, k, k)] like the weight,
+// up [out, R] with m_k folded into its block of columns.
+void add_side_path(ModelWeights& wts, const std::string& weight_name, const Tensor& w, const SideTerms& t) {
+  const int64_t out = w.size(0), K = w.numel() / out;
+  int64_t R = 0;
+  for (const Tensor& d : t.downs) R += d.size(0);
+  Shape down_shape = w.shape();
+  down_shape[0] = R;
+  Tensor down = Tensor::empty(DType::F32, down_shape);
+  Tensor up = Tensor::empty(DType::F32, {out, R});
+  float* D = down.data_as<float>();
+  float* U = up.data_as<float>();
+  int64_t r0 = 0;
+  for (size_t k = 0; k < t.downs.size(); ++k) {
+    const Tensor dk = t.downs[k].to_f32(), uk = t.ups[k].to_f32();
+    const int64_t r = dk.size(0);
+    std::copy(dk.data_as<float>(), dk.data_as<float>() + r * K, D + r0 * K);
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t j = 0; j < r; ++j) U[o * R + r0 + j] = t.mults[k] * uk.data_as<float>()[o * r + j];
+    r0 += r;
+  }
+  const std::string prefix = weight_name.substr(0, weight_name.size() - std::string(".weight").size());
+  wts.set(prefix + kLoraSideDown, std::move(down));
+  wts.set(prefix + kLoraSideUp, std::move(up));
+}
+
 std::string list(const std::vector<std::string>& names, size_t max) {
   std::string s;
   for (size_t i = 0; i < names.size() && i < max; ++i) s += (i ? ", " : "") + names[i];
@@ -58,10 +91,11 @@ std::string list(const std::vector<std::string>& names, size_t max) {
 
 }  // namespace
 
-LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>& loras) {
+LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>& loras, LoraApply mode) {
   const LoraTargets targets = lora_targets(base);
   LoraOverlay result;
-  std::map<std::string, Tensor> merged;  // canonical name -> f32 merged copy
+  std::map<std::string, Tensor> merged;    // canonical name -> f32 merged copy
+  std::map<std::string, SideTerms> sides;  // canonical name -> side-path terms (quantized weights)
   for (const LoraRequest& req : loras) {
     const LoraFile file = read_lora_file(req.path);
     std::vector<std::string> unmatched;
@@ -78,9 +112,17 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
         fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": " + m.name + " has shape up [" + std::to_string(m.up.size(0)) +
                                         ", r] x down [r, " + std::to_string(K) + "] but " + it->second + " has " + shape_str(w.shape()) +
                                         " (a LoRA for another model?)");
-      auto slot = merged.find(it->second);
-      if (slot == merged.end()) slot = merged.emplace(it->second, f32_copy(w)).first;
-      add_low_rank(slot->second, m.up, m.down, req.scale * m.alpha / float(m.rank()));
+      const float mult = req.scale * m.alpha / float(m.rank());
+      if (mode == LoraApply::Auto && dtype_is_quantized(w.dtype())) {
+        SideTerms& t = sides[it->second];
+        t.downs.push_back(m.down);
+        t.ups.push_back(m.up);
+        t.mults.push_back(mult);
+      } else {
+        auto slot = merged.find(it->second);
+        if (slot == merged.end()) slot = merged.emplace(it->second, f32_copy(w)).first;
+        add_low_rank(slot->second, m.up, m.down, mult);
+      }
       ++applied;
     }
     if (applied == 0)
@@ -99,7 +141,9 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
   overlay->tokenizer_dir = base.tokenizer_dir;
   overlay->weights = base.weights;  // shares every tensor with the base
   for (auto& [name, t] : merged) overlay->weights.set(name, std::move(t));
+  for (const auto& [name, t] : sides) add_side_path(overlay->weights, name, base.weights.get(name), t);
   result.merged_weights = int(merged.size());
+  result.side_paths = int(sides.size());
   result.model = std::move(overlay);
   return result;
 }

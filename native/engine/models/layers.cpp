@@ -14,11 +14,29 @@ static void expect_rank(const Tensor& t, int rank, const std::string& name) {
     fail(ErrorCode::ModelFormat, "weight \"" + name + "\" has shape " + shape_str(t.shape()) + ", expected rank " + std::to_string(rank));
 }
 
+LowRankSide LowRankSide::bind(const ModelWeights& wts, const std::string& prefix, const Tensor& w) {
+  LowRankSide s;
+  const Tensor* down = wts.find(prefix + kLoraSideDown);
+  const Tensor* up = wts.find(prefix + kLoraSideUp);
+  if (!down && !up) return s;
+  const std::string what = prefix + " LoRA side path";
+  if (!down || !up || up->dim() != 2 || down->size(0) != up->size(1) || up->size(0) != w.size(0) ||
+      down->numel() != down->size(0) * (w.numel() / w.size(0)))
+    fail(ErrorCode::ModelFormat, what + " does not fit weight " + shape_str(w.shape()));
+  const int64_t r = up->size(1);
+  Shape down_shape = w.shape();  // [r, in] or [r, in, k, k]
+  down_shape[0] = r;
+  s.down = down->reshape(down_shape);
+  s.up = w.dim() == 4 ? up->reshape({w.size(0), r, 1, 1}) : *up;
+  return s;
+}
+
 Linear Linear::bind(const ModelWeights& wts, const std::string& prefix, bool bias) {
   Linear l;
   l.w = wts.get(prefix + ".weight");
   if (l.w.dim() == 4 && l.w.size(2) == 1 && l.w.size(3) == 1) l.w = l.w.reshape({l.w.size(0), l.w.size(1)});
   expect_rank(l.w, 2, prefix + ".weight");
+  l.lora = LowRankSide::bind(wts, prefix, l.w);
   if (bias) {
     l.b = wts.get(prefix + ".bias");
     expect_shape(l.b, {l.out()}, prefix + ".bias");
@@ -26,12 +44,20 @@ Linear Linear::bind(const ModelWeights& wts, const std::string& prefix, bool bia
   return l;
 }
 
-Tensor Linear::operator()(Compute& c, const Tensor& x) const { return ops::linear(c, x, w, b.defined() ? &b : nullptr); }
+Tensor Linear::operator()(Compute& c, const Tensor& x) const {
+  Tensor y = ops::linear(c, x, w, b.defined() ? &b : nullptr);  // [..., out]
+  if (lora.active()) {
+    Tensor h = ops::linear(c, x, lora.down, nullptr);  // [..., r]
+    ops::add_(c, y, ops::linear(c, h, lora.up, nullptr));
+  }
+  return y;
+}
 
 Conv2d Conv2d::bind(const ModelWeights& wts, const std::string& prefix, int stride, int pad) {
   Conv2d l;
   l.w = wts.get(prefix + ".weight");
   expect_rank(l.w, 4, prefix + ".weight");
+  l.lora = LowRankSide::bind(wts, prefix, l.w);
   l.b = wts.get(prefix + ".bias");
   expect_shape(l.b, {l.out()}, prefix + ".bias");
   l.stride = stride;
@@ -39,7 +65,14 @@ Conv2d Conv2d::bind(const ModelWeights& wts, const std::string& prefix, int stri
   return l;
 }
 
-Tensor Conv2d::operator()(Compute& c, const Tensor& x) const { return ops::conv2d(c, x, w, &b, stride, pad); }
+Tensor Conv2d::operator()(Compute& c, const Tensor& x) const {
+  Tensor y = ops::conv2d(c, x, w, &b, stride, pad);  // [B, out, H', W']
+  if (lora.active()) {
+    Tensor h = ops::conv2d(c, x, lora.down, nullptr, stride, pad);  // [B, r, H', W']
+    ops::add_(c, y, ops::conv2d(c, h, lora.up, nullptr, 1, 0));
+  }
+  return y;
+}
 
 GroupNorm GroupNorm::bind(const ModelWeights& wts, const std::string& prefix, int groups, float eps) {
   GroupNorm n;

@@ -9,11 +9,26 @@
 
 namespace sd {
 
+// A run-time LoRA side path, y += up(down(x)), next to a weight that must not
+// be modified (quantized base weights: lora/lora_merge.h). Present only on
+// per-call overlay models, bound from "<prefix>" + kLoraSideDown / kLoraSideUp
+// (f32; the LoRA multiplier scale * alpha / r is folded into up).
+inline constexpr const char* kLoraSideDown = ".lora_side.down";  // [r, in] or [r, in, k, k]
+inline constexpr const char* kLoraSideUp = ".lora_side.up";      // [out, r]
+struct LowRankSide {
+  Tensor down;  // Linear: [r, in]; Conv2d: [r, in, k, k] (same kernel as the weight)
+  Tensor up;    // Linear: [out, r]; Conv2d: [out, r, 1, 1]
+  // Undefined tensors when the overlay has no side path for `prefix`.
+  static LowRankSide bind(const ModelWeights& wts, const std::string& prefix, const Tensor& w);
+  bool active() const { return down.defined(); }
+};
+
 // torch.nn.Linear: y [..., out] = x [..., in] @ w^T + b.
 // Also binds 1x1-conv weights [out, in, 1, 1] (LDM VAE attention) as [out, in].
 struct Linear {
   Tensor w;  // [out, in]
   Tensor b;  // [out] or undefined (no bias)
+  LowRankSide lora;
   static Linear bind(const ModelWeights& wts, const std::string& prefix, bool bias = true);
   int64_t in() const { return w.size(1); }
   int64_t out() const { return w.size(0); }
@@ -24,6 +39,7 @@ struct Linear {
 struct Conv2d {
   Tensor w;  // [out, in, k, k]
   Tensor b;  // [out]
+  LowRankSide lora;
   int stride = 1;
   int pad = 0;
   static Conv2d bind(const ModelWeights& wts, const std::string& prefix, int stride, int pad);
