@@ -93,9 +93,19 @@ class CkptBuilder {
   std::map<std::string, ZipEntry> storages_;
 };
 
-}  // namespace
+// Adds the tensors of `dict` (and, below `depth_left` > 0, of nested dicts) to `out`.
+void collect_tensors(const PyValue& dict, const std::string& prefix, int depth_left, CkptBuilder& builder, TensorFile& out) {
+  for (const auto& [k, v] : dict.dict) {
+    if (v->kind != PyValue::Kind::Tensor && (v->kind != PyValue::Kind::Dict || depth_left == 0)) continue;  // step counters, ...
+    if (k->kind != PyValue::Kind::String) fail(ErrorCode::ModelFormat, out.path + ": a tensor has a non-string name");
+    if (v->kind == PyValue::Kind::Dict)
+      collect_tensors(*v, prefix + k->s + ".", depth_left - 1, builder, out);
+    else
+      out.tensors.emplace_back(prefix + k->s, builder.tensor(prefix + k->s, *v));
+  }
+}
 
-TensorFile read_ckpt(const std::string& path) {
+TensorFile read_ckpt_impl(const std::string& path, int nested_depth) {
   auto file = MappedFile::open(path);
   const uint8_t* d = file->data();
   const uint64_t n = file->size();
@@ -140,13 +150,15 @@ TensorFile read_ckpt(const std::string& path) {
   out.format = "ckpt";
   out.file_size = n;
   CkptBuilder builder(file, std::move(storages));
-  for (const auto& [k, v] : root->dict) {
-    if (v->kind != PyValue::Kind::Tensor) continue;  // step counters, hyper-parameters, ...
-    if (k->kind != PyValue::Kind::String) fail(ErrorCode::ModelFormat, path + ": a tensor has a non-string name");
-    out.tensors.emplace_back(k->s, builder.tensor(k->s, *v));
-  }
+  collect_tensors(*root, "", nested_depth, builder, out);
   if (out.tensors.empty()) fail(ErrorCode::ModelUnsupported, path + ": the checkpoint holds no tensors");
   return out;
 }
+
+}  // namespace
+
+TensorFile read_ckpt(const std::string& path) { return read_ckpt_impl(path, 0); }
+
+TensorFile read_ckpt_nested(const std::string& path) { return read_ckpt_impl(path, 8); }
 
 }  // namespace sd

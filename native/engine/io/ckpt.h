@@ -15,4 +15,9 @@ namespace sd {
 // ERR_MODEL_UNSUPPORTED (legacy non-zip torch format, compressed entries).
 TensorFile read_ckpt(const std::string& path);
 
+// read_ckpt that also descends into nested dicts (up to 8 levels), naming
+// their tensors "<key>.<key>": A1111 textual-inversion files keep their
+// vectors in {"string_to_param": {"*": tensor}} -> "string_to_param.*".
+TensorFile read_ckpt_nested(const std::string& path);
+
 }  // namespace sd

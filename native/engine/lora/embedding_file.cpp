@@ -1,8 +1,11 @@
 #include "lora/embedding_file.h"
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
+#include "io/ckpt.h"
 #include "io/tensor_file.h"
 
 namespace sd {
@@ -19,13 +22,27 @@ Tensor as_rows(const Tensor& t, const std::string& path, const std::string& name
   return t.to_f32();
 }
 
+// torch.save zip files (.pt / .bin) nest A1111 vectors one dict down.
+bool is_zip(const std::string& path) {
+  char magic[4] = {};
+  std::ifstream f(path, std::ios::binary);
+  return f.read(magic, 4) && std::memcmp(magic, "PK\x03\x04", 4) == 0;
+}
+
 }  // namespace
 
 EmbeddingFile read_embedding_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) fail(ErrorCode::ModelNotFound, "embedding file not found: " + path);
-  TensorFile f = read_tensor_file(path);
+  TensorFile f = is_zip(path) ? read_ckpt_nested(path) : read_tensor_file(path);
   EmbeddingFile out;
+  const std::string a1111_pt = "string_to_param.";
+  for (const auto& [name, t] : f.tensors) {
+    if (name.compare(0, a1111_pt.size(), a1111_pt) != 0) continue;
+    if (out.te1.data()) bad(path, "string_to_param holds more than one embedding");
+    out.te1 = as_rows(t, path, name);
+  }
+  if (out.te1.data()) return out;
   for (const auto& [name, t] : f.tensors) {
     if (name == "emb_params" || name == "clip_l") out.te1 = as_rows(t, path, name);
     if (name == "clip_g") out.te2 = as_rows(t, path, name);

@@ -1,9 +1,9 @@
 // Textual-inversion embeddings: the vectors a placeholder token stands for.
-// Layouts: A1111 .safetensors ("emb_params" [n, D]), diffusers learned_embeds
-// (one tensor named by its token, [D] or [n, D]; .safetensors or .bin), SDXL
-// ("clip_l" [n, 768] for te1 and "clip_g" [n, 1280] for te2).
-// (A1111 .pt files nest their tensor in string_to_param, which the
-// checkpoint reader does not descend into: not supported yet.)
+// Layouts: A1111 .safetensors ("emb_params" [n, D]), A1111 .pt (a torch zip
+// pickle {"string_to_param": {"*": [n, D]}, "string_to_token": ..., "name": ...};
+// the token is the file name), diffusers learned_embeds (one tensor named by
+// its token, [D] or [n, D]; .safetensors or .bin), SDXL ("clip_l" [n, 768]
+// for te1 and "clip_g" [n, 1280] for te2).
 #pragma once
 #include <string>
 
