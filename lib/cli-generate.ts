@@ -4,8 +4,9 @@
 import { extname } from "node:path";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
+import type { LoraSpec } from "./lora.js";
 import { type LoadOptions, loadModel } from "./model.js";
-import { type GenerateParams, RNGS, resolveParams, SAMPLERS, SCHEDULERS } from "./options.js";
+import { DECODERS, type GenerateParams, RNGS, resolveParams, SAMPLERS, SCHEDULERS } from "./options.js";
 import type { ProgressEvent } from "./progress.js";
 
 interface GenerateFlags {
@@ -29,6 +30,13 @@ interface GenerateFlags {
   weightType?: string;
   tokenizer?: string;
   config?: string;
+  lora: LoraSpec[];
+  loraDir?: string;
+  embedding: string[];
+  embeddingDir?: string;
+  vae?: string;
+  taesd?: string;
+  decoder?: string;
   output: string;
   json?: boolean;
 }
@@ -37,6 +45,27 @@ interface GenerateFlags {
 // reported as ERR_INVALID_OPTION like any other bad value).
 function num(v: string | undefined): number | undefined {
   return v === undefined ? undefined : Number(v);
+}
+
+const SCALE = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * --lora PATH[:SCALE] -> { path, scale }. The scale is what follows the last
+ * ":" when it is a number (so "C:\loras\x.safetensors" stays a path); default 1.
+ */
+export function parseLoraFlag(value: string): LoraSpec {
+  const colon = value.lastIndexOf(":");
+  const tail = value.slice(colon + 1);
+  if (colon > 0 && SCALE.test(tail)) return { path: value.slice(0, colon), scale: Number(tail) };
+  return { path: value, scale: 1 };
+}
+
+function collectLora(value: string, previous: LoraSpec[]): LoraSpec[] {
+  return [...previous, parseLoraFlag(value)];
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** out.png -> out.png for one image, out-0.png, out-1.png ... for a batch. */
@@ -119,6 +148,9 @@ async function generateCommand(flags: GenerateFlags): Promise<void> {
     initImage: flags.initImg,
     strength: num(flags.strength),
     mask: flags.mask,
+    loras: flags.lora.length > 0 ? flags.lora : undefined,
+    embeddings: flags.embedding.length > 0 ? flags.embedding.map((path) => ({ path })) : undefined,
+    decoder: flags.decoder as GenerateParams["decoder"],
   };
   // Unset flags must not count as given options.
   for (const key of Object.keys(params) as Array<keyof GenerateParams>) {
@@ -141,6 +173,10 @@ async function generateCommand(flags: GenerateFlags): Promise<void> {
     tokenizer: flags.tokenizer,
     config: flags.config,
     weightType: flags.weightType as LoadOptions["weightType"],
+    loraDir: flags.loraDir,
+    embeddingDir: flags.embeddingDir,
+    vae: flags.vae,
+    taesd: flags.taesd,
   });
   try {
     const result = await model.generate(params, { signal: controller.signal, onProgress: (e) => view.event(e) });
@@ -192,6 +228,23 @@ export function addGenerateCommand(program: Command): void {
     .option("--weight-type <type>", "convert weights at load (e.g. f16, q8_0)")
     .option("--tokenizer <path>", "CLIP vocabulary when the checkpoint has none")
     .option("--config <dir>", "diffusers folder with config.json files for a single-file checkpoint")
+    .option(
+      "--lora <path[:scale]>",
+      "apply a LoRA file (scale default 1, may be negative); repeatable",
+      collectLora,
+      [],
+    )
+    .option("--lora-dir <dir>", "folder for the prompt's <lora:name:scale> tags")
+    .option(
+      "--embedding <path>",
+      "textual-inversion embedding (token: the file's, else its name); repeatable",
+      collect,
+      [],
+    )
+    .option("--embedding-dir <dir>", "folder of embeddings, used when the prompt names one (file name = token)")
+    .option("--vae <path>", "standalone VAE replacing the checkpoint's (file or diffusers vae/ folder)")
+    .option("--taesd <path>", "TAESD tiny autoencoder (for --decoder taesd and full-size previews)")
+    .option("--decoder <name>", `final decoder: ${DECODERS.join(", ")} (default vae; taesd needs --taesd)`)
     .option("-o, --output <path>", "output image (.png; .jpg/.webp need the sharp package)", "output.png")
     .option("--json", "print the result metadata as JSON on stdout")
     .action(generateCommand);

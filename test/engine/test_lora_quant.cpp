@@ -132,9 +132,9 @@ TEST(locon_conv_side_path_equals_merge_on_a_q8_0_conv) {
   alpha.data_as<float>()[0] = 1.0f;
   const std::string name = "lora_unet_down_blocks_0_resnets_0_conv1";
   const std::string path = dir.path + "/locon.safetensors";
-  iotest::write_file(path, iotest::safetensors_bytes({iotest::out_tensor(name + ".lora_down.weight", down),
-                                                      iotest::out_tensor(name + ".lora_up.weight", up),
-                                                      iotest::out_tensor(name + ".alpha", alpha)}));
+  iotest::write_file(
+      path, iotest::safetensors_bytes({iotest::out_tensor(name + ".lora_down.weight", down),
+                                       iotest::out_tensor(name + ".lora_up.weight", up), iotest::out_tensor(name + ".alpha", alpha)}));
   LoraOverlay side = merge_loras(*q, {{path, 1.5f}});
   LoraOverlay merged = merge_loras(*q, {{path, 1.5f}}, LoraApply::Merge);
   CHECK(side.side_paths == 1 && side.merged_weights == 0);
