@@ -1,0 +1,142 @@
+// Full VAE vs TAESD decode of one image, through the public API, on the random-weight SD 1.5
+// checkpoint (bench/generate.mjs's, exact SD 1.5 layout) and a random-weight TAESD of the real
+// layout (bench/make-random-taesd.mjs). Each run generates with 1 step and cfgScale 1 (one U-Net
+// evaluation), then decodes with the VAE or the TAESD; the decode's wall time and CPU seconds
+// (engine clock, SD_NATIVE_OP_TIMERS=1) are kept. Best of --runs for each, alternating.
+//
+// Usage: npx tsup && node bench/taesd.mjs [--size 512] [--runs 3] [--threads 2]
+//          [--checkpoint FILE] [--taesd FILE]
+// Prints a table, then one JSON line.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { cpus, homedir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const root = join(import.meta.dirname, "..");
+const { values: args } = parseArgs({
+  options: {
+    size: { type: "string", default: "512" },
+    runs: { type: "string", default: "3" },
+    threads: { type: "string", default: "2" },
+    checkpoint: { type: "string" },
+    taesd: { type: "string" },
+  },
+});
+const size = Number(args.size);
+const runs = Number(args.runs);
+const threads = Number(args.threads);
+if (!(size >= 64 && size % 64 === 0) || !(runs >= 1) || !(threads >= 1)) {
+  console.error("bench: --size must be a multiple of 64, --runs and --threads >= 1");
+  process.exit(2);
+}
+
+const cache = process.env.SD_NATIVE_BENCH_CACHE ?? join(homedir(), ".cache", "sd-native-bench");
+const checkpoint = args.checkpoint ?? join(cache, "sd15-f16.safetensors");
+if (!existsSync(checkpoint)) {
+  console.error(`bench: ${checkpoint} is missing: run bench/generate.mjs once (it writes it) or pass --checkpoint`);
+  process.exit(2);
+}
+let taesd = args.taesd;
+if (!taesd) {
+  const dir = join(cache, "taesd-random");
+  taesd = join(dir, "taesd_decoder.safetensors");
+  if (!existsSync(taesd))
+    execFileSync(process.execPath, [join(root, "bench", "make-random-taesd.mjs"), "--out", dir], { stdio: "inherit" });
+}
+
+// Multiply-accumulates of each decoder (GMAC), counted from the layer lists.
+function vaeDecoderGmac(px) {
+  // SD VAE decoder: ch 128, mult [1,2,4,4], 3 ResBlocks per level, 3x3 convs, one mid attention.
+  const conv = (cin, cout, hw, k = 3) => cin * cout * k * k * hw;
+  const res = (cin, cout, hw) =>
+    conv(cin, cout, hw) + conv(cout, cout, hw) + (cin !== cout ? conv(cin, cout, hw, 1) : 0);
+  let s = px / 8;
+  let hw = s * s;
+  let macs = conv(4, 4, hw, 1) + conv(4, 512, hw);
+  macs += 2 * res(512, 512, hw) + 4 * hw * 512 * 512 + 2 * hw * hw * 512;
+  let ch = 512;
+  for (const out of [512, 512, 256, 128]) {
+    for (let i = 0; i < 3; i++) {
+      macs += res(ch, out, hw);
+      ch = out;
+    }
+    if (s < px) {
+      s *= 2;
+      hw = s * s;
+      macs += conv(ch, ch, hw);
+    }
+  }
+  return (macs + conv(128, 3, hw)) / 1e9;
+}
+function taesdDecoderGmac(px) {
+  // conv 4->64, then per level (latent, x2, x4, x8) 3,3,3,1 blocks of three 64->64 3x3 convs, an upsample
+  // conv after the first three levels, conv 64->3 at full size.
+  const c64 = 64 * 64 * 9;
+  let hw = (px / 8) ** 2;
+  let macs = 4 * 64 * 9 * hw;
+  [3, 3, 3, 1].forEach((blocks, level) => {
+    macs += 3 * blocks * c64 * hw;
+    if (level < 3) {
+      hw *= 4;
+      macs += c64 * hw;
+    }
+  });
+  return (macs + 64 * 3 * 9 * hw) / 1e9;
+}
+
+const entry = join(root, "dist", "index.js");
+if (!existsSync(entry)) {
+  console.error("bench: dist/ is missing: run `npx tsup` first");
+  process.exit(2);
+}
+process.env.SD_NATIVE_OP_TIMERS = "1";
+const lib = await import(entry);
+const model = await lib.loadModel(checkpoint, { threads, taesd, tokenizer: join(root, "..", "shared", "clip") });
+const best = { vae: { wallMs: Infinity, cpuS: Infinity }, taesd: { wallMs: Infinity, cpuS: Infinity } };
+try {
+  for (let r = 0; r < runs; r++) {
+    for (const decoder of ["vae", "taesd"]) {
+      const { timings } = await model.generate({
+        prompt: "a photograph of an astronaut riding a horse",
+        width: size,
+        height: size,
+        steps: 1,
+        cfgScale: 1,
+        sampler: "euler",
+        seed: 42,
+        decoder,
+      });
+      const cpuS = timings.ops?.cpuSeconds?.decode ?? Number.NaN;
+      console.error(
+        `run ${r + 1}/${runs} ${decoder}: ${(timings.vaeDecodeMs / 1000).toFixed(2)} s wall, ${cpuS.toFixed(2)} CPU s`,
+      );
+      best[decoder].wallMs = Math.min(best[decoder].wallMs, timings.vaeDecodeMs);
+      best[decoder].cpuS = Math.min(best[decoder].cpuS, cpuS);
+    }
+  }
+} finally {
+  await model.dispose();
+}
+
+const gmac = { vae: vaeDecoderGmac(size), taesd: taesdDecoderGmac(size) };
+const report = {
+  size,
+  threads,
+  runs,
+  cpu: cpus()[0]?.model ?? "unknown",
+  gmac,
+  vae: { ...best.vae, gflopsPerCpuS: (2 * gmac.vae) / best.vae.cpuS },
+  taesd: { ...best.taesd, gflopsPerCpuS: (2 * gmac.taesd) / best.taesd.cpuS },
+  speedupWall: best.vae.wallMs / best.taesd.wallMs,
+  speedupCpu: best.vae.cpuS / best.taesd.cpuS,
+};
+const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "-");
+console.log(`decode ${size}x${size}, ${threads} threads, best of ${runs} (${report.cpu})`);
+console.log("decoder | GMAC | wall s | CPU s | GFLOP/CPU-s");
+for (const d of ["vae", "taesd"]) {
+  const b = report[d];
+  console.log(`${d.padEnd(7)} | ${f(gmac[d], 0)} | ${f(b.wallMs / 1000)} | ${f(b.cpuS)} | ${f(b.gflopsPerCpuS, 1)}`);
+}
+console.log(`TAESD speed-up: ${f(report.speedupWall, 1)}x wall, ${f(report.speedupCpu, 1)}x CPU`);
+console.log(JSON.stringify(report));
