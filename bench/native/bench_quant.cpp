@@ -1,8 +1,13 @@
-// Times ops::linear on SD 1.5 U-Net matmul shapes at 512x512 with CFG
-// (batch 2, 64x64 latents -> 8192 tokens at the first level), f16 weights
-// (the f32 GEMM, converted in packing) against q8_0 / q4_0 / q4_K weights
-// (the integer GEMM). Prints a table and one JSON line. Not a test.
+// Times ops::linear on SD 1.5 U-Net matmul shapes with CFG (batch 2) at
+// 512x512 (64x64 latents: 8192 tokens at the first level) and 256x256,
+// f16 weights (the f32 GEMM, converted in packing) against q8_0 / q4_0 /
+// q4_K weights (the integer GEMM where quant_gemm_preferred() routes them).
+// Per shape and format: best-of-N wall ms and best-of-N process CPU ms (the
+// machine is shared, so speed-ups are taken on CPU time), GFLOP per CPU
+// second. Prints a table and one JSON line. Not a test.
 // Usage: bench_quant [threads] [reps]
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,7 +16,6 @@
 #include <vector>
 
 #include "kernels/ops.h"
-#include "kernels/quant_ops.h"
 #include "quant/blocks.h"
 #include "tensor/arena.h"
 #include "tensor/cpu_features.h"
@@ -37,6 +41,16 @@ Tensor weights(int64_t n, int64_t k, DType t) {
   return w;
 }
 
+double cpu_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) * 1e-6;
+}
+
+struct Timing {
+  double wall = 0, cpu = 0;  // best of the reps, ms; 0: format cannot hold rows of K
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,48 +63,58 @@ int main(int argc, char** argv) {
     const char* what;
     int64_t M, N, K;
   };
-  const Shape shapes[] = {{"attn q/k/v/out, proj 1x1 (level 0)", 8192, 320, 320},
-                          {"ff geglu in (level 0)", 8192, 2560, 320},
-                          {"ff out (level 0)", 8192, 320, 1280},
-                          {"attn (level 2)", 512, 1280, 1280}};
+  const Shape shapes[] = {{"512: attn q/k/v/out, proj 1x1 (lvl 0)", 8192, 320, 320},
+                          {"512: ff geglu in (lvl 0)", 8192, 2560, 320},
+                          {"512: ff out (lvl 0)", 8192, 320, 1280},
+                          {"512: attn (lvl 2)", 512, 1280, 1280},
+                          {"256: attn q/k/v/out (lvl 0)", 2048, 320, 320},
+                          {"256: ff geglu in (lvl 1)", 512, 5120, 640},
+                          {"256: ff out (lvl 1)", 512, 640, 2560},
+                          {"256: attn (lvl 2)", 128, 1280, 1280}};
   const DType types[] = {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K};
-  std::printf("path %s, %d threads, best of %d\n", sd::cpu_path_name(sd::cpu_path()), threads, reps);
-  std::printf("%-38s %8s %8s %8s %8s   (ms; speed-up vs f16)\n", "shape M x N x K", "f16", "q8_0", "q4_0", "q4_K");
+  constexpr int kTypes = 4;
+  std::printf("path %s, %d threads, best of %d; ms wall / ms CPU; speed-up vs f16 and GFLOP per CPU second on CPU time\n",
+              sd::cpu_path_name(sd::cpu_path()), threads, reps);
+  std::printf("%-40s %15s %15s %15s %15s  %s\n", "shape M x N x K", "f16", "q8_0", "q4_0", "q4_K", "speed-up (CPU)");
   std::string json = "{\"bench\":\"quant_linear\",\"threads\":" + std::to_string(threads) + ",\"rows\":[";
   for (const Shape& s : shapes) {
     Tensor x = Tensor::empty(DType::F32, {s.M, s.K});
     for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = float((i * 7919) % 2001) / 1000.f - 1.f;
-    double ms[4];
-    for (int t = 0; t < 4; ++t) {
-      ms[t] = 0;  // 0: the format cannot hold rows of K (k-quants need multiples of 256)
+    Timing tm[kTypes];
+    for (int t = 0; t < kTypes; ++t) {
       if (s.K % sd::dtype_block_size(types[t])) continue;
       Tensor w = weights(s.N, s.K, types[t]);
-      double best = 1e30;
+      tm[t].wall = tm[t].cpu = 1e30;
       for (int r = 0; r < reps + 1; ++r) {  // first run warms the arena
-        auto t0 = std::chrono::steady_clock::now();
+        const double c0 = cpu_ms();
+        const auto t0 = std::chrono::steady_clock::now();
         Tensor y = sd::ops::linear(c, x, w, nullptr);
-        const double d = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        if (r > 0) best = std::min(best, d);
+        const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        const double cpu = cpu_ms() - c0;
+        if (r > 0) tm[t].wall = std::min(tm[t].wall, wall), tm[t].cpu = std::min(tm[t].cpu, cpu);
       }
-      ms[t] = best;
     }
-    // The alternative route: dequantize the weight per call, then the f32 GEMM.
-    Tensor wq = weights(s.N, s.K, DType::Q8_0);
-    double deq = 1e30;
-    for (int r = 0; r < reps + 1; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      Tensor y = sd::ops::linear(c, x, sd::kern::dequantize_weight(c, wq), nullptr);
-      const double d = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (r > 0) deq = std::min(deq, d);
+    const double gflop = 2e-9 * double(s.M) * double(s.N) * double(s.K);
+    char label[64];
+    std::snprintf(label, sizeof label, "%s %lldx%lldx%lld", s.what, (long long)s.M, (long long)s.N, (long long)s.K);
+    std::printf("%-40s", label);
+    for (int t = 0; t < kTypes; ++t) std::printf(" %7.1f/%7.1f", tm[t].wall, tm[t].cpu);
+    std::printf(" ");
+    for (int t = 1; t < kTypes; ++t)
+      if (tm[t].cpu > 0) std::printf(" %s %.2fx", sd::dtype_name(types[t]), tm[0].cpu / tm[t].cpu);
+    std::printf("  GFLOP/CPU-s:");
+    for (int t = 0; t < kTypes; ++t)
+      if (tm[t].cpu > 0) std::printf(" %.1f", gflop / (tm[t].cpu * 1e-3));
+    std::printf("\n");
+    json += std::string(&s == shapes ? "" : ",") + "{\"M\":" + std::to_string(s.M) + ",\"N\":" + std::to_string(s.N) +
+            ",\"K\":" + std::to_string(s.K);
+    for (int t = 0; t < kTypes; ++t) {
+      char f[96];
+      std::snprintf(f, sizeof f, ",\"%s_ms\":%.2f,\"%s_cpu_ms\":%.2f", sd::dtype_name(types[t]), tm[t].wall, sd::dtype_name(types[t]),
+                    tm[t].cpu);
+      json += f;
     }
-    std::printf("%-38s q8_0 dequantized + f32 GEMM %8.1f ms (%.2fx)\n", "", deq, ms[0] / deq);
-    std::printf("%-38s %8.1f %8.1f %8.1f %8.1f   q8_0 %.2fx q4_0 %.2fx q4_K %.2fx\n", s.what, ms[0], ms[1], ms[2], ms[3], ms[0] / ms[1],
-                ms[0] / ms[2], ms[3] > 0 ? ms[0] / ms[3] : 0.0);
-    char row[256];
-    std::snprintf(row, sizeof row,
-                  "%s{\"M\":%lld,\"N\":%lld,\"K\":%lld,\"f16_ms\":%.2f,\"q8_0_ms\":%.2f,\"q4_0_ms\":%.2f,\"q4_K_ms\":%.2f}",
-                  &s == shapes ? "" : ",", (long long)s.M, (long long)s.N, (long long)s.K, ms[0], ms[1], ms[2], ms[3]);
-    json += row;
+    json += "}";
   }
   std::printf("%s]}\n", json.c_str());
   return 0;

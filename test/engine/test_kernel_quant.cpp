@@ -1,10 +1,11 @@
 // Integer GEMM for block-quantized weights: the path under test (ctest runs
 // this under every SD_NATIVE_CPU path) is bit-identical to the scalar
-// reference on odd shapes and every format it takes; its result is within
-// the activation-quantization error of x @ dequant(w)^T in double; linear and
-// conv2d route quantized weights (integer GEMM where preferred, else
-// dequantized) and stay within the same bound of the f32 ops; results do not
-// depend on threads.
+// reference on odd shapes, on extreme codes (where an i16 sum would
+// saturate if the depth bounds were wrong) and on every format it takes; its
+// result is within the activation-quantization error of x @ dequant(w)^T in
+// double; linear and conv2d route quantized weights (integer GEMM where
+// preferred, else dequantized) and stay within the same bound of the f32
+// ops; results do not depend on threads.
 #define SD_TEST_MAIN
 #include <cmath>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "kernel_test_util.h"
 #include "kernels/ops.h"
 #include "kernels/quant_gemm.h"
+#include "kernels/quant_table.h"
 #include "quant/blocks.h"
 #include "tensor/cpu_features.h"
 #include "tensor/thread_pool.h"
@@ -25,6 +27,7 @@ static int skip_ = ktest::skip_if_path_unsupported();
 namespace {
 
 const DType kIntFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K};
+const DType kPanelFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0};
 
 Tensor quantized(const Tensor& f, DType t) {
   Tensor q = Tensor::empty(t, f.shape());
@@ -67,29 +70,59 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), size_t(a.nbytes())) == 0;
 }
 
+// The integer GEMM under the scalar path and under the path being tested.
+void check_matches_scalar(const Tensor& x, const Tensor& w, const Tensor* bias, const char* what) {
+  const CpuPath path = cpu_path();
+  set_cpu_path(CpuPath::Scalar);
+  Tensor ref = int_linear(x, w, bias);
+  set_cpu_path(path);
+  Tensor got = int_linear(x, w, bias);
+  CHECK_MSG(same_bits(got, ref), "%s %s M=%lld N=%lld K=%lld: %s differs from scalar (rel %g)", dtype_name(w.dtype()), what,
+            (long long)x.size(0), (long long)w.size(0), (long long)x.size(1), cpu_path_name(path),
+            sdtest::rel_l2(got.data_as<float>(), ref.data_as<float>(), size_t(ref.numel())));
+}
+
 }  // namespace
 
 TEST(integer_gemm_matches_scalar_reference_bit_for_bit) {
   struct Case {
     int64_t M, N, K;
   };
-  // M tails of the 1x4 kernel and the 64-row tile, K tails of the 256 group.
-  const Case cases[] = {{1, 1, 32}, {3, 5, 96}, {7, 17, 320}, {67, 19, 288}, {130, 33, 768}};
-  const CpuPath path = cpu_path();
+  // M tails of the 4-row kernels and the 64-row tile, N tails of the 8-column
+  // panel and the 64-column tile, K tails of the 256 group.
+  const Case cases[] = {{1, 1, 32}, {3, 5, 96}, {7, 17, 320}, {67, 19, 288}, {130, 73, 768}};
   for (DType t : kIntFormats)
     for (const Case& cs : cases) {
       if (cs.K % dtype_block_size(t)) continue;
       Tensor x = rand_tensor({cs.M, cs.K}, 11), w = quantized(rand_tensor({cs.N, cs.K}, 12, 0.1f), t);
       Tensor bias = rand_tensor({cs.N}, 13);
-      auto run = [&] { return int_linear(x, w, &bias); };
-      set_cpu_path(CpuPath::Scalar);
-      Tensor ref = run();
-      set_cpu_path(path);
-      Tensor got = run();
-      CHECK_MSG(same_bits(got, ref), "%s M=%lld N=%lld K=%lld: %s differs from scalar (rel %g)", dtype_name(t), (long long)cs.M,
-                (long long)cs.N, (long long)cs.K, cpu_path_name(path),
-                sdtest::rel_l2(got.data_as<float>(), ref.data_as<float>(), size_t(ref.numel())));
+      check_matches_scalar(x, w, &bias, "random");
     }
+}
+
+TEST(panel_kernels_do_not_saturate_on_extreme_codes) {
+  // Every activation block at +-amax (codes +-qmax, u = 1 or 2*qmax+1) and
+  // every weight code at its extreme (q8_0 -128 / 127, q4_0 and q5_0 nibble
+  // 0 / max), signs chosen so the 16-bit partial sums reach their bound.
+  const int64_t M = 6, N = 11, K = 96;
+  Tensor x = Tensor::empty(DType::F32, {M, K});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = (i / 64) % 2 ? -3.f : 3.f;
+  for (DType t : kPanelFormats) {
+    Tensor w = Tensor::empty(t, {N, K});
+    const int64_t bytes = dtype_bytes_for(t, 32), blocks = N * K / 32;
+    uint8_t* p = static_cast<uint8_t*>(w.data());
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t* blk = p + b * bytes;
+      const bool low = b % 3 == 0;
+      if (t == DType::Q8_0)
+        std::memset(blk + 2, low ? 0x80 : 0x7F, 32);  // -128 or 127
+      else
+        std::memset(blk, low ? 0x00 : 0xFF, size_t(bytes));  // nibbles (and high bits) 0 or all ones
+      blk[0] = 0x00;  // scale 1.0 (f16 0x3C00)
+      blk[1] = 0x3C;
+    }
+    check_matches_scalar(x, w, nullptr, "extreme");
+  }
 }
 
 TEST(integer_gemm_is_within_activation_quantization_error) {
@@ -108,11 +141,16 @@ TEST(integer_gemm_is_within_activation_quantization_error) {
 }
 
 TEST(ops_route_preferred_shapes_to_the_integer_gemm) {
-  // K = 512 (whole groups) with q4_0: integer GEMM, so ops::linear equals it bit for bit.
-  Tensor x = rand_tensor({9, 512}, 61), w = quantized(rand_tensor({13, 512}, 62, 0.1f), DType::Q4_0);
-  Compute c;
-  CHECK(kern::quant_gemm_preferred(DType::Q4_0, 512) && !kern::quant_gemm_preferred(DType::Q4_0, 320));
-  CHECK(same_bits(ops::linear(c, x, w, nullptr), int_linear(x, w, nullptr)));
+  // Panel formats take any K (q8_0 only with VNNI); group formats whole
+  // 256-value groups only.
+  const bool vnni = kern::quant_avx512_table() && cpu_path() == CpuPath::Avx512;
+  CHECK(kern::quant_gemm_preferred(DType::Q8_0, 320) == vnni && kern::quant_gemm_preferred(DType::Q4_0, 320));
+  CHECK(kern::quant_gemm_preferred(DType::Q4_1, 512) && !kern::quant_gemm_preferred(DType::Q4_1, 320));
+  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q4_1}) {
+    Tensor x = rand_tensor({9, 512}, 61), w = quantized(rand_tensor({13, 512}, 62, 0.1f), t);
+    Compute c;
+    CHECK_MSG(same_bits(ops::linear(c, x, w, nullptr), int_linear(x, w, nullptr)), "%s", dtype_name(t));
+  }
 }
 
 TEST(linear_with_16_value_subblock_formats_dequantizes) {
@@ -144,7 +182,11 @@ TEST(conv2d_with_quantized_weights_matches_f32_conv_of_dequantized_weights) {
 }
 
 TEST(integer_gemm_is_independent_of_thread_count) {
-  Tensor x = rand_tensor({300, 640}, 51), w = quantized(rand_tensor({70, 640}, 52, 0.1f), DType::Q4_0);
-  ThreadPool one(1), three(3);
-  CHECK(same_bits(int_linear(x, w, nullptr, &one), int_linear(x, w, nullptr, &three)));
+  ThreadPool one(1), two(2), three(3);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1}) {
+    Tensor x = rand_tensor({300, 640}, 51), w = quantized(rand_tensor({70, 640}, 52, 0.1f), t);
+    Tensor ref = int_linear(x, w, nullptr, &one);
+    CHECK_MSG(same_bits(int_linear(x, w, nullptr, &two), ref), "%s 2 threads", dtype_name(t));
+    CHECK_MSG(same_bits(int_linear(x, w, nullptr, &three), ref), "%s 3 threads", dtype_name(t));
+  }
 }

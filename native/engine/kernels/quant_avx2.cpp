@@ -1,11 +1,18 @@
-// AVX2 integer dot product (quant_table.h contract): maddubs (u8 x s8 ->
-// pairs of i16), madd with ones (-> i32 lanes); signed q8_0 weights use the
-// sign trick |w| x sign(x, w). Unsigned weight codes <= 31 allow four
-// maddubs results to be summed in i16 before widening (4 * 2*31*127 < 2^15).
+// AVX2 integer GEMM kernels (quant_table.h contracts): maddubs (u8 x s8 ->
+// pairs of i16), madd with ones (-> i32 lanes). Group path: unsigned weight
+// codes <= 31 allow four maddubs results to be summed in i16 before
+// widening (4 * 2*31*127 < 2^15). Panel path: a broadcast 4-byte activation group
+// times one weight vector feeds 8 columns; `depth` steps are summed in i16
+// before one madd widens them (the caller bounds |u| * |w| for that).
 #include "kernels/quant_table.h"
 
 #if defined(SD_X86_DISPATCH)
 #include <immintrin.h>
+
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
 
 namespace sd {
 namespace kern {
@@ -18,8 +25,7 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
 }
 
-template <bool Signed>
-void dot_1x4_t(int64_t groups, const QRow& w, bool has_min, const QRow* x, float* out) {
+void dot_1x4(int64_t groups, const QRow& w, const QRow* x, float* out) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t g = 0; g < groups; ++g) {
@@ -29,41 +35,105 @@ void dot_1x4_t(int64_t groups, const QRow& w, bool has_min, const QRow* x, float
       __m256i s16[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
       for (int t = half * 4; t < half * 4 + 4; ++t) {
         const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + t * 32));
-        const __m256i aw = Signed ? _mm256_abs_epi8(wv) : wv;
         for (int j = 0; j < 4; ++j) {
-          __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j].q + g * 256 + t * 32));
-          if (Signed) {
-            xv = _mm256_sign_epi8(xv, wv);
-            s32[j] = _mm256_add_epi32(s32[j], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xv), ones));
-          } else {
-            s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(aw, xv));
-          }
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j].q + g * 256 + t * 32));
+          s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(wv, xv));
         }
       }
-      if (!Signed)
-        for (int j = 0; j < 4; ++j) s32[j] = _mm256_add_epi32(s32[j], _mm256_madd_epi16(s16[j], ones));
+      for (int j = 0; j < 4; ++j) s32[j] = _mm256_add_epi32(s32[j], _mm256_madd_epi16(s16[j], ones));
     }
     const __m256 wd = _mm256_loadu_ps(w.d + g * 8);
     for (int j = 0; j < 4; ++j) {
       const __m256 sc = _mm256_mul_ps(wd, _mm256_loadu_ps(x[j].d + g * 8));
       acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[j]), sc, acc[j]);
-      if (has_min) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w.ms + g * 8), _mm256_loadu_ps(x[j].ms + g * 8), acc[j]);
+      acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w.ms + g * 8), _mm256_loadu_ps(x[j].ms + g * 8), acc[j]);
     }
   }
   for (int j = 0; j < 4; ++j) out[j] = hsum(acc[j]);
 }
 
-void dot_1x4(int64_t groups, const QRow& w, bool signed_w, bool has_min, const QRow* x, float* out) {
-  if (signed_w)
-    dot_1x4_t<true>(groups, w, has_min, x, out);
-  else
-    dot_1x4_t<false>(groups, w, has_min, x, out);
+void quantize_act(const float* x, int64_t nb, int qmax, uint8_t* u, float* d) {
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i hi = _mm256_set1_epi32(qmax), lo = _mm256_set1_epi32(-qmax), off = _mm256_set1_epi32(qmax + 1);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256 v[4];
+    for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(x + b * 32 + i * 8);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], absmask), _mm256_and_ps(v[1], absmask)),
+                             _mm256_max_ps(_mm256_and_ps(v[2], absmask), _mm256_and_ps(v[3], absmask)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    const float dd = _mm_cvtss_f32(m4) / float(qmax), id = dd != 0.f ? 1.f / dd : 0.f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int i = 0; i < 4; ++i) {
+      const __m256i r = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));  // round to nearest even, as lrintf
+      q[i] = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(r, lo), hi), off);
+    }
+    // packs/packus interleave 128-bit lanes: dwords come out as q0a q1a q2a q3a q0b q1b q2b q3b.
+    const __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + b * 32), _mm256_permutevar8x32_epi32(p, order));
+    d[b] = dd;
+  }
+}
+
+inline __m256i bcast4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+template <int Depth>
+void panel_4x8_t(int64_t nb, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  const uint8_t *x0 = xu[0], *x1 = xu[1], *x2 = xu[2], *x3 = xu[3];
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* wb = w.q + b * 256;
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;  // i32 sums of the block
+    for (int t0 = 0; t0 < 8; t0 += Depth) {
+      __m256i h0 = _mm256_setzero_si256(), h1 = h0, h2 = h0, h3 = h0;  // i16 sums of Depth steps
+      for (int t = t0; t < t0 + Depth; ++t) {
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + t * 32));
+        h0 = _mm256_add_epi16(h0, _mm256_maddubs_epi16(bcast4(x0 + 4 * t), wv));
+        h1 = _mm256_add_epi16(h1, _mm256_maddubs_epi16(bcast4(x1 + 4 * t), wv));
+        h2 = _mm256_add_epi16(h2, _mm256_maddubs_epi16(bcast4(x2 + 4 * t), wv));
+        h3 = _mm256_add_epi16(h3, _mm256_maddubs_epi16(bcast4(x3 + 4 * t), wv));
+      }
+      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(h0, ones));
+      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(h1, ones));
+      s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(h2, ones));
+      s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(h3, ones));
+    }
+    const __m256i corr = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.corr + b * 8));
+    const __m256 wd = _mm256_loadu_ps(w.d + b * 8);
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s0, corr)), _mm256_mul_ps(wd, _mm256_set1_ps(xd[0][b])), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s1, corr)), _mm256_mul_ps(wd, _mm256_set1_ps(xd[1][b])), acc1);
+    acc2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s2, corr)), _mm256_mul_ps(wd, _mm256_set1_ps(xd[2][b])), acc2);
+    acc3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s3, corr)), _mm256_mul_ps(wd, _mm256_set1_ps(xd[3][b])), acc3);
+    x0 += 32, x1 += 32, x2 += 32, x3 += 32;
+  }
+  _mm256_storeu_ps(out, acc0);
+  _mm256_storeu_ps(out + 8, acc1);
+  _mm256_storeu_ps(out + 16, acc2);
+  _mm256_storeu_ps(out + 24, acc3);
+}
+
+void panel_4x8(int64_t nb, int depth, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out) {
+  switch (depth) {
+    case 8: return panel_4x8_t<8>(nb, xu, xd, w, out);
+    case 4: return panel_4x8_t<4>(nb, xu, xd, w, out);
+    case 2: return panel_4x8_t<2>(nb, xu, xd, w, out);
+    case 1: return panel_4x8_t<1>(nb, xu, xd, w, out);
+    default: fail(ErrorCode::Internal, "quant panel_4x8: depth " + std::to_string(depth) + " needs exact 8x8-bit products");
+  }
 }
 
 }  // namespace
 
 const QuantTable* quant_avx2_table() {
-  static const QuantTable t{"avx2", dot_1x4};
+  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false};
   return &t;
 }
 

@@ -1,12 +1,17 @@
-// AVX-512 VNNI integer dot product (quant_table.h contract): vpdpbusd adds
-// four u8 x s8 products straight into each i32 lane (no i16 step, no
-// saturation), on 256-bit vectors so the interleaved groups map one-to-one;
-// signed q8_0 weights use |w| x sign(x, w). Used only when the CPU has
-// AVX-512 VNNI; otherwise the AVX-512 path keeps the AVX2 kernel.
+// AVX-512 VNNI integer GEMM kernels (quant_table.h contracts): vpdpbusd
+// adds four u8 x s8 products straight into each i32 lane (no i16 step, no
+// saturation, so the panel path ignores `depth`), on 256-bit vectors so the
+// layouts map one-to-one.
+// Activation quantization is the AVX2 one. Used only when the CPU has
+// AVX-512 VNNI; otherwise the AVX-512 path keeps the AVX2 kernels. Not
+// executed on the development machine (no VNNI): only its bit-identity test
+// under SD_NATIVE_CPU=avx512 on such a CPU covers it.
 #include "kernels/quant_table.h"
 
 #if defined(SD_X86_DISPATCH)
 #include <immintrin.h>
+
+#include <cstring>
 
 namespace sd {
 namespace kern {
@@ -18,43 +23,57 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
 }
 
-template <bool Signed>
-void dot_1x4_t(int64_t groups, const QRow& w, bool has_min, const QRow* x, float* out) {
+void dot_1x4(int64_t groups, const QRow& w, const QRow* x, float* out) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t g = 0; g < groups; ++g) {
     const int8_t* wq = w.q + g * 256;
     __m256i s32[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int t = 0; t < 8; ++t) {
       const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + t * 32));
-      const __m256i aw = Signed ? _mm256_abs_epi8(wv) : wv;
-      for (int j = 0; j < 4; ++j) {
-        __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j].q + g * 256 + t * 32));
-        if (Signed) xv = _mm256_sign_epi8(xv, wv);
-        s32[j] = _mm256_dpbusd_epi32(s32[j], aw, xv);
-      }
+      for (int j = 0; j < 4; ++j)
+        s32[j] = _mm256_dpbusd_epi32(s32[j], wv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j].q + g * 256 + t * 32)));
     }
     const __m256 wd = _mm256_loadu_ps(w.d + g * 8);
     for (int j = 0; j < 4; ++j) {
       const __m256 sc = _mm256_mul_ps(wd, _mm256_loadu_ps(x[j].d + g * 8));
       acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[j]), sc, acc[j]);
-      if (has_min) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w.ms + g * 8), _mm256_loadu_ps(x[j].ms + g * 8), acc[j]);
+      acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w.ms + g * 8), _mm256_loadu_ps(x[j].ms + g * 8), acc[j]);
     }
   }
   for (int j = 0; j < 4; ++j) out[j] = hsum(acc[j]);
 }
 
-void dot_1x4(int64_t groups, const QRow& w, bool signed_w, bool has_min, const QRow* x, float* out) {
-  if (signed_w)
-    dot_1x4_t<true>(groups, w, has_min, x, out);
-  else
-    dot_1x4_t<false>(groups, w, has_min, x, out);
+inline __m256i bcast4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* wb = w.q + b * 256;
+    __m256i s32[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int t = 0; t < 8; ++t) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + t * 32));
+      for (int r = 0; r < 4; ++r) s32[r] = _mm256_dpbusd_epi32(s32[r], bcast4(xu[r] + b * 32 + 4 * t), wv);
+    }
+    const __m256i corr = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.corr + b * 8));
+    const __m256 wd = _mm256_loadu_ps(w.d + b * 8);
+    for (int r = 0; r < 4; ++r) {
+      const __m256 sc = _mm256_mul_ps(wd, _mm256_set1_ps(xd[r][b]));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s32[r], corr)), sc, acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) _mm256_storeu_ps(out + r * 8, acc[r]);
 }
 
 }  // namespace
 
 const QuantTable* quant_avx512_table() {
   if (!__builtin_cpu_supports("avx512vnni")) return nullptr;
-  static const QuantTable t{"avx512-vnni", dot_1x4};
+  const QuantTable* avx2 = quant_avx2_table();
+  static const QuantTable t{"avx512-vnni", dot_1x4, avx2->quantize_act, panel_4x8, true};
   return &t;
 }
 

@@ -1,13 +1,15 @@
-// Integer GEMM driver: quantize the activation rows, unpack the weight rows
-// (both into the interleaved layout of quant_table.h), then output tiles of
-// kMt activation rows x kNt weight rows in parallel, each a loop of 1x4 dot
-// kernels (a weight row stays in L1 while the tile's activations stream
-// from L2).
+// Integer GEMM driver: quantize the activation rows, unpack the weights
+// (both into a layout of quant_table.h), then output tiles in parallel.
+// Panel path (q8_0, q4_0, q5_0): tiles of kPanelMt rows x kPanelNt panels of
+// 8 columns, each a loop of 4x8 kernels (a panel stays in L1 while the
+// tile's activation rows stream from L2). Group path (the formats with a
+// per-block offset): tiles of kMt rows x kNt weight rows of 1x4 dot kernels.
 #include "kernels/quant_gemm.h"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/op_checks.h"
@@ -21,6 +23,30 @@ namespace kern {
 namespace {
 
 constexpr int64_t kMt = 64, kNt = 16;
+constexpr int64_t kPanelMt = 64, kPanelNt = 8;
+
+// Panel path parameters per weight format: activations are quantized to
+// [-qmax, qmax] and stored as u = q + qmax + 1 (u <= 255); weight codes are
+// signed (code - code_offset, w = d * code); `depth` 4-value steps fit in an
+// i16 sum (AVX2 maddubs): 2 * depth * 255 * max|code| <= 32767.
+//   q4_0: |code| <= 8:   2*8*255*8  = 32640, depth 8.
+//   q5_0: |code| <= 16:  2*4*255*16 = 32640, depth 4.
+//   q8_0: |code| <= 128: one pair can reach 65280, depth 0 (exact products
+//         only: VNNI, or the scalar kernel; 7-bit activations would make it
+//         depth 1 but tripled the tiny-sd1 image error and ran no faster
+//         than the f32 GEMM on AVX2).
+struct PanelFormat {
+  int qmax, depth, code_offset;
+};
+
+bool panel_format(DType t, PanelFormat* f) {
+  switch (t) {
+    case DType::Q8_0: *f = {127, 0, 0}; return true;
+    case DType::Q4_0: *f = {127, 8, 8}; return true;
+    case DType::Q5_0: *f = {127, 4, 16}; return true;
+    default: return false;
+  }
+}
 
 inline int64_t interleaved(int64_t lane, int64_t e) { return (e / 4) * 32 + lane * 4 + e % 4; }
 
@@ -148,6 +174,104 @@ void unpack_weight_row(DType t, const uint8_t* row, int64_t K, int64_t groups, i
   }
 }
 
+
+// Weight panels [ceil(N/8)][nb] and activation rows [M][nb] of the panel path.
+struct PanelOperands {
+  Tensor storage;
+  int64_t nb = 0, panels = 0;
+  int8_t* wq = nullptr;     // [panels][nb][256]
+  float* wd = nullptr;      // [panels][nb][8]
+  int32_t* wc = nullptr;    // [panels][nb][8]
+  uint8_t* xu = nullptr;    // [M][nb * 32]
+  float* xd = nullptr;      // [M][nb]
+  PanelOperands(Compute& c, int64_t M, int64_t N, int64_t K) : nb(K / 32), panels((N + 7) / 8) {
+    const int64_t pb = panels * nb;
+    storage = new_tensor(c, {pb * (64 + 8 + 8) + M * nb * (8 + 1)});
+    float* base = storage.data_as<float>();
+    wq = reinterpret_cast<int8_t*>(base);
+    wd = base + pb * 64;
+    wc = reinterpret_cast<int32_t*>(wd + pb * 8);
+    xu = reinterpret_cast<uint8_t*>(base + pb * 80);
+    xd = base + pb * 80 + M * nb * 8;
+  }
+  QPanel panel(int64_t p) const { return {wq + p * nb * 256, wd + p * nb * 8, wc + p * nb * 8}; }
+};
+
+// Columns n0..n0+7 of W [N, K] (rows past N are zero) -> one panel.
+void pack_panel(DType t, const PanelFormat& f, const uint8_t* w, int64_t row_bytes, int64_t N, int64_t n0, int64_t nb, int8_t* q,
+                float* d, int32_t* corr) {
+  for (int c = 0; c < 8; ++c) {
+    const int64_t n = n0 + c;
+    for (int64_t b = 0; b < nb; ++b) {
+      int codes[32] = {};
+      float dd = 0.f, unused_m = 0.f;
+      if (n < N) weight_block(t, w + n * row_bytes, b, codes, &dd, &unused_m);
+      int sum = 0;
+      for (int e = 0; e < 32; ++e) {
+        const int v = n < N ? codes[e] - f.code_offset : 0;
+        q[b * 256 + (e / 4) * 32 + c * 4 + e % 4] = static_cast<int8_t>(v);
+        sum += v;
+      }
+      d[b * 8 + c] = dd;
+      corr[b * 8 + c] = (f.qmax + 1) * sum;
+    }
+  }
+}
+
+void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k,
+                      const void* w, DType wt, float* y, int64_t ys_m, int64_t ys_n, const float* bias_n) {
+  const QuantTable& t = quant_table();
+  const QuantTable& kt = f.depth == 0 && !t.any_depth ? quant_scalar_table() : t;  // the dot products
+  PanelOperands op(c, M, N, K);
+  const int64_t nb = op.nb;
+  parallel_for(c.pool, M, 16, [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(xs_k == 1 ? 0 : size_t(K));  // strided rows are gathered first
+    for (int64_t m = r0; m < r1; ++m) {
+      const float* xr = x + m * xs_m;
+      if (xs_k != 1) {
+        for (int64_t k = 0; k < K; ++k) row[size_t(k)] = xr[k * xs_k];
+        xr = row.data();
+      }
+      t.quantize_act(xr, nb, f.qmax, op.xu + m * nb * 32, op.xd + m * nb);
+    }
+  });
+  const int64_t row_bytes = dtype_bytes_for(wt, K);
+  parallel_for(c.pool, op.panels, 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      pack_panel(wt, f, static_cast<const uint8_t*>(w), row_bytes, N, p * 8, nb, op.wq + p * nb * 256, op.wd + p * nb * 8,
+                 op.wc + p * nb * 8);
+  });
+
+  const int64_t tiles_m = (M + kPanelMt - 1) / kPanelMt, tiles_n = (op.panels + kPanelNt - 1) / kPanelNt;
+  parallel_for(c.pool, tiles_m * tiles_n, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t tile = t0; tile < t1; ++tile) {
+      const int64_t m0 = (tile / tiles_n) * kPanelMt, m1 = std::min(M, m0 + kPanelMt);
+      const int64_t p0 = (tile % tiles_n) * kPanelNt, p1 = std::min(op.panels, p0 + kPanelNt);
+      for (int64_t p = p0; p < p1; ++p) {
+        const QPanel panel = op.panel(p);
+        const int cols = int(std::min<int64_t>(8, N - p * 8));
+        for (int64_t m = m0; m < m1; m += 4) {
+          const int rows = int(std::min<int64_t>(4, m1 - m));
+          const uint8_t* xu[4];
+          const float* xd[4];
+          for (int r = 0; r < 4; ++r) {
+            const int64_t mr = m + std::min(r, rows - 1);
+            xu[r] = op.xu + mr * nb * 32;
+            xd[r] = op.xd + mr * nb;
+          }
+          float out[32];
+          kt.panel_4x8(nb, f.depth, xu, xd, panel, out);
+          for (int r = 0; r < rows; ++r)
+            for (int cc = 0; cc < cols; ++cc) {
+              const int64_t n = p * 8 + cc;
+              y[(m + r) * ys_m + n * ys_n] = out[r * 8 + cc] + (bias_n ? bias_n[n] : 0.f);
+            }
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 const QuantTable& quant_table() {
@@ -177,8 +301,9 @@ bool quant_gemm_takes(DType t) {
 }
 
 bool quant_gemm_preferred(DType t, int64_t K) {
-  if (!quant_gemm_takes(t) || K % 256 != 0) return false;
-  return t != DType::Q8_0 || &quant_table() == quant_avx512_table();
+  PanelFormat f;
+  if (panel_format(t, &f)) return K % 32 == 0 && (f.depth > 0 || &quant_table() == quant_avx512_table());
+  return quant_gemm_takes(t) && K % 256 == 0;
 }
 
 void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w, DType wt, float* y,
@@ -186,11 +311,11 @@ void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int
   require(quant_gemm_takes(wt), "quant_gemm", std::string("weights of type ") + dtype_name(wt));
   require(K % dtype_block_size(wt) == 0, "quant_gemm", "K " + std::to_string(K) + " is not whole blocks");
   if (M <= 0 || N <= 0) return;
+  PanelFormat pf;
+  if (panel_format(wt, &pf)) return quant_gemm_panel(c, pf, M, N, K, x, xs_m, xs_k, w, wt, y, ys_m, ys_n, bias_n);
   const int64_t groups = (K + 255) / 256;
   const int64_t row_bytes = dtype_bytes_for(wt, K);
   const QuantTable& t = quant_table();
-  const bool signed_w = wt == DType::Q8_0;
-  const bool has_min = !signed_w;
 
   QMatrix xa(c, M, groups);  // activations [M, K]
   parallel_for(c.pool, M, 16, [&](int64_t r0, int64_t r1) {
@@ -221,7 +346,7 @@ void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int
           QRow xr[4];
           for (int j = 0; j < 4; ++j) xr[j] = xa.row(m + std::min(j, rows - 1));
           float out[4];
-          t.dot_1x4(groups, wr, signed_w, has_min, xr, out);
+          t.dot_1x4(groups, wr, xr, out);
           for (int j = 0; j < rows; ++j) y[(m + j) * ys_m + n * ys_n] = out[j] + bias;
         }
       }

@@ -1,9 +1,9 @@
 // Internal: GEMM with block-quantized weights where the dot products run in
-// integers. Activations are quantized on the fly to int8 per block of 32
-// (scale amax/127), weights are unpacked once per call to int8 codes with a
-// per-32 scale and offset, and each output is sum_b d_w*d_x*isum_b +
-// m_w*s_x accumulated in f32 (quant_table.h). Formats with 16-value
-// sub-blocks (q2_K, q3_K, q6_K) are not taken: callers dequantize those.
+// integers. Activations are quantized on the fly to 8 bits per block of 32,
+// weights are unpacked once per call to int8 codes with a per-32 scale (and
+// offset), and each output is sum_b d_w*d_x*isum_b (+ m_w*s_x) accumulated
+// in f32 (quant_table.h). Formats with 16-value sub-blocks (q2_K, q3_K,
+// q6_K) are not taken: callers dequantize those.
 #pragma once
 #include <cstdint>
 
@@ -17,11 +17,11 @@ namespace kern {
 bool quant_gemm_takes(DType t);
 
 // Whether ops should use the integer GEMM for these weights rather than
-// dequantizing them and running the f32 GEMM. Measured (bench_quant, AVX2,
-// SD 1.5 shapes): with K a multiple of 256 (no padded group) 4/5-bit weights
-// run 1.15-1.3x faster than f16; q8_0 (sign trick, no i16 accumulation) and
-// padded K (320: 1.6x the work) run 0.4-0.9x, so those dequantize. With
-// AVX-512 VNNI q8_0 needs no sign trick's extra work per pair and is taken.
+// dequantizing them and running the f32 GEMM: q4_0 and q5_0 (the 8-column
+// panel kernels) for any K, q8_0 likewise but only with AVX-512 VNNI (on
+// AVX2 its 8x8-bit products need the i16 widening step per pair and run no
+// faster than f32 FMA); the group-path formats only with K a multiple of 256
+// (a padded group costs up to 1.6x the work).
 bool quant_gemm_preferred(DType t, int64_t K);
 
 // Y(m, n) = sum_k X(m, k) * W[n, k] (+ bias_n[n]) for m < M, n < N.

@@ -1,4 +1,5 @@
-// Portable reference of the integer dot product (quant_table.h contract).
+// Portable reference of the integer GEMM kernels (quant_table.h contracts).
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/quant_table.h"
@@ -7,7 +8,7 @@ namespace sd {
 namespace kern {
 namespace {
 
-void dot_1x4(int64_t groups, const QRow& w, bool signed_w, bool has_min, const QRow* x, float* out) {
+void dot_1x4(int64_t groups, const QRow& w, const QRow* x, float* out) {
   for (int j = 0; j < 4; ++j) {
     float acc[8] = {};
     for (int64_t g = 0; g < groups; ++g) {
@@ -18,23 +19,54 @@ void dot_1x4(int64_t groups, const QRow& w, bool signed_w, bool has_min, const Q
         for (int t = 0; t < 8; ++t) {
           for (int k = 0; k < 4; ++k) {
             const int i = t * 32 + lane * 4 + k;
-            const int wv = signed_w ? int(wq[i]) : int(uint8_t(wq[i]));
-            isum += wv * int(xq[i]);
+            isum += int(uint8_t(wq[i])) * int(xq[i]);
           }
         }
         const int64_t b = g * 8 + lane;
         acc[lane] = std::fma(float(isum), w.d[b] * x[j].d[b], acc[lane]);
-        if (has_min) acc[lane] = std::fma(w.ms[b], x[j].ms[b], acc[lane]);
+        acc[lane] = std::fma(w.ms[b], x[j].ms[b], acc[lane]);
       }
     }
     out[j] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
   }
 }
 
+void quantize_act(const float* x, int64_t nb, int qmax, uint8_t* u, float* d) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* xb = x + b * 32;
+    float amax = 0.f;
+    for (int e = 0; e < 32; ++e) amax = std::max(amax, std::fabs(xb[e]));
+    const float dd = amax / float(qmax), id = dd != 0.f ? 1.f / dd : 0.f;
+    for (int e = 0; e < 32; ++e) {
+      const int q = std::min(qmax, std::max(-qmax, int(std::lrintf(xb[e] * id))));
+      u[b * 32 + e] = static_cast<uint8_t>(q + qmax + 1);
+    }
+    d[b] = dd;
+  }
+}
+
+void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out) {
+  for (int r = 0; r < 4; ++r) {
+    float acc[8] = {};
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* xb = xu[r] + b * 32;
+      const int8_t* wb = w.q + b * 256;
+      for (int c = 0; c < 8; ++c) {
+        int32_t isum = 0;
+        for (int t = 0; t < 8; ++t)
+          for (int k = 0; k < 4; ++k) isum += int(xb[4 * t + k]) * int(wb[t * 32 + c * 4 + k]);
+        isum -= w.corr[b * 8 + c];
+        acc[c] = std::fma(float(isum), w.d[b * 8 + c] * xd[r][b], acc[c]);
+      }
+    }
+    for (int c = 0; c < 8; ++c) out[r * 8 + c] = acc[c];
+  }
+}
+
 }  // namespace
 
 const QuantTable& quant_scalar_table() {
-  static const QuantTable t{"scalar", dot_1x4};
+  static const QuantTable t{"scalar", dot_1x4, quantize_act, panel_4x8, true};
   return t;
 }
 
