@@ -1,6 +1,7 @@
 // ops::conv2d: 1x1 stride-1 convs are one GEMM per image; 3x3 stride-1 convs
-// with enough output tiles use Winograd F(4x4, 3x3); everything else (stride
-// 2, small maps) is an im2col GEMM over bounded chunks of output pixels.
+// use Winograd, F(4x4, 3x3) with enough output tiles, else F(2x2, 3x3);
+// everything else (stride 2 and up) is an im2col GEMM over bounded chunks of
+// output pixels.
 #include <algorithm>
 
 #include "kernels/gemm.h"
@@ -15,15 +16,17 @@ namespace sd {
 namespace ops {
 namespace {
 
-// Winograd pays a per-call weight transform (~Cout*Cin*100 flops) that
-// only amortises over enough output tiles.
-constexpr int64_t kWinogradMinTiles = 4;
+// Winograd pays a per-call weight transform that only amortises over enough
+// output tiles: below this many F(4x4) tiles in the batch (1280->1280 at
+// 16x16 is 16 per image, 8x8 is 4) F(2x2, 3x3) is faster, measured on the
+// U-Net's 4x4, 8x8 and 16x16 levels at batch 1 and 2.
+constexpr int64_t kWinograd4MinTiles = 16;
 constexpr int64_t kColBytes = 8ll << 20;  // im2col chunk cap
 
 // Maps whose whole batch has at most this many output pixels run as one GEMM
 // over the batch: at such sizes the GEMM is bound by converting and packing
-// the weights, which a per-image loop repeats for every image (SD's deepest
-// U-Net level at 256x256: 4x4 maps, 2 images per CFG batch).
+// the weights, which a per-image loop repeats for every image (the U-Net's
+// stride-2 downsampling convs on small maps, 2 images per CFG batch).
 constexpr int64_t kBatchedMaxPixels = 256;
 
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }  // b > 0
@@ -112,11 +115,14 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
   const float* bp = b ? bias.data() : nullptr;
   Tensor y = kern::new_tensor(c, {B, Cout, Ho, Wo});  // [B, Cout, Ho, Wo]
   const bool pointwise = k == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
-  const bool winograd = k == 3 && stride == 1 && ((Ho + 3) / 4) * ((Wo + 3) / 4) >= kWinogradMinTiles;
-  if (winograd) {
+  if (k == 3 && stride == 1) {
     // All images at once: the weight transform is shared by the batch.
-    kern::conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(), Ho,
-                           Wo);
+    if (B * ((Ho + 3) / 4) * ((Wo + 3) / 4) >= kWinograd4MinTiles)
+      kern::conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(),
+                             Ho, Wo);
+    else
+      kern::conv3x3_winograd_f2(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(),
+                                Ho, Wo);
     return y;
   }
   if (B > 1 && B * Ho * Wo <= kBatchedMaxPixels) {

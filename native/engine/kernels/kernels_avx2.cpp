@@ -127,11 +127,104 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
   }
 }
 
+// 8 columns of 8 rows, f16/bf16 -> f32: an 8x8 16-bit transpose on 128-bit
+// registers, then one widening per column. col[c] holds rows 0..7 of column c.
+inline void transpose8x8_u16(const uint16_t* s, int64_t ld, bool bf16, __m256* col) {
+  __m128i a[8], t[8], q[8];
+  for (int i = 0; i < 8; ++i) a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * ld));
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm_unpacklo_epi16(a[2 * i], a[2 * i + 1]);  // rows 2i, 2i+1 of columns 0..3
+    t[2 * i + 1] = _mm_unpackhi_epi16(a[2 * i], a[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int lo = 0; lo < 2; ++lo) {
+      // rows 4h..4h+3 of columns 4 lo + {0, 1} and 4 lo + {2, 3}
+      q[4 * h + 2 * lo] = _mm_unpacklo_epi32(t[4 * h + lo], t[4 * h + 2 + lo]);
+      q[4 * h + 2 * lo + 1] = _mm_unpackhi_epi32(t[4 * h + lo], t[4 * h + 2 + lo]);
+    }
+  for (int p = 0; p < 4; ++p) {
+    const __m128i c0 = _mm_unpacklo_epi64(q[p], q[4 + p]), c1 = _mm_unpackhi_epi64(q[p], q[4 + p]);
+    if (bf16) {
+      col[2 * p] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(c0), 16));
+      col[2 * p + 1] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(c1), 16));
+    } else {
+      col[2 * p] = _mm256_cvtph_ps(c0);
+      col[2 * p + 1] = _mm256_cvtph_ps(c1);
+    }
+  }
+}
+
+// The same for f32: rows i and i + 4 share a register, then 4x4 in-lane
+// transposes.
+inline void transpose8x8_f32(const float* s, int64_t ld, __m256* col) {
+  for (int h = 0; h < 2; ++h) {
+    __m256 v[4], t[4];
+    for (int i = 0; i < 4; ++i)
+      v[i] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + i * ld + 4 * h)), _mm_loadu_ps(s + (i + 4) * ld + 4 * h), 1);
+    t[0] = _mm256_unpacklo_ps(v[0], v[1]);
+    t[1] = _mm256_unpackhi_ps(v[0], v[1]);
+    t[2] = _mm256_unpacklo_ps(v[2], v[3]);
+    t[3] = _mm256_unpackhi_ps(v[2], v[3]);
+    col[4 * h] = _mm256_shuffle_ps(t[0], t[2], 0x44);
+    col[4 * h + 1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
+    col[4 * h + 2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
+    col[4 * h + 3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
+  }
+}
+
+void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
+  if (t != DType::F32 && t != DType::F16 && t != DType::BF16)
+    fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
+  const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
+  for (int64_t r = 0; r < r8; r += 8)
+    for (int64_t c = 0; c < c8; c += 8) {
+      __m256 col[8];
+      // Rows are far apart (weights: one per output channel), so the
+      // hardware prefetcher misses them; fetch 256 bytes ahead.
+      for (int i = 0; i < 8; ++i)
+        _mm_prefetch(static_cast<const char*>(src) + ((r + i) * ld + c) * (t == DType::F32 ? 4 : 2) + 256, _MM_HINT_T0);
+      if (t == DType::F32)
+        transpose8x8_f32(static_cast<const float*>(src) + r * ld + c, ld, col);
+      else
+        transpose8x8_u16(static_cast<const uint16_t*>(src) + r * ld + c, ld, t == DType::BF16, col);
+      for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (c + j) * ldd + r, col[j]);
+    }
+  // Tails: rows below r8 (all columns), columns past c8 (rows above r8).
+  auto one = [&](int64_t r, int64_t c) {
+    const int64_t i = r * ld + c;
+    float f;
+    if (t == DType::F32)
+      std::memcpy(&f, static_cast<const char*>(src) + 4 * i, 4);
+    else
+      f = t == DType::F16 ? _cvtsh_ss(load_u16(src, i)) : bf16_to_f32(load_u16(src, i));
+    dst[c * ldd + r] = f;
+  };
+  for (int64_t r = r8; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) one(r, c);
+  for (int64_t r = 0; r < r8; ++r)
+    for (int64_t c = c8; c < cols; ++c) one(r, c);
+}
+
 }  // namespace
 
 const Table* avx2_table() {
-  static const Table t{"avx2", kMr,  kNr,      gemm_ukernel,          convert_to_f32,      exp_shift_sum,       max_of,
-                       silu,   gelu, exp_cols, wino::weights<v8f, 8>, wino::input<v8f, 8>, wino::output<v8f, 8>};
+  static const Table t{"avx2",
+                       kMr,
+                       kNr,
+                       gemm_ukernel,
+                       convert_to_f32,
+                       exp_shift_sum,
+                       max_of,
+                       silu,
+                       gelu,
+                       exp_cols,
+                       wino::weights<v8f, 8>,
+                       wino::input<v8f, 8>,
+                       wino::output<v8f, 8>,
+                       transpose_f32,
+                       wino::weights2<v8f, 8>,
+                       wino::input2<v8f, 8>,
+                       wino::output2<v8f, 8>};
   return &t;
 }
 

@@ -44,6 +44,9 @@ const Table* avx512_table() {
     x.wino_weights = wino::weights<v16f, 16>;
     x.wino_input = wino::input<v16f, 16>;
     x.wino_output = wino::output<v16f, 16>;
+    x.wino2_weights = wino::weights2<v16f, 16>;
+    x.wino2_input = wino::input2<v16f, 16>;
+    x.wino2_output = wino::output2<v16f, 16>;
     return x;
   }();
   return &t;

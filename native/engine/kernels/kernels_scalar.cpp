@@ -74,6 +74,26 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
     }
 }
 
+void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * ld;
+    switch (t) {
+      case DType::F32: {
+        const unsigned char* s = static_cast<const unsigned char*>(src) + 4 * o;
+        for (int64_t c = 0; c < cols; ++c) std::memcpy(dst + c * ldd + r, s + 4 * c, 4);  // may be unaligned
+        break;
+      }
+      case DType::F16:
+        for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = f16_to_f32(load_u16(src, o + c));
+        break;
+      case DType::BF16:
+        for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = bf16_to_f32(load_u16(src, o + c));
+        break;
+      default: fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
+    }
+  }
+}
+
 }  // namespace
 
 const Table& scalar_table() {
@@ -89,7 +109,11 @@ const Table& scalar_table() {
                        exp_cols,
                        wino::weights<float, 1>,
                        wino::input<float, 1>,
-                       wino::output<float, 1>};
+                       wino::output<float, 1>,
+                       transpose_f32,
+                       wino::weights2<float, 1>,
+                       wino::input2<float, 1>,
+                       wino::output2<float, 1>};
   return t;
 }
 

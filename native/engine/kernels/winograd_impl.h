@@ -1,8 +1,9 @@
-// Internal: Winograd F(4x4, 3x3) transforms written once over a lane type V
-// holding W floats (float with W = 1 for the scalar path, GCC vector types
-// for AVX2 / AVX-512), and instantiated in each ISA's kernel file. Points
-// 0, 1, -1, 2, -2, inf (Lavin & Gray 2015):
+// Internal: Winograd F(4x4, 3x3) and F(2x2, 3x3) transforms written once
+// over a lane type V holding W floats (float with W = 1 for the scalar path,
+// GCC vector types for AVX2 / AVX-512), and instantiated in each ISA's
+// kernel file. F(4x4): points 0, 1, -1, 2, -2, inf (Lavin & Gray 2015):
 //   U = G g G^T (6x6 from 3x3), V = B^T d B (6x6), Y = A^T (U .* V) A (4x4).
+// F(2x2): points 0, 1, -1, inf: U 4x4, V 4x4, Y 2x2.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -151,6 +152,124 @@ void output(const float* m, int64_t xi_stride, int64_t n, const float* bias, flo
       float* yl = y + (l0 + l) * plane;
       for (int r = 0; r < rows; ++r)
         for (int c = 0; c < cols; ++c) yl[r * Wo + c] = out[r * 4 + c][l];
+    }
+  }
+}
+
+// ---- F(2x2, 3x3) ----
+
+// out = B^T in, 4 -> 4.
+template <typename V>
+inline void bt4(const V* in, int s, V* out, int os) {
+  V d0 = in[0], d1 = in[s], d2 = in[2 * s], d3 = in[3 * s];
+  out[0] = d0 - d2;
+  out[os] = d1 + d2;
+  out[2 * os] = d2 - d1;
+  out[3 * os] = d1 - d3;
+}
+// out = G g, 3 -> 4.
+template <typename V>
+inline void g4(const V* g, int s, V* out, int os) {
+  V g0 = g[0], g1 = g[s], g2 = g[2 * s];
+  V a = (g0 + g2) * 0.5f, b = g1 * 0.5f;
+  out[0] = g0;
+  out[os] = a + b;
+  out[2 * os] = a - b;
+  out[3 * os] = g2;
+}
+// out = A^T m, 4 -> 2.
+template <typename V>
+inline void at2(const V* m, int s, V* out, int os) {
+  out[0] = m[0] + m[s] + m[2 * s];
+  out[os] = m[s] - m[2 * s] - m[3 * s];
+}
+
+// Kernels (i, l) for i < ni, l < nl, tap k (row-major 3x3) at
+// g[i * g_stride + k * tap_stride + l] (kernels l along the lanes, as
+// transpose_f32 leaves them) -> the 16 points u[xi * u_xi + i * u_stride + l].
+template <typename V, int W>
+void weights2(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride, int64_t u_xi) {
+  for (int64_t i = 0; i < ni; ++i, g += g_stride, u += u_stride) {
+    int64_t l0 = 0;
+    for (; l0 + W <= nl; l0 += W) {
+      V gv[9], t[12], uu[16];
+      for (int k = 0; k < 9; ++k) gv[k] = ld<V>(g + k * tap_stride + l0);
+      for (int c = 0; c < 3; ++c) g4(gv + c, 3, t + c, 3);
+      for (int r = 0; r < 4; ++r) g4(t + r * 3, 1, uu + r * 4, 1);
+      for (int xi = 0; xi < 16; ++xi) st(u + xi * u_xi + l0, uu[xi]);
+    }
+    for (; l0 < nl; ++l0) {
+      float gs[9], t[12], uu[16];
+      for (int k = 0; k < 9; ++k) gs[k] = g[k * tap_stride + l0];
+      for (int c = 0; c < 3; ++c) g4(gs + c, 3, t + c, 3);
+      for (int r = 0; r < 4; ++r) g4(t + r * 3, 1, uu + r * 4, 1);
+      for (int xi = 0; xi < 16; ++xi) u[xi * u_xi + l0] = uu[xi];
+    }
+  }
+}
+
+// As input(), 2x2 output tiles (4x4 input patches at 2 * tile - padding).
+template <typename V, int W>
+void input2(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v, int64_t v_stride) {
+  for (int64_t t = 0; t < tn; t += W) {
+    const int nl = int(tn - t < W ? tn - t : W);
+    float d[16][W];
+    for (int l = 0; l < W; ++l) {
+      const int64_t tile = t0 + t + (l < nl ? l : 0);
+      const int64_t iy0 = (tile / tw) * 2 - pt, ix0 = (tile % tw) * 2 - pl;
+      const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + 4 <= H && ix0 + 4 <= Wd;
+      for (int r = 0; r < 4; ++r) {
+        const int64_t iy = iy0 + r;
+        const float* row = xc + iy * Wd;
+        for (int c = 0; c < 4; ++c) {
+          const int64_t ix = ix0 + c;
+          d[r * 4 + c][l] = (inside || (iy >= 0 && iy < H && ix >= 0 && ix < Wd)) ? row[ix] : 0.f;
+        }
+      }
+    }
+    V dv[16], tmp[16], vv[16];
+    for (int k = 0; k < 16; ++k) dv[k] = ld<V>(d[k]);
+    for (int c = 0; c < 4; ++c) bt4(dv + c, 4, tmp + c, 4);
+    for (int r = 0; r < 4; ++r) bt4(tmp + r * 4, 1, vv + r * 4, 1);
+    for (int xi = 0; xi < 16; ++xi) {
+      if (nl == W) {
+        st(v + xi * v_stride + t, vv[xi]);
+      } else {
+        float lane[W];
+        st(lane, vv[xi]);
+        for (int l = 0; l < nl; ++l) v[xi * v_stride + t + l] = lane[l];
+      }
+    }
+  }
+}
+
+// As output(), 2x2 tiles from 16 points.
+template <typename V, int W>
+void output2(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo, int rows, int cols) {
+  for (int64_t l0 = 0; l0 < n; l0 += W) {
+    const int nl = int(n - l0 < W ? n - l0 : W);
+    V mv[16], tmp[8], o[4];
+    float lane[W] = {};
+    for (int xi = 0; xi < 16; ++xi) {
+      if (nl == W) {
+        mv[xi] = ld<V>(m + xi * xi_stride + l0);
+      } else {
+        for (int l = 0; l < nl; ++l) lane[l] = m[xi * xi_stride + l0 + l];
+        mv[xi] = ld<V>(lane);
+      }
+    }
+    for (int c = 0; c < 4; ++c) at2(mv + c, 4, tmp + c, 4);
+    for (int r = 0; r < 2; ++r) at2(tmp + r * 4, 1, o + r * 2, 1);
+    float bl[W] = {};
+    if (bias)
+      for (int l = 0; l < nl; ++l) bl[l] = bias[l0 + l];
+    const V bv = ld<V>(bl);
+    float out[4][W];
+    for (int k = 0; k < 4; ++k) st(out[k], o[k] + bv);
+    for (int l = 0; l < nl; ++l) {
+      float* yl = y + (l0 + l) * plane;
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) yl[r * Wo + c] = out[r * 2 + c][l];
     }
   }
 }
