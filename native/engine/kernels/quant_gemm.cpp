@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,7 @@ constexpr int64_t kPanelMt = 64, kPanelNt = 8;
 
 // Panel path parameters per weight format: activations are quantized to
 // [-qmax, qmax] and stored as u = q + qmax + 1 (u <= 255); weight codes are
-// signed (code - code_offset, w = d * code); `depth` 4-value steps fit in an
+// signed (signed_codes(), w = d * code); `depth` 4-value steps fit in an
 // i16 sum (AVX2 maddubs): 2 * depth * 255 * max|code| <= 32767.
 //   q4_0: |code| <= 8:   2*8*255*8  = 32640, depth 8.
 //   q5_0: |code| <= 16:  2*4*255*16 = 32640, depth 4.
@@ -36,14 +37,14 @@ constexpr int64_t kPanelMt = 64, kPanelNt = 8;
 //         depth 1 but tripled the tiny-sd1 image error and ran no faster
 //         than the f32 GEMM on AVX2).
 struct PanelFormat {
-  int qmax, depth, code_offset;
+  int qmax, depth;
 };
 
 bool panel_format(DType t, PanelFormat* f) {
   switch (t) {
-    case DType::Q8_0: *f = {127, 0, 0}; return true;
-    case DType::Q4_0: *f = {127, 8, 8}; return true;
-    case DType::Q5_0: *f = {127, 4, 16}; return true;
+    case DType::Q8_0: *f = {127, 0}; return true;
+    case DType::Q4_0: *f = {127, 8}; return true;
+    case DType::Q5_0: *f = {127, 4}; return true;
     default: return false;
   }
 }
@@ -104,33 +105,11 @@ void weight_block(DType t, const uint8_t* row, int64_t b, int* q, float* d, floa
     for (int i = 0; i < 32; ++i) q[i] |= int((h >> i) & 1) << 4;
   };
   switch (t) {
-    case DType::Q8_0: {
-      const uint8_t* p = row + b * 34;
-      for (int i = 0; i < 32; ++i) q[i] = static_cast<int8_t>(p[2 + i]);
-      *d = rd_half(p);
-      *m = 0.f;
-      return;
-    }
-    case DType::Q4_0: {
-      const uint8_t* p = row + b * 18;
-      nibbles(p + 2);
-      *d = rd_half(p);
-      *m = -8.f * *d;
-      return;
-    }
     case DType::Q4_1: {
       const uint8_t* p = row + b * 20;
       nibbles(p + 4);
       *d = rd_half(p);
       *m = rd_half(p + 2);
-      return;
-    }
-    case DType::Q5_0: {
-      const uint8_t* p = row + b * 22;
-      nibbles(p + 6);
-      high_bits(p + 2);
-      *d = rd_half(p);
-      *m = -16.f * *d;
       return;
     }
     case DType::Q5_1: {
@@ -197,21 +176,47 @@ struct PanelOperands {
   QPanel panel(int64_t p) const { return {wq + p * nb * 256, wd + p * nb * 8, wc + p * nb * 8}; }
 };
 
+// Block b (32 values) of a q8_0 / q4_0 / q5_0 weight row: signed codes
+// (w = d * code), returns d.
+float signed_codes(DType t, const uint8_t* row, int64_t b, int8_t* q) {
+  switch (t) {
+    case DType::Q8_0: {
+      const uint8_t* p = row + b * 34;
+      std::memcpy(q, p + 2, 32);
+      return quant::rd_half(p);
+    }
+    case DType::Q4_0: {
+      const uint8_t* p = row + b * 18;
+      for (int i = 0; i < 16; ++i) {
+        q[i] = static_cast<int8_t>((p[2 + i] & 0xF) - 8);
+        q[i + 16] = static_cast<int8_t>((p[2 + i] >> 4) - 8);
+      }
+      return quant::rd_half(p);
+    }
+    case DType::Q5_0: {
+      const uint8_t* p = row + b * 22;
+      const uint32_t h = p[2] | (uint32_t(p[3]) << 8) | (uint32_t(p[4]) << 16) | (uint32_t(p[5]) << 24);
+      for (int i = 0; i < 16; ++i) {
+        q[i] = static_cast<int8_t>(((p[6 + i] & 0xF) | (((h >> i) & 1) << 4)) - 16);
+        q[i + 16] = static_cast<int8_t>(((p[6 + i] >> 4) | (((h >> (i + 16)) & 1) << 4)) - 16);
+      }
+      return quant::rd_half(p);
+    }
+    default: fail(ErrorCode::Internal, std::string("quant_gemm: no panel path for ") + dtype_name(t));
+  }
+}
+
 // Columns n0..n0+7 of W [N, K] (rows past N are zero) -> one panel.
 void pack_panel(DType t, const PanelFormat& f, const uint8_t* w, int64_t row_bytes, int64_t N, int64_t n0, int64_t nb, int8_t* q,
                 float* d, int32_t* corr) {
   for (int c = 0; c < 8; ++c) {
     const int64_t n = n0 + c;
     for (int64_t b = 0; b < nb; ++b) {
-      int codes[32] = {};
-      float dd = 0.f, unused_m = 0.f;
-      if (n < N) weight_block(t, w + n * row_bytes, b, codes, &dd, &unused_m);
+      int8_t codes[32] = {};
+      const float dd = n < N ? signed_codes(t, w + n * row_bytes, b, codes) : 0.f;
       int sum = 0;
-      for (int e = 0; e < 32; ++e) {
-        const int v = n < N ? codes[e] - f.code_offset : 0;
-        q[b * 256 + (e / 4) * 32 + c * 4 + e % 4] = static_cast<int8_t>(v);
-        sum += v;
-      }
+      for (int e = 0; e < 32; ++e) sum += codes[e];
+      for (int g = 0; g < 8; ++g) std::memcpy(q + b * 256 + g * 32 + c * 4, codes + 4 * g, 4);
       d[b * 8 + c] = dd;
       corr[b * 8 + c] = (f.qmax + 1) * sum;
     }
