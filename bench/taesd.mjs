@@ -94,6 +94,7 @@ process.env.SD_NATIVE_OP_TIMERS = "1";
 const lib = await import(entry);
 const model = await lib.loadModel(checkpoint, { threads, taesd, tokenizer: join(root, "..", "shared", "clip") });
 const best = { vae: { wallMs: Infinity, cpuS: Infinity }, taesd: { wallMs: Infinity, cpuS: Infinity } };
+const opSeconds = {}; // decoder -> op family -> seconds, of its fastest run
 try {
   for (let r = 0; r < runs; r++) {
     for (const decoder of ["vae", "taesd"]) {
@@ -111,6 +112,7 @@ try {
       console.error(
         `run ${r + 1}/${runs} ${decoder}: ${(timings.vaeDecodeMs / 1000).toFixed(2)} s wall, ${cpuS.toFixed(2)} CPU s`,
       );
+      if (timings.vaeDecodeMs < best[decoder].wallMs) opSeconds[decoder] = timings.ops?.decode;
       best[decoder].wallMs = Math.min(best[decoder].wallMs, timings.vaeDecodeMs);
       best[decoder].cpuS = Math.min(best[decoder].cpuS, cpuS);
     }
@@ -126,8 +128,8 @@ const report = {
   runs,
   cpu: cpus()[0]?.model ?? "unknown",
   gmac,
-  vae: { ...best.vae, gflopsPerCpuS: (2 * gmac.vae) / best.vae.cpuS },
-  taesd: { ...best.taesd, gflopsPerCpuS: (2 * gmac.taesd) / best.taesd.cpuS },
+  vae: { ...best.vae, gflopsPerCpuS: (2 * gmac.vae) / best.vae.cpuS, opSeconds: opSeconds.vae },
+  taesd: { ...best.taesd, gflopsPerCpuS: (2 * gmac.taesd) / best.taesd.cpuS, opSeconds: opSeconds.taesd },
   speedupWall: best.vae.wallMs / best.taesd.wallMs,
   speedupCpu: best.vae.cpuS / best.taesd.cpuS,
 };
@@ -137,6 +139,10 @@ console.log("decoder | GMAC | wall s | CPU s | GFLOP/CPU-s");
 for (const d of ["vae", "taesd"]) {
   const b = report[d];
   console.log(`${d.padEnd(7)} | ${f(gmac[d], 0)} | ${f(b.wallMs / 1000)} | ${f(b.cpuS)} | ${f(b.gflopsPerCpuS, 1)}`);
+}
+for (const d of ["vae", "taesd"]) {
+  const ops = Object.entries(report[d].opSeconds ?? {}).filter(([, sec]) => sec > 0);
+  console.log(`${d} op seconds (fastest run): ${ops.map(([k, sec]) => `${k} ${f(sec)}`).join(", ")}`);
 }
 console.log(`TAESD speed-up: ${f(report.speedupWall, 1)}x wall, ${f(report.speedupCpu, 1)}x CPU`);
 console.log(JSON.stringify(report));
