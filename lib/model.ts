@@ -4,6 +4,7 @@ import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js
 import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
 import { checkLogOptions, type Logger, type LogLevel, makeLog } from "./log.js";
 import { checkDirOption, resolvePromptLoras } from "./lora.js";
+import { checkMemoryBudget } from "./memory-budget.js";
 import { type NativeModel, native } from "./native.js";
 import {
   checkGenerateOptions,
@@ -185,6 +186,7 @@ export class Model {
       : first;
     const fromPrompt = await resolvePromptLoras(sized.prompt, this.#options.loraDir);
     const resolved = fromPrompt.length > 0 ? { ...sized, loras: [...sized.loras, ...fromPrompt] } : sized;
+    checkMemoryBudget(this.nativeModel(), resolved);
     const embeddings = await this.#embeddings(resolved);
     const tokenize = await promptTokenizerFor(this.info, this.#options, embeddings);
     return { resolved, images, tokenize, embeddings };

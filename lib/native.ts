@@ -31,6 +31,8 @@ export interface NativeModel {
   generate(params: NativeGenerateParams, onEvent: (event: NativeEvent) => void): NativeGenerateHandle;
   /** Reads a textual-inversion embedding file (lib/embeddings.ts); throws on a bad file. */
   readEmbedding?(path: string): NativeEmbedding;
+  /** Peak activation bytes of a call (native/engine/pipeline/memory_estimate.h; lib/memory-budget.ts). */
+  estimateMemory?(width: number, height: number, batch: number, guided: boolean): number;
 }
 
 export interface NativeLoadOptions {

@@ -7,6 +7,7 @@
 #include "js_errors.h"
 #include "lora/embedding_file.h"
 #include "models/taesd.h"
+#include "pipeline/memory_estimate.h"
 
 namespace sdnode {
 
@@ -17,6 +18,7 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::Generate>("generate"),
                          InstanceMethod<&ModelWrap::ReadEmbedding>("readEmbedding"),
+                         InstanceMethod<&ModelWrap::EstimateMemory>("estimateMemory"),
                      });
 }
 
@@ -82,6 +84,21 @@ Napi::Value ModelWrap::ReadEmbedding(const Napi::CallbackInfo& info) {
   rows(e.te1, "te1", "dim1");
   rows(e.te2, "te2", "dim2");
   return o;
+}
+
+Napi::Value ModelWrap::EstimateMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!model_) throw make_js_error(env, {"ERR_DISPOSED", "the model has been disposed"});
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsBoolean())
+    throw make_js_error(env, {"ERR_INVALID_OPTION", "estimateMemory(width, height, batch, guided): bad arguments"});
+  int64_t bytes = 0;
+  CapturedError error;
+  if (!capture_errors(&error, [&] {
+        bytes = sd::estimate_activation_bytes(*model_, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
+                                              info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Boolean>().Value());
+      }))
+    throw make_js_error(env, error);
+  return Napi::Number::New(env, double(bytes));
 }
 
 namespace {

@@ -25,6 +25,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Generate(const Napi::CallbackInfo& info);
   // readEmbedding(path) => { token, te1?: Float32Array, te2?: Float32Array, dim1, dim2 } (small files: synchronous)
   Napi::Value ReadEmbedding(const Napi::CallbackInfo& info);
+  // estimateMemory(width, height, batch, guided) => bytes of activations (pipeline/memory_estimate.h)
+  Napi::Value EstimateMemory(const Napi::CallbackInfo& info);
 
   std::shared_ptr<sd::LoadedModel> model_;
   // Merged weights of the last LoRA set used with this model (freed on dispose).

@@ -1,6 +1,7 @@
 #include "io/tensor_file.h"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
@@ -25,6 +26,10 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 TensorFile read_tensor_file(const std::string& path) {
   // The content decides (files get renamed); the extension only breaks ties.
   char magic[4] = {0, 0, 0, 0};
+  // A FIFO or device would block the read below (and the loader's thread) forever.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    fail(ErrorCode::Io, path + " is not a regular file");
   {
     std::ifstream f(path, std::ios::binary);
     f.read(magic, 4);

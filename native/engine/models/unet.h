@@ -58,6 +58,7 @@ class UNet {
   bool is_inpaint() const { return in_channels_ == 9; }
   bool has_text_time() const { return label_emb_.has_value(); }
   int pooled_dim() const { return pooled_dim_; }                   // SDXL: P in text_embeds [B, P]
+  int model_channels() const { return model_channels_; }           // C0: the first level's width
   int downsample_factor() const { return 1 << num_downsamples_; }  // H, W must divide by it
 
  private:

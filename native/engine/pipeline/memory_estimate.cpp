@@ -1,0 +1,40 @@
+#include "pipeline/memory_estimate.h"
+
+#include <algorithm>
+
+#include "models/unet.h"
+#include "models/vae.h"
+
+namespace sd {
+
+namespace {
+
+// The U-Net's peak is at its first level, in a transformer block: the GEGLU
+// projection [R, hw, 8 C0] and its product [R, hw, 4 C0], attention's Q, K, V
+// and output (4 x [R, hw, C0]), the block input and norm output, and the
+// level's skip connections kept for the up path (3 x C0 maps) plus the lower
+// levels' (about 2 more): ~20 f32 maps of C0 x h x w per row.
+constexpr int64_t kUnetMaps = 20;
+// The pipeline decodes one image at a time and tiles the VAE decode when its
+// activations would exceed about 1 GiB (pipeline/vae_decode.h), so the
+// decode stage is bounded by that (and by the whole decode below it).
+constexpr int64_t kVaeDecodeCap = int64_t(1) << 30;
+
+}  // namespace
+
+int64_t estimate_activation_bytes(const LoadedModel& model, int width, int height, int batch, bool guided) {
+  const UNet unet = UNet::bind(model);
+  const VAE vae = VAE::bind(model);
+  const int64_t f = vae.downsample_factor();
+  const int64_t h = height / f, w = width / f;  // latent size
+  const int64_t rows = int64_t(batch) * (guided ? 2 : 1);
+  const int64_t fmap = int64_t(unet.model_channels()) * h * w * int64_t(sizeof(float));
+  const int64_t unet_bytes = kUnetMaps * rows * fmap;
+  const int64_t decode_bytes = std::min(vae.decode_activation_bytes(h, w), kVaeDecodeCap);
+  // Latents, noise and the decoded batch stay alive across both stages.
+  const int64_t kept =
+      int64_t(batch) * (4 * vae.latent_channels() * h * w * int64_t(sizeof(float)) + int64_t(width) * height * 3 * int64_t(sizeof(float)));
+  return std::max(unet_bytes, decode_bytes) + kept;
+}
+
+}  // namespace sd
