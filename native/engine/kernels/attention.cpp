@@ -8,7 +8,8 @@
 // K and V^T of every (batch, head) are packed once as GEMM A operands. One
 // task per (batch, head, block of queries) walks the keys in blocks. Memory:
 // the packed K/V (same size as k, v) plus O(block^2) per task, never
-// O(Nq * Nk).
+// O(Nq * Nk). Up to kOneBlockKeys unmasked keys (cross-attention) take a
+// single-block path without the online rescaling.
 #include <algorithm>
 #include <cmath>
 
@@ -27,6 +28,67 @@ constexpr int64_t kQueries = 64;  // queries per task (rounded up to nr)
 constexpr int64_t kKeys = 256;    // keys per block (rounded up to mr)
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+// Without a mask, up to this many keys are one block: the whole score
+// column of a query fits in L1, so the softmax needs no running max or
+// rescaling (cross-attention to the 77 text tokens, small self-attention).
+constexpr int64_t kOneBlockKeys = 256;
+
+// attention() for !causal and Nk <= kOneBlockKeys. Per (batch, head) scale*K
+// and V^T are packed once as GEMM A operands; then per panel of nr queries:
+//   Q^T [H*D][nr] by one 8x8-blocked transpose of the panel's rows;
+//   per head: S^T [Nk, nr] = (scale K) Q^T, P^T = exp(S^T - column max)
+//   with column sums l, O^T [D, nr] = V^T P^T / l;
+//   out rows = (O^T)^T by one transpose.
+void attention_one_block(Compute& c, const float* qp, const float* kp, const float* vp, int64_t B, int64_t Nq, int64_t Nk, int64_t HD,
+                         int heads, float scale, float* out) {
+  const kern::Table& t = kern::table();
+  const int64_t D = HD / heads, mr = t.mr, nr = t.nr;
+  const int64_t k_size = round_up(Nk, mr) * D, bh_size = k_size + round_up(D, mr) * Nk;
+  Tensor packed = kern::new_tensor(c, {B * heads, bh_size});  // per (b, h): K [key panels][D][mr], V^T [D panels][Nk][mr]
+  float* pk = packed.data_as<float>();
+  parallel_for(c.pool, B * heads * 2, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t bh = i / 2, b = bh / heads, h = bh % heads, off = (b * Nk) * HD + h * D;
+      float* base = pk + bh * bh_size;
+      if (i % 2 == 0)
+        kern::pack_a({kp + off, DType::F32, HD, 1}, 0, Nk, 0, D, base, scale);  // A(j, d) = scale k[j, d]
+      else
+        kern::pack_a({vp + off, DType::F32, 1, HD}, 0, D, 0, Nk, base + k_size);  // A(d, j) = v[j, d]
+    }
+  });
+  // A task is a panel of nr queries of one image for all heads, so q and out
+  // are read / written as whole rows by one transpose each.
+  const int64_t qpanels = (Nq + nr - 1) / nr;
+  // Both products run over whole register tiles (mr rows): no partial-tile
+  // stores. The padding key row (a zero K row) is left out of the softmax;
+  // the second product reads only the Nk real rows; head h's padding rows of
+  // O^T are overwritten by head h + 1 (or fall in the mr spare rows).
+  const int64_t nk_pad = round_up(Nk, mr), d_pad = round_up(D, mr);
+  parallel_for(c.pool, B * qpanels, 1, [&](int64_t i0, int64_t i1) {
+    float* qt = kern::scratch(kern::kSlotOp0, size_t(HD * nr));         // Q^T panel [H*D][nr]
+    float* pt = kern::scratch(kern::kSlotOp1, size_t(nk_pad * nr));     // S^T / P^T [Nk (padded)][nr]
+    float* ot = kern::scratch(kern::kSlotOp2, size_t((HD + mr) * nr));  // O^T [H*D (+ padding)][nr]
+    float* l = kern::scratch(kern::kSlotOp3, size_t(nr));               // column sums
+    for (int64_t task = i0; task < i1; ++task) {
+      const int64_t b = task / qpanels, q0 = (task % qpanels) * nr;
+      const int64_t cnt = std::min(nr, Nq - q0), row = (b * Nq + q0) * HD;  // query q0's row
+      if (cnt < nr) std::fill(qt, qt + HD * nr, 0.f);  // padding queries: finite scores
+      t.transpose_f32(DType::F32, qp + row, HD, cnt, HD, qt, nr);
+      for (int h = 0; h < heads; ++h) {
+        const float* base = pk + (b * heads + h) * bh_size;
+        float* oh = ot + h * D * nr;
+        kern::gemm_packed(nk_pad, nr, D, base, qt + h * D * nr, pt, nr, false);
+        t.softmax_cols(pt, Nk, nr, l);
+        kern::gemm_packed(d_pad, nr, Nk, base + k_size, pt, oh, nr, false);
+        for (int64_t i = 0; i < nr; ++i) l[i] = 1.f / l[i];
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t i = 0; i < nr; ++i) oh[d * nr + i] *= l[i];
+      }
+      t.transpose_f32(DType::F32, ot, nr, HD, cnt, out + row, HD);
+    }
+  });
+}
 
 }  // namespace
 
@@ -50,6 +112,10 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
   const float* kp = k.data_as<float>();
   const float* vp = v.data_as<float>();
   float* op_ = out.data_as<float>();
+  if (!causal && Nk <= kOneBlockKeys) {
+    attention_one_block(c, qp, kp, vp, B, Nq, Nk, HD, heads, scale, op_);
+    return out;
+  }
   const kern::Table& t = kern::table();
   const int64_t mr = t.mr, nr = t.nr, bkf = round_up(kKeys, mr), bqf = round_up(kQueries, nr);
   const int64_t kblocks = (Nk + bkf - 1) / bkf;

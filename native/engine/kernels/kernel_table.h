@@ -30,6 +30,10 @@ struct Table {
   // Attention, transposed scores [rows][w] (w a multiple of 8):
   // p[j*w + i] = exp(p[j*w + i] - m[i]); colsum[i] += the new p[j*w + i].
   void (*exp_cols)(float* p, int64_t rows, int64_t w, const float* m, float* colsum);
+  // Whole-column softmax numerators, transposed scores [rows][w] (w a
+  // multiple of 8): p[j*w + i] = exp(p[j*w + i] - max_j p[j*w + i]),
+  // colsum[i] = the sum of the new column (j in order).
+  void (*softmax_cols)(float* p, int64_t rows, int64_t w, float* colsum);
   // Winograd F(4x4, 3x3) transforms (see winograd_impl.h for the contracts).
   void (*wino_weights)(const float* g, int64_t g_stride, int64_t n, float* u, int64_t u_stride);
   void (*wino_input)(const float* xc, int64_t H, int64_t W, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v, int64_t v_stride);

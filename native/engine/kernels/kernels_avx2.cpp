@@ -127,6 +127,62 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
   }
 }
 
+// e^x for x <= 0 (a score minus its column max), N vectors at once with
+// every step interleaved across them (one exp is a ~50-cycle dependency
+// chain; Zen 1's FP scheduler holds too few ops to overlap iterations by
+// itself). avx2::exp's reduction and polynomial, without its upper clamp and
+// underflow mask (below -87.3 this gives ~1e-38 instead of 0, nothing next
+// to the column's maximum term 1).
+template <int N>
+inline void exp_nonpositive(__m256* x) {
+  __m256 n[N], r[N], p[N];
+#pragma GCC unroll 4
+  for (int k = 0; k < N; ++k) {
+    x[k] = _mm256_max_ps(x[k], _mm256_set1_ps(-87.3f));
+    n[k] = _mm256_round_ps(_mm256_mul_ps(x[k], _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < N; ++k) r[k] = _mm256_fnmadd_ps(n[k], _mm256_set1_ps(0.693145751953125f), x[k]);
+#pragma GCC unroll 4
+  for (int k = 0; k < N; ++k) r[k] = _mm256_fnmadd_ps(n[k], _mm256_set1_ps(1.428606765330187045e-06f), r[k]);
+  const float c[6] = {1.f / 120.f, 1.f / 24.f, 1.f / 6.f, 0.5f, 1.f, 1.f};
+#pragma GCC unroll 4
+  for (int k = 0; k < N; ++k) p[k] = _mm256_fmadd_ps(_mm256_set1_ps(1.f / 720.f), r[k], _mm256_set1_ps(c[0]));
+#pragma GCC unroll 5
+  for (int i = 1; i < 6; ++i)
+#pragma GCC unroll 4
+    for (int k = 0; k < N; ++k) p[k] = _mm256_fmadd_ps(p[k], r[k], _mm256_set1_ps(c[i]));
+#pragma GCC unroll 4
+  for (int k = 0; k < N; ++k) {
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n[k]), _mm256_set1_epi32(127)), 23);
+    x[k] = _mm256_mul_ps(p[k], _mm256_castsi256_ps(e));
+  }
+}
+
+void softmax_cols(float* p, int64_t rows, int64_t w, float* colsum) {
+  for (int64_t i = 0; i < w; i += 8) {
+    __m256 m = _mm256_set1_ps(-INFINITY), s = _mm256_setzero_ps();
+    for (int64_t j = 0; j < rows; ++j) m = _mm256_max_ps(m, _mm256_loadu_ps(p + j * w + i));
+    int64_t j = 0;
+    for (; j + 4 <= rows; j += 4) {
+      __m256 x[4];
+      for (int k = 0; k < 4; ++k) x[k] = _mm256_sub_ps(_mm256_loadu_ps(p + (j + k) * w + i), m);
+      exp_nonpositive<4>(x);
+      for (int k = 0; k < 4; ++k) {  // summed in row order
+        _mm256_storeu_ps(p + (j + k) * w + i, x[k]);
+        s = _mm256_add_ps(s, x[k]);
+      }
+    }
+    for (; j < rows; ++j) {
+      __m256 x[1] = {_mm256_sub_ps(_mm256_loadu_ps(p + j * w + i), m)};
+      exp_nonpositive<1>(x);
+      _mm256_storeu_ps(p + j * w + i, x[0]);
+      s = _mm256_add_ps(s, x[0]);
+    }
+    _mm256_storeu_ps(colsum + i, s);
+  }
+}
+
 // 8 columns of 8 rows, f16/bf16 -> f32: an 8x8 16-bit transpose on 128-bit
 // registers, then one widening per column. col[c] holds rows 0..7 of column c.
 inline void transpose8x8_u16(const uint16_t* s, int64_t ld, bool bf16, __m256* col) {
@@ -154,9 +210,9 @@ inline void transpose8x8_u16(const uint16_t* s, int64_t ld, bool bf16, __m256* c
   }
 }
 
-// The same for f32: rows i and i + 4 share a register, then 4x4 in-lane
-// transposes.
-inline void transpose8x8_f32(const float* s, int64_t ld, __m256* col) {
+// The same for f32, stored straight to dst[c * ldd] (c < 8): rows i and
+// i + 4 share a register, then 4x4 in-lane transposes.
+inline void transpose8x8_f32(const float* s, int64_t ld, float* dst, int64_t ldd) {
   for (int h = 0; h < 2; ++h) {
     __m256 v[4], t[4];
     for (int i = 0; i < 4; ++i)
@@ -165,10 +221,11 @@ inline void transpose8x8_f32(const float* s, int64_t ld, __m256* col) {
     t[1] = _mm256_unpackhi_ps(v[0], v[1]);
     t[2] = _mm256_unpacklo_ps(v[2], v[3]);
     t[3] = _mm256_unpackhi_ps(v[2], v[3]);
-    col[4 * h] = _mm256_shuffle_ps(t[0], t[2], 0x44);
-    col[4 * h + 1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
-    col[4 * h + 2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
-    col[4 * h + 3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
+    float* d = dst + 4 * h * ldd;
+    _mm256_storeu_ps(d, _mm256_shuffle_ps(t[0], t[2], 0x44));
+    _mm256_storeu_ps(d + ldd, _mm256_shuffle_ps(t[0], t[2], 0xEE));
+    _mm256_storeu_ps(d + 2 * ldd, _mm256_shuffle_ps(t[1], t[3], 0x44));
+    _mm256_storeu_ps(d + 3 * ldd, _mm256_shuffle_ps(t[1], t[3], 0xEE));
   }
 }
 
@@ -178,16 +235,13 @@ void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t c
   const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
   for (int64_t r = 0; r < r8; r += 8)
     for (int64_t c = 0; c < c8; c += 8) {
-      __m256 col[8];
-      // Rows are far apart (weights: one per output channel), so the
-      // hardware prefetcher misses them; fetch 256 bytes ahead.
-      for (int i = 0; i < 8; ++i)
-        _mm_prefetch(static_cast<const char*>(src) + ((r + i) * ld + c) * (t == DType::F32 ? 4 : 2) + 256, _MM_HINT_T0);
-      if (t == DType::F32)
-        transpose8x8_f32(static_cast<const float*>(src) + r * ld + c, ld, col);
-      else
+      if (t == DType::F32) {
+        transpose8x8_f32(static_cast<const float*>(src) + r * ld + c, ld, dst + c * ldd + r, ldd);
+      } else {
+        __m256 col[8];
         transpose8x8_u16(static_cast<const uint16_t*>(src) + r * ld + c, ld, t == DType::BF16, col);
-      for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (c + j) * ldd + r, col[j]);
+        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (c + j) * ldd + r, col[j]);
+      }
     }
   // Tails: rows below r8 (all columns), columns past c8 (rows above r8).
   auto one = [&](int64_t r, int64_t c) {
@@ -218,6 +272,7 @@ const Table* avx2_table() {
                        silu,
                        gelu,
                        exp_cols,
+                       softmax_cols,
                        wino::weights<v8f, 8>,
                        wino::input<v8f, 8>,
                        wino::output<v8f, 8>,

@@ -74,6 +74,18 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
     }
 }
 
+void softmax_cols(float* p, int64_t rows, int64_t w, float* colsum) {
+  for (int64_t i = 0; i < w; ++i) {
+    float m = -INFINITY, s = 0.f;
+    for (int64_t j = 0; j < rows; ++j) m = p[j * w + i] > m ? p[j * w + i] : m;
+    for (int64_t j = 0; j < rows; ++j) {
+      p[j * w + i] = std::exp(p[j * w + i] - m);
+      s += p[j * w + i];
+    }
+    colsum[i] = s;
+  }
+}
+
 void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t o = r * ld;
@@ -107,6 +119,7 @@ const Table& scalar_table() {
                        silu,
                        gelu,
                        exp_cols,
+                       softmax_cols,
                        wino::weights<float, 1>,
                        wino::input<float, 1>,
                        wino::output<float, 1>,

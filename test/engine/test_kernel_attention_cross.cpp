@@ -1,0 +1,143 @@
+// Attention with up to 256 unmasked keys (cross-attention to the 77 text
+// tokens, small self-attention) runs a single-block path without online
+// rescaling (attention.cpp, attention_one_block). Checked against a double
+// softmax reference on odd shapes (query counts off the panel width, head
+// sizes 1..160, 1 key, the 256 / 257-key boundary where the tiled path takes
+// over), against the scalar path, and for bit-identical results with 1, 2
+// and 3 threads. Also the softmax_cols kernel against its formula. ctest
+// runs this under every SD_NATIVE_CPU path.
+#define SD_TEST_MAIN
+#include <cmath>
+#include <vector>
+
+#include "harness.h"
+#include "kernel_test_util.h"
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+#include "tensor/cpu_features.h"
+#include "tensor/thread_pool.h"
+
+using ktest::rand_tensor;
+using sd::Tensor;
+
+static int skip_ = ktest::skip_if_path_unsupported();
+
+namespace {
+
+// f32 products and sums of D and Nk terms plus the f32 exp (rel < 1e-6).
+constexpr double kTol = 1e-5;
+
+struct Case {
+  int64_t B, Nq, Nk;
+  int H;
+  int64_t D;
+};
+
+const Case kCases[] = {
+    {1, 37, 77, 8, 40},   // SD 1.x level 0 head size, ragged query panel
+    {2, 100, 77, 8, 80},  // batch 2 (CFG), SD 1.x level 1
+    {1, 19, 77, 2, 160},  // SD 1.x level 2
+    {1, 33, 77, 5, 64},   // SD 2.x / XL head size
+    {2, 5, 1, 3, 7},      // one key: softmax weight exactly 1
+    {1, 17, 256, 2, 9},   // largest single block
+    {1, 17, 257, 2, 9},   // one past: the tiled online-softmax path
+    {1, 1, 3, 1, 1},      // scalar everything
+};
+
+std::vector<double> reference(const Tensor& q, const Tensor& k, const Tensor& v, int H, float scale) {
+  const int64_t B = q.size(0), Nq = q.size(1), HD = q.size(2), Nk = k.size(1), D = HD / H;
+  const float *qp = q.data_as<float>(), *kp = k.data_as<float>(), *vp = v.data_as<float>();
+  std::vector<double> y(static_cast<size_t>(B * Nq * HD)), s(static_cast<size_t>(Nk));
+  for (int64_t b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Nq; ++i) {
+        double m = -1e300, l = 0;
+        for (int64_t j = 0; j < Nk; ++j) {
+          double acc = 0;
+          for (int64_t d = 0; d < D; ++d) acc += double(qp[(b * Nq + i) * HD + h * D + d]) * kp[(b * Nk + j) * HD + h * D + d];
+          s[size_t(j)] = acc * scale;
+          m = std::max(m, s[size_t(j)]);
+        }
+        for (int64_t j = 0; j < Nk; ++j) l += (s[size_t(j)] = std::exp(s[size_t(j)] - m));
+        for (int64_t d = 0; d < D; ++d) {
+          double acc = 0;
+          for (int64_t j = 0; j < Nk; ++j) acc += s[size_t(j)] * vp[(b * Nk + j) * HD + h * D + d];
+          y[size_t((b * Nq + i) * HD + h * D + d)] = acc / l;
+        }
+      }
+  return y;
+}
+
+struct Inputs {
+  Tensor q, k, v;
+  float scale;
+};
+
+Inputs make(const Case& cs, uint64_t seed) {
+  return {rand_tensor({cs.B, cs.Nq, cs.H * cs.D}, seed, 2.f), rand_tensor({cs.B, cs.Nk, cs.H * cs.D}, seed + 1, 2.f),
+          rand_tensor({cs.B, cs.Nk, cs.H * cs.D}, seed + 2), 1.f / std::sqrt(float(cs.D))};
+}
+
+Tensor run(int threads, const Inputs& in, int H) {
+  sd::ThreadPool pool(threads);
+  sd::Compute c;
+  c.pool = &pool;
+  return sd::ops::attention(c, in.q, in.k, in.v, H, false, in.scale);
+}
+
+}  // namespace
+
+TEST(softmax_cols_matches_its_formula) {
+  const sd::kern::Table& t = sd::kern::table();
+  for (int64_t rows : {1, 5, 77, 78}) {
+    const int64_t w = t.nr;
+    Tensor p = rand_tensor({rows, w}, 90, 30.f);  // scores up to +-30: exp spans 26 orders of magnitude
+    std::vector<float> orig(p.data_as<float>(), p.data_as<float>() + rows * w), sum(static_cast<size_t>(w));
+    t.softmax_cols(p.data_as<float>(), rows, w, sum.data());
+    double worst = 0;
+    for (int64_t i = 0; i < w; ++i) {
+      double m = -1e300, l = 0;
+      for (int64_t j = 0; j < rows; ++j) m = std::max(m, double(orig[size_t(j * w + i)]));
+      for (int64_t j = 0; j < rows; ++j) {
+        const double e = std::exp(orig[size_t(j * w + i)] - m);
+        l += e;
+        worst = std::max(worst, std::abs(p.data_as<float>()[j * w + i] - e));  // e <= 1: absolute ~ relative
+      }
+      worst = std::max(worst, std::abs(sum[size_t(i)] - l) / l);
+    }
+    CHECK_MSG(worst < 2e-6, "rows %lld: worst error %g", (long long)rows, worst);
+  }
+}
+
+TEST(short_key_attention_matches_double_softmax_reference) {
+  for (const Case& cs : kCases) {
+    const Inputs in = make(cs, 91);
+    const double e = ktest::rel_err(run(2, in, cs.H), reference(in.q, in.k, in.v, cs.H, in.scale));
+    CHECK_MSG(e < kTol, "B %lld Nq %lld Nk %lld H %d D %lld: rel err %g", (long long)cs.B, (long long)cs.Nq, (long long)cs.Nk, cs.H,
+              (long long)cs.D, e);
+  }
+}
+
+TEST(short_key_attention_path_agrees_with_the_scalar_path) {
+  for (const Case& cs : kCases) {
+    const Inputs in = make(cs, 92);
+    const sd::CpuPath path = sd::cpu_path();
+    sd::set_cpu_path(sd::CpuPath::Scalar);
+    Tensor ref = run(1, in, cs.H);
+    sd::set_cpu_path(path);
+    Tensor got = run(1, in, cs.H);
+    const double e = sdtest::rel_l2(got.data_as<float>(), ref.data_as<float>(), size_t(ref.numel()));
+    CHECK_MSG(e < kTol, "Nq %lld Nk %lld D %lld: rel %g", (long long)cs.Nq, (long long)cs.Nk, (long long)cs.D, e);
+  }
+}
+
+TEST(short_key_attention_is_bit_identical_for_1_2_and_3_threads) {
+  for (const Case& cs : kCases) {
+    const Inputs in = make(cs, 93);
+    Tensor y1 = run(1, in, cs.H);
+    CHECK_MSG(ktest::bit_equal(y1, run(2, in, cs.H)), "Nq %lld Nk %lld D %lld: 2 threads", (long long)cs.Nq, (long long)cs.Nk,
+              (long long)cs.D);
+    CHECK_MSG(ktest::bit_equal(y1, run(3, in, cs.H)), "Nq %lld Nk %lld D %lld: 3 threads", (long long)cs.Nq, (long long)cs.Nk,
+              (long long)cs.D);
+  }
+}
