@@ -255,6 +255,8 @@ void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, in
       for (int64_t p = p0; p < p1; ++p) {
         const QPanel panel = op.panel(p);
         const int cols = int(std::min<int64_t>(8, N - p * 8));
+        float bias8[8] = {};
+        for (int cc = 0; cc < cols && bias_n; ++cc) bias8[cc] = bias_n[p * 8 + cc];
         for (int64_t m = m0; m < m1; m += 4) {
           const int rows = int(std::min<int64_t>(4, m1 - m));
           const uint8_t* xu[4];
@@ -266,11 +268,14 @@ void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, in
           }
           float out[32];
           kt.panel_4x8(nb, f.depth, xu, xd, panel, out);
-          for (int r = 0; r < rows; ++r)
-            for (int cc = 0; cc < cols; ++cc) {
-              const int64_t n = p * 8 + cc;
-              y[(m + r) * ys_m + n * ys_n] = out[r * 8 + cc] + (bias_n ? bias_n[n] : 0.f);
+          for (int r = 0; r < rows; ++r) {
+            float* yr = y + (m + r) * ys_m + p * 8 * ys_n;
+            if (ys_n == 1 && cols == 8) {
+              for (int cc = 0; cc < 8; ++cc) yr[cc] = out[r * 8 + cc] + bias8[cc];  // vectorizes
+            } else {
+              for (int cc = 0; cc < cols; ++cc) yr[cc * ys_n] = out[r * 8 + cc] + bias8[cc];
             }
+          }
         }
       }
     }
