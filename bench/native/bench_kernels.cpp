@@ -1,6 +1,8 @@
-// Times the kernels on the shapes SD 1.5 runs at 512x512 (batch 1) and
-// reports GFLOP/s and the fraction of the fp32 FMA peak measured on this
-// machine (bench_peak's loop). Convolutions count direct-convolution FLOPs
+// Times the kernels on the shapes SD 1.5 runs at 512x512 (batch 1; the two
+// deepest conv levels also at the CFG batch of 2; cross-attention at every
+// level and at SD 2.x's head size) and reports GFLOP/s and the fraction of
+// the fp32 FMA peak measured on this machine (bench_peak's loop).
+// Convolutions count direct-convolution FLOPs
 // (2*Cout*Cin*9*H*W), so a Winograd kernel can exceed 100%. Also reports the
 // thread pool's dispatch overhead. On a shared machine wall time includes
 // time other processes took the cores, so each row also reports GFLOP/s per
@@ -109,18 +111,22 @@ int main(int argc, char** argv) {
               sd::cpu_path_name(sd::cpu_path()), threads, peak.gflops, peak.gflops_cpu, peak.what);
 
   std::vector<Row> rows;
-  auto conv = [&](int64_t C, int64_t HW, DType d) {
+  // batch > 1: the U-Net's CFG batch (conditional + unconditional image).
+  auto conv = [&](int64_t C, int64_t HW, DType d, int64_t batch = 1) {
     if (!wanted("conv")) return;
-    Tensor x = rand_tensor({1, C, HW, HW}), w = rand_tensor({C, C, 3, 3}, d), b = rand_tensor({C});
+    Tensor x = rand_tensor({batch, C, HW, HW}), w = rand_tensor({C, C, 3, 3}, d), b = rand_tensor({C});
     Timing s = time_median([&] { sd::ops::conv2d(c, x, w, &b, 1, 1); }, reps, budget);
     rows.push_back({std::string("conv3x3 ") + sd::dtype_name(d),
-                    std::to_string(C) + "->" + std::to_string(C) + " @" + std::to_string(HW) + "x" + std::to_string(HW),
-                    2.0 * C * C * 9 * HW * HW, s});
+                    (batch > 1 ? std::to_string(batch) + "x " : std::string()) + std::to_string(C) + "->" + std::to_string(C) + " @" +
+                        std::to_string(HW) + "x" + std::to_string(HW),
+                    2.0 * batch * C * C * 9 * HW * HW, s});
   };
   conv(320, 64, DType::F16);
   conv(640, 32, DType::F16);
   conv(1280, 16, DType::F16);
   conv(1280, 8, DType::F16);
+  conv(1280, 16, DType::F16, 2);
+  conv(1280, 8, DType::F16, 2);
   conv(320, 64, DType::F32);
   auto lin = [&](int64_t M, int64_t K, int64_t N, DType d) {
     if (!wanted("linear")) return;
@@ -142,6 +148,9 @@ int main(int argc, char** argv) {
   };
   att(4096, 4096, 8, 40);
   att(4096, 77, 8, 40);
+  att(1024, 77, 8, 80);   // SD 1.x cross-attention, levels 1 and 2
+  att(256, 77, 8, 160);
+  att(4096, 77, 5, 64);   // SD 2.x head size
 #ifdef SD_BENCH_CBLAS
   for (int64_t N : {320, 2560}) {
     Tensor x = rand_tensor({4096, 320}), w = rand_tensor({N, 320}), y = Tensor::empty(DType::F32, {4096, N});

@@ -34,8 +34,10 @@ struct Table {
   // multiple of 8): p[j*w + i] = exp(p[j*w + i] - max_j p[j*w + i]),
   // colsum[i] = the sum of the new column (j in order).
   void (*softmax_cols)(float* p, int64_t rows, int64_t w, float* colsum);
-  // Winograd F(4x4, 3x3) transforms (see winograd_impl.h for the contracts).
-  void (*wino_weights)(const float* g, int64_t g_stride, int64_t n, float* u, int64_t u_stride);
+  // Winograd F(4x4, 3x3) transforms (see winograd_impl.h for the contracts;
+  // weights take ni x nl kernels with the nl along the lanes).
+  void (*wino_weights)(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride,
+                       int64_t u_xi);
   void (*wino_input)(const float* xc, int64_t H, int64_t W, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v, int64_t v_stride);
   void (*wino_output)(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo, int rows,
                       int cols);

@@ -3,8 +3,10 @@
 //   for each chunk of output tiles (all images of the batch together):
 //     V[xi] = B^T d B of every input tile, packed as GEMM A [tiles, Cin];
 //     in parallel over blocks of kCoBlock output channels:
-//       for each depth block of Cin: U = G g G^T of those kernels, packed as
-//       GEMM B panels (cache resident), and M[xi] += V[xi] U[xi] for all 36 xi;
+//       for each depth block of Cin: U = G g G^T of those kernels
+//       (transposed to output-channel lanes and converted from f16/bf16 in
+//       L1-sized groups first), packed as GEMM B panels, and
+//       M[xi] += V[xi] U[xi] for all 36 xi;
 //       Y = A^T M A + bias for the block's channels.
 // Each output element is reduced in a fixed order whatever the thread count.
 #include "kernels/winograd.h"
@@ -23,7 +25,9 @@ namespace kern {
 namespace {
 
 constexpr int64_t kBufBytes = 32ll << 20;  // cap on each per-chunk buffer
-constexpr int64_t kCoBlock = 64;           // output channels per task
+constexpr int64_t kCoBlock = 32;           // output channels per task
+constexpr int64_t kGroup = 8;              // input channels per weight transpose
+constexpr int64_t kPad = 16;               // floats between U planes (L1 set conflicts)
 
 }  // namespace
 
@@ -66,18 +70,19 @@ void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_
     const int64_t cblocks = (Cout + kCoBlock - 1) / kCoBlock;
     parallel_for(pool, cblocks, 1, [&](int64_t b0, int64_t b1) {
       const int64_t panels_max = (kCoBlock + nr - 1) / nr;
-      float* g = scratch(kSlotOp2, size_t(kCoBlock * kc_full * 9));          // [co][kc][9] f32 kernels
-      float* u = scratch(kSlotOp3, size_t(36 * panels_max * nr * kc_full));  // [xi][panel][kc][nr]
+      float* g = scratch(kSlotOp2, size_t(kGroup * 9 * kCoBlock));                  // [ci][9][co] f32 kernels
+      float* u = scratch(kSlotOp3, size_t(36 * (panels_max * nr * kc_full + kPad)));  // [xi][panel][kc][nr]
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t co0 = blk * kCoBlock, cn = std::min(kCoBlock, Cout - co0), panels = (cn + nr - 1) / nr;
         for (int64_t kb = 0; kb < kblocks; ++kb) {
-          const int64_t k0 = kb * kc_full, kc = std::min(kc_full, Cin - k0), xi_stride = panels * nr * kc;
-          for (int64_t r = 0; r < cn; ++r)
-            tab.convert_to_f32(wt, static_cast<const char*>(w) + ((co0 + r) * Cin + k0) * 9 * wbytes, kc * 9, g + r * kc * 9);
-          for (int64_t p = 0; p < panels; ++p) {
-            const int64_t cols = std::min(nr, cn - p * nr);
-            for (int64_t ci = 0; ci < kc; ++ci)
-              tab.wino_weights(g + (p * nr * kc + ci) * 9, kc * 9, cols, u + (p * kc + ci) * nr, xi_stride);
+          const int64_t k0 = kb * kc_full, kc = std::min(kc_full, Cin - k0);
+          const int64_t xi_stride = panels * nr * kc + kPad;  // the 36 point planes, off power-of-two strides
+          for (int64_t c0 = 0; c0 < kc; c0 += kGroup) {
+            // g[tap (ci, k)][co] for kGroup input channels (L1-sized), then their transforms.
+            const int64_t gn = std::min(kGroup, kc - c0);
+            tab.transpose_f32(wt, static_cast<const char*>(w) + (co0 * Cin + k0 + c0) * 9 * wbytes, Cin * 9, cn, gn * 9, g, kCoBlock);
+            for (int64_t p = 0; p < panels; ++p)
+              tab.wino_weights(g + p * nr, 9 * kCoBlock, kCoBlock, gn, std::min(nr, cn - p * nr), u + (p * kc + c0) * nr, nr, xi_stride);
           }
           // M[xi] [tn, cn] (+)= V[xi] [tn, kc] @ U[xi] [kc, cn]
           for (int xi = 0; xi < 36; ++xi)

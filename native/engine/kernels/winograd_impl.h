@@ -57,33 +57,27 @@ inline void at4(const V* m, int s, V* out, int os) {
   out[3 * os] = d12 + 8.f * d34 + m[5 * s];
 }
 
-// n kernels, kernel l's 9 taps (f32, row-major 3x3) at g + l * g_stride ->
-// u[xi * u_stride + l], vectorised over kernels.
+// Kernels (i, l) for i < ni, l < nl, tap k (row-major 3x3) at
+// g[i * g_stride + k * tap_stride + l] (kernels l along the lanes, as
+// transpose_f32 leaves them) -> the 36 points u[xi * u_xi + i * u_stride + l].
 template <typename V, int W>
-void weights(const float* g, int64_t g_stride, int64_t n, float* u, int64_t u_stride) {
-  int64_t l0 = 0;
-  for (; l0 + W <= n; l0 += W) {
-    V gv[9], t[18], uu[36];
-    for (int k = 0; k < 9; ++k) {
-      if constexpr (W == 1) {
-        gv[k] = g[l0 * g_stride + k];
-      } else {
-        // Lane inserts (not a store + vector reload, which stalls on
-        // store forwarding).
-        V x{};
-        for (int l = 0; l < W; ++l) x[l] = g[(l0 + l) * g_stride + k];
-        gv[k] = x;
-      }
+void weights(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride, int64_t u_xi) {
+  for (int64_t i = 0; i < ni; ++i, g += g_stride, u += u_stride) {
+    int64_t l0 = 0;
+    for (; l0 + W <= nl; l0 += W) {
+      V gv[9], t[18], uu[36];
+      for (int k = 0; k < 9; ++k) gv[k] = ld<V>(g + k * tap_stride + l0);
+      for (int c = 0; c < 3; ++c) g6(gv + c, 3, t + c, 3);
+      for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
+      for (int xi = 0; xi < 36; ++xi) st(u + xi * u_xi + l0, uu[xi]);
     }
-    for (int c = 0; c < 3; ++c) g6(gv + c, 3, t + c, 3);
-    for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
-    for (int xi = 0; xi < 36; ++xi) st(u + xi * u_stride + l0, uu[xi]);
-  }
-  for (; l0 < n; ++l0) {
-    float t[18], uu[36];
-    for (int c = 0; c < 3; ++c) g6(g + l0 * g_stride + c, 3, t + c, 3);
-    for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
-    for (int xi = 0; xi < 36; ++xi) u[xi * u_stride + l0] = uu[xi];
+    for (; l0 < nl; ++l0) {
+      float gs[9], t[18], uu[36];
+      for (int k = 0; k < 9; ++k) gs[k] = g[k * tap_stride + l0];
+      for (int c = 0; c < 3; ++c) g6(gs + c, 3, t + c, 3);
+      for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
+      for (int xi = 0; xi < 36; ++xi) u[xi * u_xi + l0] = uu[xi];
+    }
   }
 }
 
