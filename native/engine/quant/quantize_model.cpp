@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "pipeline/weight_residency.h"
 #include "quant/blocks.h"
 #include "tensor/thread_pool.h"
 
@@ -80,6 +81,10 @@ void apply_weight_types(LoadedModel* model, const WeightTypePlan& plan) {
     } else if (dtype_is_quantized(t.dtype()) && !is_matmul_weight(name, t.shape(), t.dtype())) {
       changed.emplace_back(name, convert_to(t, DType::F32));
     }
+    // A converted source was read once; its file pages need not stay resident
+    // next to the copy (the pipeline's rule: only read-only file mappings are
+    // touched, so heap sources are left alone).
+    if (!changed.empty() && changed.back().first == name) release_weight_pages(model->weights, name);
   }
   for (auto& [name, t] : changed) model->weights.set(name, std::move(t));
 
