@@ -33,12 +33,13 @@ inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 // column of a query fits in L1, so the softmax needs no running max or
 // rescaling (cross-attention to the 77 text tokens, small self-attention).
 constexpr int64_t kOneBlockKeys = 256;
+constexpr float kLog2e = 1.44269504088896341f;  // e^s = 2^(s log2(e)): the softmax runs in base 2
 
 // attention() for !causal and Nk <= kOneBlockKeys. Per (batch, head) scale*K
 // and V^T are packed once as GEMM A operands; then per panel of nr queries:
 //   Q^T [H*D][nr] by one 8x8-blocked transpose of the panel's rows;
-//   per head: S^T [Nk, nr] = (scale K) Q^T, P^T = exp(S^T - column max)
-//   with column sums l, O^T [D, nr] = V^T P^T / l;
+//   per head: S^T [Nk, nr] = (scale log2(e) K) Q^T,
+//   P^T = 2^(S^T - column max) with column sums l, O^T [D, nr] = V^T P^T / l;
 //   out rows = (O^T)^T by one transpose.
 void attention_one_block(Compute& c, const float* qp, const float* kp, const float* vp, int64_t B, int64_t Nq, int64_t Nk, int64_t HD,
                          int heads, float scale, float* out) {
@@ -52,7 +53,7 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
       const int64_t bh = i / 2, b = bh / heads, h = bh % heads, off = (b * Nk) * HD + h * D;
       float* base = pk + bh * bh_size;
       if (i % 2 == 0)
-        kern::pack_a({kp + off, DType::F32, HD, 1}, 0, Nk, 0, D, base, scale);  // A(j, d) = scale k[j, d]
+        kern::pack_a({kp + off, DType::F32, HD, 1}, 0, Nk, 0, D, base, scale * kLog2e);  // A(j, d) = scale log2(e) k[j, d]
       else
         kern::pack_a({vp + off, DType::F32, 1, HD}, 0, D, 0, Nk, base + k_size);  // A(d, j) = v[j, d]
     }
@@ -79,7 +80,7 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
         const float* base = pk + (b * heads + h) * bh_size;
         float* oh = ot + h * D * nr;
         kern::gemm_packed(nk_pad, nr, D, base, qt + h * D * nr, pt, nr, false);
-        t.softmax_cols(pt, Nk, nr, l);
+        t.softmax2_cols(pt, Nk, nr, l);
         kern::gemm_packed(d_pad, nr, Nk, base + k_size, pt, oh, nr, false);
         for (int64_t i = 0; i < nr; ++i) l[i] = 1.f / l[i];
         for (int64_t d = 0; d < D; ++d)

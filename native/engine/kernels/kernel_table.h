@@ -30,10 +30,11 @@ struct Table {
   // Attention, transposed scores [rows][w] (w a multiple of 8):
   // p[j*w + i] = exp(p[j*w + i] - m[i]); colsum[i] += the new p[j*w + i].
   void (*exp_cols)(float* p, int64_t rows, int64_t w, const float* m, float* colsum);
-  // Whole-column softmax numerators, transposed scores [rows][w] (w a
-  // multiple of 8): p[j*w + i] = exp(p[j*w + i] - max_j p[j*w + i]),
-  // colsum[i] = the sum of the new column (j in order).
-  void (*softmax_cols)(float* p, int64_t rows, int64_t w, float* colsum);
+  // Whole-column softmax numerators in base 2, transposed scores [rows][w]
+  // (w a multiple of 8; scores already times log2(e)):
+  // p[j*w + i] = 2^(p[j*w + i] - max_j p[j*w + i]), colsum[i] = the sum of
+  // the new column (j in order).
+  void (*softmax2_cols)(float* p, int64_t rows, int64_t w, float* colsum);
   // Winograd F(4x4, 3x3) transforms (see winograd_impl.h for the contracts;
   // weights take ni x nl kernels with the nl along the lanes).
   void (*wino_weights)(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride,

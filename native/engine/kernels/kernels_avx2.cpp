@@ -127,29 +127,28 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
   }
 }
 
-// e^x for x <= 0 (a score minus its column max), N vectors at once with
-// every step interleaved across them (one exp is a ~50-cycle dependency
-// chain; Zen 1's FP scheduler holds too few ops to overlap iterations by
-// itself). avx2::exp's reduction and polynomial, without its upper clamp and
-// underflow mask (below -87.3 this gives ~1e-38 instead of 0, nothing next
-// to the column's maximum term 1).
+// 2^x for x <= 0 (a score in base 2 minus its column max), N vectors at
+// once with every step interleaved across them (one evaluation is a long
+// dependency chain; Zen 1's FP scheduler holds too few ops to overlap loop
+// iterations by itself). x = n + r, |r| <= 1/2 (exact), 2^r by the degree-6
+// Taylor polynomial of e^(r ln2) (relative error < 2e-7), times 2^n. Below
+// -126 this gives ~1e-38 instead of 0: nothing next to the column's
+// maximum term 1.
 template <int N>
-inline void exp_nonpositive(__m256* x) {
+inline void exp2_nonpositive(__m256* x) {
   __m256 n[N], r[N], p[N];
 #pragma GCC unroll 4
   for (int k = 0; k < N; ++k) {
-    x[k] = _mm256_max_ps(x[k], _mm256_set1_ps(-87.3f));
-    n[k] = _mm256_round_ps(_mm256_mul_ps(x[k], _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x[k] = _mm256_max_ps(x[k], _mm256_set1_ps(-126.f));
+    n[k] = _mm256_round_ps(x[k], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r[k] = _mm256_sub_ps(x[k], n[k]);
   }
+  constexpr float l1 = 0.693147180559945309f, l2 = l1 * l1 / 2, l3 = l2 * l1 / 3, l4 = l3 * l1 / 4, l5 = l4 * l1 / 5, l6 = l5 * l1 / 6;
+  const float c[5] = {l4, l3, l2, l1, 1.f};
 #pragma GCC unroll 4
-  for (int k = 0; k < N; ++k) r[k] = _mm256_fnmadd_ps(n[k], _mm256_set1_ps(0.693145751953125f), x[k]);
-#pragma GCC unroll 4
-  for (int k = 0; k < N; ++k) r[k] = _mm256_fnmadd_ps(n[k], _mm256_set1_ps(1.428606765330187045e-06f), r[k]);
-  const float c[6] = {1.f / 120.f, 1.f / 24.f, 1.f / 6.f, 0.5f, 1.f, 1.f};
-#pragma GCC unroll 4
-  for (int k = 0; k < N; ++k) p[k] = _mm256_fmadd_ps(_mm256_set1_ps(1.f / 720.f), r[k], _mm256_set1_ps(c[0]));
+  for (int k = 0; k < N; ++k) p[k] = _mm256_fmadd_ps(_mm256_set1_ps(l6), r[k], _mm256_set1_ps(l5));
 #pragma GCC unroll 5
-  for (int i = 1; i < 6; ++i)
+  for (int i = 0; i < 5; ++i)
 #pragma GCC unroll 4
     for (int k = 0; k < N; ++k) p[k] = _mm256_fmadd_ps(p[k], r[k], _mm256_set1_ps(c[i]));
 #pragma GCC unroll 4
@@ -159,15 +158,20 @@ inline void exp_nonpositive(__m256* x) {
   }
 }
 
-void softmax_cols(float* p, int64_t rows, int64_t w, float* colsum) {
+void softmax2_cols(float* p, int64_t rows, int64_t w, float* colsum) {
   for (int64_t i = 0; i < w; i += 8) {
-    __m256 m = _mm256_set1_ps(-INFINITY), s = _mm256_setzero_ps();
-    for (int64_t j = 0; j < rows; ++j) m = _mm256_max_ps(m, _mm256_loadu_ps(p + j * w + i));
+    // Four independent max chains (max is exact in any order).
+    __m256 mm[4] = {_mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY)};
     int64_t j = 0;
-    for (; j + 4 <= rows; j += 4) {
+    for (; j + 4 <= rows; j += 4)
+      for (int k = 0; k < 4; ++k) mm[k] = _mm256_max_ps(mm[k], _mm256_loadu_ps(p + (j + k) * w + i));
+    for (; j < rows; ++j) mm[0] = _mm256_max_ps(mm[0], _mm256_loadu_ps(p + j * w + i));
+    const __m256 m = _mm256_max_ps(_mm256_max_ps(mm[0], mm[1]), _mm256_max_ps(mm[2], mm[3]));
+    __m256 s = _mm256_setzero_ps();
+    for (j = 0; j + 4 <= rows; j += 4) {
       __m256 x[4];
       for (int k = 0; k < 4; ++k) x[k] = _mm256_sub_ps(_mm256_loadu_ps(p + (j + k) * w + i), m);
-      exp_nonpositive<4>(x);
+      exp2_nonpositive<4>(x);
       for (int k = 0; k < 4; ++k) {  // summed in row order
         _mm256_storeu_ps(p + (j + k) * w + i, x[k]);
         s = _mm256_add_ps(s, x[k]);
@@ -175,7 +179,7 @@ void softmax_cols(float* p, int64_t rows, int64_t w, float* colsum) {
     }
     for (; j < rows; ++j) {
       __m256 x[1] = {_mm256_sub_ps(_mm256_loadu_ps(p + j * w + i), m)};
-      exp_nonpositive<1>(x);
+      exp2_nonpositive<1>(x);
       _mm256_storeu_ps(p + j * w + i, x[0]);
       s = _mm256_add_ps(s, x[0]);
     }
@@ -272,7 +276,7 @@ const Table* avx2_table() {
                        silu,
                        gelu,
                        exp_cols,
-                       softmax_cols,
+                       softmax2_cols,
                        wino::weights<v8f, 8>,
                        wino::input<v8f, 8>,
                        wino::output<v8f, 8>,

@@ -74,12 +74,12 @@ void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) 
     }
 }
 
-void softmax_cols(float* p, int64_t rows, int64_t w, float* colsum) {
+void softmax2_cols(float* p, int64_t rows, int64_t w, float* colsum) {
   for (int64_t i = 0; i < w; ++i) {
     float m = -INFINITY, s = 0.f;
     for (int64_t j = 0; j < rows; ++j) m = p[j * w + i] > m ? p[j * w + i] : m;
     for (int64_t j = 0; j < rows; ++j) {
-      p[j * w + i] = std::exp(p[j * w + i] - m);
+      p[j * w + i] = std::exp2(p[j * w + i] - m);
       s += p[j * w + i];
     }
     colsum[i] = s;
@@ -119,7 +119,7 @@ const Table& scalar_table() {
                        silu,
                        gelu,
                        exp_cols,
-                       softmax_cols,
+                       softmax2_cols,
                        wino::weights<float, 1>,
                        wino::input<float, 1>,
                        wino::output<float, 1>,

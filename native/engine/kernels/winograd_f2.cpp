@@ -54,19 +54,20 @@ void conv3x3_winograd_f2(Compute& c, const float* x, int64_t B, int64_t Cin, int
 
   for (int64_t t0 = 0; t0 < TT; t0 += tb) {
     const int64_t tn = std::min(tb, TT - t0);
-    // V[xi][ci][t] = (B^T d B)[xi] for the 4x4 input patch of tile t0 + t.
-    parallel_for(pool, Cin, balanced_grain(Cin, 4), [&](int64_t c0, int64_t c1) {
-      for (int64_t ci = c0; ci < c1; ++ci)
-        for (int64_t t = 0; t < tn;) {
-          const int64_t img = (t0 + t) / T, local = (t0 + t) % T, cnt = std::min(tn - t, T - local);
-          tab.wino2_input(x + (img * Cin + ci) * H * W, H, W, pt, pl, tw, local, cnt, v + ci * tn + t, Cin * tn);
-          t += cnt;
-        }
-    });
-    parallel_for(pool, 16 * kblocks, 1, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t xi = i / kblocks, k0 = (i % kblocks) * kc_full;
-        pack_a({v + xi * Cin * tn, DType::F32, 1, tn}, 0, tn, k0, std::min(kc_full, Cin - k0), va + i * a_block);
+    // Per depth block (one parallel region: these are short):
+    // V[xi][ci][t] = (B^T d B)[xi] for the 4x4 input patch of tile t0 + t,
+    // then packed for the 16 GEMMs.
+    parallel_for(pool, kblocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t kb = b0; kb < b1; ++kb) {
+        const int64_t k0 = kb * kc_full, kc = std::min(kc_full, Cin - k0);
+        for (int64_t ci = k0; ci < k0 + kc; ++ci)
+          for (int64_t t = 0; t < tn;) {
+            const int64_t img = (t0 + t) / T, local = (t0 + t) % T, cnt = std::min(tn - t, T - local);
+            tab.wino2_input(x + (img * Cin + ci) * H * W, H, W, pt, pl, tw, local, cnt, v + ci * tn + t, Cin * tn);
+            t += cnt;
+          }
+        for (int64_t xi = 0; xi < 16; ++xi)
+          pack_a({v + xi * Cin * tn, DType::F32, 1, tn}, 0, tn, k0, kc, va + (xi * kblocks + kb) * a_block);
       }
     });
     parallel_for(pool, ceil_div(Cout, kCoBlock), 1, [&](int64_t b0, int64_t b1) {
