@@ -14,6 +14,7 @@
 #include "kernel_test_util.h"
 #include "kernels/ops.h"
 #include "kernels/quant_gemm.h"
+#include "kernels/quant_ops.h"
 #include "kernels/quant_table.h"
 #include "quant/blocks.h"
 #include "tensor/cpu_features.h"
@@ -150,6 +151,19 @@ TEST(ops_route_preferred_shapes_to_the_integer_gemm) {
     Tensor x = rand_tensor({9, 512}, 61), w = quantized(rand_tensor({13, 512}, 62, 0.1f), t);
     Compute c;
     CHECK_MSG(same_bits(ops::linear(c, x, w, nullptr), int_linear(x, w, nullptr)), "%s", dtype_name(t));
+  }
+}
+
+TEST(dequantize_weight_matches_the_block_decoder_bit_for_bit) {
+  // q8_0 / q4_0 take the path's vector decoder; the rest the block codecs.
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K}) {
+    for (int64_t cols : {32, 288, 1280}) {
+      if (cols % dtype_block_size(t)) continue;
+      Tensor w = quantized(rand_tensor({7, cols}, 71, 0.3f), t);
+      Compute c;
+      Tensor got = kern::dequantize_weight(c, w);
+      CHECK_MSG(same_bits(got, dequantized(w)), "%s cols=%lld on %s", dtype_name(t), (long long)cols, cpu_path_name(cpu_path()));
+    }
   }
 }
 

@@ -130,10 +130,44 @@ void panel_4x8(int64_t nb, int depth, const uint8_t* const* xu, const float* con
   }
 }
 
+// 8 int8 codes at p -> y[0..8) = d * code.
+inline void store8(__m128i codes, __m256 d, float* y) {
+  _mm256_storeu_ps(y, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(codes))));
+}
+
+void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) {
+  const __m128i low4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+  for (int64_t b = 0; b < nb; ++b, y += 32) {
+    uint16_t h;
+    if (t == DType::Q8_0) {
+      const uint8_t* p = src + b * 34;
+      std::memcpy(&h, p, 2);
+      const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+      const __m128i c0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+      const __m128i c1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
+      store8(c0, d, y);
+      store8(_mm_unpackhi_epi64(c0, c0), d, y + 8);
+      store8(c1, d, y + 16);
+      store8(_mm_unpackhi_epi64(c1, c1), d, y + 24);
+    } else {  // q4_0: value i < 16 is the low nibble of byte i, value 16 + i its high nibble
+      const uint8_t* p = src + b * 18;
+      std::memcpy(&h, p, 2);
+      const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+      const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, low4), eight);
+      const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), low4), eight);
+      store8(lo, d, y);
+      store8(_mm_unpackhi_epi64(lo, lo), d, y + 8);
+      store8(hi, d, y + 16);
+      store8(_mm_unpackhi_epi64(hi, hi), d, y + 24);
+    }
+  }
+}
+
 }  // namespace
 
 const QuantTable* quant_avx2_table() {
-  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false};
+  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false, dequantize};
   return &t;
 }
 

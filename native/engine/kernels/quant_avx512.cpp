@@ -2,7 +2,7 @@
 // adds four u8 x s8 products straight into each i32 lane (no i16 step, no
 // saturation, so the panel path ignores `depth`), on 256-bit vectors so the
 // layouts map one-to-one.
-// Activation quantization is the AVX2 one. Used only when the CPU has
+// Activation quantization and dequantization are the AVX2 ones. Used only when the CPU has
 // AVX-512 VNNI; otherwise the AVX-512 path keeps the AVX2 kernels. Not
 // executed on the development machine (no VNNI): only its bit-identity test
 // under SD_NATIVE_CPU=avx512 on such a CPU covers it.
@@ -73,7 +73,7 @@ void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float*
 const QuantTable* quant_avx512_table() {
   if (!__builtin_cpu_supports("avx512vnni")) return nullptr;
   const QuantTable* avx2 = quant_avx2_table();
-  static const QuantTable t{"avx512-vnni", dot_1x4, avx2->quantize_act, panel_4x8, true};
+  static const QuantTable t{"avx512-vnni", dot_1x4, avx2->quantize_act, panel_4x8, true, avx2->dequantize};
   return &t;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/quant_table.h"
+#include "quant/blocks.h"
 
 namespace sd {
 namespace kern {
@@ -63,10 +64,12 @@ void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float*
   }
 }
 
+void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) { quant::dequantize_row(t, src, nb * 32, y); }
+
 }  // namespace
 
 const QuantTable& quant_scalar_table() {
-  static const QuantTable t{"scalar", dot_1x4, quantize_act, panel_4x8, true};
+  static const QuantTable t{"scalar", dot_1x4, quantize_act, panel_4x8, true, dequantize};
   return t;
 }
 

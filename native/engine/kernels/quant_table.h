@@ -19,6 +19,8 @@
 #pragma once
 #include <cstdint>
 
+#include "tensor/dtype.h"
+
 namespace sd {
 namespace kern {
 
@@ -65,6 +67,10 @@ struct QuantTable {
   // with `any_depth` take 0.
   void (*panel_4x8)(int64_t nb, int depth, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out);
   bool any_depth;
+
+  // y [nb * 32] = the values of nb q8_0 or q4_0 blocks (w = d * code, as
+  // quant::dequantize_row; the products are exact, so every path agrees).
+  void (*dequantize)(DType t, const uint8_t* src, int64_t nb, float* y);
 };
 
 const QuantTable& quant_scalar_table();
