@@ -148,9 +148,9 @@ int main(int argc, char** argv) {
   };
   att(4096, 4096, 8, 40);
   att(4096, 77, 8, 40);
-  att(1024, 77, 8, 80);   // SD 1.x cross-attention, levels 1 and 2
+  att(1024, 77, 8, 80);  // SD 1.x cross-attention, levels 1 and 2
   att(256, 77, 8, 160);
-  att(4096, 77, 5, 64);   // SD 2.x head size
+  att(4096, 77, 5, 64);  // SD 2.x head size
 #ifdef SD_BENCH_CBLAS
   for (int64_t N : {320, 2560}) {
     Tensor x = rand_tensor({4096, 320}), w = rand_tensor({N, 320}), y = Tensor::empty(DType::F32, {4096, N});

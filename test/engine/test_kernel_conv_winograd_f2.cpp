@@ -73,14 +73,14 @@ Tensor run_f2_threads(int threads, const Tensor& x, const Tensor& w, const Tenso
 }
 
 const Shape kShapes[] = {
-    {1, 19, 8, 8, 37, 1, 1, 1, 1},     // U-Net-like 8x8, Cout past one 32-channel block and a 16 panel
-    {2, 300, 7, 9, 45, 1, 1, 1, 1},    // 3 uneven depth blocks, ragged edge tiles, 2 images
-    {3, 5, 4, 4, 6, 1, 1, 1, 1},       // 4x4 maps (U-Net's lowest level at 256x256)
-    {1, 4, 1, 1, 3, 1, 1, 1, 1},       // 1x1 map: only the centre tap sees data
-    {1, 6, 9, 6, 7, 0, 0, 0, 0},       // no padding (valid convolution)
-    {2, 3, 6, 7, 5, 1, 0, 2, 1},       // asymmetric padding
-    {2, 8, 26, 21, 9, 1, 1, 1, 1},     // 2 x 143 tiles: several tile chunks, one spanning both images
-    {1, 129, 3, 5, 130, 1, 1, 1, 1},   // depth 129 (one element past a 128 block), 130 output channels
+    {1, 19, 8, 8, 37, 1, 1, 1, 1},    // U-Net-like 8x8, Cout past one 32-channel block and a 16 panel
+    {2, 300, 7, 9, 45, 1, 1, 1, 1},   // 3 uneven depth blocks, ragged edge tiles, 2 images
+    {3, 5, 4, 4, 6, 1, 1, 1, 1},      // 4x4 maps (U-Net's lowest level at 256x256)
+    {1, 4, 1, 1, 3, 1, 1, 1, 1},      // 1x1 map: only the centre tap sees data
+    {1, 6, 9, 6, 7, 0, 0, 0, 0},      // no padding (valid convolution)
+    {2, 3, 6, 7, 5, 1, 0, 2, 1},      // asymmetric padding
+    {2, 8, 26, 21, 9, 1, 1, 1, 1},    // 2 x 143 tiles: several tile chunks, one spanning both images
+    {1, 129, 3, 5, 130, 1, 1, 1, 1},  // depth 129 (one element past a 128 block), 130 output channels
 };
 
 }  // namespace
@@ -90,7 +90,8 @@ TEST(transpose_f32_matches_the_formula_for_every_dtype_and_tail) {
   struct Case {
     int64_t rows, cols, ld, ldd;
   };
-  for (Case cs : {Case{8, 8, 8, 8}, Case{16, 72, 80, 19}, Case{13, 29, 31, 13}, Case{1, 1, 1, 1}, Case{7, 9, 9, 32}, Case{32, 1152, 1200, 32}})
+  for (Case cs :
+       {Case{8, 8, 8, 8}, Case{16, 72, 80, 19}, Case{13, 29, 31, 13}, Case{1, 1, 1, 1}, Case{7, 9, 9, 32}, Case{32, 1152, 1200, 32}})
     for (DType d : {DType::F32, DType::F16, DType::BF16}) {
       Tensor src32 = rand_tensor({cs.rows, cs.ld}, 70);
       Tensor src = ktest::as_dtype(src32, d), exact = src.to_f32();

@@ -74,7 +74,7 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
     for (int64_t task = i0; task < i1; ++task) {
       const int64_t b = task / qpanels, q0 = (task % qpanels) * nr;
       const int64_t cnt = std::min(nr, Nq - q0), row = (b * Nq + q0) * HD;  // query q0's row
-      if (cnt < nr) std::fill(qt, qt + HD * nr, 0.f);  // padding queries: finite scores
+      if (cnt < nr) std::fill(qt, qt + HD * nr, 0.f);                       // padding queries: finite scores
       t.transpose_f32(DType::F32, qp + row, HD, cnt, HD, qt, nr);
       for (int h = 0; h < heads; ++h) {
         const float* base = pk + (b * heads + h) * bh_size;

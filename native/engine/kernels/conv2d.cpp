@@ -118,8 +118,8 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
   if (k == 3 && stride == 1) {
     // All images at once: the weight transform is shared by the batch.
     if (B * ((Ho + 3) / 4) * ((Wo + 3) / 4) >= kWinograd4MinTiles)
-      kern::conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(),
-                             Ho, Wo);
+      kern::conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(), Ho,
+                             Wo);
     else
       kern::conv3x3_winograd_f2(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(),
                                 Ho, Wo);

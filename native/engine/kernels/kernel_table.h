@@ -50,7 +50,8 @@ struct Table {
   // input2 / output2 as above.
   void (*wino2_weights)(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride,
                         int64_t u_xi);
-  void (*wino2_input)(const float* xc, int64_t H, int64_t W, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v, int64_t v_stride);
+  void (*wino2_input)(const float* xc, int64_t H, int64_t W, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v,
+                      int64_t v_stride);
   void (*wino2_output)(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo, int rows,
                        int cols);
 };

@@ -70,7 +70,7 @@ void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_
     const int64_t cblocks = (Cout + kCoBlock - 1) / kCoBlock;
     parallel_for(pool, cblocks, 1, [&](int64_t b0, int64_t b1) {
       const int64_t panels_max = (kCoBlock + nr - 1) / nr;
-      float* g = scratch(kSlotOp2, size_t(kGroup * 9 * kCoBlock));                  // [ci][9][co] f32 kernels
+      float* g = scratch(kSlotOp2, size_t(kGroup * 9 * kCoBlock));                    // [ci][9][co] f32 kernels
       float* u = scratch(kSlotOp3, size_t(36 * (panels_max * nr * kc_full + kPad)));  // [xi][panel][kc][nr]
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t co0 = blk * kCoBlock, cn = std::min(kCoBlock, Cout - co0), panels = (cn + nr - 1) / nr;

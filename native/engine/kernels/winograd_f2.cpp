@@ -45,9 +45,9 @@ void conv3x3_winograd_f2(Compute& c, const float* x, int64_t B, int64_t Cin, int
   const int64_t tb = std::max<int64_t>(1, std::min({TT, kMaxTiles, kBufBytes / (16 * 4 * Cin)}));
   const int64_t mr = gemm_mr(), nr = gemm_nr();
   const int64_t kblocks = ceil_div(Cin, kKc), kc_full = ceil_div(Cin, kblocks);  // equal depth blocks
-  const int64_t a_block = ceil_div(tb, mr) * mr * kc_full;                          // one packed A depth block
-  Tensor V = new_tensor(c, {16, Cin, tb});                                          // input transforms [xi][ci][t]
-  Tensor VA = new_tensor(c, {16, kblocks, a_block});  // the same, packed as GEMM A [t, ci] per (xi, depth block)
+  const int64_t a_block = ceil_div(tb, mr) * mr * kc_full;                       // one packed A depth block
+  Tensor V = new_tensor(c, {16, Cin, tb});                                       // input transforms [xi][ci][t]
+  Tensor VA = new_tensor(c, {16, kblocks, a_block});                             // the same, packed as GEMM A [t, ci] per (xi, depth block)
   float* v = V.data_as<float>();
   float* va = VA.data_as<float>();
   const size_t wbytes = wt == DType::F32 ? 4 : 2;
@@ -72,9 +72,9 @@ void conv3x3_winograd_f2(Compute& c, const float* x, int64_t B, int64_t Cin, int
     });
     parallel_for(pool, ceil_div(Cout, kCoBlock), 1, [&](int64_t b0, int64_t b1) {
       const int64_t panels_max = ceil_div(kCoBlock, nr);
-      float* g = scratch(kSlotOp0, size_t(kGroup * 9 * kCoBlock));           // [ci][9][co] f32 kernels
+      float* g = scratch(kSlotOp0, size_t(kGroup * 9 * kCoBlock));                    // [ci][9][co] f32 kernels
       float* u = scratch(kSlotOp1, size_t(16 * (panels_max * nr * kc_full + kPad)));  // [xi][panel][kc][nr]
-      float* m = scratch(kSlotOp2, size_t(16 * tn * kCoBlock));              // [xi][t][co], transform domain
+      float* m = scratch(kSlotOp2, size_t(16 * tn * kCoBlock));                       // [xi][t][co], transform domain
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t co0 = blk * kCoBlock, cn = std::min(kCoBlock, Cout - co0), panels = ceil_div(cn, nr);
         for (int64_t kb = 0; kb < kblocks; ++kb) {
@@ -94,8 +94,9 @@ void conv3x3_winograd_f2(Compute& c, const float* x, int64_t B, int64_t Cin, int
         // y tile = A^T M A + bias, clipped at the bottom/right edges.
         for (int64_t t = 0; t < tn; ++t) {
           const int64_t img = (t0 + t) / T, local = (t0 + t) % T, oy = (local / tw) * 2, ox = (local % tw) * 2;
-          tab.wino2_output(m + t * kCoBlock, tn * kCoBlock, cn, bias ? bias + co0 : nullptr, y + (img * Cout + co0) * Ho * Wo + oy * Wo + ox,
-                           Ho * Wo, Wo, int(std::min<int64_t>(2, Ho - oy)), int(std::min<int64_t>(2, Wo - ox)));
+          tab.wino2_output(m + t * kCoBlock, tn * kCoBlock, cn, bias ? bias + co0 : nullptr,
+                           y + (img * Cout + co0) * Ho * Wo + oy * Wo + ox, Ho * Wo, Wo, int(std::min<int64_t>(2, Ho - oy)),
+                           int(std::min<int64_t>(2, Wo - ox)));
         }
       }
     });
