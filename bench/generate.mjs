@@ -111,6 +111,43 @@ function peakRssMb() {
   return process.resourceUsage().maxRSS / 1024;
 }
 
+// Resident set split (Linux): RssAnon = heap (activations, scratch, converted weights), RssFile =
+// mapped checkpoint pages. Sampled every 50 ms on the JS thread (the engine runs on a worker), the
+// largest total per stage kept with its split. Elsewhere: null.
+function rssSplitMb() {
+  try {
+    const s = readFileSync("/proc/self/status", "utf8");
+    const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? Number.NaN) / 1024;
+    const anon = kb("RssAnon");
+    const file = kb("RssFile") + kb("RssShmem");
+    return Number.isFinite(anon) ? { total: anon + file, anon, file } : null;
+  } catch {
+    return null;
+  }
+}
+
+function stageRssSampler() {
+  const peaks = {};
+  let stage = "encode";
+  const sample = () => {
+    const r = rssSplitMb();
+    if (r && !(peaks[stage]?.total >= r.total)) peaks[stage] = r;
+  };
+  const timer = setInterval(sample, 50);
+  return {
+    peaks,
+    setStage(s) {
+      if (s === stage) return;
+      sample();
+      stage = s;
+    },
+    stop() {
+      sample();
+      clearInterval(timer);
+    },
+  };
+}
+
 async function run(lib, checkpoint, nThreads, nSteps) {
   const loadOptions = { threads: nThreads, tokenizer: join(root, "..", "shared", "clip") };
   if (args["weight-type"]) loadOptions.weightType = args["weight-type"];
@@ -118,7 +155,9 @@ async function run(lib, checkpoint, nThreads, nSteps) {
   const model = await lib.loadModel(checkpoint, loadOptions);
   const loadMs = performance.now() - t0;
   const stagePeaks = {};
+  const sampler = stageRssSampler();
   const onProgress = (e) => {
+    sampler.setStage(e.stage);
     if (e.stage === "decode" && stagePeaks.denoiseMb === undefined) {
       stagePeaks.denoiseMb = peakRssMb();
       if (!resetPeakRss()) stagePeaks.denoiseMb = null;
@@ -139,8 +178,10 @@ async function run(lib, checkpoint, nThreads, nSteps) {
       { onProgress },
     );
     if (stagePeaks.denoiseMb) stagePeaks.decodeMb = peakRssMb();
-    return { loadMs, t: result.timings, stagePeaks };
+    sampler.stop();
+    return { loadMs, t: result.timings, stagePeaks, rssSplit: sampler.peaks };
   } finally {
+    sampler.stop();
     await model.dispose();
   }
 }
@@ -186,6 +227,8 @@ const report = {
   peakRssByStageMb: main.stagePeaks.denoiseMb
     ? { encodeAndDenoise: main.stagePeaks.denoiseMb, decode: main.stagePeaks.decodeMb }
     : null,
+  // Sampled (50 ms) largest RSS per stage with its anonymous / file-backed split, MB.
+  rssSplitMb: main.rssSplit,
   unetGflops: (2 * 2 * uGmac) / stepS,
   vaeGflops: (2 * vGmac) / decodeS,
   unetGmacPerEval: uGmac,
@@ -228,6 +271,12 @@ const rows = [
       (report.peakRssByStageMb
         ? ` (encode+denoise ${f(report.peakRssByStageMb.encodeAndDenoise, 0)}, decode ${f(report.peakRssByStageMb.decode, 0)})`
         : ""),
+  ],
+  [
+    "RSS anon / file (sampled)",
+    Object.entries(report.rssSplitMb ?? {})
+      .map(([k, v]) => `${k} ${f(v.anon, 0)} / ${f(v.file, 0)}`)
+      .join(", ") || "-",
   ],
   [
     "per CPU-second",

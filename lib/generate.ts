@@ -6,7 +6,7 @@ import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js
 import { Image } from "./image.js";
 import { decodeImageInput, type Pixels, resize, toGray, toRgb } from "./image-input.js";
 import type { NativeModel } from "./native.js";
-import type { GenerateOptions, ResolvedParams } from "./options.js";
+import type { GenerateOptions, Precision, ResolvedParams } from "./options.js";
 import { formatParameters } from "./parameters.js";
 import { type NativeEvent, ProgressTracker } from "./progress.js";
 import { encodePrompt, PAD_OPENCLIP, PAD_SD1 } from "./prompt/index.js";
@@ -30,6 +30,8 @@ export interface GenerateResult {
   images: Image[];
   /** The seed used (the random one when none was given). */
   seed: number;
+  /** The precision that ran: "default" when "fast" was asked for but this CPU has no faster path (a warning is logged). */
+  precision: Precision;
   timings: GenerateTimings;
 }
 
@@ -80,6 +82,12 @@ export interface NativeGenerateParams {
   extraTokens2?: ExtraTokens;
   /** Merged into the weights for this call (native/engine/lora). */
   loras?: Array<{ path: string; scale: number }>;
+  /** "auto" | "on" | "off", tile and overlap in image pixels (default: auto, 512, 128). */
+  vaeTiling?: string;
+  vaeTileSize?: number;
+  vaeTileOverlap?: number;
+  /** "default" | "fast" (default: "default"). */
+  precision?: string;
 }
 
 export interface NativeGenerateResult {
@@ -87,6 +95,8 @@ export interface NativeGenerateResult {
   timings: Required<Omit<GenerateTimings, "ops">> & Pick<GenerateTimings, "ops">;
   /** For the model's logger (e.g. LoRA keys that were ignored). */
   warnings?: string[];
+  /** The precision that ran ("default" | "fast"). */
+  precision?: string;
 }
 
 export interface NativeGenerateHandle {
@@ -205,6 +215,10 @@ export async function runGenerate(
   if (p.decoder !== "vae") params.decoder = p.decoder;
   if (ctx.embeddings?.extra1) params.extraTokens1 = ctx.embeddings.extra1;
   if (ctx.embeddings?.extra2) params.extraTokens2 = ctx.embeddings.extra2;
+  if (p.vaeTiling.mode !== "auto") params.vaeTiling = p.vaeTiling.mode;
+  params.vaeTileSize = p.vaeTiling.tileSize;
+  params.vaeTileOverlap = p.vaeTiling.overlap;
+  if (p.precision !== "default") params.precision = p.precision;
   if (p.loras.length > 0) params.loras = p.loras.map((l) => ({ path: l.path, scale: l.scale }));
   if (images.initImage) {
     const rgb = resize(toRgb(images.initImage), p.width, p.height);
@@ -273,6 +287,7 @@ export async function runGenerate(
         ),
     ),
     seed: p.seed,
+    precision: out.precision === "fast" ? "fast" : "default",
     timings,
   };
 }

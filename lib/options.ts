@@ -33,6 +33,26 @@ export type Rng = (typeof RNGS)[number];
 export const DECODERS = ["vae", "taesd"] as const;
 export type Decoder = (typeof DECODERS)[number];
 
+/** "default": fp32 activations, the numbers the reference tests check. "fast": may trade exactness for speed (bf16 GEMMs where the CPU has AVX-512 BF16); falls back to "default" where it has no faster path. */
+export const PRECISIONS = ["default", "fast"] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/** VAE decode in overlapping tiles: sizes in image pixels, multiples of 8. */
+export interface VaeTileSize {
+  /** Tile side. Default 512; 64 .. 4096. */
+  tileSize?: number;
+  /** Pixels shared by neighbouring tiles, blended with linear ramps. Default 128; 0 .. tileSize/2 - 8. */
+  overlap?: number;
+}
+/** "auto" (default): tiles only when the untiled decode's activations would exceed ~1 GiB; true: always; false: never. */
+export type VaeTiling = "auto" | boolean | VaeTileSize;
+export interface ResolvedVaeTiling {
+  mode: "auto" | "on" | "off";
+  tileSize: number;
+  overlap: number;
+}
+export const VAE_TILE_DEFAULTS = { tileSize: 512, overlap: 128 } as const;
+
 /** Pixel sizes: multiples of 8 (the VAE's factor) within these bounds. */
 export const MIN_SIZE = 64;
 export const MAX_SIZE = 4096;
@@ -85,6 +105,10 @@ export interface GenerateParams {
   decoder?: Decoder;
   /** Textual-inversion embeddings for this call (with loadModel's embeddingDir). */
   embeddings?: readonly EmbeddingSpec[];
+  /** VAE decode in tiles (bounded memory for large images; seams blended). Default "auto". */
+  vaeTiling?: VaeTiling;
+  /** Default "default" (exact). "fast" may change the numbers; the result says which one ran. */
+  precision?: Precision;
 }
 
 /** Every option with its value decided; images still as given. */
@@ -109,6 +133,8 @@ export interface ResolvedParams {
   loras: ResolvedLora[];
   decoder: Decoder;
   embeddings: EmbeddingSpec[];
+  vaeTiling: ResolvedVaeTiling;
+  precision: Precision;
 }
 
 /** What the defaults depend on. */
@@ -155,6 +181,8 @@ const KNOWN_PARAMS = new Set<string>([
   "loras",
   "decoder",
   "embeddings",
+  "vaeTiling",
+  "precision",
 ]);
 
 function list(values: readonly string[]): string {
@@ -236,6 +264,45 @@ function checkSigmas(v: unknown): number[] | undefined {
   }
   if (v[v.length - 1] !== 0) throw invalidOption("sigmas", "must end with 0");
   return [...(v as number[])];
+}
+
+function checkVaeTiling(v: unknown): ResolvedVaeTiling {
+  const d = VAE_TILE_DEFAULTS;
+  if (v === undefined || v === "auto") return { mode: "auto", ...d };
+  if (typeof v === "boolean") return { mode: v ? "on" : "off", ...d };
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw invalidOption("vaeTiling", `must be "auto", true, false or { tileSize, overlap }, got ${describe(v)}`);
+  }
+  for (const key of Object.keys(v)) {
+    if (key !== "tileSize" && key !== "overlap")
+      throw invalidOption("vaeTiling", `has no option "${key}" (tileSize, overlap)`);
+  }
+  const { tileSize = d.tileSize, overlap = d.overlap } = v as VaeTileSize;
+  if (
+    typeof tileSize !== "number" ||
+    !Number.isInteger(tileSize) ||
+    tileSize < 64 ||
+    tileSize > MAX_SIZE ||
+    tileSize % 8
+  ) {
+    throw invalidOption(
+      "vaeTiling",
+      `tileSize must be a multiple of 8 from 64 to ${MAX_SIZE}, got ${describe(tileSize)}`,
+    );
+  }
+  if (
+    typeof overlap !== "number" ||
+    !Number.isInteger(overlap) ||
+    overlap < 0 ||
+    overlap % 8 ||
+    2 * overlap >= tileSize
+  ) {
+    throw invalidOption(
+      "vaeTiling",
+      `overlap must be a multiple of 8 from 0 to less than tileSize/2 (${tileSize / 2}), got ${describe(overlap)}`,
+    );
+  }
+  return { mode: "on", tileSize, overlap };
 }
 
 /** A seed for calls that did not give one: 32 random bits, like the usual web UIs. */
@@ -324,6 +391,8 @@ export function resolveParams(
     loras: checkLoras(params.loras),
     decoder: checkEnum("decoder", params.decoder, DECODERS) ?? "vae",
     embeddings: checkEmbeddings(params.embeddings),
+    vaeTiling: checkVaeTiling(params.vaeTiling),
+    precision: checkEnum("precision", params.precision, PRECISIONS) ?? "default",
   };
 }
 

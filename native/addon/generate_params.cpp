@@ -120,6 +120,19 @@ sd::GenerateParams parse_generate_params(Napi::Env env, const Napi::Object& o) {
   p.preview_every = get_int(env, o, "previewEvery", 0, 10000);
   p.threads = get_int(env, o, "threads", 0, 1024);
   if (o.Has("decoder") && !o.Get("decoder").IsUndefined()) p.decoder = get_string(env, o, "decoder");
+  if (o.Has("vaeTiling") && !o.Get("vaeTiling").IsUndefined()) {
+    const std::string t = get_string(env, o, "vaeTiling");
+    if (t != "auto" && t != "on" && t != "off") bad(env, "vaeTiling", "must be \"auto\", \"on\" or \"off\"");
+    p.vae_tiling = t == "on" ? sd::VaeTiling::On : t == "off" ? sd::VaeTiling::Off : sd::VaeTiling::Auto;
+  }
+  if (o.Has("vaeTileSize") && !o.Get("vaeTileSize").IsUndefined()) p.vae_tile_size = get_int(env, o, "vaeTileSize", 8, 1 << 14);
+  if (o.Has("vaeTileOverlap") && !o.Get("vaeTileOverlap").IsUndefined()) p.vae_tile_overlap = get_int(env, o, "vaeTileOverlap", 0, 1 << 13);
+  if (p.vae_tile_overlap * 2 >= p.vae_tile_size) bad(env, "vaeTileOverlap", "must be less than half of vaeTileSize");
+  if (o.Has("precision") && !o.Get("precision").IsUndefined()) {
+    const std::string prec = get_string(env, o, "precision");
+    if (prec != "default" && prec != "fast") bad(env, "precision", "must be \"default\" or \"fast\"");
+    p.precision = prec == "fast" ? sd::Precision::Fast : sd::Precision::Default;
+  }
   p.extra_tokens_te1 = get_extra_tokens(env, o, "extraTokens1");
   p.extra_tokens_te2 = get_extra_tokens(env, o, "extraTokens2");
   // loras: [{ path: string, scale: number }]

@@ -145,6 +145,7 @@ class GenerateWorker : public EventWorker {
     Napi::Array warnings = Napi::Array::New(env, result_.warnings.size());
     for (size_t i = 0; i < result_.warnings.size(); ++i) warnings.Set(static_cast<uint32_t>(i), result_.warnings[i]);
     out.Set("warnings", warnings);
+    out.Set("precision", sd::precision_name(result_.precision));
     deferred_.Resolve(out);
   }
 

@@ -144,6 +144,11 @@ Tensor VAE::decode(Compute& c, const Tensor& z) const {
   return dec_conv_out_(c, dec_norm_out_(c, h, /*silu=*/true));  // [B, 3, f*h, f*w]
 }
 
+int64_t VAE::decode_activation_bytes(int64_t h, int64_t w) const {
+  const int64_t f = downsample_factor();
+  return 6 * dec_conv_out_.in() * (f * h) * (f * w) * int64_t(sizeof(float));
+}
+
 // Tile start positions covering [0, n): stride tile - overlap, the last tile
 // flush with the end.
 static std::vector<int64_t> tile_starts(int64_t n, int64_t tile, int64_t overlap) {

@@ -57,6 +57,12 @@ class VAE {
   // the mid-block attention see one tile. Latents no larger than a tile are
   // decoded whole.
   Tensor decode_tiled(Compute& c, const Tensor& z, int tile = 64, int overlap = 16) const;
+  // Rough peak of the activations decode() holds for one h x w latent: six
+  // f32 feature maps of the first level's width at full resolution (around
+  // the last upsample: its input and output at twice that width, a
+  // ResBlock's norm and conv outputs). SD's VAE at 512x512: 805 MB estimated,
+  // ~750 MB measured. Decides automatic tiling.
+  int64_t decode_activation_bytes(int64_t h, int64_t w) const;
 
   bool has_encoder() const { return has_encoder_; }
   int latent_channels() const { return latent_channels_; }

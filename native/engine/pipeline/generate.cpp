@@ -18,6 +18,8 @@
 #include "pipeline/generate_internal.h"
 #include "pipeline/image_tensors.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/precision.h"
+#include "pipeline/vae_decode.h"
 #include "pipeline/weight_residency.h"
 #include "sampling/denoiser.h"
 #include "sampling/sampler_setup.h"
@@ -116,7 +118,7 @@ void run_generate(const LoadedModel& model, const GenerateParams& p, Callbacks& 
   generate_with(*m, p, cb, rng, result);
   result->timings.load_ms += load_ms;
   result->timings.total_ms += load_ms;
-  result->warnings = overlay.warnings;
+  result->warnings.insert(result->warnings.begin(), overlay.warnings.begin(), overlay.warnings.end());
 }
 
 void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, RandomSource& rng, GenerateResult* result,
@@ -124,6 +126,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   const auto t_start = Clock::now();
   throw_if_aborted(cb);
   if (p.batch_size < 1) fail(ErrorCode::InvalidOption, "batchSize must be >= 1");
+  result->precision = resolve_precision(p.precision, &result->warnings);
   ThreadPool pool(p.threads);
   // Activations come from the heap, not an Arena: the Arena caches blocks by
   // exact size, and the U-Net's many sizes kept 4.5x its live bytes reserved
@@ -198,6 +201,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
     if (need_image_latents) image_latents = repeat_rows(encode_image(c, vae, image, rng), B);
     unit_noise = randn(rng, latent_shape, DrawPurpose::InitialNoise);
     if (inpaint) masked_latents = encode_image(c, vae, masked_image(image, mask), rng);
+    release_weight_pages(model.weights, "vae.encoder.");
     x = Tensor::empty(DType::F32, latent_shape);
     if (inpaint && p.strength >= 1.0f) {
       std::memcpy(x.data(), unit_noise.data(), size_t(x.nbytes()));
@@ -267,7 +271,8 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
     std::memcpy(final_latents->data(), x.data(), size_t(x.nbytes()));
   }
 
-  // 4. VAE decode, one image at a time (peak memory of one decode).
+  // 4. VAE decode, one image at a time (peak memory of one decode), in tiles
+  // when asked or when a whole decode would need too much memory.
   release_weight_pages(model.weights, "unet.");
   if (tm.op_timers) c.timers = &tm.decode_ops;
   tm.denoise_cpu_s = cpu_seconds() - cpu0;
@@ -279,7 +284,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   result->images.clear();
   for (int64_t b = 0; b < B; ++b) {
     throw_if_aborted(cb);
-    Tensor image = taesd_decode ? tiny->decode(c, row_of(x, b)) : vae.decode(c, row_of(x, b));  // [1, 3, H, W]
+    Tensor image = taesd_decode ? tiny->decode(c, row_of(x, b)) : decode_latent(c, vae, row_of(x, b), p);  // [1, 3, H, W]
     check_finite(image, "VAE decoding");
     result->images.push_back(tensor_to_rgb(image, 0));
     cb.progress(Stage::Decode, int(b + 1), int(B), kNoSigma);

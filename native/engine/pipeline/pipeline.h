@@ -51,6 +51,19 @@ struct MaskImage {
   std::vector<uint8_t> data;  // [height, width]
 };
 
+// VAE decode in overlapping tiles (models/vae.h decode_tiled).
+enum class VaeTiling {
+  Auto,  // tiles when the untiled decode's activations would exceed kAutoTileActivationBytes
+  On,
+  Off,
+};
+
+// "Fast" may trade exactness for speed (bf16 GEMMs on CPUs with AVX-512
+// BF16); Default keeps fp32 activations, the reference tests' numbers.
+enum class Precision { Default, Fast };
+
+inline const char* precision_name(Precision p) { return p == Precision::Fast ? "fast" : "default"; }
+
 struct GenerateParams {
   // Text. te1 = the only encoder of SD 1.x/2.x, CLIP-L of SDXL (its ids are
   // padded with EOS). te2 = SDXL's OpenCLIP bigG encoder (padded with 0); empty
@@ -98,6 +111,11 @@ struct GenerateParams {
   // encoder's vocabulary size) embeds row j. [n, D] f32, or empty.
   Tensor extra_tokens_te1;
   Tensor extra_tokens_te2;
+
+  VaeTiling vae_tiling = VaeTiling::Auto;
+  int vae_tile_size = 512;     // tile side in image pixels (multiple of the VAE's factor)
+  int vae_tile_overlap = 128;  // pixels shared by neighbouring tiles, < vae_tile_size / 2
+  Precision precision = Precision::Default;
 
   int preview_every = 0;  // 0: no previews; n: a preview after every n-th step
   int threads = 0;        // compute threads; 0 = the engine default
@@ -169,7 +187,8 @@ struct GenerateTimings {
 struct GenerateResult {
   std::vector<RgbImage> images;  // [batch_size], each width x height
   GenerateTimings timings;
-  std::vector<std::string> warnings;  // for the caller's logger (e.g. LoRA keys that were ignored)
+  std::vector<std::string> warnings;         // for the caller's logger (e.g. LoRA keys that were ignored)
+  Precision precision = Precision::Default;  // what ran (Default when Fast has no path on this CPU)
 };
 
 // Runs one txt2img / img2img / inpaint generation on `model`. Reports through

@@ -1,0 +1,14 @@
+#include "pipeline/precision.h"
+
+#include "tensor/cpu_features.h"
+
+namespace sd {
+
+Precision resolve_precision(Precision requested, std::vector<std::string>* warnings) {
+  if (requested == Precision::Default) return Precision::Default;
+  const char* why = cpu_features().avx512bf16 ? "the bf16 kernels are not implemented yet" : "this CPU has no AVX-512 BF16";
+  warnings->push_back(std::string("precision \"fast\": ") + why + "; ran the default fp32 path (same numbers as precision \"default\")");
+  return Precision::Default;
+}
+
+}  // namespace sd
