@@ -33,7 +33,24 @@ inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 // column of a query fits in L1, so the softmax needs no running max or
 // rescaling (cross-attention to the 77 text tokens, small self-attention).
 constexpr int64_t kOneBlockKeys = 256;
+constexpr int64_t kPanelsPerChunk = 4;          // query panels a thread takes at once (it prefetches the next one)
 constexpr float kLog2e = 1.44269504088896341f;  // e^s = 2^(s log2(e)): the softmax runs in base 2
+
+// Prefetches rows [0, rows) x columns [0, len) of a row-major f32 matrix
+// (row stride ld), for reading or writing.
+inline void prefetch_slice(const float* p, int64_t rows, int64_t ld, int64_t len, bool write) {
+#if defined(__GNUC__)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < len; i += 16) {
+      if (write)
+        __builtin_prefetch(p + r * ld + i, 1);
+      else
+        __builtin_prefetch(p + r * ld + i, 0);
+    }
+#else
+  (void)p, (void)rows, (void)ld, (void)len, (void)write;
+#endif
+}
 
 // attention() for !causal and Nk <= kOneBlockKeys. Per (batch, head) scale*K
 // and V^T are packed once as GEMM A operands; then per panel of nr queries:
@@ -66,7 +83,7 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
   // the second product reads only the Nk real rows; head h's padding rows of
   // O^T are overwritten by head h + 1 (or fall in the mr spare rows).
   const int64_t nk_pad = round_up(Nk, mr), d_pad = round_up(D, mr);
-  parallel_for(c.pool, B * qpanels, 1, [&](int64_t i0, int64_t i1) {
+  parallel_for(c.pool, B * qpanels, kPanelsPerChunk, [&](int64_t i0, int64_t i1) {
     float* qt = kern::scratch(kern::kSlotOp0, size_t(HD * nr));         // Q^T panel [H*D][nr]
     float* pt = kern::scratch(kern::kSlotOp1, size_t(nk_pad * nr));     // S^T / P^T [Nk (padded)][nr]
     float* ot = kern::scratch(kern::kSlotOp2, size_t((HD + mr) * nr));  // O^T [H*D (+ padding)][nr]
@@ -77,6 +94,15 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
       if (cnt < nr) std::fill(qt, qt + HD * nr, 0.f);                       // padding queries: finite scores
       t.transpose_f32(DType::F32, qp + row, HD, cnt, HD, qt, nr);
       for (int h = 0; h < heads; ++h) {
+        // The next panel's rows of q and out, one head's slice at a time: a
+        // transpose touches 16 rows 1-5 KB apart, which the hardware
+        // prefetchers do not follow.
+        const int64_t next = task + 1;
+        if (next < i1) {
+          const int64_t nb = next / qpanels, nq = (next % qpanels) * nr, n_rows = std::min(nr, Nq - nq);
+          prefetch_slice(qp + (nb * Nq + nq) * HD + h * D, n_rows, HD, D, false);
+          prefetch_slice(out + (nb * Nq + nq) * HD + h * D, n_rows, HD, D, true);
+        }
         const float* base = pk + (b * heads + h) * bh_size;
         float* oh = ot + h * D * nr;
         kern::gemm_packed(nk_pad, nr, D, base, qt + h * D * nr, pt, nr, false);
