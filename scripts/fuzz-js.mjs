@@ -11,7 +11,9 @@
 //
 //   node scripts/fuzz-js.mjs [--seconds N] [--targets image,prompt,tokenizer] [--make-seeds]
 //   env: SD_FUZZ_SECONDS (default 30), SD_FUZZ_BUILD_DIR (default build-fuzz),
-//        SD_CLIP_VOCAB (default ../shared/clip/bpe_simple_vocab_16e6.txt.gz)
+//        SD_FUZZ_SEED + SD_FUZZ_RUNS (a repeatable run of RUNS executions per target,
+//        SD_FUZZ_SECONDS then only a cap), SD_FUZZ_CI=1 (the CI setting: fixed runs per
+//        target, seed SD_FUZZ_SEED or 1), SD_CLIP_VOCAB (default ../shared/clip/bpe_simple_vocab_16e6.txt.gz)
 import { spawnSync } from "node:child_process";
 import {
   accessSync,
@@ -41,6 +43,10 @@ const corpusRoot = join(root, "fuzz", "corpus");
 const vocab = resolve(root, process.env.SD_CLIP_VOCAB ?? "../shared/clip/bpe_simple_vocab_16e6.txt.gz");
 
 const TARGETS = ["image", "prompt", "tokenizer"];
+// SD_FUZZ_CI=1: executions per target (about 15 s each on a 2-core runner) with
+// SD_FUZZ_SEED (default 1), so CI runs the same inputs every time.
+const CI_RUNS = { image: 40_000, prompt: 6_000, tokenizer: 50_000 };
+const ci = process.env.SD_FUZZ_CI === "1";
 const MAX_LEN = 65536;
 const SLOW_MS = 5000; // one input taking longer than this is a finding
 // Decoding may legitimately expand data (deflate tops out near 1032:1), so an
@@ -48,7 +54,22 @@ const SLOW_MS = 5000; // one input taking longer than this is a finding
 const allocBudget = (len) => Math.max(64 << 20, 2048 * len);
 
 // ---------------------------------------------------------------- mutation
-const rand = (n) => Math.floor(Math.random() * n);
+// SD_FUZZ_SEED makes the mutations a fixed sequence (mulberry32), so that with
+// SD_FUZZ_RUNS a run is exactly repeatable (CI); otherwise Math.random.
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+const random = process.env.SD_FUZZ_SEED ? mulberry32(Number(process.env.SD_FUZZ_SEED)) : Math.random;
+const rand = (n) => Math.floor(random() * n);
+// SD_FUZZ_RUNS: executions per target; the time budget then only caps a slow machine.
+const runs = Number(process.env.SD_FUZZ_RUNS ?? Number.POSITIVE_INFINITY);
 const PROMPT_TOKENS = [
   "(",
   ")",
@@ -189,7 +210,7 @@ async function child(target) {
     console.log(JSON.stringify({ finding: kind, target, input: path, detail }));
     process.exit(1);
   };
-  while (Date.now() < deadline) {
+  while (execs < runs && Date.now() < deadline) {
     // Seeds first, unmodified; then mutations.
     const input = i < corpus.length ? corpus[i] : mutate(corpus[rand(corpus.length)], corpus, target);
     i++;
@@ -316,7 +337,12 @@ async function main() {
     const res = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", target], {
       cwd: root,
       encoding: "utf8",
-      env: { ...process.env, SD_FUZZ_SECONDS: String(seconds), SD_FUZZ_CURRENT: current },
+      env: {
+        ...process.env,
+        SD_FUZZ_SECONDS: String(seconds),
+        SD_FUZZ_CURRENT: current,
+        ...(ci ? { SD_FUZZ_RUNS: String(CI_RUNS[target]), SD_FUZZ_SEED: process.env.SD_FUZZ_SEED ?? "1" } : {}),
+      },
       timeout: (seconds + 60) * 1000,
       maxBuffer: 64 << 20,
     });
@@ -342,7 +368,7 @@ async function main() {
       ok,
       executions: last.executions ?? null,
       seconds: wall,
-      execPerSecond: last.executions ? Math.round(last.executions / seconds) : null,
+      execPerSecond: last.executions ? Math.round(last.executions / wall) : null,
       corpus: last.corpus ?? null,
       ...(finding ? { finding } : {}),
     });
@@ -357,7 +383,8 @@ async function main() {
       `${pad(r.target, 13)}${pad(r.executions ?? "-", 12)}${pad(r.seconds ?? "-", 9)}${pad(r.execPerSecond ?? "-", 9)}${pad(r.corpus ?? "-", 8)}${status}`,
     );
   }
-  console.log(`fuzz-js-results ${JSON.stringify({ secondsPerTarget: seconds, results })}`);
+  const mode = ci ? { ci: true, seed: Number(process.env.SD_FUZZ_SEED ?? 1) } : {};
+  console.log(`fuzz-js-results ${JSON.stringify({ secondsPerTarget: seconds, ...mode, results })}`);
   if (results.some((r) => !r.ok)) process.exit(1);
 }
 
