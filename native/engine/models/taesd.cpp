@@ -20,9 +20,11 @@ int leading_index(const std::string& s) {
   return i > 0 && i < s.size() && s[i] == '.' ? v : -1;
 }
 
+// numel() walks the shape, so every loop over a tensor reads it once.
 void relu_(Tensor& x) {
   float* p = x.data_as<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) p[i] = p[i] > 0.0f ? p[i] : 0.0f;
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) p[i] = p[i] > 0.0f ? p[i] : 0.0f;
 }
 
 Tensor conv3x3(Compute& c, const Tensor& x, const Tensor& w, const Tensor& b, int stride) {
@@ -163,7 +165,10 @@ Tensor TinyAutoencoder::decoder_input(const Tensor& z) const {
          "TAESD decode: latents must be [B, " + std::to_string(decoder_.front().w[0].size(1)) + ", h, w], got " + shape_str(z.shape()));
   Tensor zf = z.to_f32();
   Tensor x = Tensor::empty(DType::F32, z.shape());  // [B, 4, h, w]: tanh(z / 3) * 3 (the original "Clamp")
-  for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = std::tanh(zf.data_as<float>()[i] / 3.0f) * 3.0f;
+  const float* zp = zf.data_as<float>();
+  float* xp = x.data_as<float>();
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) xp[i] = std::tanh(zp[i] / 3.0f) * 3.0f;
   return x;
 }
 
@@ -173,7 +178,10 @@ Tensor TinyAutoencoder::encoder_input(const Tensor& image) const {
     fail(ErrorCode::InvalidOption, "TAESD encode: image must be [B, 3, H, W] with H, W multiples of 8, got " + shape_str(image.shape()));
   Tensor src = image.to_f32();
   Tensor x = Tensor::empty(DType::F32, image.shape());  // [B, 3, H, W] in [0, 1]
-  for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = (src.data_as<float>()[i] + 1.0f) / 2.0f;
+  const float* sp = src.data_as<float>();
+  float* xp = x.data_as<float>();
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) xp[i] = (sp[i] + 1.0f) / 2.0f;
   return x;
 }
 
@@ -182,7 +190,8 @@ std::vector<Tensor> TinyAutoencoder::decode_layers(Compute& c, const Tensor& z) 
 Tensor TinyAutoencoder::decode(Compute& c, const Tensor& z) const {
   Tensor y = run(c, decoder_, decoder_input(z), false).back();  // [B, 3, 8h, 8w] in [0, 1]
   float* p = y.data_as<float>();
-  for (int64_t i = 0; i < y.numel(); ++i) p[i] = 2.0f * p[i] - 1.0f;
+  const int64_t n = y.numel();
+  for (int64_t i = 0; i < n; ++i) p[i] = 2.0f * p[i] - 1.0f;
   return y;
 }
 
