@@ -5,6 +5,7 @@
 // every SD_NATIVE_CPU path; the path under test is the one selected.
 #define SD_TEST_MAIN
 #include <cmath>
+#include <vector>
 
 #include "harness.h"
 #include "kernel_test_util.h"
@@ -64,6 +65,34 @@ TEST(gemm_paths_agree_on_odd_shapes_dtypes_and_strides) {
           CHECK_MSG(e < 1e-6, "M=%lld N=%lld K=%lld a=%s b=%s layout=%d: rel %g", (long long)cs.M, (long long)cs.N, (long long)cs.K,
                     sd::dtype_name(da), sd::dtype_name(db), layout, e);
         }
+}
+
+TEST(gemm_packed_short_row_tails_match_the_full_micro_kernel_bitwise) {
+  // gemm_packed runs a last row tile of <= mr_short rows through the short
+  // micro-kernel (Winograd, attention); gemm() always uses the full one. With
+  // one depth block both sum every element in the same order, so the results
+  // must be identical; both are also checked against a double product (the
+  // GEMM bound, 1e-5: single cancelling dot products of 77 terms reach 2e-6).
+  const int mr = sd::kern::gemm_mr(), nr = sd::kern::gemm_nr();
+  for (int64_t M = 1; M <= 2 * mr + 3; ++M)
+    for (int64_t N : {int64_t(1), int64_t(nr), int64_t(nr + 3)})
+      for (int64_t K : {1, 40, 77}) {
+        Tensor a = rand_tensor({M, K}, 20), b = rand_tensor({K, N}, 21);
+        std::vector<float> pa(size_t((M + mr - 1) / mr * mr * K)), pb(size_t((N + nr - 1) / nr * nr * K));
+        sd::kern::pack_a({a.data(), DType::F32, K, 1}, 0, M, 0, K, pa.data());
+        sd::kern::pack_b({b.data(), DType::F32, N, 1}, 0, N, 0, K, pb.data());
+        Tensor c = Tensor::empty(DType::F32, {M, N}), full = Tensor::empty(DType::F32, {M, N});
+        sd::kern::gemm_packed(M, N, K, pa.data(), pb.data(), c.data_as<float>(), N, false);
+        sd::kern::gemm(nullptr, M, N, K, {a.data(), DType::F32, K, 1}, {b.data(), DType::F32, N, 1}, full.data_as<float>(), N);
+        std::vector<double> ref(size_t(M * N));
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j)
+            for (int64_t k = 0; k < K; ++k) ref[size_t(i * N + j)] += double(a.data_as<float>()[i * K + k]) * b.data_as<float>()[k * N + j];
+        CHECK_MSG(ktest::bit_equal(c, full), "M=%lld N=%lld K=%lld: differs from the full micro-kernel", (long long)M, (long long)N,
+                  (long long)K);
+        CHECK_MSG(ktest::rel_err(c, ref) < 1e-5, "M=%lld N=%lld K=%lld: rel %g", (long long)M, (long long)N, (long long)K,
+                  ktest::rel_err(c, ref));
+      }
 }
 
 TEST(gemm_is_bit_identical_for_1_2_and_3_threads) {

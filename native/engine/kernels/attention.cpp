@@ -78,16 +78,15 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
   // A task is a panel of nr queries of one image for all heads, so q and out
   // are read / written as whole rows by one transpose each.
   const int64_t qpanels = (Nq + nr - 1) / nr;
-  // Both products run over whole register tiles (mr rows): no partial-tile
-  // stores. The padding key row (a zero K row) is left out of the softmax;
-  // the second product reads only the Nk real rows; head h's padding rows of
-  // O^T are overwritten by head h + 1 (or fall in the mr spare rows).
-  const int64_t nk_pad = round_up(Nk, mr), d_pad = round_up(D, mr);
+  // S^T runs over whole register tiles (no partial-tile stores); its padding
+  // key row (a zero K row) is left out of the softmax, and O^T reads only
+  // the Nk real rows. O^T's last tile of D rows takes the short kernel.
+  const int64_t nk_pad = round_up(Nk, mr);
   parallel_for(c.pool, B * qpanels, kPanelsPerChunk, [&](int64_t i0, int64_t i1) {
-    float* qt = kern::scratch(kern::kSlotOp0, size_t(HD * nr));         // Q^T panel [H*D][nr]
-    float* pt = kern::scratch(kern::kSlotOp1, size_t(nk_pad * nr));     // S^T / P^T [Nk (padded)][nr]
-    float* ot = kern::scratch(kern::kSlotOp2, size_t((HD + mr) * nr));  // O^T [H*D (+ padding)][nr]
-    float* l = kern::scratch(kern::kSlotOp3, size_t(nr));               // column sums
+    float* qt = kern::scratch(kern::kSlotOp0, size_t(HD * nr));      // Q^T panel [H*D][nr]
+    float* pt = kern::scratch(kern::kSlotOp1, size_t(nk_pad * nr));  // S^T / P^T [Nk (padded)][nr]
+    float* ot = kern::scratch(kern::kSlotOp2, size_t(HD * nr));      // O^T [H*D][nr]
+    float* l = kern::scratch(kern::kSlotOp3, size_t(nr));            // column sums
     for (int64_t task = i0; task < i1; ++task) {
       const int64_t b = task / qpanels, q0 = (task % qpanels) * nr;
       const int64_t cnt = std::min(nr, Nq - q0), row = (b * Nq + q0) * HD;  // query q0's row
@@ -107,7 +106,7 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
         float* oh = ot + h * D * nr;
         kern::gemm_packed(nk_pad, nr, D, base, qt + h * D * nr, pt, nr, false);
         t.softmax2_cols(pt, Nk, nr, l);
-        kern::gemm_packed(d_pad, nr, Nk, base + k_size, pt, oh, nr, false);
+        kern::gemm_packed(D, nr, Nk, base + k_size, pt, oh, nr, false);
         for (int64_t i = 0; i < nr; ++i) l[i] = 1.f / l[i];
         for (int64_t d = 0; d < D; ++d)
           for (int64_t i = 0; i < nr; ++i) oh[d * nr + i] *= l[i];

@@ -213,8 +213,10 @@ void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* pa, const float*
   for (int64_t j = 0; j < N; j += t.nr) {
     const float* bp = pb + (j / t.nr) * t.nr * kc;
     const int n_eff = int(std::min<int64_t>(t.nr, N - j));
-    for (int64_t i = 0; i < M; i += t.mr)
-      t.gemm_ukernel(kc, pa + (i / t.mr) * t.mr * kc, bp, C + i * ldc + j, ldc, int(std::min<int64_t>(t.mr, M - i)), n_eff, acc);
+    for (int64_t i = 0; i < M; i += t.mr) {
+      const int m = int(std::min<int64_t>(t.mr, M - i));
+      (m <= t.mr_short ? t.gemm_ukernel_short : t.gemm_ukernel)(kc, pa + (i / t.mr) * t.mr * kc, bp, C + i * ldc + j, ldc, m, n_eff, acc);
+    }
   }
 }
 

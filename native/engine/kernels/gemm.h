@@ -48,7 +48,8 @@ void pack_a(const MatView& A, int64_t r0, int64_t rows, int64_t k0, int64_t kc, 
 // Packs B columns [c0, c0 + cols) x depth [k0, k0 + kc), times `scale`,
 // into ceil(cols / nr) micro-panels [kc][nr] at dst (zero-padded columns).
 void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, float* dst, float scale = 1.f);
-// C[M, N] = (acc ? C : 0) + packed A [M, kc] @ packed B [kc, N].
+// C[M, N] = (acc ? C : 0) + packed A [M, kc] @ packed B [kc, N]. A last row
+// tile of at most mr_short rows runs the short micro-kernel (same sums).
 void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* pa, const float* pb, float* C, int64_t ldc, bool acc);
 
 }  // namespace kern

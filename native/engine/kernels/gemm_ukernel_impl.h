@@ -8,9 +8,11 @@
 namespace sd {
 namespace kern {
 
-// c[i*ldc + j] (i < m, j < n) = (acc ? c : 0) + sum_k a[k*MR + i] * b[k*NR + j]
-// with NR = NV * Ops::W; a/b are packed micro-panels.
-template <class Ops, int MR, int NV>
+// c[i*ldc + j] (i < m, j < n) = (acc ? c : 0) + sum_k a[k*AS + i] * b[k*NR + j]
+// with NR = NV * Ops::W; a/b are packed micro-panels. AS (default MR) is the
+// A panel width: a kernel with fewer rows than the panels were packed for
+// (AS > MR) serves short row tails without computing the missing rows.
+template <class Ops, int MR, int NV, int AS = MR>
 void gemm_ukernel_t(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, bool acc) {
   using V = typename Ops::V;
   constexpr int W = Ops::W, NR = NV * W;
@@ -30,7 +32,7 @@ void gemm_ukernel_t(int64_t kc, const float* a, const float* b, float* c, int64_
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) r[i][v] = Ops::fma(ai, bv[v], r[i][v]);
     }
-    a += MR;
+    a += AS;
     b += NR;
   }
   if (m == MR && n == NR) {

@@ -18,6 +18,10 @@ struct Table {
   // a: packed A micro-panel [kc][mr]; b: packed B micro-panel [kc][nr]
   // (both zero-padded to mr / nr).
   void (*gemm_ukernel)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, bool acc);
+  // The same contract for m <= mr_short rows only (A panels still mr wide):
+  // row tails without the FMAs of the missing rows (same sums, same order).
+  int mr_short;
+  void (*gemm_ukernel_short)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, bool acc);
   // dst[i] = float(src[i]) for i < n, src of dtype f32/f16/bf16.
   void (*convert_to_f32)(DType t, const void* src, int64_t n, float* dst);
   // x[i] = exp(x[i] - max), returns the sum of the new x (fixed order).

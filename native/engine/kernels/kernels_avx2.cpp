@@ -36,6 +36,11 @@ void gemm_ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t 
   gemm_ukernel_t<Avx2Ops, kMr, kNr / 8>(kc, a, b, c, ldc, m, n, acc);
 }
 
+// 4x16 over 6-wide A panels: row tails of up to 4 (e.g. 16 = 6 + 6 + 4).
+void gemm_ukernel_short(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, bool acc) {
+  gemm_ukernel_t<Avx2Ops, 4, kNr / 8, kMr>(kc, a, b, c, ldc, m, n, acc);
+}
+
 void convert_to_f32(DType t, const void* src, int64_t n, float* dst) {
   int64_t i = 0;
   switch (t) {
@@ -270,6 +275,8 @@ const Table* avx2_table() {
                        kMr,
                        kNr,
                        gemm_ukernel,
+                       4,
+                       gemm_ukernel_short,
                        convert_to_f32,
                        exp_shift_sum,
                        max_of,

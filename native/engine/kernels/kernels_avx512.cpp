@@ -32,6 +32,11 @@ void gemm_ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t 
   gemm_ukernel_t<Avx512Ops, kMr, kNr / 16>(kc, a, b, c, ldc, m, n, acc);
 }
 
+// 7x32 over 14-wide A panels: row tails of up to 7.
+void gemm_ukernel_short(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, bool acc) {
+  gemm_ukernel_t<Avx512Ops, 7, kNr / 16, kMr>(kc, a, b, c, ldc, m, n, acc);
+}
+
 }  // namespace
 
 const Table* avx512_table() {
@@ -41,6 +46,8 @@ const Table* avx512_table() {
     x.mr = kMr;
     x.nr = kNr;
     x.gemm_ukernel = gemm_ukernel;
+    x.mr_short = 7;
+    x.gemm_ukernel_short = gemm_ukernel_short;
     x.wino_weights = wino::weights<v16f, 16>;
     x.wino_input = wino::input<v16f, 16>;
     x.wino_output = wino::output<v16f, 16>;

@@ -113,6 +113,8 @@ const Table& scalar_table() {
                        kMr,
                        kNr,
                        gemm_ukernel,
+                       kMr,
+                       gemm_ukernel,
                        convert_to_f32,
                        exp_shift_sum,
                        max_of,
