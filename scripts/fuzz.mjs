@@ -106,7 +106,7 @@ function fuzzOne(name) {
     join(buildDir, `fuzz_${name}`),
     [
       `-max_total_time=${seconds}`,
-      ...(ci ? [`-runs=${TARGETS[name].ciRuns}`, `-seed=${fuzzSeed}`] : []),
+      ...(ci ? [`-runs=${TARGETS[name].ciRuns}`, `-seed=${fuzzSeed}`, "-reload=0"] : []),
       `-max_len=${TARGETS[name].maxLen}`,
       `-rss_limit_mb=${RSS_LIMIT_MB}`,
       `-malloc_limit_mb=${MALLOC_LIMIT_MB}`,
