@@ -125,7 +125,7 @@ if (stress.size > 0) {
   const w = stress.get("worker-terminate");
   if (w)
     lines.push(
-      `| Worker terminated mid-generation | main thread healthy, worker gone after ${mb(w.terminateSeconds)} s, RSS growth ${mb(w.rssGrowthMb)} MB |`,
+      `| Worker terminated at denoise step 2 of 30 | main thread generated the right image during and after; the Worker exited ${mb(w.exitSeconds)} s after terminate() (its native call runs to its end); RSS growth ${mb(w.rssGrowthMb)} MB |`,
     );
   const m = stress.get("memory-estimate");
   if (m) lines.push(`| 4096x4096 x 16 over a 256 MB budget | ERR_OUT_OF_MEMORY after ${mb(m.refusedMs)} ms |`);
