@@ -119,7 +119,7 @@ TEST(panel_kernels_do_not_saturate_on_extreme_codes) {
         std::memset(blk + 2, low ? 0x80 : 0x7F, 32);  // -128 or 127
       else
         std::memset(blk, low ? 0x00 : 0xFF, size_t(bytes));  // nibbles (and high bits) 0 or all ones
-      blk[0] = 0x00;  // scale 1.0 (f16 0x3C00)
+      blk[0] = 0x00;                                         // scale 1.0 (f16 0x3C00)
       blk[1] = 0x3C;
     }
     check_matches_scalar(x, w, nullptr, "extreme");

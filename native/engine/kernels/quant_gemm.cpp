@@ -153,16 +153,15 @@ void unpack_weight_row(DType t, const uint8_t* row, int64_t K, int64_t groups, i
   }
 }
 
-
 // Weight panels [ceil(N/8)][nb] and activation rows [M][nb] of the panel path.
 struct PanelOperands {
   Tensor storage;
   int64_t nb = 0, panels = 0;
-  int8_t* wq = nullptr;     // [panels][nb][256]
-  float* wd = nullptr;      // [panels][nb][8]
-  int32_t* wc = nullptr;    // [panels][nb][8]
-  uint8_t* xu = nullptr;    // [M][nb * 32]
-  float* xd = nullptr;      // [M][nb]
+  int8_t* wq = nullptr;   // [panels][nb][256]
+  float* wd = nullptr;    // [panels][nb][8]
+  int32_t* wc = nullptr;  // [panels][nb][8]
+  uint8_t* xu = nullptr;  // [M][nb * 32]
+  float* xd = nullptr;    // [M][nb]
   PanelOperands(Compute& c, int64_t M, int64_t N, int64_t K) : nb(K / 32), panels((N + 7) / 8) {
     const int64_t pb = panels * nb;
     storage = new_tensor(c, {pb * (64 + 8 + 8) + M * nb * (8 + 1)});
@@ -207,8 +206,8 @@ float signed_codes(DType t, const uint8_t* row, int64_t b, int8_t* q) {
 }
 
 // Columns n0..n0+7 of W [N, K] (rows past N are zero) -> one panel.
-void pack_panel(DType t, const PanelFormat& f, const uint8_t* w, int64_t row_bytes, int64_t N, int64_t n0, int64_t nb, int8_t* q,
-                float* d, int32_t* corr) {
+void pack_panel(DType t, const PanelFormat& f, const uint8_t* w, int64_t row_bytes, int64_t N, int64_t n0, int64_t nb, int8_t* q, float* d,
+                int32_t* corr) {
   for (int c = 0; c < 8; ++c) {
     const int64_t n = n0 + c;
     for (int64_t b = 0; b < nb; ++b) {
