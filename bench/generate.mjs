@@ -2,7 +2,7 @@
 // checkpoint with the exact SD 1.5 layout (same compute as real weights).
 //
 // Usage: npx tsup && node bench/generate.mjs [--size 256|512] [--steps N] [--threads N]
-//          [--weight-type f16|f32|bf16|q8_0|...] [--no-scaling] [--checkpoint FILE]
+//          [--weight-type f16|f32|bf16|q8_0|...] [--precision default|fast] [--no-scaling] [--checkpoint FILE]
 //   (npm run bench -- --size 512 --steps 2)
 // The checkpoint is generated once into $SD_NATIVE_BENCH_CACHE (default ~/.cache/sd-native-bench)
 // with ../shared/tools/make-random-checkpoint.mjs (about 2 GB for f16).
@@ -21,6 +21,7 @@ const { values: args } = parseArgs({
     steps: { type: "string", default: "4" },
     threads: { type: "string", default: "2" },
     "weight-type": { type: "string" },
+    precision: { type: "string", default: "default" },
     "no-scaling": { type: "boolean", default: false },
     checkpoint: { type: "string" },
   },
@@ -28,8 +29,13 @@ const { values: args } = parseArgs({
 const size = Number(args.size);
 const steps = Number(args.steps);
 const threads = Number(args.threads);
-if (!(size >= 64 && size % 64 === 0) || !(steps >= 1) || !(threads >= 1)) {
-  console.error("bench: --size must be a multiple of 64, --steps and --threads >= 1");
+if (
+  !(size >= 64 && size % 64 === 0) ||
+  !(steps >= 1) ||
+  !(threads >= 1) ||
+  !["default", "fast"].includes(args.precision)
+) {
+  console.error("bench: --size must be a multiple of 64, --steps and --threads >= 1, --precision default or fast");
   process.exit(2);
 }
 
@@ -152,6 +158,10 @@ async function run(lib, checkpoint, nThreads, nSteps) {
   const loadOptions = { threads: nThreads, tokenizer: join(root, "..", "shared", "clip") };
   if (args["weight-type"]) loadOptions.weightType = args["weight-type"];
   const t0 = performance.now();
+  const warnings = [];
+  loadOptions.logger = (level, message) => {
+    if (level === "warn") warnings.push(message);
+  };
   const model = await lib.loadModel(checkpoint, loadOptions);
   const loadMs = performance.now() - t0;
   const stagePeaks = {};
@@ -174,12 +184,13 @@ async function run(lib, checkpoint, nThreads, nSteps) {
         sampler: "euler",
         cfgScale: 7,
         seed: 42,
+        precision: args.precision,
       },
       { onProgress },
     );
     if (stagePeaks.denoiseMb) stagePeaks.decodeMb = peakRssMb();
     sampler.stop();
-    return { loadMs, t: result.timings, stagePeaks, rssSplit: sampler.peaks };
+    return { loadMs, t: result.timings, stagePeaks, rssSplit: sampler.peaks, precision: result.precision, warnings };
   } finally {
     sampler.stop();
     await model.dispose();
@@ -219,6 +230,9 @@ const report = {
   steps,
   threads,
   weightType: args["weight-type"] ?? "as stored (f16)",
+  // Asked for / what ran ("fast" falls back to "default" where there is no faster path; see warnings).
+  precision: { requested: args.precision, ran: main.precision },
+  warnings: main.warnings,
   loadS: main.loadMs / 1000,
   textEncodeS: t.textEncodeMs / 1000,
   stepS,
@@ -261,6 +275,12 @@ const rows = [
   ["machine", report.machine],
   ["image / steps / threads", `${size}x${size} / ${steps} (euler, cfg 7) / ${threads}`],
   ["weights", report.weightType],
+  [
+    "precision",
+    report.precision.requested === report.precision.ran
+      ? report.precision.ran
+      : `${report.precision.requested} requested, ${report.precision.ran} ran (${main.warnings.find((w) => w.startsWith("precision")) ?? "no faster path"})`,
+  ],
   ["load", `${f(report.loadS, 3)} s`],
   ["text encode", `${f(report.textEncodeS, 3)} s`],
   ["sampler step (median)", `${f(stepS)} s  (U-Net ${f(report.unetGflops, 1)} GFLOP/s effective)`],

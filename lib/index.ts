@@ -27,6 +27,8 @@ export {
   MAX_SIZE,
   MIN_SIZE,
   type ModelTraits,
+  PRECISIONS,
+  type Precision,
   type RawImage,
   type ResolvedParams,
   RNGS,
@@ -36,6 +38,8 @@ export {
   type Sampler,
   SCHEDULERS,
   type Scheduler,
+  type VaeTileSize,
+  type VaeTiling,
 } from "./options.js";
 export { readPngText } from "./png-text.js";
 export type { ProgressEvent, Stage } from "./progress.js";

@@ -67,6 +67,8 @@ describe("generate() defaults", () => {
       loras: [],
       decoder: "vae",
       embeddings: [],
+      vaeTiling: { mode: "auto", tileSize: 512, overlap: 128 },
+      precision: "default",
     });
     expect(DEFAULTS).toMatchObject({ steps: 20, cfgScale: 7, sampler: "euler_a", scheduler: "discrete", rng: "cpu" });
   });

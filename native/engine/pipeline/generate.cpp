@@ -16,6 +16,7 @@
 #include "models/vae.h"
 #include "pipeline/conditioning.h"
 #include "pipeline/generate_internal.h"
+#include "pipeline/heap_policy.h"
 #include "pipeline/image_tensors.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/precision.h"
@@ -127,6 +128,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   throw_if_aborted(cb);
   if (p.batch_size < 1) fail(ErrorCode::InvalidOption, "batchSize must be >= 1");
   result->precision = resolve_precision(p.precision, &result->warnings);
+  apply_heap_policy();
   ThreadPool pool(p.threads);
   // Activations come from the heap, not an Arena: the Arena caches blocks by
   // exact size, and the U-Net's many sizes kept 4.5x its live bytes reserved
@@ -167,6 +169,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   result->timings.text_encode_ms = ms_since(t0);
   if (tm.op_timers) c.timers = &tm.denoise_ops;
   release_weight_pages(model.weights, "te");  // not needed again in this call
+  release_free_heap();
   tm.encode_cpu_s = cpu_seconds() - cpu0;
   cpu0 = cpu_seconds();
   throw_if_aborted(cb);
@@ -274,6 +277,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   // 4. VAE decode, one image at a time (peak memory of one decode), in tiles
   // when asked or when a whole decode would need too much memory.
   release_weight_pages(model.weights, "unet.");
+  release_free_heap();
   if (tm.op_timers) c.timers = &tm.decode_ops;
   tm.denoise_cpu_s = cpu_seconds() - cpu0;
   cpu0 = cpu_seconds();
@@ -291,6 +295,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   }
   result->timings.vae_decode_ms = ms_since(t0);
   release_weight_pages(model.weights, "vae.");
+  release_free_heap();
   tm.decode_cpu_s = cpu_seconds() - cpu0;
   result->timings.total_ms = ms_since(t_start);
 }
