@@ -25,9 +25,9 @@ namespace kern {
 namespace {
 
 constexpr int64_t kBufBytes = 8ll << 20;  // cap on each per-chunk buffer
-constexpr int64_t kCoBlock = 32;           // output channels per task
-constexpr int64_t kGroup = 8;              // input channels per weight transpose
-constexpr int64_t kPad = 16;               // floats between U planes (L1 set conflicts)
+constexpr int64_t kCoBlock = 32;          // output channels per task
+constexpr int64_t kGroup = 8;             // input channels per weight transpose
+constexpr int64_t kPad = 16;              // floats between U planes (L1 set conflicts)
 
 }  // namespace
 
