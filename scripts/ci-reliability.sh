@@ -9,7 +9,7 @@
 #                            cannot turn red by luck; 0: time-bounded exploratory fuzzing
 #        SD_FUZZ_SEED        the seed in CI mode (default 1)
 #        SD_FUZZ_SECONDS     seconds per native target (7 targets): a cap in CI mode (default
-#                            90; a target takes ~15 s on a 2-core runner), else the budget
+#                            90; a target takes ~10 s on a 2-core machine), else the budget
 #        SD_FUZZ_JS_SECONDS  the same for the 3 JS targets (default 90)
 #        SD_ASAN_EXCLUDE     ctest -E regex of tests skipped under the sanitizers (default:
 #                            test_pipeline_reference, several full pipelines, > 500 s under

@@ -43,7 +43,7 @@ const corpusRoot = join(root, "fuzz", "corpus");
 const vocab = resolve(root, process.env.SD_CLIP_VOCAB ?? "../shared/clip/bpe_simple_vocab_16e6.txt.gz");
 
 const TARGETS = ["image", "prompt", "tokenizer"];
-// SD_FUZZ_CI=1: executions per target (about 15 s each on a 2-core runner) with
+// SD_FUZZ_CI=1: executions per target (about 10 s each on a 2-core machine) with
 // SD_FUZZ_SEED (default 1), so CI runs the same inputs every time.
 const CI_RUNS = { image: 40_000, prompt: 6_000, tokenizer: 50_000 };
 const ci = process.env.SD_FUZZ_CI === "1";

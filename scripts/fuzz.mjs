@@ -36,7 +36,7 @@ const fixtures = process.env.SD_FIXTURES_DIR ?? join(root, "..", "shared", "fixt
 
 // Largest input per target: far above any seed, small enough that every
 // execution stays fast. Allocation limits apply to every target alike.
-// ciRuns: executions in CI mode, about 15 s each on a 2-core x86-64 runner.
+// ciRuns: executions in CI mode, 9-13 s each on a 2-core x86-64 machine (16-31 s under heavy load).
 const TARGETS = {
   json: { maxLen: 65536, ciRuns: 120_000 },
   safetensors: { maxLen: 65536, ciRuns: 90_000 },
