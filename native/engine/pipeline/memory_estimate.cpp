@@ -9,12 +9,14 @@ namespace sd {
 
 namespace {
 
-// The U-Net's peak is at its first level, in a transformer block: the GEGLU
-// projection [R, hw, 8 C0] and its product [R, hw, 4 C0], attention's Q, K, V
-// and output (4 x [R, hw, C0]), the block input and norm output, and the
-// level's skip connections kept for the up path (3 x C0 maps) plus the lower
-// levels' (about 2 more): ~20 f32 maps of C0 x h x w per row.
-constexpr int64_t kUnetMaps = 20;
+// The U-Net's peak is at its first level, in a transformer block:
+// attention's Q, K, V and output (4 x [R, hw, C0]), the block input, norm
+// output and residual, and the skip connections kept for the up path (3 maps
+// of this level, ~2 more from the lower ones). The feed-forward's GEGLU runs
+// in token blocks of at most 16 MB, so it adds little: ~12 f32 maps of
+// C0 x h x w per row (doubled below: SD 1.5 at 512x512 with CFG gives 252 MB,
+// against 170-230 MB of activations and scratch measured, docs/performance.md).
+constexpr int64_t kUnetMaps = 12;
 // The pipeline decodes one image at a time and tiles the VAE decode when its
 // activations would exceed about 1 GiB (pipeline/vae_decode.h), so the
 // decode stage is bounded by that (and by the whole decode below it).
