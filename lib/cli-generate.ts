@@ -6,7 +6,16 @@ import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import type { LoraSpec } from "./lora.js";
 import { type LoadOptions, loadModel } from "./model.js";
-import { DECODERS, type GenerateParams, RNGS, resolveParams, SAMPLERS, SCHEDULERS } from "./options.js";
+import {
+  DECODERS,
+  type GenerateParams,
+  PRECISIONS,
+  RNGS,
+  resolveParams,
+  SAMPLERS,
+  SCHEDULERS,
+  type VaeTiling,
+} from "./options.js";
 import type { ProgressEvent } from "./progress.js";
 
 interface GenerateFlags {
@@ -37,6 +46,8 @@ interface GenerateFlags {
   vae?: string;
   taesd?: string;
   decoder?: string;
+  vaeTiling?: string;
+  precision?: string;
   output: string;
   json?: boolean;
 }
@@ -48,6 +59,19 @@ function num(v: string | undefined): number | undefined {
 }
 
 const SCALE = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * --vae-tiling auto|on|off|SIZE[:OVERLAP] -> the vaeTiling option. Anything
+ * else is passed on as typed so generate() reports it as ERR_INVALID_OPTION.
+ */
+export function parseVaeTilingFlag(value: string): VaeTiling {
+  if (value === "auto") return "auto";
+  if (value === "on") return true;
+  if (value === "off") return false;
+  const m = /^(\d+)(?::(\d+))?$/.exec(value);
+  if (!m) return value as unknown as VaeTiling;
+  return m[2] === undefined ? { tileSize: Number(m[1]) } : { tileSize: Number(m[1]), overlap: Number(m[2]) };
+}
 
 /**
  * --lora PATH[:SCALE] -> { path, scale }. The scale is what follows the last
@@ -151,6 +175,8 @@ async function generateCommand(flags: GenerateFlags): Promise<void> {
     loras: flags.lora.length > 0 ? flags.lora : undefined,
     embeddings: flags.embedding.length > 0 ? flags.embedding.map((path) => ({ path })) : undefined,
     decoder: flags.decoder as GenerateParams["decoder"],
+    vaeTiling: flags.vaeTiling === undefined ? undefined : parseVaeTilingFlag(flags.vaeTiling),
+    precision: flags.precision as GenerateParams["precision"],
   };
   // Unset flags must not count as given options.
   for (const key of Object.keys(params) as Array<keyof GenerateParams>) {
@@ -191,6 +217,7 @@ async function generateCommand(flags: GenerateFlags): Promise<void> {
         width: first?.width,
         height: first?.height,
         parameters: first?.parameters,
+        precision: result.precision,
         timings: result.timings,
       };
       process.stdout.write(`${JSON.stringify(meta, null, 2)}\n`);
@@ -245,6 +272,11 @@ export function addGenerateCommand(program: Command): void {
     .option("--vae <path>", "standalone VAE replacing the checkpoint's (file or diffusers vae/ folder)")
     .option("--taesd <path>", "TAESD tiny autoencoder (for --decoder taesd and full-size previews)")
     .option("--decoder <name>", `final decoder: ${DECODERS.join(", ")} (default vae; taesd needs --taesd)`)
+    .option(
+      "--vae-tiling <mode>",
+      "VAE decode in tiles: auto, on, off or SIZE[:OVERLAP] in pixels (default auto: tiles above ~1 GiB of activations)",
+    )
+    .option("--precision <mode>", `${PRECISIONS.join(" or ")} (default: exact; fast may change the numbers)`)
     .option("-o, --output <path>", "output image (.png; .jpg/.webp need the sharp package)", "output.png")
     .option("--json", "print the result metadata as JSON on stdout")
     .action(generateCommand);

@@ -1,12 +1,12 @@
-// The CLI's add-on flags (--lora, --lora-dir, --embedding, --embedding-dir,
-// --vae, --taesd, --decoder), run from dist/ as users run them: each flag form
+// The CLI's add-on and decode flags (--lora, --lora-dir, --embedding, --embedding-dir,
+// --vae, --taesd, --decoder, --vae-tiling, --precision), run from dist/ as users run them: each flag form
 // gives the same image as its equivalent API / prompt form, and bad values are
 // one typed error line.
 import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseLoraFlag } from "../lib/cli-generate.js";
+import { parseLoraFlag, parseVaeTilingFlag } from "../lib/cli-generate.js";
 import { generationAvailable } from "../lib/index.js";
 import { ensureDist, REPO, run, TINY_SD1 } from "./package-helpers.js";
 
@@ -55,6 +55,17 @@ describe("--lora PATH[:SCALE]", () => {
   });
 });
 
+describe("--vae-tiling auto|on|off|SIZE[:OVERLAP]", () => {
+  it("maps to the vaeTiling option; other text is passed on for generate() to reject", () => {
+    expect(parseVaeTilingFlag("auto")).toBe("auto");
+    expect(parseVaeTilingFlag("on")).toBe(true);
+    expect(parseVaeTilingFlag("off")).toBe(false);
+    expect(parseVaeTilingFlag("256")).toEqual({ tileSize: 256 });
+    expect(parseVaeTilingFlag("256:64")).toEqual({ tileSize: 256, overlap: 64 });
+    expect(parseVaeTilingFlag("big")).toBe("big");
+  });
+});
+
 describe("sd-native generate add-on flags", () => {
   it("--help lists every add-on flag", () => {
     const r = cli("generate", "--help");
@@ -67,6 +78,8 @@ describe("sd-native generate add-on flags", () => {
       "--vae <path>",
       "--taesd <path>",
       "--decoder <name>",
+      "--vae-tiling <mode>",
+      "--precision <mode>",
     ]) {
       expect(r.stdout, flag).toContain(flag);
     }
@@ -77,6 +90,19 @@ describe("sd-native generate add-on flags", () => {
     expect(d.status).toBe(1);
     expectOneLineError(d.stderr, "ERR_INVALID_OPTION");
     expect(d.stderr).toContain("decoder");
+  });
+
+  it("bad --vae-tiling and --precision values fail before loading the model", () => {
+    for (const [flag, value] of [
+      ["--vae-tiling", "huge"],
+      ["--vae-tiling", "60"],
+      ["--vae-tiling", "256:128"],
+      ["--precision", "turbo"],
+    ] as const) {
+      const d = cli("generate", "-m", join(tmp, "does-not-exist.safetensors"), "-p", "x", flag, value);
+      expect(d.status, `${flag} ${value}`).toBe(1);
+      expectOneLineError(d.stderr, "ERR_INVALID_OPTION");
+    }
   });
 });
 
@@ -172,6 +198,25 @@ describe.runIf(generationAvailable())("sd-native generate add-on flags end to en
     const r = cli(...base, "-p", "x", "-o", png("vae-bad.png"), "--vae", join(tmp, "missing-vae.safetensors"));
     expect(r.status).toBe(1);
     expectErrorLast(r.stderr, "ERR_MODEL_NOT_FOUND");
+  }, 120_000);
+
+  it("--vae-tiling reaches the decoder: off equals the default at 64x64, 64-pixel tiles at 128x128 change the pixels", () => {
+    const auto = generate(png("tiling-auto.png"), "-p", "a red cube");
+    const off = generate(png("tiling-off.png"), "-p", "a red cube", "--vae-tiling", "off");
+    expect(idat(off).equals(idat(auto))).toBe(true);
+    const big = ["-p", "a red cube", "-W", "128", "-H", "128"];
+    const whole = generate(png("tiling-whole.png"), ...big, "--vae-tiling", "off");
+    const tiled = generate(png("tiling-64.png"), ...big, "--vae-tiling", "64:16");
+    expect(idat(tiled).equals(idat(whole))).toBe(false);
+  }, 120_000);
+
+  it("--precision fast reports what ran; where that is the exact path the pixels are the default's", () => {
+    const exact = generate(png("prec-default.png"), "-p", "a red cube");
+    const r = cli(...base, "-p", "a red cube", "-o", png("prec-fast.png"), "--precision", "fast", "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const meta = JSON.parse(r.stdout) as { precision: string };
+    expect(["default", "fast"]).toContain(meta.precision);
+    if (meta.precision === "default") expect(idat(readFileSync(png("prec-fast.png"))).equals(idat(exact))).toBe(true);
   }, 120_000);
 
   it("a --lora file that is no LoRA is ERR_LORA_FORMAT; a non-numeric suffix stays part of the path", () => {
