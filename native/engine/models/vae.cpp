@@ -202,8 +202,10 @@ Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) con
         }
       }
     }
-  int64_t plane = wsum.numel();
-  for (int64_t p = 0; p < out.numel(); ++p) out.data_as<float>()[p] /= wsum.data_as<float>()[p % plane];
+  const int64_t plane = wsum.numel(), n = out.numel();
+  float* op = out.data_as<float>();
+  const float* ws = wsum.data_as<float>();
+  for (int64_t p = 0; p < n; ++p) op[p] /= ws[p % plane];
   return out;
 }
 

@@ -90,7 +90,8 @@ RgbImage latent_preview(const Tensor& latents, int64_t index, const std::string&
 
 bool has_non_finite(const Tensor& t) {
   const float* p = t.data_as<float>();
-  for (int64_t i = 0; i < t.numel(); ++i)
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i)
     if (!std::isfinite(p[i])) return true;
   return false;
 }
