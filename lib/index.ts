@@ -8,7 +8,6 @@ export type { LoraSpec } from "./lora.js";
 export {
   type ComponentInfo,
   type GenerateDone,
-  generationAvailable,
   type LoadOptions,
   loadModel,
   Model,

@@ -23,11 +23,6 @@ export interface GenerateDone {
   result: GenerateResult;
 }
 
-/** Whether this build of the native engine can generate images (false until its pipeline exists). */
-export function generationAvailable(): boolean {
-  return native().capabilities?.().generate === true;
-}
-
 export type ModelFamily = "sd1" | "sd2" | "sdxl";
 export type ModelFormat = "safetensors" | "diffusers" | "ckpt" | "gguf";
 
@@ -177,9 +172,6 @@ export class Model {
 
   async #prepare(params: GenerateParams, first: ResolvedParams) {
     const images = await decodeInputs(first);
-    if (!generationAvailable()) {
-      throw new SdError("ERR_MODEL_UNSUPPORTED", "this build of sd-native has no image generation pipeline yet");
-    }
     // img2img without width/height takes the init image's size.
     const sized = images.initImage
       ? resolveParams(params, this.info, { initImageSize: images.initImage, seed: () => first.seed })

@@ -46,7 +46,6 @@ export interface NativeLoadOptions {
 export interface NativeBinding {
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
   /** What this build can do; absent in addons older than generate(). */
-  capabilities?(): { generate: boolean };
 }
 
 // dist/*.js and lib/*.ts both sit one level below the package root.

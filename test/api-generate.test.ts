@@ -1,6 +1,5 @@
-// generate(): everything that does not need the native pipeline runs always;
-// the end-to-end suites activate by themselves once the addon reports
-// capabilities().generate === true (see generationAvailable()).
+// generate(): option handling, prompt pairs, progress plumbing and the
+// end-to-end suites on the tiny models.
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -13,7 +12,6 @@ import {
 import {
   AbortError,
   type GenerateResult,
-  generationAvailable,
   loadModel,
   type Model,
   type ProgressEvent,
@@ -26,7 +24,6 @@ import { EventQueue, type NativeEvent, ProgressTracker } from "../lib/progress.j
 const SHARED = join(__dirname, "..", "..", "shared");
 const TINY_SD1 = join(SHARED, "fixtures", "tiny-sd1", "tiny-sd1.safetensors");
 const CLIP = join(SHARED, "clip");
-const pipelineAvailable = generationAvailable();
 // One compute thread: these check behaviour, not speed, and must not depend on how
 // a loaded (shared, oversubscribed) test machine schedules a thread pool.
 const E2E = { tokenizer: CLIP, threads: 1 };
@@ -77,13 +74,6 @@ describe("generate() before any native work", () => {
       code: "ERR_INVALID_OPTION",
       message: "mask: is 3x3 but initImage is 2x2; they must be the same size",
     });
-  });
-
-  it.runIf(!pipelineAvailable)("says clearly when this build cannot generate, and the model stays usable", async () => {
-    await expect(model.generate({ prompt: "x", width: 64, height: 64 })).rejects.toMatchObject({
-      code: "ERR_MODEL_UNSUPPORTED",
-    });
-    expect(model.info.family).toBe("sd1");
   });
 
   it("a disposed model rejects with ERR_DISPOSED", async () => {
@@ -309,7 +299,7 @@ describe("runGenerate (with a scripted native model)", () => {
 
 // ---- end to end on tiny-sd1: active once the native pipeline exists ------------
 
-describe.runIf(pipelineAvailable)("generate() end to end (tiny-sd1)", () => {
+describe("generate() end to end (tiny-sd1)", () => {
   let model: Model;
   const base = { prompt: "a red cube", negativePrompt: "blurry", width: 64, height: 64, steps: 4, seed: 42 } as const;
   beforeAll(async () => {
@@ -510,7 +500,7 @@ describe.runIf(pipelineAvailable)("generate() end to end (tiny-sd1)", () => {
   });
 });
 
-describe.runIf(pipelineAvailable)("generate() on every family (tiny models)", () => {
+describe("generate() on every family (tiny models)", () => {
   const cases = [
     { name: "sd2 (v-prediction, OpenCLIP)", path: join(SHARED, "fixtures", "tiny-sd2", "diffusers"), family: "sd2" },
     { name: "sdxl (two text encoders)", path: join(SHARED, "fixtures", "tiny-sdxl", "diffusers"), family: "sdxl" },

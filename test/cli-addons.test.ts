@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseLoraFlag, parseVaeTilingFlag } from "../lib/cli-generate.js";
-import { generationAvailable } from "../lib/index.js";
 import { ensureDist, REPO, run, TINY_SD1 } from "./package-helpers.js";
 
 const CLI = join(REPO, "dist", "cli.js");
@@ -106,7 +105,7 @@ describe("sd-native generate add-on flags", () => {
   });
 });
 
-describe.runIf(generationAvailable())("sd-native generate add-on flags end to end (tiny-sd1)", () => {
+describe("sd-native generate add-on flags end to end (tiny-sd1)", () => {
   const base = [
     "generate",
     "-m",

@@ -1,17 +1,15 @@
-// The CLI end to end, run from dist/ as users run it. The generate suites that
-// need images activate once the native pipeline exists (capabilities().generate).
+// The CLI end to end, run from dist/ as users run it.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { outputPaths } from "../lib/cli-generate.js";
-import { generationAvailable, readPngText } from "../lib/index.js";
+import { readPngText } from "../lib/index.js";
 import { ensureDist, REPO, run, TINY_SD1 } from "./package-helpers.js";
 
 const CLI = join(REPO, "dist", "cli.js");
 const CLIP = join(REPO, "..", "shared", "clip");
-const pipelineAvailable = generationAvailable();
 const tmp = mkdtempSync(join(tmpdir(), "sd-native-cli-"));
 
 function cli(...args: string[]) {
@@ -96,19 +94,13 @@ describe("sd-native CLI", () => {
     expect(v.stderr).toMatch(/\n\s+at /);
   });
 
-  it.runIf(!pipelineAvailable)("generate says the build cannot generate yet (exit 1)", () => {
-    const r = cli("generate", "-m", TINY_SD1, "-p", "x", "-W", "64", "-H", "64", "-o", join(tmp, "x.png"));
-    expect(r.status).toBe(1);
-    expectOneLineError(r.stderr, "ERR_MODEL_UNSUPPORTED");
-  });
-
   it("names batch outputs NAME-i.ext", () => {
     expect(outputPaths("out.png", 1)).toEqual(["out.png"]);
     expect(outputPaths("dir/out.png", 2)).toEqual(["dir/out-0.png", "dir/out-1.png"]);
   });
 });
 
-describe.runIf(pipelineAvailable)("sd-native generate end to end (tiny-sd1)", () => {
+describe("sd-native generate end to end (tiny-sd1)", () => {
   const base = [
     "generate",
     "-m",

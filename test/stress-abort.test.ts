@@ -6,7 +6,7 @@
 // back near its baseline, and the model must still make the same image, byte
 // for byte, as before the storm.
 import { describe, expect, it } from "vitest";
-import { AbortError, generationAvailable, loadModel, type Model, type ProgressEvent } from "../lib/index.js";
+import { AbortError, loadModel, type Model, type ProgressEvent } from "../lib/index.js";
 import { CHEAP, imageBytes, LOAD, prng, reportFigures, settledRssMb, TINY_SD1 } from "./helpers/stress.js";
 
 const CALLS = 100;
@@ -56,7 +56,7 @@ async function storm(model: Model, seed: number, calls: number) {
   return { outcomes, stagesHit };
 }
 
-describe.runIf(generationAvailable())("stress: abort storm", () => {
+describe("stress: abort storm", () => {
   it("100 randomly aborted generations all reject with ABORT_ERR; the model is unharmed", {
     timeout: 120_000,
   }, async () => {

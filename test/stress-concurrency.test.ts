@@ -5,7 +5,7 @@
 // the running and queued calls with ERR_DISPOSED, leave the other models'
 // calls untouched, and leave the process able to load and generate.
 import { describe, expect, it } from "vitest";
-import { type GenerateParams, generationAvailable, loadModel, type Model, SdError } from "../lib/index.js";
+import { type GenerateParams, loadModel, type Model, SdError } from "../lib/index.js";
 import { CHEAP, CLIP, imageBytes, LOAD, reportFigures, TINY_SD1, TINY_SD2 } from "./helpers/stress.js";
 
 const CALLS: GenerateParams[] = [
@@ -15,7 +15,7 @@ const CALLS: GenerateParams[] = [
   { ...CHEAP, seed: 4, sampler: "dpm++2m", prompt: "a blue sphere" },
 ];
 
-describe.runIf(generationAvailable())("stress: concurrency", () => {
+describe("stress: concurrency", () => {
   it("interleaved calls on three models equal the same calls run alone", { timeout: 120_000 }, async () => {
     const models: Model[] = [
       await loadModel(TINY_SD1, LOAD),

@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generationAvailable, loadModel, type Model } from "../lib/index.js";
+import { loadModel, type Model } from "../lib/index.js";
 import { CHEAP, LOAD, reportFigures, TINY_SD1 } from "./helpers/stress.js";
 
 const CHILD = join(__dirname, "helpers", "stress-child.mjs");
@@ -29,7 +29,7 @@ function child(args: string[], uid?: number): Record<string, unknown> {
   return JSON.parse(out.trim().split("\n").pop() as string);
 }
 
-describe.runIf(generationAvailable())("stress: resource limits", () => {
+describe("stress: resource limits", () => {
   let model: Model;
   beforeAll(async () => {
     model = await loadModel(TINY_SD1, LOAD);

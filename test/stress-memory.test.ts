@@ -5,12 +5,12 @@
 // converted, several MB) per cycle, or a call's activations per call, would
 // exceed the bound; a leaked output image alone (12 KB) would not.
 import { describe, expect, it } from "vitest";
-import { generationAvailable, loadModel } from "../lib/index.js";
+import { loadModel } from "../lib/index.js";
 import { CHEAP, imageBytes, LOAD, reportFigures, settledRssMb, TINY_SD1 } from "./helpers/stress.js";
 
 const LIMIT_MB = 20;
 
-describe.runIf(generationAvailable())("stress: memory", () => {
+describe("stress: memory", () => {
   it("100 consecutive generate() calls grow RSS by < 20 MB after warm-up", { timeout: 120_000 }, async () => {
     const model = await loadModel(TINY_SD1, LOAD);
     try {

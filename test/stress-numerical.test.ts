@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generationAvailable, loadModel, type ProgressEvent } from "../lib/index.js";
+import { loadModel, type ProgressEvent } from "../lib/index.js";
 import { CHEAP, CLIP, TINY_SD1 } from "./helpers/stress.js";
 
 const F16_NAN = 0x7e00;
@@ -27,7 +27,7 @@ function poisoned(dir: string, name: string, bits: number): string {
   return file;
 }
 
-describe.runIf(generationAvailable())("stress: numerical health", () => {
+describe("stress: numerical health", () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "sd-nan-"));

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { type NativeGenerateParams, promptTokenizerFor, tokenizePair } from "../lib/generate.js";
-import { type GenerateParams, generationAvailable, loadModel, resolveParams } from "../lib/index.js";
+import { type GenerateParams, loadModel, resolveParams } from "../lib/index.js";
 import { CHEAP, CLIP, imageBytes, LOAD, reportFigures, settledRssMb, TINY_SD1 } from "./helpers/stress.js";
 
 const ROOT = join(__dirname, "..");
@@ -61,7 +61,7 @@ function startWorker(params: NativeGenerateParams, onMessage?: (m: Message, w: W
   return { worker, result };
 }
 
-describe.runIf(generationAvailable())("stress: worker_threads", () => {
+describe("stress: worker_threads", () => {
   it("three Workers generate at once, beside the main thread, with the main thread's bytes", async () => {
     const model = await loadModel(TINY_SD1, LOAD);
     try {

@@ -17,7 +17,6 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", model_ctor);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
   exports.Set("convertModel", Napi::Function::New(env, ConvertModel, "convertModel"));
-  exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
   return exports;
 }
 

@@ -184,11 +184,4 @@ Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const 
   return handle;
 }
 
-Napi::Value Capabilities(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("generate", sd::pipeline_available());
-  return o;
-}
-
 }  // namespace sdnode

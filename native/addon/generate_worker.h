@@ -20,6 +20,5 @@ Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const 
                           std::shared_ptr<sd::LoraCache> lora_cache);
 
 // capabilities() => { generate: boolean }: what this build of the engine can do.
-Napi::Value Capabilities(const Napi::CallbackInfo& info);
 
 }  // namespace sdnode

@@ -92,8 +92,6 @@ void check_finite(const Tensor& t, const char* stage) {
 
 }  // namespace
 
-bool pipeline_available() { return true; }
-
 void run_generate(const LoadedModel& model, const GenerateParams& p, Callbacks& cb, GenerateResult* result, LoraCache* lora_cache) {
   if (p.rng != "cpu") fail(ErrorCode::InvalidOption, "rng \"" + p.rng + "\" is not supported yet (use \"cpu\")");
   TorchRandomSource rng(p.seed);

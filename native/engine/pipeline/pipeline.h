@@ -201,8 +201,4 @@ struct GenerateResult {
 void run_generate(const LoadedModel& model, const GenerateParams& params, Callbacks& cb, GenerateResult* result,
                   LoraCache* lora_cache = nullptr);
 
-// Whether this build has a generation pipeline (false until native/engine/
-// pipeline/ implements run_generate). Exposed to JS as capabilities().generate.
-bool pipeline_available();
-
 }  // namespace sd
