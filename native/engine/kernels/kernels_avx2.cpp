@@ -284,13 +284,13 @@ const Table* avx2_table() {
                        gelu,
                        exp_cols,
                        softmax2_cols,
-                       wino::weights<v8f, 8>,
-                       wino::input<v8f, 8>,
-                       wino::output<v8f, 8>,
+                       wino::weights<wino::F4x4, v8f, 8>,
+                       wino::input<wino::F4x4, v8f, 8>,
+                       wino::output<wino::F4x4, v8f, 8>,
                        transpose_f32,
-                       wino::weights2<v8f, 8>,
-                       wino::input2<v8f, 8>,
-                       wino::output2<v8f, 8>};
+                       wino::weights<wino::F2x2, v8f, 8>,
+                       wino::input<wino::F2x2, v8f, 8>,
+                       wino::output<wino::F2x2, v8f, 8>};
   return &t;
 }
 

@@ -48,12 +48,12 @@ const Table* avx512_table() {
     x.gemm_ukernel = gemm_ukernel;
     x.mr_short = 7;
     x.gemm_ukernel_short = gemm_ukernel_short;
-    x.wino_weights = wino::weights<v16f, 16>;
-    x.wino_input = wino::input<v16f, 16>;
-    x.wino_output = wino::output<v16f, 16>;
-    x.wino2_weights = wino::weights2<v16f, 16>;
-    x.wino2_input = wino::input2<v16f, 16>;
-    x.wino2_output = wino::output2<v16f, 16>;
+    x.wino_weights = wino::weights<wino::F4x4, v16f, 16>;
+    x.wino_input = wino::input<wino::F4x4, v16f, 16>;
+    x.wino_output = wino::output<wino::F4x4, v16f, 16>;
+    x.wino2_weights = wino::weights<wino::F2x2, v16f, 16>;
+    x.wino2_input = wino::input<wino::F2x2, v16f, 16>;
+    x.wino2_output = wino::output<wino::F2x2, v16f, 16>;
     return x;
   }();
   return &t;

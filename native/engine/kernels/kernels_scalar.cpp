@@ -122,13 +122,13 @@ const Table& scalar_table() {
                        gelu,
                        exp_cols,
                        softmax2_cols,
-                       wino::weights<float, 1>,
-                       wino::input<float, 1>,
-                       wino::output<float, 1>,
+                       wino::weights<wino::F4x4, float, 1>,
+                       wino::input<wino::F4x4, float, 1>,
+                       wino::output<wino::F4x4, float, 1>,
                        transpose_f32,
-                       wino::weights2<float, 1>,
-                       wino::input2<float, 1>,
-                       wino::output2<float, 1>};
+                       wino::weights<wino::F2x2, float, 1>,
+                       wino::input<wino::F2x2, float, 1>,
+                       wino::output<wino::F2x2, float, 1>};
   return t;
 }
 

@@ -57,101 +57,7 @@ inline void at4(const V* m, int s, V* out, int os) {
   out[3 * os] = d12 + 8.f * d34 + m[5 * s];
 }
 
-// Kernels (i, l) for i < ni, l < nl, tap k (row-major 3x3) at
-// g[i * g_stride + k * tap_stride + l] (kernels l along the lanes, as
-// transpose_f32 leaves them) -> the 36 points u[xi * u_xi + i * u_stride + l].
-template <typename V, int W>
-void weights(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride, int64_t u_xi) {
-  for (int64_t i = 0; i < ni; ++i, g += g_stride, u += u_stride) {
-    int64_t l0 = 0;
-    for (; l0 + W <= nl; l0 += W) {
-      V gv[9], t[18], uu[36];
-      for (int k = 0; k < 9; ++k) gv[k] = ld<V>(g + k * tap_stride + l0);
-      for (int c = 0; c < 3; ++c) g6(gv + c, 3, t + c, 3);
-      for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
-      for (int xi = 0; xi < 36; ++xi) st(u + xi * u_xi + l0, uu[xi]);
-    }
-    for (; l0 < nl; ++l0) {
-      float gs[9], t[18], uu[36];
-      for (int k = 0; k < 9; ++k) gs[k] = g[k * tap_stride + l0];
-      for (int c = 0; c < 3; ++c) g6(gs + c, 3, t + c, 3);
-      for (int r = 0; r < 6; ++r) g6(t + r * 3, 1, uu + r * 6, 1);
-      for (int xi = 0; xi < 36; ++xi) u[xi * u_xi + l0] = uu[xi];
-    }
-  }
-}
-
-// One channel plane xc [H, W] (padding pt/pl, zeros outside); tiles
-// [t0, t0 + tn) of a grid tw wide -> v[xi * v_stride + t].
-template <typename V, int W>
-void input(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v, int64_t v_stride) {
-  for (int64_t t = 0; t < tn; t += W) {
-    const int nl = int(tn - t < W ? tn - t : W);
-    float d[36][W];
-    for (int l = 0; l < W; ++l) {
-      const int64_t tile = t0 + t + (l < nl ? l : 0);
-      const int64_t iy0 = (tile / tw) * 4 - pt, ix0 = (tile % tw) * 4 - pl;
-      const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= H && ix0 + 6 <= Wd;
-      for (int r = 0; r < 6; ++r) {
-        const int64_t iy = iy0 + r;
-        const float* row = xc + iy * Wd;
-        for (int c = 0; c < 6; ++c) {
-          const int64_t ix = ix0 + c;
-          d[r * 6 + c][l] = (inside || (iy >= 0 && iy < H && ix >= 0 && ix < Wd)) ? row[ix] : 0.f;
-        }
-      }
-    }
-    V dv[36], tmp[36], vv[36];
-    for (int k = 0; k < 36; ++k) dv[k] = ld<V>(d[k]);
-    for (int c = 0; c < 6; ++c) bt6(dv + c, 6, tmp + c, 6);
-    for (int r = 0; r < 6; ++r) bt6(tmp + r * 6, 1, vv + r * 6, 1);
-    for (int xi = 0; xi < 36; ++xi) {
-      if (nl == W) {
-        st(v + xi * v_stride + t, vv[xi]);
-      } else {
-        float lane[W];
-        st(lane, vv[xi]);
-        for (int l = 0; l < nl; ++l) v[xi * v_stride + t + l] = lane[l];
-      }
-    }
-  }
-}
-
-// One output tile for n channels, vectorised over channels: m[xi * xi_stride
-// + l] -> y[l * plane + r * Wo + c] = (A^T m A)[r][c] + bias[l] for r < rows,
-// c < cols (y points at the tile's top-left pixel of the first channel).
-template <typename V, int W>
-void output(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo, int rows, int cols) {
-  for (int64_t l0 = 0; l0 < n; l0 += W) {
-    const int nl = int(n - l0 < W ? n - l0 : W);
-    V mv[36], tmp[24], o[16];
-    float lane[W] = {};
-    for (int xi = 0; xi < 36; ++xi) {
-      if (nl == W) {
-        mv[xi] = ld<V>(m + xi * xi_stride + l0);
-      } else {
-        for (int l = 0; l < nl; ++l) lane[l] = m[xi * xi_stride + l0 + l];
-        mv[xi] = ld<V>(lane);
-      }
-    }
-    for (int c = 0; c < 6; ++c) at4(mv + c, 6, tmp + c, 6);
-    for (int r = 0; r < 4; ++r) at4(tmp + r * 6, 1, o + r * 4, 1);
-    float bl[W] = {};
-    if (bias)
-      for (int l = 0; l < nl; ++l) bl[l] = bias[l0 + l];
-    const V bv = ld<V>(bl);
-    float out[16][W];
-    for (int k = 0; k < 16; ++k) st(out[k], o[k] + bv);
-    for (int l = 0; l < nl; ++l) {
-      float* yl = y + (l0 + l) * plane;
-      for (int r = 0; r < rows; ++r)
-        for (int c = 0; c < cols; ++c) yl[r * Wo + c] = out[r * 4 + c][l];
-    }
-  }
-}
-
-// ---- F(2x2, 3x3) ----
-
+// F(2x2, 3x3) 1-D transforms.
 // out = B^T in, 4 -> 4.
 template <typename V>
 inline void bt4(const V* in, int s, V* out, int os) {
@@ -178,54 +84,91 @@ inline void at2(const V* m, int s, V* out, int os) {
   out[os] = m[s] - m[2 * s] - m[3 * s];
 }
 
+// The two tilings: output tile M x M from an A x A input patch (A = M + 2).
+// Each names its 1-D transforms; the 2-D ones below apply them to rows, then columns.
+struct F4x4 {
+  static constexpr int M = 4, A = 6;
+  template <typename V>
+  static void bt(const V* in, int s, V* out, int os) {
+    bt6(in, s, out, os);
+  }
+  template <typename V>
+  static void g(const V* in, int s, V* out, int os) {
+    g6(in, s, out, os);
+  }
+  template <typename V>
+  static void at(const V* in, int s, V* out, int os) {
+    at4(in, s, out, os);
+  }
+};
+struct F2x2 {
+  static constexpr int M = 2, A = 4;
+  template <typename V>
+  static void bt(const V* in, int s, V* out, int os) {
+    bt4(in, s, out, os);
+  }
+  template <typename V>
+  static void g(const V* in, int s, V* out, int os) {
+    g4(in, s, out, os);
+  }
+  template <typename V>
+  static void at(const V* in, int s, V* out, int os) {
+    at2(in, s, out, os);
+  }
+};
+
 // Kernels (i, l) for i < ni, l < nl, tap k (row-major 3x3) at
 // g[i * g_stride + k * tap_stride + l] (kernels l along the lanes, as
-// transpose_f32 leaves them) -> the 16 points u[xi * u_xi + i * u_stride + l].
-template <typename V, int W>
-void weights2(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride, int64_t u_xi) {
+// transpose_f32 leaves them) -> the A*A points u[xi * u_xi + i * u_stride + l].
+template <typename T, typename V, int W>
+void weights(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride, int64_t u_xi) {
+  constexpr int A = T::A;
   for (int64_t i = 0; i < ni; ++i, g += g_stride, u += u_stride) {
     int64_t l0 = 0;
     for (; l0 + W <= nl; l0 += W) {
-      V gv[9], t[12], uu[16];
+      V gv[9], t[3 * A], uu[A * A];
       for (int k = 0; k < 9; ++k) gv[k] = ld<V>(g + k * tap_stride + l0);
-      for (int c = 0; c < 3; ++c) g4(gv + c, 3, t + c, 3);
-      for (int r = 0; r < 4; ++r) g4(t + r * 3, 1, uu + r * 4, 1);
-      for (int xi = 0; xi < 16; ++xi) st(u + xi * u_xi + l0, uu[xi]);
+      for (int c = 0; c < 3; ++c) T::g(gv + c, 3, t + c, 3);
+      for (int r = 0; r < A; ++r) T::g(t + r * 3, 1, uu + r * A, 1);
+      for (int xi = 0; xi < A * A; ++xi) st(u + xi * u_xi + l0, uu[xi]);
     }
     for (; l0 < nl; ++l0) {
-      float gs[9], t[12], uu[16];
+      float gs[9], t[3 * A], uu[A * A];
       for (int k = 0; k < 9; ++k) gs[k] = g[k * tap_stride + l0];
-      for (int c = 0; c < 3; ++c) g4(gs + c, 3, t + c, 3);
-      for (int r = 0; r < 4; ++r) g4(t + r * 3, 1, uu + r * 4, 1);
-      for (int xi = 0; xi < 16; ++xi) u[xi * u_xi + l0] = uu[xi];
+      for (int c = 0; c < 3; ++c) T::g(gs + c, 3, t + c, 3);
+      for (int r = 0; r < A; ++r) T::g(t + r * 3, 1, uu + r * A, 1);
+      for (int xi = 0; xi < A * A; ++xi) u[xi * u_xi + l0] = uu[xi];
     }
   }
 }
 
-// As input(), 2x2 output tiles (4x4 input patches at 2 * tile - padding).
-template <typename V, int W>
-void input2(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v, int64_t v_stride) {
+// One channel plane xc [H, W] (padding pt/pl, zeros outside); tiles
+// [t0, t0 + tn) of a grid tw wide (A x A patches at M * tile - padding)
+// -> v[xi * v_stride + t].
+template <typename T, typename V, int W>
+void input(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v, int64_t v_stride) {
+  constexpr int A = T::A, M = T::M;
   for (int64_t t = 0; t < tn; t += W) {
     const int nl = int(tn - t < W ? tn - t : W);
-    float d[16][W];
+    float d[A * A][W];
     for (int l = 0; l < W; ++l) {
       const int64_t tile = t0 + t + (l < nl ? l : 0);
-      const int64_t iy0 = (tile / tw) * 2 - pt, ix0 = (tile % tw) * 2 - pl;
-      const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + 4 <= H && ix0 + 4 <= Wd;
-      for (int r = 0; r < 4; ++r) {
+      const int64_t iy0 = (tile / tw) * M - pt, ix0 = (tile % tw) * M - pl;
+      const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + A <= H && ix0 + A <= Wd;
+      for (int r = 0; r < A; ++r) {
         const int64_t iy = iy0 + r;
         const float* row = xc + iy * Wd;
-        for (int c = 0; c < 4; ++c) {
+        for (int c = 0; c < A; ++c) {
           const int64_t ix = ix0 + c;
-          d[r * 4 + c][l] = (inside || (iy >= 0 && iy < H && ix >= 0 && ix < Wd)) ? row[ix] : 0.f;
+          d[r * A + c][l] = (inside || (iy >= 0 && iy < H && ix >= 0 && ix < Wd)) ? row[ix] : 0.f;
         }
       }
     }
-    V dv[16], tmp[16], vv[16];
-    for (int k = 0; k < 16; ++k) dv[k] = ld<V>(d[k]);
-    for (int c = 0; c < 4; ++c) bt4(dv + c, 4, tmp + c, 4);
-    for (int r = 0; r < 4; ++r) bt4(tmp + r * 4, 1, vv + r * 4, 1);
-    for (int xi = 0; xi < 16; ++xi) {
+    V dv[A * A], tmp[A * A], vv[A * A];
+    for (int k = 0; k < A * A; ++k) dv[k] = ld<V>(d[k]);
+    for (int c = 0; c < A; ++c) T::bt(dv + c, A, tmp + c, A);
+    for (int r = 0; r < A; ++r) T::bt(tmp + r * A, 1, vv + r * A, 1);
+    for (int xi = 0; xi < A * A; ++xi) {
       if (nl == W) {
         st(v + xi * v_stride + t, vv[xi]);
       } else {
@@ -237,14 +180,17 @@ void input2(const float* xc, int64_t H, int64_t Wd, int pt, int pl, int64_t tw, 
   }
 }
 
-// As output(), 2x2 tiles from 16 points.
-template <typename V, int W>
-void output2(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo, int rows, int cols) {
+// One output tile for n channels, vectorised over channels: m[xi * xi_stride
+// + l] -> y[l * plane + r * Wo + c] = (A^T m A)[r][c] + bias[l] for r < rows,
+// c < cols (y points at the tile's top-left pixel of the first channel).
+template <typename T, typename V, int W>
+void output(const float* m, int64_t xi_stride, int64_t n, const float* bias, float* y, int64_t plane, int64_t Wo, int rows, int cols) {
+  constexpr int A = T::A, M = T::M;
   for (int64_t l0 = 0; l0 < n; l0 += W) {
     const int nl = int(n - l0 < W ? n - l0 : W);
-    V mv[16], tmp[8], o[4];
+    V mv[A * A], tmp[M * A], o[M * M];
     float lane[W] = {};
-    for (int xi = 0; xi < 16; ++xi) {
+    for (int xi = 0; xi < A * A; ++xi) {
       if (nl == W) {
         mv[xi] = ld<V>(m + xi * xi_stride + l0);
       } else {
@@ -252,18 +198,18 @@ void output2(const float* m, int64_t xi_stride, int64_t n, const float* bias, fl
         mv[xi] = ld<V>(lane);
       }
     }
-    for (int c = 0; c < 4; ++c) at2(mv + c, 4, tmp + c, 4);
-    for (int r = 0; r < 2; ++r) at2(tmp + r * 4, 1, o + r * 2, 1);
+    for (int c = 0; c < A; ++c) T::at(mv + c, A, tmp + c, A);
+    for (int r = 0; r < M; ++r) T::at(tmp + r * A, 1, o + r * M, 1);
     float bl[W] = {};
     if (bias)
       for (int l = 0; l < nl; ++l) bl[l] = bias[l0 + l];
     const V bv = ld<V>(bl);
-    float out[4][W];
-    for (int k = 0; k < 4; ++k) st(out[k], o[k] + bv);
+    float out[M * M][W];
+    for (int k = 0; k < M * M; ++k) st(out[k], o[k] + bv);
     for (int l = 0; l < nl; ++l) {
       float* yl = y + (l0 + l) * plane;
       for (int r = 0; r < rows; ++r)
-        for (int c = 0; c < cols; ++c) yl[r * Wo + c] = out[r * 2 + c][l];
+        for (int c = 0; c < cols; ++c) yl[r * Wo + c] = out[r * M + c][l];
     }
   }
 }
