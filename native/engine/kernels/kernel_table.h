@@ -49,9 +49,8 @@ struct Table {
   // dst[c * ldd + r] = float(src[r * ld + c]) for r < rows, c < cols; src of
   // dtype f32/f16/bf16 (element strides).
   void (*transpose_f32)(DType t, const void* src, int64_t ld, int64_t rows, int64_t cols, float* dst, int64_t ldd);
-  // Winograd F(2x2, 3x3): 16 points and 2x2 tiles; weights2 transforms ni x nl
-  // kernels laid out with the nl along the lanes (see winograd_impl.h);
-  // input2 / output2 as above.
+  // Winograd F(2x2, 3x3): 16 points and 2x2 tiles; same contracts as the
+  // wino_* entries above (winograd_impl.h, tiling F2x2).
   void (*wino2_weights)(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride,
                         int64_t u_xi);
   void (*wino2_input)(const float* xc, int64_t H, int64_t W, int pt, int pl, int64_t tw, int64_t t0, int64_t tn, float* v,
