@@ -5,10 +5,10 @@
 // generation must leave the main thread healthy: it then generates correctly.
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { describe, expect, it } from "vitest";
-import { type NativeGenerateParams, promptTokenizerFor, tokenizePair } from "../lib/generate.js";
-import { type GenerateParams, loadModel, resolveParams } from "../lib/index.js";
-import { CHEAP, CLIP, imageBytes, LOAD, reportFigures, settledRssMb, TINY_SD1 } from "./helpers/stress.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type GenerateParams, loadModel } from "../lib/index.js";
+import { CHEAP, imageBytes, LOAD, reportFigures, settledRssMb, TINY_SD1 } from "./helpers/stress.js";
+import { ensureDist } from "./package-helpers.js";
 
 const ROOT = join(__dirname, "..");
 const WORKER = join(__dirname, "helpers", "stress-worker.mjs");
@@ -18,37 +18,9 @@ type Message =
   | { type: "done"; data: Uint8Array }
   | { type: "error"; code: string; message: string };
 
-/** What lib/generate.ts's runGenerate passes to the addon for `params` on tiny-sd1. */
-async function nativeParams(params: GenerateParams): Promise<NativeGenerateParams> {
-  const info = { family: "sd1" as const, prediction: "epsilon" as const, path: TINY_SD1 };
-  const p = resolveParams(params, info);
-  const tokens = await tokenizePair(
-    await promptTokenizerFor(info, { tokenizer: CLIP }),
-    "te1",
-    p.prompt,
-    p.negativePrompt,
-  );
-  return {
-    prompt: tokens.prompt,
-    negativePrompt: tokens.negative,
-    width: p.width,
-    height: p.height,
-    steps: p.steps,
-    cfgScale: p.cfgScale,
-    sampler: p.sampler,
-    scheduler: p.scheduler,
-    seed: p.seed,
-    rng: p.rng,
-    clipSkip: p.clipSkip,
-    batchSize: p.batchSize,
-    strength: p.strength,
-    previewEvery: 0,
-    threads: 1,
-  };
-}
-
-function startWorker(params: NativeGenerateParams, onMessage?: (m: Message, w: Worker) => void) {
-  const worker = new Worker(WORKER, { workerData: { root: ROOT, model: TINY_SD1, params } });
+/** A Worker that imports dist/index.js and runs loadModel(TINY_SD1, LOAD) + generate(params). */
+function startWorker(params: GenerateParams, onMessage?: (m: Message, w: Worker) => void) {
+  const worker = new Worker(WORKER, { workerData: { root: ROOT, model: TINY_SD1, load: LOAD, params } });
   const result = new Promise<{ message?: Message; exitCode: number; exitedAt: number }>((resolve, reject) => {
     let last: Message | undefined;
     worker.on("message", (m: Message) => {
@@ -61,12 +33,15 @@ function startWorker(params: NativeGenerateParams, onMessage?: (m: Message, w: W
   return { worker, result };
 }
 
+beforeAll(() => {
+  ensureDist();
+}, 120_000);
+
 describe("stress: worker_threads", () => {
   it("three Workers generate at once, beside the main thread, with the main thread's bytes", async () => {
     const model = await loadModel(TINY_SD1, LOAD);
     try {
-      const params = await nativeParams(CHEAP);
-      const workers = [0, 1, 2].map(() => startWorker(params));
+      const workers = [0, 1, 2].map(() => startWorker(CHEAP));
       const main = await model.generate(CHEAP);
       const outcomes = await Promise.all(workers.map((w) => w.result));
       for (const o of outcomes) {
@@ -86,7 +61,7 @@ describe("stress: worker_threads", () => {
       const reference = await model.generate(CHEAP);
       const before = await settledRssMb();
       // Long enough (30 steps) that the terminate lands while the engine is denoising.
-      const params = await nativeParams({ ...CHEAP, steps: 30 });
+      const params = { ...CHEAP, steps: 30 };
       let terminatedAt = 0;
       let stageAtTerminate = "";
       const { result } = startWorker(params, (m, w) => {
