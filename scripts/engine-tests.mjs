@@ -31,6 +31,8 @@ run("cmake", [
   `-DSD_NATIVE_SANITIZE=${sanitize ? "ON" : "OFF"}`,
 ]);
 run("cmake", ["--build", buildDir, "--parallel", jobs]);
+// ISA-flagged objects must not share inline code with baseline ones (illegal instructions on old CPUs).
+if (!sanitize) run(process.execPath, [join(root, "scripts", "check-isa-objects.mjs"), buildDir]);
 if (!args.has("--build-only")) {
   run("ctest", ["--test-dir", buildDir, "--output-on-failure", "-j", jobs]);
 }

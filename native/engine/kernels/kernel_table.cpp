@@ -1,10 +1,21 @@
 #include "kernels/kernel_table.h"
 
+#include <string>
+
+#include "core/error.h"
 #include "kernels/ops.h"
 #include "tensor/cpu_features.h"
 
 namespace sd {
-namespace kern {}  // namespace kern
+namespace kern {
+
+void fail_unhandled_dtype(DType t) {
+  fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
+}
+
+void fail_internal(const char* what, int64_t value) { fail(ErrorCode::Internal, std::string(what) + " " + std::to_string(value)); }
+
+}  // namespace kern
 
 const char* OpTimers::name(int op) {
   static const char* const names[kCount] = {"linear", "conv2d", "attention", "norm", "elementwise", "layout"};

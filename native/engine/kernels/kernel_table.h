@@ -10,6 +10,13 @@
 namespace sd {
 namespace kern {
 
+// Errors the kernels raise, built in baseline code (kernel_table.cpp): an
+// ISA-flagged file must not instantiate std::string itself, or the linker may
+// keep its AVX2/AVX-512 copy of that shared inline code for every caller
+// (scripts/check-isa-objects.mjs enforces this).
+[[noreturn]] void fail_unhandled_dtype(DType t);
+[[noreturn]] void fail_internal(const char* what, int64_t value);
+
 struct Table {
   const char* name;
   // GEMM register tile: mr rows x nr columns.

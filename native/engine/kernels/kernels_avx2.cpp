@@ -60,7 +60,7 @@ void convert_to_f32(DType t, const void* src, int64_t n, float* dst) {
       for (; i < n; ++i) dst[i] = bf16_to_f32(load_u16(s, i));
       return;
     }
-    default: fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
+    default: fail_unhandled_dtype(t);
   }
 }
 
@@ -239,8 +239,7 @@ inline void transpose8x8_f32(const float* s, int64_t ld, float* dst, int64_t ldd
 }
 
 void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
-  if (t != DType::F32 && t != DType::F16 && t != DType::BF16)
-    fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
+  if (t != DType::F32 && t != DType::F16 && t != DType::BF16) fail_unhandled_dtype(t);
   const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
   for (int64_t r = 0; r < r8; r += 8)
     for (int64_t c = 0; c < c8; c += 8) {

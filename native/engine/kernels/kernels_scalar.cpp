@@ -38,7 +38,7 @@ void convert_to_f32(DType t, const void* src, int64_t n, float* dst) {
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load_u16(s, i));
       return;
     }
-    default: fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
+    default: fail_unhandled_dtype(t);
   }
 }
 
@@ -101,7 +101,7 @@ void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t c
       case DType::BF16:
         for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = bf16_to_f32(load_u16(src, o + c));
         break;
-      default: fail(ErrorCode::ModelUnsupported, std::string("kernels do not handle dtype ") + dtype_name(t) + " here");
+      default: fail_unhandled_dtype(t);
     }
   }
 }

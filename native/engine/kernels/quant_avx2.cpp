@@ -10,9 +10,8 @@
 #include <immintrin.h>
 
 #include <cstring>
-#include <string>
 
-#include "core/error.h"
+#include "kernels/kernel_table.h"
 
 namespace sd {
 namespace kern {
@@ -126,7 +125,7 @@ void panel_4x8(int64_t nb, int depth, const uint8_t* const* xu, const float* con
     case 4: return panel_4x8_t<4>(nb, xu, xd, w, out);
     case 2: return panel_4x8_t<2>(nb, xu, xd, w, out);
     case 1: return panel_4x8_t<1>(nb, xu, xd, w, out);
-    default: fail(ErrorCode::Internal, "quant panel_4x8: depth " + std::to_string(depth) + " needs exact 8x8-bit products");
+    default: fail_internal("quant panel_4x8 needs exact 8x8-bit products; bad depth", depth);
   }
 }
 
