@@ -1,4 +1,4 @@
-// Internal: AVX2 helpers shared by the *_avx2.cpp / *_avx512.cpp files (only
+// Internal: AVX2 helpers for the *_avx2.cpp / *_avx512.cpp files (only
 // include from files built with AVX2+FMA flags).
 #pragma once
 #include <immintrin.h>
