@@ -1,19 +1,9 @@
 // convertModel(): any checkpoint loadModel() opens -> a GGUF file with the
 // original LDM tensor names, readable by sd-native and by the most used C++
 // SD engine (docs/quantization.md).
-import { fromNativeError, invalidOption, SdError } from "./errors.js";
-import { type NativeBinding, native } from "./native.js";
+import { fromNativeError, invalidOption } from "./errors.js";
+import { native } from "./native.js";
 import { isWeightType, WEIGHT_TYPES, type WeightType } from "./weight-types.js";
-
-// The addon's convertModel (native/addon/convert_worker.h); absent in older builds.
-type ConvertBinding = NativeBinding & {
-  convertModel?(
-    src: string,
-    out: string,
-    type: string,
-    onProgress: (done: number, total: number) => void,
-  ): Promise<void>;
-};
 
 export interface ConvertOptions {
   /** Type of the U-Net / text-encoder matmul weights; everything else is written as f16. Default "f16". */
@@ -32,9 +22,7 @@ export async function convertModel(src: string, out: string, options: ConvertOpt
   if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
     throw invalidOption("onProgress", "must be a function");
   }
-  const binding: ConvertBinding = native();
-  if (!binding.convertModel)
-    throw new SdError("ERR_MODEL_UNSUPPORTED", "this build of the addon cannot convert models");
+  const binding = native();
   const onProgress = options.onProgress;
   try {
     await binding.convertModel(src, out, type, (done, total) => {

@@ -27,7 +27,6 @@ export function checkMemoryBudget(
   nativeModel: NativeModel,
   p: { width: number; height: number; batchSize: number; cfgScale: number },
 ): void {
-  if (!nativeModel.estimateMemory) return; // an addon without the estimate
   const needed = nativeModel.estimateMemory(p.width, p.height, p.batchSize, p.cfgScale !== 1);
   const available = availableMemory();
   if (needed > available) {

@@ -1,5 +1,5 @@
 import { basename, extname } from "node:path";
-import { buildEmbeddingTable, type EmbeddingTable, embeddingFilesFor, type NativeEmbedding } from "./embeddings.js";
+import { buildEmbeddingTable, type EmbeddingTable, embeddingFilesFor } from "./embeddings.js";
 import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js";
 import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
 import { checkLogOptions, type Logger, type LogLevel, makeLog } from "./log.js";
@@ -189,10 +189,9 @@ export class Model {
     const specs = await embeddingFilesFor(p.embeddings, this.#options.embeddingDir, [p.prompt, p.negativePrompt]);
     if (specs.length === 0) return undefined;
     const nativeModel = this.nativeModel();
-    if (!nativeModel.readEmbedding) throw new SdError("ERR_MODEL_UNSUPPORTED", "this build cannot read embeddings");
     const files = specs.map((spec) => {
       try {
-        return { spec, file: nativeModel.readEmbedding?.(spec.path) as NativeEmbedding };
+        return { spec, file: nativeModel.readEmbedding(spec.path) };
       } catch (err) {
         throw fromNativeError(err);
       }

@@ -30,9 +30,9 @@ export interface NativeModel {
   /** Starts a generation (see lib/generate.ts); events arrive in order on the JS thread. */
   generate(params: NativeGenerateParams, onEvent: (event: NativeEvent) => void): NativeGenerateHandle;
   /** Reads a textual-inversion embedding file (lib/embeddings.ts); throws on a bad file. */
-  readEmbedding?(path: string): NativeEmbedding;
+  readEmbedding(path: string): NativeEmbedding;
   /** Peak activation bytes of a call (native/engine/pipeline/memory_estimate.h; lib/memory-budget.ts). */
-  estimateMemory?(width: number, height: number, batch: number, guided: boolean): number;
+  estimateMemory(width: number, height: number, batch: number, guided: boolean): number;
 }
 
 export interface NativeLoadOptions {
@@ -45,7 +45,13 @@ export interface NativeLoadOptions {
 
 export interface NativeBinding {
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
-  /** What this build can do; absent in addons older than generate(). */
+  /** native/addon/convert_worker.h */
+  convertModel(
+    src: string,
+    out: string,
+    type: string,
+    onProgress: (done: number, total: number) => void,
+  ): Promise<void>;
 }
 
 // dist/*.js and lib/*.ts both sit one level below the package root.

@@ -185,6 +185,10 @@ function scriptedNative(script: { events: NativeEvent[]; fail?: { code: string; 
   const native = {
     info: () => ({}) as never,
     dispose: () => {},
+    readEmbedding: () => {
+      throw new Error("not scripted");
+    },
+    estimateMemory: () => 0,
     generate(params: NativeGenerateParams, onEvent: (e: NativeEvent) => void) {
       calls.push(params);
       let aborted = false;

@@ -19,6 +19,4 @@ namespace sdnode {
 Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const sd::LoadedModel> model,
                           std::shared_ptr<sd::LoraCache> lora_cache);
 
-// capabilities() => { generate: boolean }: what this build of the engine can do.
-
 }  // namespace sdnode

@@ -16,13 +16,7 @@ namespace {
 
 // A weight as a new contiguous f32 tensor (dequantizing block formats).
 Tensor f32_copy(const Tensor& w) {
-  if (!dtype_is_quantized(w.dtype())) {
-    Tensor f = w.to_f32();
-    if (f.data() != w.data()) return f;
-    Tensor copy = Tensor::empty(DType::F32, w.shape());
-    std::copy(w.data_as<float>(), w.data_as<float>() + w.numel(), copy.data_as<float>());
-    return copy;
-  }
+  if (!dtype_is_quantized(w.dtype())) return w.to_f32();  // always a new buffer
   Tensor out = Tensor::empty(DType::F32, w.shape());
   const int64_t rows = w.size(0), cols = w.numel() / rows;
   const size_t row_bytes = size_t(w.nbytes() / rows);

@@ -4,6 +4,7 @@
 
 #include "models/unet.h"
 #include "models/vae.h"
+#include "pipeline/vae_decode.h"
 
 namespace sd {
 
@@ -17,10 +18,6 @@ namespace {
 // C0 x h x w per row (doubled below: SD 1.5 at 512x512 with CFG gives 252 MB,
 // against 170-230 MB of activations and scratch measured, docs/performance.md).
 constexpr int64_t kUnetMaps = 12;
-// The pipeline decodes one image at a time and tiles the VAE decode when its
-// activations would exceed about 1 GiB (pipeline/vae_decode.h), so the
-// decode stage is bounded by that (and by the whole decode below it).
-constexpr int64_t kVaeDecodeCap = int64_t(1) << 30;
 // Peaks measured on the tiny SD1 model were 1.2x (512x512) to 2.5x (256x256,
 // batch 4) these maps: convolution scratch (Winograd tiles, im2col panels)
 // and allocator slack come on top of them.
@@ -36,7 +33,8 @@ int64_t estimate_activation_bytes(const LoadedModel& model, int width, int heigh
   const int64_t rows = int64_t(batch) * (guided ? 2 : 1);
   const int64_t fmap = int64_t(unet.model_channels()) * h * w * int64_t(sizeof(float));
   const int64_t unet_bytes = kUnetMaps * rows * fmap;
-  const int64_t decode_bytes = std::min(vae.decode_activation_bytes(h, w), kVaeDecodeCap);
+  const int64_t decode_bytes =
+      std::min(vae.decode_activation_bytes(h, w), kAutoTileActivationBytes);  // "auto" tiles above it, one image at a time
   // Latents, noise and the decoded batch stay alive across both stages.
   const int64_t kept =
       int64_t(batch) * (4 * vae.latent_channels() * h * w * int64_t(sizeof(float)) + int64_t(width) * height * 3 * int64_t(sizeof(float)));

@@ -72,8 +72,11 @@ void release_weight_pages(const ModelWeights& weights, const std::string& prefix
   if (mode == WeightRelease::Keep) return;
   const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   std::vector<Range> ranges;  // page-rounded outwards
-  for (const auto& [name, t] : weights.all()) {
-    if (name.compare(0, prefix.size(), prefix) != 0 || !t.data() || t.nbytes() <= 0) continue;
+  // Names are sorted: the prefix's weights are one contiguous run of the map.
+  const auto& all = weights.all();
+  for (auto it = all.lower_bound(prefix); it != all.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    const Tensor& t = it->second;
+    if (!t.data() || t.nbytes() <= 0) continue;
     const uintptr_t b = uintptr_t(t.data()), e = b + uintptr_t(t.nbytes());
     ranges.emplace_back(b & ~(page - 1), (e + page - 1) & ~(page - 1));
   }
