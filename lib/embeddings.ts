@@ -1,9 +1,9 @@
 // Textual-inversion embeddings for one generate() call: the `embeddings`
 // option and the files of loadModel's `embeddingDir` whose token (file name
-// without extension) appears in the prompt. Each placeholder token expands to
-// its vectors: the tokenizer gives them the ids after the CLIP vocabulary
-// (49408, 49409, ...), and the same vectors go to the native encoder as the
-// rows for those ids (native/engine/lora/embedding_file.h).
+// without extension) appears in the prompt as a whole word. Each placeholder
+// token expands to its vectors: the tokenizer gives them the ids after the
+// CLIP vocabulary (49408, 49409, ...), and the same vectors go to the native
+// encoder as the rows for those ids (native/engine/lora/embedding_file.h).
 import { readdir } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 import { invalidOption } from "./errors.js";
@@ -72,7 +72,8 @@ export async function embeddingFilesFor(
     const ext = extname(name).toLowerCase();
     if (!(EMBEDDING_EXTENSIONS as readonly string[]).includes(ext)) continue;
     const token = basename(name, extname(name));
-    if (texts.some((t) => t.includes(token))) out.push({ path: join(embeddingDir, name), token });
+    const re = placeholderPattern([token]);
+    if (texts.some((t) => t.search(re) >= 0)) out.push({ path: join(embeddingDir, name), token });
   }
   return out;
 }
@@ -129,14 +130,33 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+const STARTS_WORD = /^[\p{L}\p{N}_]/u;
+const ENDS_WORD = /[\p{L}\p{N}_]$/u;
+
 /**
- * `tok` with every placeholder of `placeholders` (matched exactly, longest
- * first) replaced by its ids; the text around it is tokenized as usual.
+ * Matches any of `names` as a whole word, as A1111 matches an embedding name
+ * as whole tokens: "cat" fires in "a cat, sitting" but not inside "category"
+ * or "bobcat". Only an edge of the name that is a word character needs a
+ * non-word neighbour, so "<style>" still matches in "house<style>".
+ */
+function placeholderPattern(names: readonly string[]): RegExp {
+  const alternatives = [...names]
+    .sort((a, b) => b.length - a.length)
+    .map((name) => {
+      const before = STARTS_WORD.test(name) ? "(?<![\\p{L}\\p{N}_])" : "";
+      const after = ENDS_WORD.test(name) ? "(?![\\p{L}\\p{N}_])" : "";
+      return `${before}${escapeRegExp(name)}${after}`;
+    });
+  return new RegExp(alternatives.join("|"), "gu");
+}
+
+/**
+ * `tok` with every placeholder of `placeholders` (matched as a whole word,
+ * longest first) replaced by its ids; the text around it is tokenized as usual.
  */
 export function withPlaceholders(tok: ChunkTokenizer, placeholders: ReadonlyMap<string, number[]>): ChunkTokenizer {
   if (placeholders.size === 0) return tok;
-  const keys = [...placeholders.keys()].sort((a, b) => b.length - a.length);
-  const re = new RegExp(keys.map(escapeRegExp).join("|"), "g");
+  const re = placeholderPattern([...placeholders.keys()]);
   return {
     bos: tok.bos,
     eos: tok.eos,

@@ -1,13 +1,13 @@
 // Textual inversion through the public API: the placeholder expands to the
-// reference's ids (49408, 49409), both file layouts and the embeddingDir form
+// reference's ids (49408, 49409) and only as a whole word, both file layouts and the embeddingDir form
 // give bit-identical images, the embedding changes the image, typed errors.
 // The encoder output itself is checked against the reference in
 // test/engine/test_ti.cpp.
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildEmbeddingTable, withPlaceholders } from "../lib/embeddings.js";
+import { buildEmbeddingTable, embeddingFilesFor, withPlaceholders } from "../lib/embeddings.js";
 import { loadModel, type Model } from "../lib/index.js";
 import { encodePrompt, PAD_SD1 } from "../lib/prompt/index.js";
 import { loadTokenizer } from "../lib/tokenizer/index.js";
@@ -65,6 +65,37 @@ describe("textual inversion", () => {
     const tok = withPlaceholders(await loadTokenizer(join(SHARED, "clip")), table.te1);
     const ids = encodePrompt("a house in <tiny-style>", tok, { padId: PAD_SD1 }).chunks[0]?.ids;
     expect(ids).toEqual(want);
+  });
+
+  it("a placeholder matches only as a whole word (A1111: the name as whole tokens)", async () => {
+    const clip = await loadTokenizer(join(SHARED, "clip"));
+    const table = new Map([
+      ["cat", [49408]],
+      ["<tiny-style>", [49409]],
+    ]);
+    const tok = withPlaceholders(clip, table);
+    const inner = (text: string) => tok.encode(text).slice(1, -1);
+    for (const text of ["category", "bobcat", "cat_toy", "cats", "cat2"]) {
+      expect(inner(text), text).toEqual(clip.encode(text).slice(1, -1));
+    }
+    expect(inner("a cat, sitting")).toEqual([
+      ...clip.encode("a").slice(1, -1),
+      49408,
+      ...clip.encode(", sitting").slice(1, -1),
+    ]);
+    expect(inner("(cat:1.2)")).toContain(49408);
+    expect(inner("house<tiny-style>")).toEqual([...clip.encode("house").slice(1, -1), 49409]);
+
+    const files = mkdtempSync(join(tmpdir(), "sd-ti-words-"));
+    try {
+      writeFileSync(join(files, "cat.safetensors"), "");
+      expect(await embeddingFilesFor([], files, ["a category of things", "bobcat"])).toEqual([]);
+      expect(await embeddingFilesFor([], files, ["a cat, sitting"])).toEqual([
+        { path: join(files, "cat.safetensors"), token: "cat" },
+      ]);
+    } finally {
+      rmSync(files, { recursive: true, force: true });
+    }
   });
 
   it("both file layouts and the embeddingDir form give the same image, different from none", async () => {
