@@ -8,6 +8,7 @@
 // runs this under every SD_NATIVE_CPU path.
 #define SD_TEST_MAIN
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "harness.h"
@@ -87,25 +88,42 @@ Tensor run(int threads, const Inputs& in, int H) {
 
 }  // namespace
 
+// Two blocks of keys through softmax2_cols with carried running max / sum
+// (the tiled path's use; the first call alone is the one-block path's) vs
+// the same formulas in double. Block sizes 0..78 rows, including a second
+// block whose scores are all below the first block's max (alpha = 1) and a
+// masked (-inf) row.
 TEST(softmax2_cols_matches_its_formula) {
   const sd::kern::Table& t = sd::kern::table();
-  for (int64_t rows : {1, 5, 77, 78}) {
-    const int64_t w = t.nr;
-    Tensor p = rand_tensor({rows, w}, 90, 45.f);  // base-2 scores up to +-45: 2^x spans 27 orders of magnitude
-    std::vector<float> orig(p.data_as<float>(), p.data_as<float>() + rows * w), sum(static_cast<size_t>(w));
-    t.softmax2_cols(p.data_as<float>(), rows, w, sum.data());
+  for (auto [rows1, rows2] : {std::pair<int64_t, int64_t>{1, 0}, {5, 3}, {77, 1}, {78, 77}, {1, 78}}) {
+    const int64_t w = t.nr, rows = rows1 + rows2;
+    Tensor p = rand_tensor({rows, w}, 90 + rows, 45.f);  // base-2 scores up to +-45: 2^x spans 27 orders of magnitude
+    float* pd = p.data_as<float>();
+    if (rows2 > 2) pd[(rows1 + 1) * w] = -INFINITY;  // a masked score
+    for (int64_t j = rows1; j < rows; ++j) pd[j * w + 1] -= 100.f;  // column 1's second block below its first one's max
+    std::vector<float> orig(pd, pd + rows * w);
+    const size_t n = static_cast<size_t>(w);
+    std::vector<float> m(n, -INFINITY), l(n, 0.f), alpha(n), alpha1(n);
+    t.softmax2_cols(pd, rows1, w, m.data(), l.data(), alpha1.data());
+    std::vector<float> m1 = m, first(pd, pd + rows1 * w);
+    t.softmax2_cols(pd + rows1 * w, rows2, w, m.data(), l.data(), alpha.data());
     double worst = 0;
     for (int64_t i = 0; i < w; ++i) {
-      double m = -1e300, l = 0;
-      for (int64_t j = 0; j < rows; ++j) m = std::max(m, double(orig[size_t(j * w + i)]));
+      double ma = -1e300, mb = -1e300, l_ref = 0;
+      for (int64_t j = 0; j < rows1; ++j) ma = std::max(ma, double(orig[size_t(j * w + i)]));
+      for (int64_t j = 0; j < rows; ++j) mb = std::max(mb, double(orig[size_t(j * w + i)]));
       for (int64_t j = 0; j < rows; ++j) {
-        const double e = std::exp2(orig[size_t(j * w + i)] - m);
-        l += e;
-        worst = std::max(worst, std::abs(p.data_as<float>()[j * w + i] - e));  // e <= 1: absolute ~ relative
+        const double e = std::exp2(orig[size_t(j * w + i)] - (j < rows1 ? ma : mb));  // each block against its running max
+        const float got = j < rows1 ? first[size_t(j * w + i)] : pd[j * w + i];
+        worst = std::max(worst, std::abs(got - e));  // e <= 1: absolute ~ relative
+        l_ref += std::exp2(orig[size_t(j * w + i)] - mb);
       }
-      worst = std::max(worst, std::abs(sum[size_t(i)] - l) / l);
+      worst = std::max(worst, std::abs(l[size_t(i)] - l_ref) / l_ref);
+      worst = std::max(worst, std::abs(m1[size_t(i)] - ma) + std::abs(m[size_t(i)] - mb));
+      worst = std::max(worst, double(alpha1[size_t(i)]));  // from an empty start: 2^-inf (at most 2^-126)
+      if (rows2 > 0) worst = std::max(worst, std::abs(alpha[size_t(i)] - std::exp2(ma - mb)));
     }
-    CHECK_MSG(worst < 2e-6, "rows %lld: worst error %g", (long long)rows, worst);
+    CHECK_MSG(worst < 2e-6, "rows %lld + %lld: worst error %g", (long long)rows1, (long long)rows2, worst);
   }
 }
 

@@ -86,7 +86,8 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
     float* qt = kern::scratch(kern::kSlotOp0, size_t(HD * nr));      // Q^T panel [H*D][nr]
     float* pt = kern::scratch(kern::kSlotOp1, size_t(nk_pad * nr));  // S^T / P^T [Nk (padded)][nr]
     float* ot = kern::scratch(kern::kSlotOp2, size_t(HD * nr));      // O^T [H*D][nr]
-    float* l = kern::scratch(kern::kSlotOp3, size_t(nr));            // column sums
+    float* st = kern::scratch(kern::kSlotOp3, size_t(3 * nr));       // column max, sum, rescale (unused)
+    float *m = st, *l = st + nr, *alpha = st + 2 * nr;
     for (int64_t task = i0; task < i1; ++task) {
       const int64_t b = task / qpanels, q0 = (task % qpanels) * nr;
       const int64_t cnt = std::min(nr, Nq - q0), row = (b * Nq + q0) * HD;  // query q0's row
@@ -105,7 +106,9 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
         const float* base = pk + (b * heads + h) * bh_size;
         float* oh = ot + h * D * nr;
         kern::gemm_packed(nk_pad, nr, D, base, qt + h * D * nr, pt, nr, false);
-        t.softmax2_cols(pt, Nk, nr, l);
+        std::fill(m, m + nr, -INFINITY);
+        std::fill(l, l + nr, 0.f);
+        t.softmax2_cols(pt, Nk, nr, m, l, alpha);
         kern::gemm_packed(D, nr, Nk, base + k_size, pt, oh, nr, false);
         for (int64_t i = 0; i < nr; ++i) l[i] = 1.f / l[i];
         for (int64_t d = 0; d < D; ++d)
@@ -170,13 +173,13 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
     float* qb_ = kern::scratch(kern::kSlotOp0, size_t(bqf * D));   // scale*Q^T as B panels [D][nr]
     float* pt = kern::scratch(kern::kSlotOp1, size_t(bkf * bqf));  // S^T / P^T as B panels [bk][nr]
     float* ot = kern::scratch(kern::kSlotOp2, size_t(D * bqf));    // O^T [D, bq], unnormalised
-    float* st = kern::scratch(kern::kSlotOp3, size_t(4 * bqf));    // m, l, m_new, alpha per query
-    float *m = st, *l = st + bqf, *mn = st + 2 * bqf, *alpha = st + 3 * bqf;
+    float* st = kern::scratch(kern::kSlotOp3, size_t(3 * bqf));    // m, l, alpha per query
+    float *m = st, *l = st + bqf, *alpha = st + 2 * bqf;
     for (int64_t task = i0; task < i1; ++task) {
       const int64_t bh = task / qblocks, b = bh / heads, h = bh % heads, q0 = (task % qblocks) * bqf;
       const int64_t bq = std::min(bqf, Nq - q0), qpanels = (bq + nr - 1) / nr, w = qpanels * nr;
       const float* base = pk + bh * bh_size;
-      kern::pack_b({qp + (b * Nq + q0) * HD + h * D, DType::F32, 1, HD}, 0, bq, 0, D, qb_, scale);  // B(d, i)
+      kern::pack_b({qp + (b * Nq + q0) * HD + h * D, DType::F32, 1, HD}, 0, bq, 0, D, qb_, scale * kLog2e);  // B(d, i)
       std::fill(ot, ot + D * w, 0.f);
       std::fill(m, m + w, -INFINITY);
       std::fill(l, l + w, 0.f);
@@ -195,17 +198,7 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
               for (int64_t i = 0; i < std::min<int64_t>(nr, k0 + j - q0 - i0p); ++i) pp[j * nr + i] = -INFINITY;
           for (int64_t j = bk; j < bk_full; ++j)
             for (int64_t i = 0; i < nr; ++i) pp[j * nr + i] = -INFINITY;  // beyond the causal end
-          for (int64_t i = 0; i < nr; ++i) mn[i0p + i] = m[i0p + i];
-          for (int64_t j = 0; j < bk; ++j)
-            for (int64_t i = 0; i < nr; ++i) mn[i0p + i] = std::max(mn[i0p + i], pp[j * nr + i]);
-          for (int64_t i = 0; i < nr; ++i) {
-            // Padding queries (i >= bq) may hold anything finite or not; keep them finite.
-            if (!(mn[i0p + i] > -INFINITY)) mn[i0p + i] = 0.f;
-            alpha[i0p + i] = std::exp(m[i0p + i] - mn[i0p + i]);
-            l[i0p + i] *= alpha[i0p + i];
-            m[i0p + i] = mn[i0p + i];
-          }
-          t.exp_cols(pp, bk_full, nr, mn + i0p, l + i0p);
+          t.softmax2_cols(pp, bk_full, nr, m + i0p, l + i0p, alpha + i0p);
         }
         for (int64_t d = 0; d < D; ++d)
           for (int64_t i = 0; i < w; ++i) ot[d * w + i] *= alpha[i];

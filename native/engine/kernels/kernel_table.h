@@ -38,14 +38,15 @@ struct Table {
   // In place: x = x * sigmoid(x); x = exact (erf) GELU of x.
   void (*silu)(float* x, int64_t n);
   void (*gelu)(float* x, int64_t n);
-  // Attention, transposed scores [rows][w] (w a multiple of 8):
-  // p[j*w + i] = exp(p[j*w + i] - m[i]); colsum[i] += the new p[j*w + i].
-  void (*exp_cols)(float* p, int64_t rows, int64_t w, const float* m, float* colsum);
-  // Whole-column softmax numerators in base 2, transposed scores [rows][w]
-  // (w a multiple of 8; scores already times log2(e)):
-  // p[j*w + i] = 2^(p[j*w + i] - max_j p[j*w + i]), colsum[i] = the sum of
-  // the new column (j in order).
-  void (*softmax2_cols)(float* p, int64_t rows, int64_t w, float* colsum);
+  // Attention's softmax over one block of keys, in base 2 (scores already
+  // times log2(e)), on transposed scores p [rows][w] (w a multiple of 8), one
+  // column per query, carrying FlashAttention's running statistics:
+  //   mn = max(m[i], max_j p[j*w + i]) (0 when that is -inf),
+  //   alpha[i] = 2^(m[i] - mn), p[j*w + i] = 2^(p[j*w + i] - mn),
+  //   l[i] = l[i] * alpha[i] + the new column summed in row order, m[i] = mn.
+  // With m = -inf and l = 0 it is the whole-column softmax numerator.
+  // Scores below the column max by more than 126 may give 2^-126 instead of 0.
+  void (*softmax2_cols)(float* p, int64_t rows, int64_t w, float* m, float* l, float* alpha);
   // Winograd F(4x4, 3x3) transforms (see winograd_impl.h for the contracts;
   // weights take ni x nl kernels with the nl along the lanes).
   void (*wino_weights)(const float* g, int64_t g_stride, int64_t tap_stride, int64_t ni, int64_t nl, float* u, int64_t u_stride,

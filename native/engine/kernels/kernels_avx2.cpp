@@ -118,20 +118,6 @@ void gelu(float* x, int64_t n) {
   });
 }
 
-void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) {
-  for (int64_t i = 0; i < w; i += 8) {
-    const __m256 vm = _mm256_loadu_ps(m + i);
-    __m256 s = _mm256_loadu_ps(colsum + i);
-    for (int64_t j = 0; j < rows; ++j) {
-      float* q = p + j * w + i;
-      const __m256 e = avx2::exp(_mm256_sub_ps(_mm256_loadu_ps(q), vm));
-      _mm256_storeu_ps(q, e);
-      s = _mm256_add_ps(s, e);
-    }
-    _mm256_storeu_ps(colsum + i, s);
-  }
-}
-
 // 2^x for x <= 0 (a score in base 2 minus its column max), N vectors at
 // once with every step interleaved across them (one evaluation is a long
 // dependency chain; Zen 1's FP scheduler holds too few ops to overlap loop
@@ -163,19 +149,24 @@ inline void exp2_nonpositive(__m256* x) {
   }
 }
 
-void softmax2_cols(float* p, int64_t rows, int64_t w, float* colsum) {
+void softmax2_cols(float* p, int64_t rows, int64_t w, float* m, float* l, float* alpha) {
   for (int64_t i = 0; i < w; i += 8) {
     // Four independent max chains (max is exact in any order).
-    __m256 mm[4] = {_mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY)};
+    const __m256 m_old = _mm256_loadu_ps(m + i);
+    __m256 mm[4] = {m_old, m_old, m_old, m_old};
     int64_t j = 0;
     for (; j + 4 <= rows; j += 4)
       for (int k = 0; k < 4; ++k) mm[k] = _mm256_max_ps(mm[k], _mm256_loadu_ps(p + (j + k) * w + i));
     for (; j < rows; ++j) mm[0] = _mm256_max_ps(mm[0], _mm256_loadu_ps(p + j * w + i));
-    const __m256 m = _mm256_max_ps(_mm256_max_ps(mm[0], mm[1]), _mm256_max_ps(mm[2], mm[3]));
-    __m256 s = _mm256_setzero_ps();
+    __m256 mn = _mm256_max_ps(_mm256_max_ps(mm[0], mm[1]), _mm256_max_ps(mm[2], mm[3]));
+    mn = _mm256_and_ps(mn, _mm256_cmp_ps(mn, _mm256_set1_ps(-INFINITY), _CMP_GT_OQ));  // -inf -> 0
+    __m256 a[1] = {_mm256_sub_ps(m_old, mn)};  // -inf - finite = -inf: clamped, then times l = 0
+    exp2_nonpositive<1>(a);
+    _mm256_storeu_ps(alpha + i, a[0]);
+    __m256 s = _mm256_mul_ps(_mm256_loadu_ps(l + i), a[0]);
     for (j = 0; j + 4 <= rows; j += 4) {
       __m256 x[4];
-      for (int k = 0; k < 4; ++k) x[k] = _mm256_sub_ps(_mm256_loadu_ps(p + (j + k) * w + i), m);
+      for (int k = 0; k < 4; ++k) x[k] = _mm256_sub_ps(_mm256_loadu_ps(p + (j + k) * w + i), mn);
       exp2_nonpositive<4>(x);
       for (int k = 0; k < 4; ++k) {  // summed in row order
         _mm256_storeu_ps(p + (j + k) * w + i, x[k]);
@@ -183,12 +174,13 @@ void softmax2_cols(float* p, int64_t rows, int64_t w, float* colsum) {
       }
     }
     for (; j < rows; ++j) {
-      __m256 x[1] = {_mm256_sub_ps(_mm256_loadu_ps(p + j * w + i), m)};
+      __m256 x[1] = {_mm256_sub_ps(_mm256_loadu_ps(p + j * w + i), mn)};
       exp2_nonpositive<1>(x);
       _mm256_storeu_ps(p + j * w + i, x[0]);
       s = _mm256_add_ps(s, x[0]);
     }
-    _mm256_storeu_ps(colsum + i, s);
+    _mm256_storeu_ps(l + i, s);
+    _mm256_storeu_ps(m + i, mn);
   }
 }
 
@@ -281,7 +273,6 @@ const Table* avx2_table() {
                        max_of,
                        silu,
                        gelu,
-                       exp_cols,
                        softmax2_cols,
                        wino::weights<wino::F4x4, v8f, 8>,
                        wino::input<wino::F4x4, v8f, 8>,

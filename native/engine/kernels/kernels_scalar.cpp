@@ -65,24 +65,19 @@ void gelu(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.70710678118654752f));
 }
 
-void exp_cols(float* p, int64_t rows, int64_t w, const float* m, float* colsum) {
-  for (int64_t j = 0; j < rows; ++j)
-    for (int64_t i = 0; i < w; ++i) {
-      const float e = std::exp(p[j * w + i] - m[i]);
-      p[j * w + i] = e;
-      colsum[i] += e;
-    }
-}
-
-void softmax2_cols(float* p, int64_t rows, int64_t w, float* colsum) {
+void softmax2_cols(float* p, int64_t rows, int64_t w, float* m, float* l, float* alpha) {
   for (int64_t i = 0; i < w; ++i) {
-    float m = -INFINITY, s = 0.f;
-    for (int64_t j = 0; j < rows; ++j) m = p[j * w + i] > m ? p[j * w + i] : m;
+    float mn = m[i];
+    for (int64_t j = 0; j < rows; ++j) mn = p[j * w + i] > mn ? p[j * w + i] : mn;
+    if (!(mn > -INFINITY)) mn = 0.f;
+    alpha[i] = std::exp2(m[i] - mn);
+    float s = l[i] * alpha[i];
     for (int64_t j = 0; j < rows; ++j) {
-      p[j * w + i] = std::exp2(p[j * w + i] - m);
+      p[j * w + i] = std::exp2(p[j * w + i] - mn);
       s += p[j * w + i];
     }
-    colsum[i] = s;
+    l[i] = s;
+    m[i] = mn;
   }
 }
 
@@ -120,7 +115,6 @@ const Table& scalar_table() {
                        max_of,
                        silu,
                        gelu,
-                       exp_cols,
                        softmax2_cols,
                        wino::weights<wino::F4x4, float, 1>,
                        wino::input<wino::F4x4, float, 1>,
