@@ -20,10 +20,9 @@ import {
 } from "../lib/index.js";
 import type { NativeModel } from "../lib/native.js";
 import { EventQueue, type NativeEvent, ProgressTracker } from "../lib/progress.js";
+import { SHARED } from "./helpers/reference.js";
+import { CLIP, TINY_SD1 } from "./helpers/tiny-sd1.js";
 
-const SHARED = join(__dirname, "..", "..", "shared");
-const TINY_SD1 = join(SHARED, "fixtures", "tiny-sd1", "tiny-sd1.safetensors");
-const CLIP = join(SHARED, "clip");
 // One compute thread: these check behaviour, not speed, and must not depend on how
 // a loaded (shared, oversubscribed) test machine schedules a thread pool.
 const E2E = { tokenizer: CLIP, threads: 1 };

@@ -1,9 +1,6 @@
-import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type LogLevel, loadModel } from "../lib/index.js";
-
-const SHARED = join(__dirname, "..", "..", "shared");
-const TINY_SD1 = join(SHARED, "fixtures", "tiny-sd1", "tiny-sd1.safetensors");
+import { CLIP, TINY_SD1 } from "./helpers/tiny-sd1.js";
 
 describe("logging", () => {
   afterEach(() => {
@@ -61,7 +58,7 @@ describe("logging", () => {
   it("logs each generation at debug and info", async () => {
     const got: Array<[LogLevel, string]> = [];
     const model = await loadModel(TINY_SD1, {
-      tokenizer: join(SHARED, "clip"),
+      tokenizer: CLIP,
       threads: 1,
       logger: (l, m) => got.push([l, m]),
       logLevel: "debug",

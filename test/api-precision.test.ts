@@ -1,10 +1,9 @@
 // precision: validation, and "fast" through the public API. No bf16 kernel
 // exists yet, so "fast" runs the exact path on every CPU: the result says
 // "default", a warning reaches the logger, and the image is the default one.
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type GenerateParams, loadModel, type Model, resolveParams, SdError } from "../lib/index.js";
-import { FIXTURES } from "./helpers/reference.js";
+import { TINY_SD1_DIFFUSERS } from "./helpers/tiny-sd1.js";
 
 const SD1 = { family: "sd1", prediction: "epsilon" } as const;
 
@@ -33,7 +32,7 @@ describe('precision "fast" through generate()', () => {
   const logged: string[] = [];
   let model: Promise<Model> | undefined;
   const tiny = () => {
-    model ??= loadModel(join(FIXTURES, "tiny-sd1", "diffusers"), {
+    model ??= loadModel(TINY_SD1_DIFFUSERS, {
       logger: (level, message) => {
         if (level === "warn") logged.push(message);
       },

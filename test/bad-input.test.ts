@@ -1,123 +1,17 @@
 // The issue's bad-input list through the public loadModel(): hostile and
 // broken files are written to a temp folder at test time; each must reject
 // with its stable code, quickly, and the process must stay usable.
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel, SdError } from "../lib/index.js";
+import { Pickle } from "./helpers/pickle.js";
+import { encodeSafetensors, rawSafetensors, readSafetensors } from "./helpers/safetensors.js";
+import { TINY_SD1 as SD1, TINY_SD1_DIFFUSERS } from "./helpers/tiny-sd1.js";
+import { storedZip } from "./helpers/zip.js";
 
-const FIXTURES = join(__dirname, "..", "..", "shared", "fixtures");
-const SD1 = join(FIXTURES, "tiny-sd1", "tiny-sd1.safetensors");
 let dir = "";
-
-function safetensors(header: string, dataBytes: number): Buffer {
-  const h = Buffer.from(header, "utf8");
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(h.length));
-  return Buffer.concat([len, h, Buffer.alloc(dataBytes, 1)]);
-}
-
-interface StTensor {
-  dtype: string;
-  shape: number[];
-  data: Buffer;
-}
-
-function readSafetensors(path: string): Map<string, StTensor> {
-  const buf = readFileSync(path);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8")) as Record<string, unknown>;
-  const out = new Map<string, StTensor>();
-  for (const [name, v] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const e = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    out.set(name, {
-      dtype: e.dtype,
-      shape: e.shape,
-      data: buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]),
-    });
-  }
-  return out;
-}
-
-function writeSafetensors(tensors: Map<string, StTensor>): Buffer {
-  const header: Record<string, unknown> = {};
-  const parts: Buffer[] = [];
-  let off = 0;
-  for (const [name, t] of tensors) {
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.data.length] };
-    parts.push(t.data);
-    off += t.data.length;
-  }
-  const h = Buffer.from(JSON.stringify(header), "utf8");
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(h.length));
-  return Buffer.concat([len, h, ...parts]);
-}
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, i) => {
-  let c = i;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(b: Buffer): number {
-  let c = 0xffffffff;
-  for (const x of b) c = (CRC_TABLE[(c ^ x) & 0xff] ?? 0) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-// Stored-entry zip, as torch.save writes it.
-function zip(entries: [string, Buffer][]): Buffer {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let off = 0;
-  for (const [name, data] of entries) {
-    const n = Buffer.from(name);
-    const crc = crc32(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(n.length, 26);
-    const cd = Buffer.alloc(46);
-    cd.writeUInt32LE(0x02014b50, 0);
-    cd.writeUInt16LE(20, 4);
-    cd.writeUInt16LE(20, 6);
-    cd.writeUInt32LE(crc, 16);
-    cd.writeUInt32LE(data.length, 20);
-    cd.writeUInt32LE(data.length, 24);
-    cd.writeUInt16LE(n.length, 28);
-    cd.writeUInt32LE(off, 42);
-    parts.push(local, n, data);
-    central.push(cd, n);
-    off += 30 + n.length + data.length;
-  }
-  const cdBuf = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cdBuf.length, 12);
-  end.writeUInt32LE(off, 16);
-  return Buffer.concat([...parts, cdBuf, end]);
-}
-
-// Protocol-2 pickle bytes from opcode pieces.
-const str = (s: string) => {
-  const b = Buffer.from(s);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(b.length);
-  return Buffer.concat([Buffer.from("X"), len, b]);
-};
-const pickle = (...parts: (string | Buffer)[]) =>
-  Buffer.concat([
-    Buffer.from([0x80, 2]),
-    ...parts.map((p) => (typeof p === "string" ? Buffer.from(p, "latin1") : p)),
-    Buffer.from("."),
-  ]);
 
 const file = (name: string, bytes: Buffer | string) => {
   const p = join(dir, name);
@@ -151,28 +45,28 @@ describe("malformed safetensors are ERR_MODEL_FORMAT", () => {
   const cases: [string, () => Buffer][] = [
     ["empty file", () => Buffer.alloc(0)],
     ["truncated header", () => Buffer.from([0x10, 0, 0])],
-    ["header length beyond the file", () => safetensors(`{${entry}}`, 12).subarray(0, 30)],
-    ["header not JSON", () => safetensors("{not json", 12)],
-    ["header not an object", () => safetensors('"text"', 12)],
-    ["missing dtype", () => safetensors('{"a":{"shape":[2,3],"data_offsets":[0,12]}}', 12)],
-    ["unknown dtype", () => safetensors('{"a":{"dtype":"F12","shape":[2,3],"data_offsets":[0,12]}}', 12)],
+    ["header length beyond the file", () => rawSafetensors(`{${entry}}`, 12).subarray(0, 30)],
+    ["header not JSON", () => rawSafetensors("{not json", 12)],
+    ["header not an object", () => rawSafetensors('"text"', 12)],
+    ["missing dtype", () => rawSafetensors('{"a":{"shape":[2,3],"data_offsets":[0,12]}}', 12)],
+    ["unknown dtype", () => rawSafetensors('{"a":{"dtype":"F12","shape":[2,3],"data_offsets":[0,12]}}', 12)],
     [
       "shape disagrees with the byte span",
-      () => safetensors('{"a":{"dtype":"F16","shape":[3,3],"data_offsets":[0,12]}}', 12),
+      () => rawSafetensors('{"a":{"dtype":"F16","shape":[3,3],"data_offsets":[0,12]}}', 12),
     ],
-    ["offsets out of range", () => safetensors('{"a":{"dtype":"F16","shape":[2,3],"data_offsets":[100,112]}}', 12)],
+    ["offsets out of range", () => rawSafetensors('{"a":{"dtype":"F16","shape":[2,3],"data_offsets":[100,112]}}', 12)],
     [
       "overlapping offsets",
       () =>
-        safetensors(
+        rawSafetensors(
           '{"a":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"F16","shape":[3],"data_offsets":[2,8]}}',
           12,
         ),
     ],
-    ["offsets not numbers", () => safetensors('{"a":{"dtype":"F16","shape":[2,3],"data_offsets":[null,12]}}', 12)],
+    ["offsets not numbers", () => rawSafetensors('{"a":{"dtype":"F16","shape":[2,3],"data_offsets":[null,12]}}', 12)],
     [
       "shape overflow",
-      () => safetensors('{"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,12]}}', 12),
+      () => rawSafetensors('{"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,12]}}', 12),
     ],
   ];
   for (const [what, make] of cases) {
@@ -186,7 +80,7 @@ describe("well-formed files that are not runnable checkpoints", () => {
   it("a VAE-only file is ERR_MODEL_UNSUPPORTED naming what was found", async () => {
     const all = readSafetensors(SD1);
     const vae = new Map([...all].filter(([n]) => n.startsWith("first_stage_model.")));
-    await expectReject(file("vae-only.safetensors", writeSafetensors(vae)), "ERR_MODEL_UNSUPPORTED", "vae");
+    await expectReject(file("vae-only.safetensors", encodeSafetensors(vae)), "ERR_MODEL_UNSUPPORTED", "vae");
   });
 
   it("a wrong-shaped weight is ERR_MODEL_FORMAT naming the tensor", async () => {
@@ -195,7 +89,7 @@ describe("well-formed files that are not runnable checkpoints", () => {
     if (!t) throw new Error("fixture lacks time_embed.0.weight");
     all.set("model.diffusion_model.time_embed.0.weight", { ...t, shape: [...t.shape].reverse() });
     await expectReject(
-      file("wrong-shape.safetensors", writeSafetensors(all)),
+      file("wrong-shape.safetensors", encodeSafetensors(all)),
       "ERR_MODEL_FORMAT",
       "unet.time_embed.0.weight",
     );
@@ -203,7 +97,7 @@ describe("well-formed files that are not runnable checkpoints", () => {
 
   it("a diffusers folder without unet/ is ERR_MODEL_UNSUPPORTED", async () => {
     const folder = join(dir, "no-unet");
-    cpSync(join(FIXTURES, "tiny-sd1", "diffusers"), folder, { recursive: true });
+    cpSync(TINY_SD1_DIFFUSERS, folder, { recursive: true });
     rmSync(join(folder, "unet"), { recursive: true });
     await expectReject(folder, "ERR_MODEL_UNSUPPORTED", "unet");
   });
@@ -212,7 +106,7 @@ describe("well-formed files that are not runnable checkpoints", () => {
     const parts: string[] = [];
     for (let i = 0; i < 200_000; i++)
       parts.push(`"t${i}":{"dtype":"F32","shape":[1],"data_offsets":[${4 * i},${4 * i + 4}]}`);
-    const path = file("many.safetensors", safetensors(`{${parts.join(",")}}`, 800_000));
+    const path = file("many.safetensors", rawSafetensors(`{${parts.join(",")}}`, 800_000));
     await expectReject(path, "ERR_MODEL_UNSUPPORTED", undefined, 2000);
   });
 });
@@ -222,28 +116,28 @@ describe("PyTorch checkpoints", () => {
 
   it("a pickle calling os.system is refused and not executed", async () => {
     if (existsSync(marker)) unlinkSync(marker);
-    const pkl = pickle("cos\nsystem\n", str(`touch ${marker}`), "\x85R");
-    await expectReject(file("evil.ckpt", zip([["archive/data.pkl", pkl]])), "ERR_MODEL_UNSUPPORTED", "os.system");
+    const pkl = new Pickle().op("cos\nsystem\n").str(`touch ${marker}`).op("\x85R").finish();
+    await expectReject(file("evil.ckpt", storedZip([["archive/data.pkl", pkl]])), "ERR_MODEL_UNSUPPORTED", "os.system");
     expect(existsSync(marker)).toBe(false);
   });
 
   it("a pickle reaching builtins.eval through STACK_GLOBAL is refused", async () => {
-    const pkl = Buffer.concat([
-      Buffer.from([0x80, 4, 0x8c, 8]),
-      Buffer.from("builtins"),
-      Buffer.from([0x8c, 4]),
-      Buffer.from("eval"),
-      Buffer.from([0x93]),
-      str(`__import__('os').system('touch ${marker}')`),
-      Buffer.from("\x85R.", "latin1"),
-    ]);
-    await expectReject(file("evil2.pt", zip([["archive/data.pkl", pkl]])), "ERR_MODEL_UNSUPPORTED", "builtins.eval");
+    const pkl = new Pickle(4)
+      .op("\x8c\x08builtins", "\x8c\x04eval", "\x93")
+      .str(`__import__('os').system('touch ${marker}')`)
+      .op("\x85R")
+      .finish();
+    await expectReject(
+      file("evil2.pt", storedZip([["archive/data.pkl", pkl]])),
+      "ERR_MODEL_UNSUPPORTED",
+      "builtins.eval",
+    );
     expect(existsSync(marker)).toBe(false);
   });
 
   it("a truncated zip is ERR_MODEL_FORMAT", async () => {
-    const pkl = pickle("}");
-    const whole = zip([
+    const pkl = new Pickle().op("}").finish();
+    const whole = storedZip([
       ["archive/data.pkl", pkl],
       ["archive/data/0", Buffer.alloc(64)],
     ]);

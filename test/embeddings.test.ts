@@ -11,7 +11,8 @@ import { buildEmbeddingTable, embeddingFilesFor, withPlaceholders } from "../lib
 import { loadModel, type Model } from "../lib/index.js";
 import { encodePrompt, PAD_SD1 } from "../lib/prompt/index.js";
 import { loadTokenizer } from "../lib/tokenizer/index.js";
-import { FIXTURES, ReferenceFile, SHARED } from "./helpers/reference.js";
+import { FIXTURES, ReferenceFile } from "./helpers/reference.js";
+import { CLIP, TINY_SD1, TINY_SD1_OPTIONS } from "./helpers/tiny-sd1.js";
 
 const TI = join(FIXTURES, "tiny-sd1-ti");
 const A1111 = join(TI, "tiny-style.a1111.safetensors");
@@ -30,10 +31,8 @@ let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "sd-ti-"));
   copyFileSync(A1111, join(dir, "<tiny-style>.safetensors"));
-  model = await loadModel(join(FIXTURES, "tiny-sd1/tiny-sd1.safetensors"), {
-    config: join(FIXTURES, "tiny-sd1/diffusers"),
-    tokenizer: join(SHARED, "clip"),
-    threads: 1,
+  model = await loadModel(TINY_SD1, {
+    ...TINY_SD1_OPTIONS,
     embeddingDir: dir,
   });
 });
@@ -62,13 +61,13 @@ describe("textual inversion", () => {
       { spec: { path: DIFFUSERS }, file: { token: "<tiny-style>", te1: vectors, dim1: 32 } },
     ]);
     expect(table.te1.get("<tiny-style>")).toEqual([49408, 49409]);
-    const tok = withPlaceholders(await loadTokenizer(join(SHARED, "clip")), table.te1);
+    const tok = withPlaceholders(await loadTokenizer(CLIP), table.te1);
     const ids = encodePrompt("a house in <tiny-style>", tok, { padId: PAD_SD1 }).chunks[0]?.ids;
     expect(ids).toEqual(want);
   });
 
   it("a placeholder matches only as a whole word (A1111: the name as whole tokens)", async () => {
-    const clip = await loadTokenizer(join(SHARED, "clip"));
+    const clip = await loadTokenizer(CLIP);
     const table = new Map([
       ["cat", [49408]],
       ["<tiny-style>", [49409]],

@@ -5,7 +5,8 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel, type Model } from "../lib/index.js";
-import { FIXTURES, meanAbsDiff, ReferenceFile, SHARED } from "./helpers/reference.js";
+import { FIXTURES, meanAbsDiff, ReferenceFile } from "./helpers/reference.js";
+import { TINY_SD1, TINY_SD1_OPTIONS } from "./helpers/tiny-sd1.js";
 
 const KOHYA = join(FIXTURES, "tiny-sd1-lora", "tiny-sd1-lora.kohya.safetensors");
 
@@ -21,10 +22,8 @@ interface Params {
 
 let q8: Model;
 beforeAll(async () => {
-  q8 = await loadModel(join(FIXTURES, "tiny-sd1/tiny-sd1.safetensors"), {
-    config: join(FIXTURES, "tiny-sd1/diffusers"),
-    tokenizer: join(SHARED, "clip"),
-    threads: 1,
+  q8 = await loadModel(TINY_SD1, {
+    ...TINY_SD1_OPTIONS,
     weightType: "q8_0",
   });
 });

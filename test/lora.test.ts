@@ -6,7 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel, type Model } from "../lib/index.js";
-import { FIXTURES, meanAbsDiff, ReferenceFile, SHARED } from "./helpers/reference.js";
+import { FIXTURES, meanAbsDiff, ReferenceFile } from "./helpers/reference.js";
+import { encodeSafetensors, f32 } from "./helpers/safetensors.js";
+import { TINY_SD1, TINY_SD1_DIFFUSERS, TINY_SD1_OPTIONS } from "./helpers/tiny-sd1.js";
 
 const LORA_DIR = join(FIXTURES, "tiny-sd1-lora");
 const KOHYA = join(LORA_DIR, "tiny-sd1-lora.kohya.safetensors");
@@ -22,33 +24,14 @@ interface Params {
   seed: number;
 }
 
-/** A minimal safetensors file of F32 tensors. */
-function safetensors(tensors: Record<string, { shape: number[]; values: number[] }>): Buffer {
-  const header: Record<string, unknown> = {};
-  const parts: Buffer[] = [];
-  let offset = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    const data = Buffer.from(new Float32Array(t.values).buffer);
-    header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + data.length] };
-    parts.push(data);
-    offset += data.length;
-  }
-  const json = Buffer.from(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, json, ...parts]);
-}
-
 const warnings: string[] = [];
 let model: Model;
 let tmp: string;
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "sd-lora-"));
-  model = await loadModel(join(FIXTURES, "tiny-sd1/tiny-sd1.safetensors"), {
-    config: join(FIXTURES, "tiny-sd1/diffusers"),
-    tokenizer: join(SHARED, "clip"),
-    threads: 1,
+  model = await loadModel(TINY_SD1, {
+    ...TINY_SD1_OPTIONS,
     loraDir: LORA_DIR,
     logLevel: "warn",
     logger: (level, message) => {
@@ -101,11 +84,13 @@ describe("LoRA", () => {
     const file = join(tmp, "partial.safetensors");
     writeFileSync(
       file,
-      safetensors({
-        [`${q}.lora_down.weight`]: { shape: [1, 64], values: new Array(64).fill(0.01) },
-        [`${q}.lora_up.weight`]: { shape: [64, 1], values: new Array(64).fill(0.01) },
-        "lora_unet_something.hada_w1_a": { shape: [1], values: [1] },
-      }),
+      encodeSafetensors(
+        new Map([
+          [`${q}.lora_down.weight`, f32([1, 64], new Array(64).fill(0.01))],
+          [`${q}.lora_up.weight`, f32([64, 1], new Array(64).fill(0.01))],
+          ["lora_unet_something.hada_w1_a", f32([1], [1])],
+        ]),
+      ),
     );
     warnings.length = 0;
     await model.generate({ ...base, prompt: p.prompt, width: 64, height: 64, steps: 1, loras: [{ path: file }] });
@@ -114,9 +99,9 @@ describe("LoRA", () => {
 
   it("bad requests get typed errors", async () => {
     const small = { ...base, prompt: p.prompt, width: 64, height: 64, steps: 1 };
-    await expect(
-      model.generate({ ...small, loras: [{ path: join(FIXTURES, "tiny-sd1/tiny-sd1.safetensors") }] }),
-    ).rejects.toMatchObject({ code: "ERR_LORA_FORMAT" });
+    await expect(model.generate({ ...small, loras: [{ path: TINY_SD1 }] })).rejects.toMatchObject({
+      code: "ERR_LORA_FORMAT",
+    });
     await expect(model.generate({ ...small, prompt: "a cat <lora:no-such-lora:1>" })).rejects.toMatchObject({
       code: "ERR_MODEL_NOT_FOUND",
     });
@@ -129,7 +114,7 @@ describe("LoRA", () => {
     await expect(model.generate({ ...small, loras: "x" as never })).rejects.toMatchObject({
       code: "ERR_INVALID_OPTION",
     });
-    const noDir = await loadModel(join(FIXTURES, "tiny-sd1/diffusers"), { threads: 1 });
+    const noDir = await loadModel(TINY_SD1_DIFFUSERS, { threads: 1 });
     try {
       await expect(noDir.generate({ ...small, prompt: "a cat <lora:x:1>" })).rejects.toMatchObject({
         code: "ERR_INVALID_OPTION",

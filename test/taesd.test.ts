@@ -4,10 +4,9 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel, type Model, type ProgressEvent } from "../lib/index.js";
-import { FIXTURES, SHARED } from "./helpers/reference.js";
+import { FIXTURES } from "./helpers/reference.js";
+import { TINY_SD1_OPTIONS as BASE, TINY_SD1 as CKPT } from "./helpers/tiny-sd1.js";
 
-const CKPT = join(FIXTURES, "tiny-sd1/tiny-sd1.safetensors");
-const BASE = { config: join(FIXTURES, "tiny-sd1/diffusers"), tokenizer: join(SHARED, "clip"), threads: 1 };
 const PARAMS = { prompt: "a red fox", width: 64, height: 64, steps: 2, seed: 3, sampler: "euler" as const };
 
 let model: Model;

@@ -2,56 +2,30 @@
 // checkpoint's own VAE saved as a diffusers folder, an LDM file with and
 // without the first_stage_model. prefix gives the same images; a changed VAE
 // changes them as its weights say; bad files get typed errors.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LoadOptions, loadModel } from "../lib/index.js";
-import { FIXTURES, meanAbsDiff, ReferenceFile, SHARED } from "./helpers/reference.js";
+import { loadModel } from "../lib/index.js";
+import { FIXTURES, meanAbsDiff, ReferenceFile } from "./helpers/reference.js";
+import { encodeSafetensors, f32, readSafetensors, type StTensor } from "./helpers/safetensors.js";
+import { TINY_SD1_OPTIONS as BASE, TINY_SD1 as CKPT, TINY_SD1_DIFFUSERS } from "./helpers/tiny-sd1.js";
 
-const CKPT = join(FIXTURES, "tiny-sd1/tiny-sd1.safetensors");
-const BASE: LoadOptions = { config: join(FIXTURES, "tiny-sd1/diffusers"), tokenizer: join(SHARED, "clip"), threads: 1 };
 const PARAMS = { prompt: "a red fox", width: 64, height: 64, steps: 2, seed: 7, sampler: "euler" as const };
 
-interface OutTensor {
-  dtype: string;
-  shape: number[];
-  bytes: Uint8Array;
-}
-
-function writeSafetensors(path: string, tensors: Map<string, OutTensor>): void {
-  const header: Record<string, unknown> = {};
-  const parts: Uint8Array[] = [];
-  let offset = 0;
-  for (const [name, t] of tensors) {
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.length] };
-    parts.push(t.bytes);
-    offset += t.bytes.length;
-  }
-  const json = Buffer.from(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  writeFileSync(path, Buffer.concat([len, json, ...parts]));
-}
-
 /** The checkpoint's first_stage_model.* tensors, renamed by `rename` (undefined: dropped). */
-function vaeTensors(rename: (ldm: string) => string | undefined): Map<string, OutTensor> {
-  const buf = readFileSync(CKPT);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8")) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
-  const out = new Map<string, OutTensor>();
-  for (const [name, e] of Object.entries(header)) {
+function vaeTensors(rename: (ldm: string) => string | undefined): Map<string, StTensor> {
+  const out = new Map<string, StTensor>();
+  for (const [name, t] of readSafetensors(CKPT)) {
     if (!name.startsWith("first_stage_model.")) continue;
     const to = rename(name.slice("first_stage_model.".length));
-    if (to === undefined) continue;
-    const bytes = new Uint8Array(buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]));
-    out.set(to, { dtype: e.dtype, shape: e.shape, bytes });
+    if (to !== undefined) out.set(to, t);
   }
   return out;
 }
+
+const writeSafetensors = (path: string, tensors: ReadonlyMap<string, StTensor>) =>
+  writeFileSync(path, encodeSafetensors(tensors));
 
 let tmp: string;
 let baseImage: Uint8Array;
@@ -81,7 +55,7 @@ describe("loadModel vae option", () => {
   it("the same VAE as a diffusers vae/ folder reproduces the reference image", async () => {
     const ref = new ReferenceFile(join(FIXTURES, "tiny-sd1/ref/sample_euler.safetensors"));
     const p = ref.meta<{ prompt: string; negative_prompt: string; guidance_scale: number; seed: number }>("params");
-    const m = await loadModel(CKPT, { ...BASE, vae: join(FIXTURES, "tiny-sd1/diffusers/vae") });
+    const m = await loadModel(CKPT, { ...BASE, vae: join(TINY_SD1_DIFFUSERS, "vae") });
     try {
       const r = await m.generate({
         prompt: p.prompt,
@@ -119,8 +93,7 @@ describe("loadModel vae option", () => {
     const tensors = vaeTensors((n) => n);
     const bias = tensors.get("decoder.conv_out.bias");
     if (bias?.dtype !== "F16") throw new Error("fixture: expected an F16 decoder.conv_out.bias");
-    const f32 = new Float32Array([0.4, 0.4, 0.4]);
-    tensors.set("decoder.conv_out.bias", { dtype: "F32", shape: [3], bytes: new Uint8Array(f32.buffer) });
+    tensors.set("decoder.conv_out.bias", f32([3], [0.4, 0.4, 0.4]));
     const file = join(tmp, "brighter.safetensors");
     writeSafetensors(file, tensors);
     const img = await imageWith(file);

@@ -5,10 +5,10 @@
 // Known limit: every tile normalises with its own GroupNorm statistics, so
 // much smaller tiles differ more (128-pixel tiles on a 256x256 image: 2.9/255
 // mean on this random-weight model); see docs/performance.md.
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type GenerateParams, loadModel, type Model, resolveParams, SdError } from "../lib/index.js";
-import { FIXTURES, meanAbsDiff } from "./helpers/reference.js";
+import { meanAbsDiff } from "./helpers/reference.js";
+import { TINY_SD1_DIFFUSERS } from "./helpers/tiny-sd1.js";
 
 const SD1 = { family: "sd1", prediction: "epsilon" } as const;
 
@@ -57,7 +57,7 @@ describe("vaeTiling validation", () => {
 describe("tiled VAE decode through generate()", () => {
   let model: Promise<Model> | undefined;
   const tiny = () => {
-    model ??= loadModel(join(FIXTURES, "tiny-sd1", "diffusers"));
+    model ??= loadModel(TINY_SD1_DIFFUSERS);
     return model;
   };
   afterAll(async () => {

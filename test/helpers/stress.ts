@@ -4,10 +4,10 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { SHARED } from "./reference.js";
+import { CLIP } from "./tiny-sd1.js";
 
+export { CLIP, TINY_SD1 } from "./tiny-sd1.js";
 export { SHARED };
-export const CLIP = `${SHARED}/clip`;
-export const TINY_SD1 = `${SHARED}/fixtures/tiny-sd1/tiny-sd1.safetensors`;
 export const TINY_SD2 = `${SHARED}/fixtures/tiny-sd2/diffusers`;
 /** One compute thread: behaviour, not speed, and no dependence on how a loaded machine schedules a pool. */
 export const LOAD = { tokenizer: CLIP, threads: 1 } as const;
