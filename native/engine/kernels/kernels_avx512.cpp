@@ -4,7 +4,7 @@
 #include "kernels/kernel_table.h"
 
 #if defined(SD_X86_DISPATCH) && defined(__GNUC__)  // GCC/Clang vector extensions
-#include <immintrin.h>
+#include "kernels/simd_avx512.h"
 
 #include "kernels/gemm_ukernel_impl.h"
 #include "kernels/winograd_impl.h"

@@ -3,13 +3,14 @@
 // saturation, so the panel path ignores `depth`), on 256-bit vectors so the
 // layouts map one-to-one.
 // Activation quantization and dequantization are the AVX2 ones. Used only when the CPU has
-// AVX-512 VNNI; otherwise the AVX-512 path keeps the AVX2 kernels. Not
-// executed on the development machine (no VNNI): only its bit-identity test
-// under SD_NATIVE_CPU=avx512 on such a CPU covers it.
+// AVX-512 VNNI; otherwise the AVX-512 path keeps the AVX2 kernels. The
+// development machine has no VNNI: its bit-identity test runs under
+// SD_NATIVE_CPU=avx512 in the SIMDe-emulated build (scripts/emulated-isa-tests.mjs).
 #include "kernels/quant_table.h"
+#include "tensor/cpu_features.h"
 
 #if defined(SD_X86_DISPATCH)
-#include <immintrin.h>
+#include "kernels/simd_avx512.h"
 
 #include <cstring>
 
@@ -71,7 +72,7 @@ void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float*
 }  // namespace
 
 const QuantTable* quant_avx512_table() {
-  if (!__builtin_cpu_supports("avx512vnni")) return nullptr;
+  if (!cpu_features().avx512vnni) return nullptr;
   const QuantTable* avx2 = quant_avx2_table();
   static const QuantTable t{"avx512-vnni", dot_1x4, avx2->quantize_act, panel_4x8, true, avx2->dequantize};
   return &t;

@@ -64,10 +64,15 @@ static CpuFeatures detect() {
     f.avx512dq = (r[1] >> 17) & 1;
     f.avx512bw = (r[1] >> 30) & 1;
     f.avx512vl = (r[1] >> 31) & 1;
+    f.avx512vnni = (r[2] >> 11) & 1;
     unsigned r1[4];
     cpuid(7, 1, r1);
     f.avx512bf16 = (r1[0] >> 5) & 1;
   }
+#endif
+#ifdef SD_EMULATE_AVX512
+  if (f.avx2 && f.fma && f.f16c)
+    f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = f.avx512vnni = true;
 #endif
   return f;
 }

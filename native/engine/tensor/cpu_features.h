@@ -10,9 +10,12 @@ enum class CpuPath { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
-  bool avx512bf16 = false;
+  bool avx512bf16 = false, avx512vnni = false;
 };
 
+// In the test-only emulated build (SD_EMULATE_AVX512) the AVX-512 features
+// (incl. BF16 and VNNI) are reported present whenever AVX2+FMA+F16C are:
+// those kernels then run as SIMDe code compiled for AVX2.
 const CpuFeatures& cpu_features();
 bool cpu_path_supported(CpuPath p);
 const char* cpu_path_name(CpuPath p);
