@@ -17,6 +17,7 @@
 #include "kernels/quant_ops.h"
 #include "kernels/quant_table.h"
 #include "quant/blocks.h"
+#include "tensor/arena.h"
 #include "tensor/cpu_features.h"
 #include "tensor/thread_pool.h"
 
@@ -188,11 +189,80 @@ TEST(conv2d_with_quantized_weights_matches_f32_conv_of_dequantized_weights) {
       Tensor y = ops::conv2d(c, x, w, &b, 1, k / 2);
       Tensor ref = ops::conv2d(c, x, dequantized(w), &b, 1, k / 2);
       const double err = sdtest::rel_l2(y.data_as<float>(), ref.data_as<float>(), size_t(ref.numel()));
-      // 1x1 may run the integer GEMM (activation rounding); 3x3 and q6_K dequantize.
+      // 1x1 may run the integer GEMM (activation rounding); 3x3 decodes the same values; q6_K 1x1 dequantizes.
       const double bound = (k == 1 && t != DType::Q6_K) ? 0.01 : 1e-5;
       CHECK_MSG(err <= bound, "%s k=%d: rel %g > %g", dtype_name(t), k, err, bound);
     }
   }
+}
+
+TEST(winograd_on_quantized_blocks_is_bit_identical_to_the_dequantized_weights) {
+  // 3x3 stride-1 convs decode each weight-transform block themselves; the
+  // values and the sums are those of the f32 copy. Shapes: F(4x4) and
+  // F(2x2) maps; depth blocks whose first value is not on a block boundary
+  // (Cin 416: F4 blocks of 208 channels = 1872 values; Cin 160: F2 blocks
+  // of 80 = 720; q6_K Cin 256: F2 blocks of 128 = 1152, not a 256 multiple);
+  // Cout past one 32-channel task and not a panel multiple.
+  struct Case {
+    DType t;
+    int64_t B, Cin, H, W, Cout;
+  };
+  const Case cases[] = {{DType::Q4_0, 2, 416, 13, 11, 37}, {DType::Q8_0, 1, 160, 6, 5, 45}, {DType::Q5_0, 2, 416, 8, 8, 33},
+                        {DType::Q4_1, 2, 64, 17, 9, 8},    {DType::Q6_K, 2, 256, 4, 4, 35}, {DType::Q6_K, 2, 256, 12, 12, 9},
+                        {DType::Q5_1, 3, 160, 3, 7, 40}};
+  for (const Case& cs : cases) {
+    Tensor x = rand_tensor({cs.B, cs.Cin, cs.H, cs.W}, 81);
+    Tensor w = quantized(rand_tensor({cs.Cout, cs.Cin, 3, 3}, 82, 0.1f), cs.t);
+    Tensor b = rand_tensor({cs.Cout}, 83);
+    ThreadPool two(2);
+    Compute c{&two, nullptr};
+    Tensor y = ops::conv2d(c, x, w, &b, 1, 1);
+    Tensor ref = ops::conv2d(c, x, dequantized(w), &b, 1, 1);
+    CHECK_MSG(same_bits(y, ref), "%s B=%lld Cin=%lld %lldx%lld Cout=%lld: rel %g", dtype_name(cs.t), (long long)cs.B, (long long)cs.Cin,
+              (long long)cs.H, (long long)cs.W, (long long)cs.Cout,
+              sdtest::rel_l2(y.data_as<float>(), ref.data_as<float>(), size_t(ref.numel())));
+  }
+}
+
+TEST(quantized_3x3_conv_makes_no_f32_copy_of_its_weight) {
+  // 1280 -> 1280 3x3 in q4_0: an f32 copy would be 59 MB of arena; the
+  // Winograd buffers for a 2 x 8x8 map are ~1 MB.
+  Tensor x = rand_tensor({2, 1280, 8, 8}, 91);
+  Tensor w = quantized(rand_tensor({1280, 1280, 3, 3}, 92, 0.05f), DType::Q4_0);
+  Arena arena;
+  Compute c{nullptr, &arena};
+  Tensor y = ops::conv2d(c, x, w, nullptr, 1, 1);
+  const int64_t f32_bytes = w.numel() * 4, peak = arena.stats().peak_in_use;
+  CHECK_MSG(peak < f32_bytes / 8, "arena peak %lld bytes vs an f32 weight copy of %lld", (long long)peak, (long long)f32_bytes);
+}
+
+TEST(batched_1x1_conv_equals_the_per_image_convs) {
+  // The weight is unpacked once for all images; each image's rows are
+  // computed as alone.
+  for (DType t : {DType::Q4_0, DType::Q4_1}) {
+    Tensor x = rand_tensor({3, 256, 5, 7}, 95), w = quantized(rand_tensor({19, 256, 1, 1}, 96, 0.1f), t), b = rand_tensor({19}, 97);
+    Compute c;
+    Tensor y = ops::conv2d(c, x, w, &b, 1, 0);
+    for (int64_t n = 0; n < 3; ++n) {
+      Tensor xn = Tensor::empty(DType::F32, {1, 256, 5, 7});
+      std::memcpy(xn.data(), x.data_as<float>() + n * 256 * 35, size_t(256 * 35 * 4));
+      Tensor yn = ops::conv2d(c, xn, w, &b, 1, 0);
+      CHECK_MSG(std::memcmp(yn.data(), y.data_as<float>() + n * 19 * 35, size_t(19 * 35 * 4)) == 0, "%s image %lld", dtype_name(t),
+                (long long)n);
+    }
+  }
+}
+
+TEST(quantized_ops_that_fall_back_are_timed_once) {
+  // q6_K has no integer path: linear and 1x1 conv dequantize and run the float op body.
+  OpTimers timers;
+  Compute c{nullptr, nullptr, &timers};
+  Tensor w = quantized(rand_tensor({9, 256}, 98), DType::Q6_K), wc = quantized(rand_tensor({9, 256, 1, 1}, 98), DType::Q6_K);
+  ops::linear(c, rand_tensor({5, 256}, 99), w, nullptr);
+  ops::conv2d(c, rand_tensor({1, 256, 3, 3}, 99), wc, nullptr, 1, 0);
+  ops::conv2d(c, rand_tensor({1, 256, 3, 3}, 99), quantized(rand_tensor({4, 256, 3, 3}, 98), DType::Q6_K), nullptr, 1, 1);
+  CHECK_MSG(timers.calls[OpTimers::Linear] == 1, "linear counted %lld times", (long long)timers.calls[OpTimers::Linear]);
+  CHECK_MSG(timers.calls[OpTimers::Conv2d] == 2, "2 convs counted %lld times", (long long)timers.calls[OpTimers::Conv2d]);
 }
 
 TEST(integer_gemm_is_independent_of_thread_count) {

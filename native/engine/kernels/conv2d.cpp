@@ -1,5 +1,6 @@
 // ops::conv2d: 1x1 stride-1 convs are one GEMM per image; 3x3 stride-1 convs
-// use Winograd, F(4x4, 3x3) with enough output tiles, else F(2x2, 3x3);
+// use Winograd, F(4x4, 3x3) with enough output tiles, else F(2x2, 3x3)
+// (block-quantized weights too: quant_ops.cpp routes them back here);
 // everything else (stride 2 and up) is an im2col GEMM over bounded chunks of
 // output pixels.
 #include <algorithm>
@@ -13,7 +14,7 @@
 #include "tensor/thread_pool.h"
 
 namespace sd {
-namespace ops {
+namespace kern {
 namespace {
 
 // Winograd pays a per-call weight transform that only amortises over enough
@@ -65,12 +66,12 @@ void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
                  int stride, int pt, int pl, const float* bias, float* y, int64_t Ho, int64_t Wo) {
   const int64_t rows = Cin * kh * kw, P = Ho * Wo;
   const int64_t pc_max = std::max<int64_t>(64, std::min<int64_t>(P, kColBytes / (4 * rows)));
-  float* col = kern::scratch(kern::kSlotOp0, size_t(rows * pc_max));
+  float* col = scratch(kSlotOp0, size_t(rows * pc_max));
   for (int64_t p0 = 0; p0 < P; p0 += pc_max) {
     const int64_t pc = std::min(pc_max, P - p0);
     im2col_fill(pool, x, Cin, H, W, kh, kw, stride, pt, pl, Wo, p0, pc, col, pc);
     // y[:, p0:p0+pc] = w [Cout, rows] @ col [rows, pc]
-    kern::gemm(pool, Cout, pc, rows, {w.data(), w.dtype(), rows, 1}, {col, DType::F32, pc, 1}, y + p0, P, nullptr, bias);
+    gemm(pool, Cout, pc, rows, {w.data(), w.dtype(), rows, 1}, {col, DType::F32, pc, 1}, y + p0, P, nullptr, bias);
   }
 }
 
@@ -79,12 +80,12 @@ void conv_im2col(ThreadPool* pool, const float* x, int64_t Cin, int64_t H, int64
 void conv_im2col_batched(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const Tensor& w, int64_t Cout,
                          int64_t kh, int64_t kw, int stride, int pt, int pl, const float* bias, float* y, int64_t Ho, int64_t Wo) {
   const int64_t rows = Cin * kh * kw, P = Ho * Wo, N = B * P;
-  Tensor col = kern::new_tensor(c, {rows, N});  // [rows, B*P]
-  Tensor t = kern::new_tensor(c, {Cout, N});    // [Cout, B*P]
+  Tensor col = new_tensor(c, {rows, N});  // [rows, B*P]
+  Tensor t = new_tensor(c, {Cout, N});    // [Cout, B*P]
   for (int64_t b = 0; b < B; ++b)
     im2col_fill(c.pool, x + b * Cin * H * W, Cin, H, W, kh, kw, stride, pt, pl, Wo, 0, P, col.data_as<float>() + b * P, N);
-  kern::gemm(c.pool, Cout, N, rows, {w.data(), w.dtype(), rows, 1}, {col.data_as<float>(), DType::F32, N, 1}, t.data_as<float>(), N,
-             nullptr, bias);
+  gemm(c.pool, Cout, N, rows, {w.data(), w.dtype(), rows, 1}, {col.data_as<float>(), DType::F32, N, 1}, t.data_as<float>(), N, nullptr,
+       bias);
   const float* tp = t.data_as<float>();
   for (int64_t b = 0; b < B; ++b)
     for (int64_t co = 0; co < Cout; ++co) std::copy(tp + co * N + b * P, tp + co * N + (b + 1) * P, y + (b * Cout + co) * P);
@@ -92,37 +93,40 @@ void conv_im2col_batched(Compute& c, const float* x, int64_t B, int64_t Cin, int
 
 }  // namespace
 
-Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left, int pad_bottom,
-              int pad_right) {
-  kern::OpTimer timer_(c, OpTimers::Conv2d);
+Tensor conv2d_impl(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left, int pad_bottom,
+                   int pad_right) {
   const char* op = "conv2d";
-  if (dtype_is_quantized(w.dtype())) return kern::conv2d_quantized(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
-  kern::require_act(x, op, "x");
-  kern::require_weight(w, op, "weight");
-  kern::require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));
-  kern::require(w.dim() == 4 && w.size(2) == w.size(3) && (w.size(2) == 1 || w.size(2) == 3), op,
-                "weight must be [Cout, Cin, 1|3, 1|3], got " + shape_str(w.shape()));
-  kern::require(w.size(1) == x.size(1), op,
-                "x " + shape_str(x.shape()) + " has a different channel count than weight " + shape_str(w.shape()));
-  kern::require(stride >= 1 && pad_top >= 0 && pad_left >= 0 && pad_bottom >= 0 && pad_right >= 0, op, "invalid stride/padding");
+  require_act(x, op, "x");
+  require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));
+  require(w.dim() == 4 && w.size(2) == w.size(3) && (w.size(2) == 1 || w.size(2) == 3), op,
+          "weight must be [Cout, Cin, 1|3, 1|3], got " + shape_str(w.shape()));
+  if (dtype_is_quantized(w.dtype())) {
+    // Only Winograd reads blocks (conv2d_quantized routes only 3x3 stride-1 convs here).
+    require(w.size(2) == 3 && stride == 1 && w.is_contiguous(), op, "block-quantized weights reach conv2d_impl only as 3x3 stride-1");
+    require(w.size(1) * 9 % dtype_block_size(w.dtype()) == 0, op,
+            std::string(dtype_name(w.dtype())) + " weight " + shape_str(w.shape()) + " rows are not whole blocks");
+  } else {
+    require_weight(w, op, "weight");
+  }
+  require(w.size(1) == x.size(1), op, "x " + shape_str(x.shape()) + " has a different channel count than weight " + shape_str(w.shape()));
+  require(stride >= 1 && pad_top >= 0 && pad_left >= 0 && pad_bottom >= 0 && pad_right >= 0, op, "invalid stride/padding");
   const int64_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t Cout = w.size(0), k = w.size(2);
   const int64_t Ho = (H + pad_top + pad_bottom - k) / stride + 1, Wo = (W + pad_left + pad_right - k) / stride + 1;
-  kern::require(H + pad_top + pad_bottom >= k && W + pad_left + pad_right >= k, op,
-                "input " + shape_str(x.shape()) + " is smaller than the kernel");
+  require(H + pad_top + pad_bottom >= k && W + pad_left + pad_right >= k, op,
+          "input " + shape_str(x.shape()) + " is smaller than the kernel");
   std::vector<float> bias;
-  if (b) bias = kern::param_f32(*b, op, "bias", Cout);
+  if (b) bias = param_f32(*b, op, "bias", Cout);
   const float* bp = b ? bias.data() : nullptr;
-  Tensor y = kern::new_tensor(c, {B, Cout, Ho, Wo});  // [B, Cout, Ho, Wo]
+  Tensor y = new_tensor(c, {B, Cout, Ho, Wo});  // [B, Cout, Ho, Wo]
   const bool pointwise = k == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
   if (k == 3 && stride == 1) {
     // All images at once: the weight transform is shared by the batch.
     if (B * ((Ho + 3) / 4) * ((Wo + 3) / 4) >= kWinograd4MinTiles)
-      kern::conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(), Ho,
-                             Wo);
+      conv3x3_winograd(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(), Ho, Wo);
     else
-      kern::conv3x3_winograd_f2(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(),
-                                Ho, Wo);
+      conv3x3_winograd_f2(c, x.data_as<float>(), B, Cin, H, W, w.data(), w.dtype(), Cout, bp, pad_top, pad_left, y.data_as<float>(), Ho,
+                          Wo);
     return y;
   }
   if (B > 1 && B * Ho * Wo <= kBatchedMaxPixels) {
@@ -134,12 +138,23 @@ Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int
     float* yb = y.data_as<float>() + n * Cout * Ho * Wo;     // [Cout, Ho, Wo]
     if (pointwise) {
       // y [Cout, HW] = w [Cout, Cin] @ x [Cin, HW]
-      kern::gemm(c.pool, Cout, H * W, Cin, {w.data(), w.dtype(), Cin, 1}, {xb, DType::F32, H * W, 1}, yb, H * W, nullptr, bp);
+      gemm(c.pool, Cout, H * W, Cin, {w.data(), w.dtype(), Cin, 1}, {xb, DType::F32, H * W, 1}, yb, H * W, nullptr, bp);
     } else {
       conv_im2col(c.pool, xb, Cin, H, W, w, Cout, k, k, stride, pad_top, pad_left, bp, yb, Ho, Wo);
     }
   }
   return y;
+}
+
+}  // namespace kern
+
+namespace ops {
+
+Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left, int pad_bottom,
+              int pad_right) {
+  kern::OpTimer timer_(c, OpTimers::Conv2d);
+  if (dtype_is_quantized(w.dtype())) return kern::conv2d_quantized(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
+  return kern::conv2d_impl(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
 }
 
 }  // namespace ops

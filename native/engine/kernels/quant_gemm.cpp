@@ -51,6 +51,15 @@ bool panel_format(DType t, PanelFormat* f) {
 
 inline int64_t interleaved(int64_t lane, int64_t e) { return (e / 4) * 32 + lane * 4 + e % 4; }
 
+// Where GEMM row r (item r / M, row r % M) of X and Y starts.
+struct RowMap {
+  const float* x;
+  float* y;
+  int64_t M, xs_m, xs_b, ys_m, ys_b;
+  const float* xrow(int64_t r) const { return x + (r / M) * xs_b + (r % M) * xs_m; }
+  float* yrow(int64_t r) const { return y + (r / M) * ys_b + (r % M) * ys_m; }
+};
+
 // One operand's rows in the interleaved layout, carved out of one buffer.
 struct QMatrix {
   Tensor storage;
@@ -222,8 +231,9 @@ void pack_panel(DType t, const PanelFormat& f, const uint8_t* w, int64_t row_byt
   }
 }
 
-void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k,
-                      const void* w, DType wt, float* y, int64_t ys_m, int64_t ys_n, const float* bias_n) {
+// M counts the rows of all batch items (rmap addresses them).
+void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, int64_t K, const RowMap& rmap, int64_t xs_k, const void* w,
+                      DType wt, int64_t ys_n, const float* bias_n) {
   const QuantTable& t = quant_table();
   const QuantTable& kt = f.depth == 0 && !t.any_depth ? quant_scalar_table() : t;  // the dot products
   PanelOperands op(c, M, N, K);
@@ -231,7 +241,7 @@ void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, in
   parallel_for(c.pool, M, 16, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(xs_k == 1 ? 0 : size_t(K));  // strided rows are gathered first
     for (int64_t m = r0; m < r1; ++m) {
-      const float* xr = x + m * xs_m;
+      const float* xr = rmap.xrow(m);
       if (xs_k != 1) {
         for (int64_t k = 0; k < K; ++k) row[size_t(k)] = xr[k * xs_k];
         xr = row.data();
@@ -268,7 +278,7 @@ void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, in
           float out[32];
           kt.panel_4x8(nb, f.depth, xu, xd, panel, out);
           for (int r = 0; r < rows; ++r) {
-            float* yr = y + (m + r) * ys_m + p * 8 * ys_n;
+            float* yr = rmap.yrow(m + r) + p * 8 * ys_n;
             if (ys_n == 1 && cols == 8) {
               for (int cc = 0; cc < 8; ++cc) yr[cc] = out[r * 8 + cc] + bias8[cc];  // vectorizes
             } else {
@@ -315,13 +325,15 @@ bool quant_gemm_preferred(DType t, int64_t K) {
   return quant_gemm_takes(t) && K % 256 == 0;
 }
 
-void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w, DType wt, float* y,
-                int64_t ys_m, int64_t ys_n, const float* bias_n) {
+void quant_gemm(Compute& c, int64_t M1, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w, DType wt, float* y,
+                int64_t ys_m, int64_t ys_n, const float* bias_n, int64_t batch, int64_t xs_b, int64_t ys_b) {
   require(quant_gemm_takes(wt), "quant_gemm", std::string("weights of type ") + dtype_name(wt));
   require(K % dtype_block_size(wt) == 0, "quant_gemm", "K " + std::to_string(K) + " is not whole blocks");
-  if (M <= 0 || N <= 0) return;
+  if (M1 <= 0 || N <= 0 || batch <= 0) return;
+  const RowMap rmap{x, y, M1, xs_m, xs_b, ys_m, ys_b};
+  const int64_t M = batch * M1;  // GEMM rows of all items
   PanelFormat pf;
-  if (panel_format(wt, &pf)) return quant_gemm_panel(c, pf, M, N, K, x, xs_m, xs_k, w, wt, y, ys_m, ys_n, bias_n);
+  if (panel_format(wt, &pf)) return quant_gemm_panel(c, pf, M, N, K, rmap, xs_k, w, wt, ys_n, bias_n);
   const int64_t groups = (K + 255) / 256;
   const int64_t row_bytes = dtype_bytes_for(wt, K);
   const QuantTable& t = quant_table();
@@ -330,7 +342,7 @@ void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int
   parallel_for(c.pool, M, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t m = r0; m < r1; ++m) {
       QRow r = xa.row(m);
-      quantize_act_row(x + m * xs_m, xs_k, K, groups, const_cast<int8_t*>(r.q), const_cast<float*>(r.d), const_cast<float*>(r.ms));
+      quantize_act_row(rmap.xrow(m), xs_k, K, groups, const_cast<int8_t*>(r.q), const_cast<float*>(r.d), const_cast<float*>(r.ms));
     }
   });
   QMatrix wa(c, N, groups);  // weights [N, K]
@@ -356,7 +368,7 @@ void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int
           for (int j = 0; j < 4; ++j) xr[j] = xa.row(m + std::min(j, rows - 1));
           float out[4];
           t.dot_1x4(groups, wr, xr, out);
-          for (int j = 0; j < rows; ++j) y[(m + j) * ys_m + n * ys_n] = out[j] + bias;
+          for (int j = 0; j < rows; ++j) rmap.yrow(m + j)[n * ys_n] = out[j] + bias;
         }
       }
     }

@@ -24,12 +24,14 @@ bool quant_gemm_takes(DType t);
 // (a padded group costs up to 1.6x the work).
 bool quant_gemm_preferred(DType t, int64_t K);
 
-// Y(m, n) = sum_k X(m, k) * W[n, k] (+ bias_n[n]) for m < M, n < N.
-// X: f32, element (m, k) at x[m * xs_m + k * xs_k]; W: [N, K] row-major in
-// dtype wt (K a multiple of its block size); Y(m, n) written at
-// y[m * ys_m + n * ys_n]. Bit-identical for any thread count.
+// Y_i(m, n) = sum_k X_i(m, k) * W[n, k] (+ bias_n[n]) for m < M, n < N and
+// each of `batch` items i, all against one unpacking of W.
+// X: f32, element (m, k) of item i at x[i * xs_b + m * xs_m + k * xs_k];
+// W: [N, K] row-major in dtype wt (K a multiple of its block size);
+// Y_i(m, n) written at y[i * ys_b + m * ys_m + n * ys_n]. Bit-identical for
+// any thread count.
 void quant_gemm(Compute& c, int64_t M, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w, DType wt, float* y,
-                int64_t ys_m, int64_t ys_n, const float* bias_n);
+                int64_t ys_m, int64_t ys_n, const float* bias_n, int64_t batch = 1, int64_t xs_b = 0, int64_t ys_b = 0);
 
 }  // namespace kern
 }  // namespace sd

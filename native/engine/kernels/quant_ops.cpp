@@ -34,7 +34,7 @@ Tensor linear_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   const char* op = "linear";
   require_act(x, op, "x");
   require(w.dim() == 2 && w.is_contiguous(), op, "weight must be [N, K], got " + shape_str(w.shape()));
-  if (!quant_gemm_preferred(w.dtype(), w.size(1))) return ops::linear(c, x, dequantize_weight(c, w), b);
+  if (!quant_gemm_preferred(w.dtype(), w.size(1))) return linear_impl(c, x, dequantize_weight(c, w), b);
   require(x.dim() >= 1 && x.size(-1) == w.size(1), op, "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
   const int64_t N = w.size(0), K = w.size(1), M = K ? x.numel() / K : 0;
   std::vector<float> bias;
@@ -50,19 +50,20 @@ Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
                         int pad_bottom, int pad_right) {
   const char* op = "conv2d";
   require_act(x, op, "x");
+  require(w.dim() == 4 && w.is_contiguous(), op, "weight must be [Cout, Cin, kh, kw], got " + shape_str(w.shape()));
   const bool pointwise =
-      w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
+      w.size(2) == 1 && w.size(3) == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
+  const bool winograd = w.size(2) == 3 && w.size(3) == 3 && stride == 1;
+  if (winograd) return conv2d_impl(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
   if (!pointwise || !quant_gemm_preferred(w.dtype(), w.size(1)) || x.dim() != 4 || x.size(1) != w.size(1))
-    return ops::conv2d(c, x, dequantize_weight(c, w), b, stride, pad_top, pad_left, pad_bottom, pad_right);
+    return conv2d_impl(c, x, dequantize_weight(c, w), b, stride, pad_top, pad_left, pad_bottom, pad_right);
   const int64_t B = x.size(0), Cin = x.size(1), HW = x.size(2) * x.size(3), Cout = w.size(0);
   std::vector<float> bias;
   if (b) bias = param_f32(*b, op, "bias", Cout);
   Tensor y = new_tensor(c, {B, Cout, x.size(2), x.size(3)});  // [B, Cout, H, W]
-  for (int64_t n = 0; n < B; ++n) {
-    // Pixels are the GEMM rows: X(p, ci) = x[n, ci, p]; Y(p, co) -> y[n, co, p].
-    quant_gemm(c, HW, Cout, Cin, x.data_as<float>() + n * Cin * HW, 1, HW, w.data(), w.dtype(), y.data_as<float>() + n * Cout * HW, 1, HW,
-               b ? bias.data() : nullptr);
-  }
+  // Pixels are the GEMM rows: X_n(p, ci) = x[n, ci, p]; Y_n(p, co) -> y[n, co, p]; the weight is unpacked once for all images.
+  quant_gemm(c, HW, Cout, Cin, x.data_as<float>(), 1, HW, w.data(), w.dtype(), y.data_as<float>(), 1, HW, b ? bias.data() : nullptr, B,
+             Cin * HW, Cout * HW);
   return y;
 }
 

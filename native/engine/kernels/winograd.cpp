@@ -1,12 +1,15 @@
-// Winograd F(4x4, 3x3) convolution, fused so the transformed weights never
-// go to memory (they are 4x the size of the f32 weights):
+// Winograd convolution driver, one body for F(4x4, 3x3) and F(2x2, 3x3),
+// fused so the transformed weights never go to memory (they are 4x (F4) or
+// 1.8x (F2) the size of the f32 weights):
 //   for each chunk of output tiles (all images of the batch together):
-//     V[xi] = B^T d B of every input tile, packed as GEMM A [tiles, Cin];
+//     V[xi] = B^T d B of every input tile, packed as GEMM A [tiles, Cin]
+//     per depth block;
 //     in parallel over blocks of kCoBlock output channels:
 //       for each depth block of Cin: U = G g G^T of those kernels
-//       (transposed to output-channel lanes and converted from f16/bf16 in
-//       L1-sized groups first), packed as GEMM B panels, and
-//       M[xi] += V[xi] U[xi] for all 36 xi;
+//       (block-quantized weights decoded for just this block first; then
+//       transposed to output-channel lanes and converted from f16/bf16 in
+//       L1-sized groups), packed as GEMM B panels, and
+//       M[xi] += V[xi] U[xi] for all P points into a per-task accumulator;
 //       Y = A^T M A + bias for the block's channels.
 // Each output element is reduced in a fixed order whatever the thread count.
 #include "kernels/winograd.h"
@@ -16,7 +19,9 @@
 #include "kernels/gemm.h"
 #include "kernels/kernel_table.h"
 #include "kernels/op_checks.h"
+#include "kernels/quant_table.h"
 #include "kernels/scratch.h"
+#include "quant/blocks.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
 
@@ -24,80 +29,135 @@ namespace sd {
 namespace kern {
 namespace {
 
-constexpr int64_t kBufBytes = 8ll << 20;  // cap on each per-chunk buffer
+constexpr int64_t kBufBytes = 8ll << 20;  // cap on each per-chunk input-transform buffer
 constexpr int64_t kCoBlock = 32;          // output channels per task
 constexpr int64_t kGroup = 8;             // input channels per weight transpose
 constexpr int64_t kPad = 16;              // floats between U planes (L1 set conflicts)
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// What differs between the two tilings.
+struct Tiling {
+  int m;                                  // output tile side (4 or 2)
+  int points;                             // transform points per tile, (m + 2)^2
+  int64_t tiles_max;                      // tiles per chunk: bounds the per-task accumulator [points][tiles][kCoBlock]
+  int64_t kc_max;                         // input channels per depth block (blocks are made equal)
+  decltype(Table::wino_weights) weights;  // the tiling's transforms (kernel_table.h)
+  decltype(Table::wino_input) input;
+  decltype(Table::wino_output) output;
+};
+
+// Rows [co0, co0 + cn) x values [v0, v0 + nv) of a block-quantized weight
+// [Cout, row values] -> dst [cn][ld] f32, returned pointing at value v0
+// (the decode starts at v0's block).
+const float* decode_rows(DType wt, const void* w, int64_t row_values, int64_t co0, int64_t cn, int64_t v0, int64_t nv, float* dst,
+                         int64_t ld) {
+  const int64_t bs = dtype_block_size(wt), b0 = v0 / bs, nblk = ceil_div(v0 + nv, bs) - b0;
+  const int64_t row_bytes = dtype_bytes_for(wt, row_values), blk_bytes = dtype_bytes_for(wt, bs);
+  const bool fast = wt == DType::Q8_0 || wt == DType::Q4_0;  // the ISA path decodes these
+  const QuantTable& qt = quant_table();
+  for (int64_t r = 0; r < cn; ++r) {
+    const uint8_t* src = static_cast<const uint8_t*>(w) + (co0 + r) * row_bytes + b0 * blk_bytes;
+    if (fast)
+      qt.dequantize(wt, src, nblk, dst + r * ld);
+    else
+      quant::dequantize_row(wt, src, nblk * bs, dst + r * ld);
+  }
+  return dst + (v0 - b0 * bs);
+}
+
+void run(const Tiling& tl, Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w, DType wt, int64_t Cout,
+         const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
+  const Table& tab = table();
+  ThreadPool* pool = c.pool;
+  const int P = tl.points, Mt = tl.m;
+  const int64_t tw = ceil_div(Wo, Mt), T = ceil_div(Ho, Mt) * tw, TT = B * T;
+  const int64_t tb = std::max<int64_t>(1, std::min({TT, tl.tiles_max, kBufBytes / (P * 4 * Cin)}));
+  const int64_t mr = gemm_mr(), nr = gemm_nr();
+  const int64_t kblocks = ceil_div(Cin, tl.kc_max), kc_full = ceil_div(Cin, kblocks);  // equal depth blocks
+  const int64_t a_block = ceil_div(tb, mr) * mr * kc_full;                             // one packed A depth block
+  Tensor V = new_tensor(c, {P, Cin, tb});                                              // input transforms [xi][ci][t]
+  Tensor VA = new_tensor(c, {P, kblocks, a_block});  // the same, packed as GEMM A [t, ci] per (xi, depth block)
+  float* v = V.data_as<float>();
+  float* va = VA.data_as<float>();
+  const bool quantized = dtype_is_quantized(wt);
+  const int64_t row_values = Cin * 9;
+  const int64_t bs = dtype_block_size(wt), dec_ld = (ceil_div(kc_full * 9, bs) + 1) * bs;  // decoded row: whole blocks of a depth block
+
+  for (int64_t t0 = 0; t0 < TT; t0 += tb) {
+    const int64_t tn = std::min(tb, TT - t0);
+    // V[xi][ci][t] = (B^T d B)[xi] for the input patch of tile t0 + t.
+    parallel_for(pool, Cin, balanced_grain(Cin, 4), [&](int64_t c0, int64_t c1) {
+      for (int64_t ci = c0; ci < c1; ++ci)
+        for (int64_t t = 0; t < tn;) {
+          const int64_t img = (t0 + t) / T, local = (t0 + t) % T, cnt = std::min(tn - t, T - local);
+          tl.input(x + (img * Cin + ci) * H * W, H, W, pt, pl, tw, local, cnt, v + ci * tn + t, Cin * tn);
+          t += cnt;
+        }
+    });
+    parallel_for(pool, P * kblocks, 1, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t xi = j / kblocks, kb = j % kblocks, k0 = kb * kc_full;
+        pack_a({v + xi * Cin * tn, DType::F32, 1, tn}, 0, tn, k0, std::min(kc_full, Cin - k0), va + j * a_block);
+      }
+    });
+    parallel_for(pool, ceil_div(Cout, kCoBlock), 1, [&](int64_t b0, int64_t b1) {
+      const int64_t panels_max = ceil_div(kCoBlock, nr);
+      float* dec = quantized ? scratch(kSlotOp0, size_t(kCoBlock * dec_ld)) : nullptr;  // [co][values] decoded weights
+      float* g = scratch(kSlotOp1, size_t(kGroup * 9 * kCoBlock));                      // [ci][9][co] f32 kernels
+      float* u = scratch(kSlotOp2, size_t(P * (panels_max * nr * kc_full + kPad)));     // [xi][panel][kc][nr]
+      float* m = scratch(kSlotOp3, size_t(P * tn * kCoBlock));                          // [xi][t][co], transform domain
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t co0 = blk * kCoBlock, cn = std::min(kCoBlock, Cout - co0), panels = ceil_div(cn, nr);
+        for (int64_t kb = 0; kb < kblocks; ++kb) {
+          const int64_t k0 = kb * kc_full, kc = std::min(kc_full, Cin - k0);
+          const int64_t xi_stride = panels * nr * kc + kPad;  // the point planes, off power-of-two strides
+          // The block's kernels as (pointer to ci = k0 of row co0, dtype, row stride): float weights in
+          // place, block-quantized ones decoded.
+          const void* src = quantized
+                                ? decode_rows(wt, w, row_values, co0, cn, k0 * 9, kc * 9, dec, dec_ld)
+                                : static_cast<const void*>(static_cast<const char*>(w) + (co0 * Cin + k0) * 9 * dtype_bytes_for(wt, 1));
+          const DType st = quantized ? DType::F32 : wt;
+          const int64_t ld = quantized ? dec_ld : row_values, sbytes = dtype_bytes_for(st, 1);
+          for (int64_t c0 = 0; c0 < kc; c0 += kGroup) {
+            // g[tap (ci, k)][co] for kGroup input channels (L1-sized), then their transforms.
+            const int64_t gn = std::min(kGroup, kc - c0);
+            tab.transpose_f32(st, static_cast<const char*>(src) + c0 * 9 * sbytes, ld, cn, gn * 9, g, kCoBlock);
+            for (int64_t p = 0; p < panels; ++p)
+              tl.weights(g + p * nr, 9 * kCoBlock, kCoBlock, gn, std::min(nr, cn - p * nr), u + (p * kc + c0) * nr, nr, xi_stride);
+          }
+          // M[xi] [tn, cn] (+)= V[xi] [tn, kc] @ U[xi] [kc, cn]
+          for (int xi = 0; xi < P; ++xi)
+            gemm_packed(tn, cn, kc, va + (xi * kblocks + kb) * a_block, u + xi * xi_stride, m + xi * tn * kCoBlock, kCoBlock, kb > 0);
+        }
+        // y tile = A^T M A + bias, clipped at the bottom/right edges.
+        for (int64_t t = 0; t < tn; ++t) {
+          const int64_t img = (t0 + t) / T, local = (t0 + t) % T, oy = (local / tw) * Mt, ox = (local % tw) * Mt;
+          tl.output(m + t * kCoBlock, tn * kCoBlock, cn, bias ? bias + co0 : nullptr, y + (img * Cout + co0) * Ho * Wo + oy * Wo + ox,
+                    Ho * Wo, Wo, int(std::min<int64_t>(Mt, Ho - oy)), int(std::min<int64_t>(Mt, Wo - ox)));
+        }
+      }
+    });
+  }
+}
 
 }  // namespace
 
 void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w, DType wt, int64_t Cout,
                       const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
   const Table& tab = table();
-  ThreadPool* pool = c.pool;
-  const int64_t tw = (Wo + 3) / 4, T = ((Ho + 3) / 4) * tw, TT = B * T;
-  const int64_t tb = std::max<int64_t>(1, std::min<int64_t>(TT, kBufBytes / (36 * 4 * std::max(Cin, Cout))));
-  const PackedA va_full = packed_a_layout(tb, Cin);
-  Tensor V = new_tensor(c, {36, Cin, tb});          // input transforms [xi][ci][t]
-  Tensor VA = new_tensor(c, {36, va_full.size()});  // the same, packed as GEMM A [t, ci] per xi
-  Tensor Mt = new_tensor(c, {36, tb, Cout});        // products [xi][t][co], transform domain
-  float* v = V.data_as<float>();
-  float* va = VA.data_as<float>();
-  float* mt = Mt.data_as<float>();
-  const size_t wbytes = wt == DType::F32 ? 4 : 2;
-  const int64_t nr = gemm_nr(), kc_full = packed_a_layout(1, Cin).kc_full, kblocks = (Cin + kc_full - 1) / kc_full;
+  // Depth blocks as the GEMM's own (packed B panel in L1); tiles bounded only by the buffer cap.
+  const Tiling f4{4, 36, INT64_MAX, packed_a_layout(1, Cin).kc_full, tab.wino_weights, tab.wino_input, tab.wino_output};
+  run(f4, c, x, B, Cin, H, W, w, wt, Cout, bias, pt, pl, y, Ho, Wo);
+}
 
-  for (int64_t t0 = 0; t0 < TT; t0 += tb) {
-    const int64_t tn = std::min(tb, TT - t0);
-    const PackedA la = packed_a_layout(tn, Cin);
-    // V[xi][ci][t] = (B^T d B)[xi] for the 6x6 input patch of tile t0 + t.
-    parallel_for(pool, Cin, balanced_grain(Cin, 4), [&](int64_t c0, int64_t c1) {
-      for (int64_t ci = c0; ci < c1; ++ci)
-        for (int64_t t = 0; t < tn;) {
-          const int64_t img = (t0 + t) / T, local = (t0 + t) % T, cnt = std::min(tn - t, T - local);
-          tab.wino_input(x + (img * Cin + ci) * H * W, H, W, pt, pl, tw, local, cnt, v + ci * tn + t, Cin * tn);
-          t += cnt;
-        }
-    });
-    parallel_for(pool, 36, 1, [&](int64_t x0, int64_t x1) {
-      for (int64_t xi = x0; xi < x1; ++xi)
-        for (int64_t kb = 0; kb < kblocks; ++kb) {
-          const int64_t k0 = kb * kc_full;
-          pack_a({v + xi * Cin * tn, DType::F32, 1, tn}, 0, tn, k0, std::min(kc_full, Cin - k0),
-                 va + xi * va_full.size() + la.offset(0, k0));
-        }
-    });
-    const int64_t cblocks = (Cout + kCoBlock - 1) / kCoBlock;
-    parallel_for(pool, cblocks, 1, [&](int64_t b0, int64_t b1) {
-      const int64_t panels_max = (kCoBlock + nr - 1) / nr;
-      float* g = scratch(kSlotOp2, size_t(kGroup * 9 * kCoBlock));                    // [ci][9][co] f32 kernels
-      float* u = scratch(kSlotOp3, size_t(36 * (panels_max * nr * kc_full + kPad)));  // [xi][panel][kc][nr]
-      for (int64_t blk = b0; blk < b1; ++blk) {
-        const int64_t co0 = blk * kCoBlock, cn = std::min(kCoBlock, Cout - co0), panels = (cn + nr - 1) / nr;
-        for (int64_t kb = 0; kb < kblocks; ++kb) {
-          const int64_t k0 = kb * kc_full, kc = std::min(kc_full, Cin - k0);
-          const int64_t xi_stride = panels * nr * kc + kPad;  // the 36 point planes, off power-of-two strides
-          for (int64_t c0 = 0; c0 < kc; c0 += kGroup) {
-            // g[tap (ci, k)][co] for kGroup input channels (L1-sized), then their transforms.
-            const int64_t gn = std::min(kGroup, kc - c0);
-            tab.transpose_f32(wt, static_cast<const char*>(w) + (co0 * Cin + k0 + c0) * 9 * wbytes, Cin * 9, cn, gn * 9, g, kCoBlock);
-            for (int64_t p = 0; p < panels; ++p)
-              tab.wino_weights(g + p * nr, 9 * kCoBlock, kCoBlock, gn, std::min(nr, cn - p * nr), u + (p * kc + c0) * nr, nr, xi_stride);
-          }
-          // M[xi] [tn, cn] (+)= V[xi] [tn, kc] @ U[xi] [kc, cn]
-          for (int xi = 0; xi < 36; ++xi)
-            gemm_packed(tn, cn, kc, va + xi * va_full.size() + la.offset(0, k0), u + xi * xi_stride, mt + xi * tb * Cout + co0, Cout,
-                        kb > 0);
-        }
-        // y tile = A^T M A + bias, clipped at the bottom/right edges.
-        for (int64_t t = 0; t < tn; ++t) {
-          const int64_t img = (t0 + t) / T, local = (t0 + t) % T, oy = (local / tw) * 4, ox = (local % tw) * 4;
-          tab.wino_output(mt + t * Cout + co0, tb * Cout, cn, bias ? bias + co0 : nullptr, y + (img * Cout + co0) * Ho * Wo + oy * Wo + ox,
-                          Ho * Wo, Wo, int(std::min<int64_t>(4, Ho - oy)), int(std::min<int64_t>(4, Wo - ox)));
-        }
-      }
-    });
-  }
+void conv3x3_winograd_f2(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w, DType wt, int64_t Cout,
+                         const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
+  const Table& tab = table();
+  // At most 128 tiles and 128 input channels: the accumulator 16 x tiles x kCoBlock
+  // and the packed B block 16 x kc x kCoBlock stay in L2.
+  const Tiling f2{2, 16, 128, 128, tab.wino2_weights, tab.wino2_input, tab.wino2_output};
+  run(f2, c, x, B, Cin, H, W, w, wt, Cout, bias, pt, pl, y, Ho, Wo);
 }
 
 }  // namespace kern

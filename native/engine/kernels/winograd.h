@@ -12,8 +12,9 @@ namespace sd {
 
 namespace kern {
 
-// Threads and temporaries from c. x [B, Cin, H, W]; w [Cout, Cin, 3, 3] (f32/f16/bf16); bias [Cout] or null;
-// y [B, Cout, Ho, Wo] with Ho = H + pt + pb - 2, Wo = W + pl + pr - 2.
+// Threads and temporaries from c. x [B, Cin, H, W]; w [Cout, Cin, 3, 3] (f32/f16/bf16, or block-quantized
+// with rows of Cin*9 values that are whole blocks: decoded per block of the weight transform, never as a
+// whole f32 copy); bias [Cout] or null; y [B, Cout, Ho, Wo] with Ho = H + pt + pb - 2, Wo = W + pl + pr - 2.
 void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w, DType wt, int64_t Cout,
                       const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo);
 
