@@ -31,6 +31,7 @@ struct Compute {
   ThreadPool* pool = nullptr;  // nullptr: run on the calling thread
   Arena* arena = nullptr;      // nullptr: plain heap (Tensor::empty)
   OpTimers* timers = nullptr;  // nullptr: no timing
+  bool bf16_linear = false;    // precision "fast": linear() as a bf16 GEMM where the CPU path has one
 };
 
 namespace ops {

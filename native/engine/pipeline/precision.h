@@ -1,6 +1,7 @@
-// Which precision a generate() call runs at. Precision::Fast is meant for
-// bf16 GEMMs on CPUs with AVX-512 BF16; no such kernel exists yet, so every
-// call runs the exact fp32 path and a Fast request says so in a warning.
+// Which precision a generate() call runs at. Precision::Fast runs the
+// linears (attention projections, feed-forward, CLIP) as bf16 GEMMs
+// (kernels/gemm_bf16.h) where the current CPU path has the AVX-512 BF16
+// kernel; elsewhere the call runs the exact fp32 path and says so in a warning.
 #pragma once
 #include <string>
 #include <vector>
