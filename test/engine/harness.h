@@ -32,6 +32,9 @@ inline std::string fixtures_dir() {
   return env ? env : SD_FIXTURES_DIR;
 }
 
+// A path under the fixtures folder, e.g. fixture("tiny-sd1/diffusers").
+inline std::string fixture(const std::string& rel) { return fixtures_dir() + "/" + rel; }
+
 // Relative L2 error ||a - b|| / ||b||.
 inline double rel_l2(const float* a, const float* b, size_t n) {
   double num = 0, den = 0;

@@ -28,8 +28,6 @@ static constexpr double kTimeScale = 5;
 static constexpr double kTimeScale = 1;
 #endif
 
-static std::string fx(const std::string& rel) { return sdtest::fixtures_dir() + "/" + rel; }
-
 static std::string raw_safetensors(const std::string& header, size_t data_bytes) {
   std::string out(8, '\0');
   for (int i = 0; i < 8; ++i) out[i] = char((uint64_t(header.size()) >> (8 * i)) & 0xff);
@@ -84,7 +82,8 @@ TEST(malformed_safetensors) {
 // Tensors of the tiny-sd1 single file, optionally filtered / modified.
 static std::vector<iotest::OutTensor> tiny_sd1_tensors() {
   std::vector<iotest::OutTensor> out;
-  for (const auto& [name, t] : read_safetensors(fx("tiny-sd1/tiny-sd1.safetensors")).tensors) out.push_back(iotest::out_tensor(name, t));
+  for (const auto& [name, t] : read_safetensors(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors")).tensors)
+    out.push_back(iotest::out_tensor(name, t));
   return out;
 }
 
@@ -171,38 +170,38 @@ static void copy_dir(const std::string& from, const std::string& to) { fs::copy(
 TEST(broken_diffusers_folders) {
   iotest::TempDir dir("folders");
   const std::string base = dir.file("m");
-  copy_dir(fx("tiny-sd1/diffusers"), base);
+  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
   fs::remove_all(base + "/unet");
   expect_reject("folder without unet/", base, ErrorCode::ModelUnsupported, "unet");
 
   fs::remove_all(base);
-  copy_dir(fx("tiny-sd1/diffusers"), base);
+  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
   fs::remove(base + "/model_index.json");
   expect_reject("folder without model_index.json", base, ErrorCode::ModelUnsupported, "model_index.json");
 
   fs::remove_all(base);
-  copy_dir(fx("tiny-sd1/diffusers"), base);
+  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
   iotest::write_file(base + "/unet/config.json", "{\"layers_per_block\": ");
   expect_reject("truncated config.json", base, ErrorCode::ModelFormat, "config.json");
 
   fs::remove_all(base);
-  copy_dir(fx("tiny-sd1/diffusers"), base);
+  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
   iotest::write_file(base + "/unet/config.json", "{\"layers_per_block\": 3}");
   expect_reject("layers_per_block disagrees with the weights", base, ErrorCode::ModelFormat, "layers_per_block");
 
   fs::remove_all(base);
-  copy_dir(fx("tiny-sd1/diffusers"), base);
+  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
   fs::remove(base + "/unet/diffusion_pytorch_model.safetensors");
   expect_reject("unet/ without weights", base, ErrorCode::ModelFormat, "unet");
 
   fs::remove_all(base);
-  copy_dir(fx("tiny-sd1/diffusers"), base);
+  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
   write_st(base + "/unet/diffusion_pytorch_model.safetensors",
            {{"controlnet_cond_embedding.conv_in.weight", "F32", {1}, std::string(4, '\0')}});
   expect_reject("unknown U-Net tensor", base, ErrorCode::ModelUnsupported, "controlnet_cond_embedding");
 
   fs::remove_all(base);
-  copy_dir(fx("tiny-sd1/diffusers"), base);
+  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
   iotest::write_file(base + "/unet/diffusion_pytorch_model.safetensors", std::string(4, 'x'));
   expect_reject("truncated unet weights", base, ErrorCode::ModelFormat, "diffusion_pytorch_model.safetensors");
 
@@ -242,6 +241,6 @@ TEST(huge_headers_are_fast) {
 }
 
 TEST(process_still_healthy) {
-  auto m = load_model(fx("tiny-sd1/tiny-sd1.safetensors"), {});
+  auto m = load_model(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), {});
   CHECK(m->info.family == "sd1");
 }

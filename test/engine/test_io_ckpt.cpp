@@ -110,7 +110,7 @@ static std::string state_dict_zip(const TensorFile& src, const std::string& arch
 // The whole tiny-sd1 checkpoint as a .ckpt (one storage per tensor, as
 // torch.save writes a state dict) loads to the same canonical weights.
 TEST(tiny_sd1_ckpt_equals_safetensors) {
-  const std::string st = sdtest::fixtures_dir() + "/tiny-sd1/tiny-sd1.safetensors";
+  const std::string st = sdtest::fixture("tiny-sd1/tiny-sd1.safetensors");
   iotest::TempDir dir("ckpt-sd1");
   iotest::write_file(dir.file("tiny-sd1.ckpt"), state_dict_zip(read_safetensors(st), "tiny", /*lightning=*/true));
 
@@ -129,12 +129,12 @@ TEST(tiny_sd1_ckpt_equals_safetensors) {
 TEST(diffusers_folder_with_bin_weights) {
   iotest::TempDir dir("bin");
   const std::string folder = dir.file("sd1");
-  std::filesystem::copy(sdtest::fixtures_dir() + "/tiny-sd1/diffusers", folder, std::filesystem::copy_options::recursive);
+  std::filesystem::copy(sdtest::fixture("tiny-sd1/diffusers"), folder, std::filesystem::copy_options::recursive);
   const std::string unet = folder + "/unet/diffusion_pytorch_model";
   iotest::write_file(unet + ".bin", state_dict_zip(read_safetensors(unet + ".safetensors"), "diffusion_pytorch_model"));
   std::filesystem::remove(unet + ".safetensors");
   auto a = load_model(folder, {});
-  auto b = load_model(sdtest::fixtures_dir() + "/tiny-sd1/diffusers", {});
+  auto b = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
   CHECK(a->info.family == "sd1");
   CHECK(a->weights.all().size() == b->weights.all().size());
   for (const auto& [name, t] : b->weights.all()) {

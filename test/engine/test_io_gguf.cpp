@@ -22,7 +22,7 @@
 
 using namespace sd;
 
-static std::string gguf_path(const std::string& type) { return sdtest::fixtures_dir() + "/tiny-sd1/gguf/tiny-sd1." + type + ".gguf"; }
+static std::string gguf_path(const std::string& type) { return sdtest::fixture("tiny-sd1/gguf/tiny-sd1." + type + ".gguf"); }
 
 static float half(const uint8_t* p) { return f16_to_f32(static_cast<uint16_t>(p[0] | (p[1] << 8))); }
 
@@ -79,7 +79,7 @@ static std::vector<float> decode(const Tensor& t) {
 
 TEST(f16_gguf_equals_safetensors_exactly) {
   auto g = load_model(gguf_path("f16"), {});
-  auto s = load_model(sdtest::fixtures_dir() + "/tiny-sd1/tiny-sd1.safetensors", {});
+  auto s = load_model(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), {});
   CHECK(g->info.format == "gguf");
   CHECK(g->info.family == "sd1");
   CHECK(g->weights.all().size() == s->weights.all().size());
@@ -106,7 +106,7 @@ TEST(renamed_files_are_recognised_by_content) {
 // tensor of each file, by its LDM name, against the safetensors values.
 TEST(quantized_ggufs_decode_close_to_safetensors) {
   std::map<std::string, Tensor> ref;
-  for (auto& [name, t] : read_safetensors(sdtest::fixtures_dir() + "/tiny-sd1/tiny-sd1.safetensors").tensors) ref[name] = t;
+  for (auto& [name, t] : read_safetensors(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors")).tensors) ref[name] = t;
   const std::pair<const char*, double> formats[] = {{"q8_0", 0.01}, {"q4_0", 0.12}, {"q4_K", 0.1}};
   for (const auto& [type, tol] : formats) {
     TensorFile g = read_gguf(gguf_path(type));

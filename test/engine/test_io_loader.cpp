@@ -13,8 +13,6 @@
 
 using namespace sd;
 
-static std::string fx(const std::string& rel) { return sdtest::fixtures_dir() + "/" + rel; }
-
 static std::unique_ptr<LoadedModel> load(const std::string& path, const std::string& config = "") {
   LoadOptions o;
   o.config_path = config;
@@ -47,7 +45,7 @@ static int64_t config_int(const LoadedModel& m, const std::string& comp, const s
 }
 
 TEST(tiny_sd1_single_file) {
-  auto m = load(fx("tiny-sd1/tiny-sd1.safetensors"));
+  auto m = load(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"));
   CHECK(m->info.family == "sd1");
   CHECK(m->info.format == "safetensors");
   CHECK(m->info.prediction == "epsilon");
@@ -65,8 +63,8 @@ TEST(tiny_sd1_single_file) {
 }
 
 TEST(tiny_sd1_folder_equals_single_file) {
-  auto folder = load(fx("tiny-sd1/diffusers"));
-  auto single = load(fx("tiny-sd1/tiny-sd1.safetensors"), fx("tiny-sd1/diffusers"));
+  auto folder = load(sdtest::fixture("tiny-sd1/diffusers"));
+  auto single = load(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), sdtest::fixture("tiny-sd1/diffusers"));
   CHECK(folder->info.family == "sd1");
   CHECK(folder->info.format == "diffusers");
   CHECK(folder->info.prediction == "epsilon");
@@ -80,8 +78,8 @@ TEST(tiny_sd1_folder_equals_single_file) {
 }
 
 TEST(tiny_sdxl_folder_equals_single_file) {
-  auto folder = load(fx("tiny-sdxl/diffusers"));
-  auto single = load(fx("tiny-sdxl/tiny-sdxl.safetensors"));
+  auto folder = load(sdtest::fixture("tiny-sdxl/diffusers"));
+  auto single = load(sdtest::fixture("tiny-sdxl/tiny-sdxl.safetensors"));
   CHECK(folder->info.family == "sdxl");
   CHECK(single->info.family == "sdxl");
   CHECK(folder->info.components.count("te2") == 1);
@@ -92,14 +90,14 @@ TEST(tiny_sdxl_folder_equals_single_file) {
 }
 
 TEST(tiny_sd2_folder) {
-  auto m = load(fx("tiny-sd2/diffusers"));
+  auto m = load(sdtest::fixture("tiny-sd2/diffusers"));
   CHECK(m->info.family == "sd2");
   CHECK(m->info.prediction == "v");
 }
 
 TEST(tiny_sd1_inpaint_both_forms) {
-  auto folder = load(fx("tiny-sd1-inpaint/diffusers"));
-  auto single = load(fx("tiny-sd1-inpaint/tiny-sd1-inpaint.safetensors"));
+  auto folder = load(sdtest::fixture("tiny-sd1-inpaint/diffusers"));
+  auto single = load(sdtest::fixture("tiny-sd1-inpaint/tiny-sd1-inpaint.safetensors"));
   CHECK(folder->info.inpaint && single->info.inpaint);
   CHECK(folder->info.family == "sd1" && single->info.family == "sd1");
   check_same_weights(*folder, *single);
@@ -110,7 +108,7 @@ TEST(tiny_sd1_inpaint_both_forms) {
 // extra final layer, text_projection and logit_scale) and check it loads to
 // exactly the folder's tensors.
 TEST(sd2_openclip_single_file_equals_folder) {
-  auto folder = load(fx("tiny-sd2/diffusers"));
+  auto folder = load(sdtest::fixture("tiny-sd2/diffusers"));
   std::vector<iotest::OutTensor> out;
   int layers = 0;
   while (folder->weights.has("te1.text_model.encoder.layers." + std::to_string(layers) + ".self_attn.q_proj.weight")) ++layers;
@@ -150,7 +148,7 @@ TEST(sd2_openclip_single_file_equals_folder) {
   iotest::TempDir dir("sd2");
   iotest::write_file(dir.file("tiny-sd2.safetensors"), iotest::safetensors_bytes(out));
 
-  auto single = load(dir.file("tiny-sd2.safetensors"), fx("tiny-sd2/diffusers"));
+  auto single = load(dir.file("tiny-sd2.safetensors"), sdtest::fixture("tiny-sd2/diffusers"));
   CHECK(single->info.family == "sd2");
   CHECK(single->info.prediction == "v");
   check_same_weights(*folder, *single);
@@ -159,5 +157,6 @@ TEST(sd2_openclip_single_file_equals_folder) {
 }
 
 TEST(config_path_must_be_a_folder) {
-  CHECK_THROWS_CODE(load(fx("tiny-sd1/tiny-sd1.safetensors"), fx("tiny-sd1/README.md")), ErrorCode::InvalidOption);
+  CHECK_THROWS_CODE(load(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), sdtest::fixture("tiny-sd1/README.md")),
+                    ErrorCode::InvalidOption);
 }

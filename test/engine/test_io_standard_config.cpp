@@ -10,7 +10,7 @@ using namespace sd;
 
 TEST(sdxl_time_embedding_width_follows_from_shapes) {
   // tiny-sdxl: label_emb input 72 = 24 (pooled) + 6 * 8, not the real SDXL's 6 * 256.
-  auto model = load_model(sdtest::fixtures_dir() + "/tiny-sdxl/tiny-sdxl.safetensors", {});
+  auto model = load_model(sdtest::fixture("tiny-sdxl/tiny-sdxl.safetensors"), {});
   Json unet = Json::parse(model->configs.at("unet"));
   int64_t dim = 0;
   CHECK(unet.find("addition_time_embed_dim")->as_int64(&dim));

@@ -17,6 +17,7 @@
 #include "lora/lora_targets.h"
 #include "models/clip_text.h"
 #include "models/unet.h"
+#include "null_callbacks.h"
 #include "pipeline/generate_internal.h"
 #include "test_io_util.h"
 #include "test_model_fixtures.h"
@@ -34,13 +35,6 @@ std::unique_ptr<LoadedModel> tiny_sd1() {
   lo.config_path = fixture("tiny-sd1/diffusers");
   return load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
 }
-
-class NullCallbacks : public Callbacks {
- public:
-  void progress(Stage, int, int, float) override {}
-  void preview(int, const RgbImage&) override {}
-  bool is_aborted() const override { return false; }
-};
 
 PromptTokens tokens_of(const Tensor& ids) {
   PromptTokens p;
@@ -154,7 +148,7 @@ TEST(full_euler_loop_with_lora_matches_reference) {
   Refs ref = load_refs("tiny-sd1-lora/ref/sample_euler_s070.safetensors");
   GenerateParams p = euler_params(ref);
   p.loras = {{fixture(kKohya), 0.7f}};
-  NullCallbacks cb;
+  sdtest::NullCallbacks cb;
   LoraOverlay o = merge_loras(*m, p.loras);
   TorchRandomSource rng(p.seed);
   GenerateResult r;
@@ -181,7 +175,7 @@ TEST(generation_without_lora_is_bit_identical_before_and_after_one_with_it) {
   const std::string w = "unet.middle_block.1.transformer_blocks.0.attn2.to_q.weight";
   const void* base_ptr = m->weights.get(w).data();
   LoraCache cache;
-  NullCallbacks cb;
+  sdtest::NullCallbacks cb;
   GenerateResult before, lora1, lora2, after;
   run_generate(*m, plain, cb, &before, &cache);
   run_generate(*m, with, cb, &lora1, &cache);

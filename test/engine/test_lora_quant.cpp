@@ -12,6 +12,7 @@
 #include "models/clip_text.h"
 #include "models/layers.h"
 #include "models/unet.h"
+#include "null_callbacks.h"
 #include "pipeline/generate_internal.h"
 #include "test_io_util.h"
 #include "test_model_fixtures.h"
@@ -32,13 +33,6 @@ std::unique_ptr<LoadedModel> tiny_sd1_q8() {
   lo.weight_type = "q8_0";
   return load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
 }
-
-class NullCallbacks : public Callbacks {
- public:
-  void progress(Stage, int, int, float) override {}
-  void preview(int, const RgbImage&) override {}
-  bool is_aborted() const override { return false; }
-};
 
 // Float rounding of the side path vs the merged f32 weight: both sum the same
 // products in different orders (relative 1e-6 level); 1e-4 leaves room for the
@@ -156,7 +150,7 @@ TEST(generation_with_side_paths_equals_merged_and_base_stays_bit_identical) {
   GenerateParams plain = small_params();
   GenerateParams with = plain;
   with.loras = {{fixture(kKohya), 0.7f}};
-  NullCallbacks cb;
+  sdtest::NullCallbacks cb;
   LoraCache cache;
   GenerateResult before, side, after;
   run_generate(*q, plain, cb, &before, &cache);

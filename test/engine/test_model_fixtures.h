@@ -16,7 +16,7 @@ namespace modeltest {
 
 using sd::Tensor;
 
-inline std::string fixture(const std::string& rel) { return sdtest::fixtures_dir() + "/" + rel; }
+using sdtest::fixture;
 
 inline std::string read_text(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

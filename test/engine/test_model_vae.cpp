@@ -5,7 +5,9 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "kernel_test_util.h"
 #include "kernels/ops.h"
+#include "models/resnet.h"
 #include "models/vae.h"
 #include "test_model_fixtures.h"
 
@@ -125,4 +127,24 @@ TEST(sdxl_vae_scaling_factor_comes_from_config_or_family) {
   CHECK(VAE::bind(*m).scaling_factor() == 0.13025f);
   m->info.family = "sd1";
   CHECK(VAE::bind(*m).scaling_factor() == 0.18215f);
+}
+
+// The banded upsample (only a band of the 2x map alive at a time) against
+// conv(upsample(x)) in one piece: bands of 12 rows over 40 (first, middle and
+// a short last band; padding only at the map's edges), batch 2, odd width.
+TEST(banded_upsample_matches_the_whole_map) {
+  Upsample up;
+  up.conv.w = ktest::rand_tensor({8, 8, 3, 3}, 11, 0.3f);  // [C, C, 3, 3]
+  up.conv.b = ktest::rand_tensor({8}, 12);                 // [C]
+  up.conv.stride = 1;
+  up.conv.pad = 1;
+  Tensor x = ktest::rand_tensor({2, 8, 20, 19}, 13);  // [B, C, H, W]
+  Compute c;
+  Tensor whole = ops::conv2d(c, ops::upsample_nearest2x(c, x), up.conv.w, &up.conv.b, 1, 1);  // [B, C, 40, 38]
+  const int64_t row_bytes = 2 * 8 * 38 * 4;
+  Tensor banded = up.forward_banded(c, x, row_bytes * 14);  // 12-row bands
+  CHECK(banded.shape() == whole.shape());
+  const double e = rel_err(banded, whole);
+  CHECK_MSG(e < 1e-6, "banded vs whole rel L2 %g", e);
+  CHECK(rel_err(up.forward(c, x), whole) == 0);  // small maps: one piece
 }

@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "io/model_loader.h"
 #include "models/vae.h"
+#include "null_callbacks.h"
 #include "pipeline/generate_internal.h"
 #include "pipeline/image_tensors.h"
 #include "sampling/rng_torch.h"
@@ -16,13 +17,6 @@
 using namespace sd;
 
 namespace {
-
-class Quiet : public Callbacks {
- public:
-  void progress(Stage, int, int, float) override {}
-  void preview(int, const RgbImage&) override {}
-  bool is_aborted() const override { return false; }
-};
 
 // A smooth RGB test picture.
 RgbImage picture(int w, int h) {
@@ -77,9 +71,9 @@ double mad(const RgbImage& a, const RgbImage& b, int x0, int x1) {
 }  // namespace
 
 TEST(all_black_mask_returns_the_init_images_vae_round_trip) {
-  auto model = load_model(sdtest::fixtures_dir() + "/tiny-sd1/diffusers", {});
+  auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
   GenerateParams p = params(64, 0, 0);
-  Quiet cb;
+  sdtest::NullCallbacks cb;
   GenerateResult r;
   run_generate(*model, p, cb, &r);
 
@@ -98,8 +92,8 @@ TEST(all_black_mask_returns_the_init_images_vae_round_trip) {
 TEST(the_unmasked_half_keeps_the_init_latents) {
   // Checked on the latents: the VAE decoder's mid-block attention is global,
   // so in pixels a repainted region shifts every pixel a little.
-  auto model = load_model(sdtest::fixtures_dir() + "/tiny-sd1/diffusers", {});
-  Quiet cb;
+  auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
+  sdtest::NullCallbacks cb;
   GenerateResult r1, r2;
   Tensor keep_all, repaint_right;  // [1, 4, 8, 8]
   TorchRandomSource rng1(11), rng2(11);

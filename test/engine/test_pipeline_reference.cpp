@@ -22,7 +22,7 @@ namespace {
 struct Ref {
   TensorFile file;
   std::map<std::string, Tensor> byname;
-  explicit Ref(const std::string& rel) : file(read_safetensors(sdtest::fixtures_dir() + "/" + rel)) {
+  explicit Ref(const std::string& rel) : file(read_safetensors(sdtest::fixture(rel))) {
     for (auto& [n, t] : file.tensors) byname[n] = t;
   }
   bool has(const std::string& n) const { return byname.count(n) > 0; }
@@ -87,8 +87,8 @@ struct Case {
 
 void run_case(const Case& k) {
   LoadOptions lo;
-  if (*k.config) lo.config_path = sdtest::fixtures_dir() + "/" + k.config;
-  auto model = load_model(sdtest::fixtures_dir() + "/" + k.model, lo);
+  if (*k.config) lo.config_path = sdtest::fixture(k.config);
+  auto model = load_model(sdtest::fixture(k.model), lo);
   Ref ref(k.ref);
   Json params = ref.meta("params");
   GenerateParams p;
@@ -167,7 +167,7 @@ TEST(inpainting) {
 }
 
 TEST(txt2img_seeded_is_deterministic) {
-  auto model = load_model(sdtest::fixtures_dir() + "/tiny-sd1/diffusers", {});
+  auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
   Ref ref("tiny-sd1/ref/sample_euler.safetensors");
   GenerateParams p;
   p.prompt = tokens_of(ref.byname.at("prompt_ids"));

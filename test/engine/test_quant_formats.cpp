@@ -173,7 +173,7 @@ TEST(hand_packed_blocks_decode_per_the_published_layouts) {
 }
 
 TEST(converter_fixtures_decode_to_the_safetensors_weights) {
-  const std::string dir = sdtest::fixtures_dir() + "/tiny-sd1/";
+  const std::string dir = sdtest::fixture("tiny-sd1/");
   TensorFile ref = read_safetensors(dir + "tiny-sd1.safetensors");
   std::map<std::string, const Tensor*> by_name;
   for (const auto& [n, t] : ref.tensors) by_name[n] = &t;

@@ -27,7 +27,6 @@ namespace {
 std::string tmp(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("sdq-" + std::to_string(::getpid()) + "-" + name)).string();
 }
-std::string fx(const std::string& rel) { return sdtest::fixtures_dir() + "/" + rel; }
 
 }  // namespace
 
@@ -68,8 +67,8 @@ TEST(written_gguf_rereads_identically) {
 
 TEST(convert_matches_the_converter_layout_and_on_load_quantization) {
   const std::string out = tmp("tiny.q8_0.gguf");
-  quant::convert_to_gguf(fx("tiny-sd1/tiny-sd1.safetensors"), out, "q8_0");
-  TensorFile ours = read_gguf(out), theirs = read_gguf(fx("tiny-sd1/gguf/tiny-sd1.q8_0.gguf"));
+  quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), out, "q8_0");
+  TensorFile ours = read_gguf(out), theirs = read_gguf(sdtest::fixture("tiny-sd1/gguf/tiny-sd1.q8_0.gguf"));
   CHECK(ours.metadata.at("general.alignment") == "32");
   CHECK(ours.tensors.size() == theirs.tensors.size());
   int same_type = 0, matmul_same = 0;
@@ -89,10 +88,10 @@ TEST(convert_matches_the_converter_layout_and_on_load_quantization) {
   CHECK(matmul_same > 100);
 
   LoadOptions lo;
-  lo.config_path = fx("tiny-sd1/diffusers");
+  lo.config_path = sdtest::fixture("tiny-sd1/diffusers");
   auto g = load_model(out, lo);
   lo.weight_type = "q8_0";
-  auto q = load_model(fx("tiny-sd1/tiny-sd1.safetensors"), lo);
+  auto q = load_model(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
   CHECK(g->info.family == "sd1" && g->info.format == "gguf");
   int compared = 0;
   for (const auto& [name, t] : g->weights.all()) {
@@ -109,13 +108,13 @@ TEST(convert_matches_the_converter_layout_and_on_load_quantization) {
   std::printf("  converted q8_0 U-Net rel L2 vs reference %.4f\n", e);
   CHECK(e <= 0.05);  // q8_0 on linear weights only (see test_quant_model)
   std::filesystem::remove(out);
-  CHECK_THROWS_CODE(quant::convert_to_gguf(fx("tiny-sd1/tiny-sd1.safetensors"), out, "q9"), ErrorCode::InvalidOption);
+  CHECK_THROWS_CODE(quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), out, "q9"), ErrorCode::InvalidOption);
 }
 
 TEST(f16_convert_is_bit_identical_to_the_converter_f16_file) {
   const std::string out = tmp("tiny.f16.gguf");
-  quant::convert_to_gguf(fx("tiny-sd1/tiny-sd1.safetensors"), out, "f16");
-  TensorFile ours = read_gguf(out), theirs = read_gguf(fx("tiny-sd1/gguf/tiny-sd1.f16.gguf"));
+  quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), out, "f16");
+  TensorFile ours = read_gguf(out), theirs = read_gguf(sdtest::fixture("tiny-sd1/gguf/tiny-sd1.f16.gguf"));
   CHECK(ours.tensors.size() == theirs.tensors.size());
   for (size_t k = 0; k < ours.tensors.size() && k < theirs.tensors.size(); ++k) {
     const Tensor& a = ours.tensors[k].second;

@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "io/model_loader.h"
 #include "models/unet.h"
+#include "null_callbacks.h"
 #include "pipeline/pipeline.h"
 #include "quant/quantize_model.h"
 #include "test_model_fixtures.h"
@@ -20,22 +21,13 @@ using namespace sd;
 
 namespace {
 
-std::string fx(const std::string& rel) { return sdtest::fixtures_dir() + "/" + rel; }
-
 std::unique_ptr<LoadedModel> tiny(const std::string& file, const std::string& type, std::map<std::string, std::string> per_component = {}) {
   LoadOptions o;
-  o.config_path = fx("tiny-sd1/diffusers");
+  o.config_path = sdtest::fixture("tiny-sd1/diffusers");
   o.weight_type = type;
   o.component_weight_types = std::move(per_component);
-  return load_model(fx(file), o);
+  return load_model(sdtest::fixture(file), o);
 }
-
-class Quiet : public Callbacks {
- public:
-  void progress(Stage, int, int, float) override {}
-  void preview(int, const RgbImage&) override {}
-  bool is_aborted() const override { return false; }
-};
 
 RgbImage generate(const LoadedModel& m) {
   GenerateParams p;
@@ -52,7 +44,7 @@ RgbImage generate(const LoadedModel& m) {
   p.steps = 4;
   p.sampler = "euler";
   p.seed = 3;
-  Quiet cb;
+  sdtest::NullCallbacks cb;
   GenerateResult r;
   run_generate(m, p, cb, &r);
   return r.images.at(0);

@@ -9,18 +9,12 @@
 #define SD_TEST_MAIN
 #include "harness.h"
 #include "io/model_loader.h"
+#include "null_callbacks.h"
 #include "pipeline/pipeline.h"
 
 using namespace sd;
 
 namespace {
-
-class Quiet : public Callbacks {
- public:
-  void progress(Stage, int, int, float) override {}
-  void preview(int, const RgbImage&) override {}
-  bool is_aborted() const override { return false; }
-};
 
 PromptTokens empty_prompt() {
   TokenChunk c;
@@ -45,7 +39,7 @@ GenerateParams tiny_params() {
 }  // namespace
 
 TEST(hostile_scheduler_config_is_a_typed_error) {
-  auto model = load_model(sdtest::fixtures_dir() + "/tiny-sd1/diffusers", {});
+  auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
   const char* hostile[] = {
       R"({"num_train_timesteps": 1e300})",
       R"({"num_train_timesteps": 2000000000})",
@@ -57,12 +51,12 @@ TEST(hostile_scheduler_config_is_a_typed_error) {
   };
   for (const char* cfg : hostile) {
     model->configs["scheduler"] = cfg;
-    Quiet cb;
+    sdtest::NullCallbacks cb;
     GenerateResult r;
     CHECK_THROWS_CODE(run_generate(*model, tiny_params(), cb, &r), ErrorCode::ModelFormat);
   }
   model->configs["scheduler"] = R"({"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012})";
-  Quiet cb;
+  sdtest::NullCallbacks cb;
   GenerateResult r;
   run_generate(*model, tiny_params(), cb, &r);
   CHECK(r.images.size() == 1 && r.images[0].width == 64);

@@ -35,7 +35,7 @@ TEST(mt19937_matches_the_published_sequence) {
 }
 
 TEST(randn_matches_torch_for_every_seed_and_shape) {
-  auto f = read_safetensors(sdtest::fixtures_dir() + "/tiny-sd1/ref/torch_randn.safetensors");
+  auto f = read_safetensors(sdtest::fixture("tiny-sd1/ref/torch_randn.safetensors"));
   const char* seeds[] = {"0", "1", "42", "1234", "4294967295"};
   const struct {
     const char* name;
@@ -83,7 +83,7 @@ TEST(sampling_references_start_from_seeded_noise) {
   const char* files[] = {"tiny-sd1/ref/sample_euler.safetensors", "tiny-sd2/ref/sample_euler.safetensors",
                          "tiny-sdxl/ref/sample_euler.safetensors"};
   for (const char* file : files) {
-    auto f = read_safetensors(sdtest::fixtures_dir() + "/" + file);
+    auto f = read_safetensors(sdtest::fixture(file));
     Tensor ref = find(f, "x_T_noise");
     TorchGenerator g(1234);  // params.seed of these files
     auto v = g.randn(ref.numel());

@@ -82,7 +82,7 @@ TEST(short_and_truncated_files_are_refused) {
 }
 
 TEST(fixture_checkpoint_reads) {
-  auto f = read_safetensors(sdtest::fixtures_dir() + "/tiny-sd1/tiny-sd1.safetensors");
+  auto f = read_safetensors(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"));
   CHECK(f.tensors.size() == 996);
-  CHECK_THROWS_CODE(read_safetensors(sdtest::fixtures_dir() + "/does-not-exist.safetensors"), ErrorCode::ModelNotFound);
+  CHECK_THROWS_CODE(read_safetensors(sdtest::fixture("does-not-exist.safetensors")), ErrorCode::ModelNotFound);
 }

@@ -21,7 +21,7 @@ namespace {
 struct Ref {
   TensorFile file;
   std::map<std::string, Tensor> t;
-  explicit Ref(const std::string& rel) : file(read_safetensors(sdtest::fixtures_dir() + "/" + rel)) {
+  explicit Ref(const std::string& rel) : file(read_safetensors(sdtest::fixture(rel))) {
     for (auto& [name, tensor] : file.tensors) t[name] = tensor;
   }
   bool has(const std::string& name) const { return t.count(name) != 0; }

@@ -36,7 +36,7 @@ static const ModelSchedule& sd1() {
 
 TEST(training_schedule_matches_the_reference_float32_values) {
   for (const char* dir : {"tiny-sd1", "tiny-sd2"}) {
-    auto f = read_safetensors(sdtest::fixtures_dir() + "/" + dir + "/ref/schedule.safetensors");
+    auto f = read_safetensors(sdtest::fixture(std::string(dir) + "/ref/schedule.safetensors"));
     const ModelSchedule& m = sd1();
     CHECK(m.num_train_timesteps() == 1000);
     double eb = max_rel(m.betas, find(f, "betas")), ea = max_rel(m.alphas_cumprod, find(f, "alphas_cumprod"));
