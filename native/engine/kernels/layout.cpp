@@ -9,23 +9,45 @@ namespace sd {
 namespace ops {
 
 Tensor upsample_nearest2x(Compute& c, const Tensor& x) {
+  kern::require(x.dim() == 4, "upsample_nearest2x", "x must be [B, C, H, W], got " + shape_str(x.shape()));
+  return upsample_nearest2x_rows(c, x, 0, 2 * x.size(2));
+}
+
+Tensor upsample_nearest2x_rows(Compute& c, const Tensor& x, int64_t row0, int64_t row1) {
   kern::OpTimer timer_(c, OpTimers::Layout);
   const char* op = "upsample_nearest2x";
   kern::require_act(x, op, "x");
   kern::require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));
-  const int64_t BC = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
-  Tensor y = kern::new_tensor(c, {x.size(0), x.size(1), 2 * H, 2 * W});  // [B, C, 2H, 2W]
+  const int64_t BC = x.size(0) * x.size(1), H = x.size(2), W = x.size(3), R = row1 - row0;
+  kern::require(row0 >= 0 && row0 <= row1 && row1 <= 2 * H, op, "rows out of range");
+  Tensor y = kern::new_tensor(c, {x.size(0), x.size(1), R, 2 * W});  // [B, C, R, 2W]
   const float* xp = x.data_as<float>();
   float* yp = y.data_as<float>();
-  parallel_for(c.pool, BC * H, balanced_grain(BC * H, 16), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {  // r = input row (bc, h)
-      const float* src = xp + r * W;
-      float* dst = yp + r * 4 * W;  // output rows 2h and 2h+1 of plane bc
+  parallel_for(c.pool, BC * R, balanced_grain(BC * R, 32), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {  // r = output row (bc, row0 + i)
+      const int64_t bc = r / R, i = r % R;
+      const float* src = xp + (bc * H + (row0 + i) / 2) * W;
+      float* dst = yp + r * 2 * W;
       for (int64_t j = 0; j < W; ++j) dst[2 * j] = dst[2 * j + 1] = src[j];
-      std::memcpy(dst + 2 * W, dst, size_t(2 * W) * 4);
     }
   });
   return y;
+}
+
+void paste_rows(Compute& c, Tensor& dst, const Tensor& src, int64_t row0) {
+  kern::OpTimer timer_(c, OpTimers::Layout);
+  const char* op = "paste_rows";
+  kern::require_act(dst, op, "dst");
+  kern::require_act(src, op, "src");
+  kern::require(dst.dim() == 4 && src.dim() == 4 && src.size(0) == dst.size(0) && src.size(1) == dst.size(1) &&
+                    src.size(3) == dst.size(3) && row0 >= 0 && row0 + src.size(2) <= dst.size(2),
+                op, "cannot paste " + shape_str(src.shape()) + " into " + shape_str(dst.shape()) + " at row " + std::to_string(row0));
+  const int64_t BC = src.size(0) * src.size(1), R = src.size(2), H = dst.size(2), W = dst.size(3);
+  const float* sp = src.data_as<float>();
+  float* dp = dst.data_as<float>();
+  parallel_for(c.pool, BC, balanced_grain(BC, 4), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) std::memcpy(dp + (i * H + row0) * W, sp + i * R * W, size_t(R * W) * sizeof(float));
+  });
 }
 
 Tensor concat(Compute& c, const Tensor& a, const Tensor& b, int dim) {

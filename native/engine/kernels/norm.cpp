@@ -29,16 +29,15 @@ void moments(const float* x, int64_t n, float eps, float* mean, float* rstd) {
 
 }  // namespace
 
-Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool fuse_silu) {
-  kern::OpTimer timer_(c, OpTimers::Norm);
+namespace {
+
+// y = group_norm(x); y may be x: each (batch, group) block is read whole for
+// its moments before any of it is written.
+void group_norm_into(Compute& c, const Tensor& x, Tensor& y, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                     bool fuse_silu) {
   const char* op = "group_norm";
-  kern::require_act(x, op, "x");
-  kern::require(x.dim() >= 2, op, "x must be [B, C, ...], got " + shape_str(x.shape()));
   const int64_t B = x.size(0), C = x.size(1), S = C ? x.numel() / (B * C) : 0;
-  kern::require(groups > 0 && C % groups == 0, op,
-                "channels " + std::to_string(C) + " not divisible into " + std::to_string(groups) + " groups");
   const std::vector<float> g = kern::param_f32(gamma, op, "gamma", C), be = kern::param_f32(beta, op, "beta", C);
-  Tensor y = kern::new_tensor(c, x.shape());  // same shape as x
   const int64_t cg = C / groups;
   const kern::Table& t = kern::table();
   const float* xp = x.data_as<float>();
@@ -58,7 +57,31 @@ Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, 
       }
     }
   });
+}
+
+void check_group_norm(const Tensor& x, int groups) {
+  const char* op = "group_norm";
+  kern::require_act(x, op, "x");
+  kern::require(x.dim() >= 2, op, "x must be [B, C, ...], got " + shape_str(x.shape()));
+  const int64_t C = x.size(1);
+  kern::require(groups > 0 && C % groups == 0, op,
+                "channels " + std::to_string(C) + " not divisible into " + std::to_string(groups) + " groups");
+}
+
+}  // namespace
+
+Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool fuse_silu) {
+  kern::OpTimer timer_(c, OpTimers::Norm);
+  check_group_norm(x, groups);
+  Tensor y = kern::new_tensor(c, x.shape());  // same shape as x
+  group_norm_into(c, x, y, groups, gamma, beta, eps, fuse_silu);
   return y;
+}
+
+void group_norm_(Compute& c, Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool fuse_silu) {
+  kern::OpTimer timer_(c, OpTimers::Norm);
+  check_group_norm(x, groups);
+  group_norm_into(c, x, x, groups, gamma, beta, eps, fuse_silu);
 }
 
 Tensor layer_norm(Compute& c, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {

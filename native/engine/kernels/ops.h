@@ -49,6 +49,8 @@ inline Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor*
 
 // x [B, C, *spatial]; gamma/beta [C] (any float dtype). Optionally fused SiLU.
 Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu = false);
+// The same in place (a group's statistics are taken before it is overwritten).
+void group_norm_(Compute& c, Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu = false);
 // x [..., C]; normalises over the last dim.
 Tensor layer_norm(Compute& c, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 
@@ -74,8 +76,12 @@ void add_channel_bias_(Compute& c, Tensor& a, const Tensor& v);
 void mul_(Compute& c, Tensor& a, const Tensor& b);  // same broadcast rule as add_
 void scale_(Compute& c, Tensor& a, float s);
 
-// x [B, C, H, W] -> [B, C, 2H, 2W], nearest.
+// x [B, C, H, W] -> [B, C, 2H, 2W], nearest; or only output rows
+// [row0, row1) of it: [B, C, row1 - row0, 2W].
 Tensor upsample_nearest2x(Compute& c, const Tensor& x);
+Tensor upsample_nearest2x_rows(Compute& c, const Tensor& x, int64_t row0, int64_t row1);
+// dst [B, C, H, W] rows [row0, row0 + R) = src [B, C, R, W].
+void paste_rows(Compute& c, Tensor& dst, const Tensor& src, int64_t row0);
 // Concatenate along `dim` (all other dims equal).
 Tensor concat(Compute& c, const Tensor& a, const Tensor& b, int dim);
 // [B, C, N] <-> [B, N, C] (NCHW feature maps <-> token sequences).

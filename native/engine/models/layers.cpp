@@ -65,10 +65,12 @@ Conv2d Conv2d::bind(const ModelWeights& wts, const std::string& prefix, int stri
   return l;
 }
 
-Tensor Conv2d::operator()(Compute& c, const Tensor& x) const {
-  Tensor y = ops::conv2d(c, x, w, &b, stride, pad);  // [B, out, H', W']
+Tensor Conv2d::operator()(Compute& c, const Tensor& x) const { return padded(c, x, pad, pad, pad, pad); }
+
+Tensor Conv2d::padded(Compute& c, const Tensor& x, int top, int left, int bottom, int right) const {
+  Tensor y = ops::conv2d(c, x, w, &b, stride, top, left, bottom, right);  // [B, out, H', W']
   if (lora.active()) {
-    Tensor h = ops::conv2d(c, x, lora.down, nullptr, stride, pad);  // [B, r, H', W']
+    Tensor h = ops::conv2d(c, x, lora.down, nullptr, stride, top, left, bottom, right);  // [B, r, H', W']
     ops::add_(c, y, ops::conv2d(c, h, lora.up, nullptr, 1, 0));
   }
   return y;
@@ -89,6 +91,12 @@ GroupNorm GroupNorm::bind(const ModelWeights& wts, const std::string& prefix, in
 }
 
 Tensor GroupNorm::operator()(Compute& c, const Tensor& x, bool silu) const { return ops::group_norm(c, x, groups, gamma, beta, eps, silu); }
+
+Tensor GroupNorm::consume(Compute& c, Tensor x, bool silu) const {
+  if (x.owner().use_count() != 1) return (*this)(c, x, silu);
+  ops::group_norm_(c, x, groups, gamma, beta, eps, silu);
+  return x;
+}
 
 LayerNorm LayerNorm::bind(const ModelWeights& wts, const std::string& prefix, float eps) {
   LayerNorm n;

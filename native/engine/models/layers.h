@@ -46,6 +46,8 @@ struct Conv2d {
   int64_t in() const { return w.size(1); }
   int64_t out() const { return w.size(0); }
   Tensor operator()(Compute& c, const Tensor& x) const;  // x [B, in, H, W] -> [B, out, H', W']
+  // The same with explicit (top, left, bottom, right) padding instead of `pad`.
+  Tensor padded(Compute& c, const Tensor& x, int top, int left, int bottom, int right) const;
 };
 
 struct GroupNorm {
@@ -57,6 +59,9 @@ struct GroupNorm {
   int64_t channels() const { return gamma.size(0); }
   // x [B, C, *spatial]; `silu` fuses the activation that follows every norm in the ResNets.
   Tensor operator()(Compute& c, const Tensor& x, bool silu = false) const;
+  // The same for an activation the caller is done with: normalised in place
+  // when nothing else holds its storage (one activation less alive), else copied.
+  Tensor consume(Compute& c, Tensor x, bool silu = false) const;
 };
 
 struct LayerNorm {

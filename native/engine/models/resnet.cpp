@@ -1,5 +1,7 @@
 #include "models/resnet.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace sd {
@@ -23,7 +25,7 @@ Tensor UNetResBlock::forward(Compute& c, const Tensor& x, const Tensor& emb_act)
   Tensor h = in_conv(c, in_norm(c, x, /*silu=*/true));  // [B, Cout, H, W]
   Tensor e = emb_proj(c, emb_act);                      // [B, Cout]
   ops::add_channel_bias_(c, h, e);
-  h = out_conv(c, out_norm(c, h, /*silu=*/true));  // [B, Cout, H, W]
+  h = out_conv(c, out_norm.consume(c, std::move(h), /*silu=*/true));  // [B, Cout, H, W]
   if (skip) {
     Tensor s = (*skip)(c, x);  // [B, Cout, H, W]
     ops::add_(c, h, s);
@@ -46,15 +48,17 @@ VaeResBlock VaeResBlock::bind(const ModelWeights& w, const std::string& p, int g
   return r;
 }
 
-Tensor VaeResBlock::forward(Compute& c, const Tensor& x) const {
-  Tensor h = conv1(c, norm1(c, x, /*silu=*/true));  // [B, Cout, H, W]
-  h = conv2(c, norm2(c, h, /*silu=*/true));         // [B, Cout, H, W]
-  if (nin_shortcut) {
-    Tensor s = (*nin_shortcut)(c, x);  // [B, Cout, H, W]
-    ops::add_(c, h, s);
-  } else {
-    ops::add_(c, h, x);
-  }
+Tensor VaeResBlock::forward(Compute& c, Tensor x) const {
+  // The residual first: with a shortcut conv, x is dead after it and norm1
+  // overwrites it (at 512x512 the 256 -> 128 channel block holds x, the
+  // residual and conv1's output, 512 MB, instead of x, its normalised copy
+  // and conv1's output, 640 MB).
+  Tensor res = nin_shortcut ? (*nin_shortcut)(c, x) : x;                             // [B, Cout, H, W]
+  Tensor h = nin_shortcut ? norm1.consume(c, std::move(x), true) : norm1(c, x, true);  // [B, Cin, H, W]
+  x = Tensor();
+  h = conv1(c, h);                                      // [B, Cout, H, W]
+  h = conv2(c, norm2.consume(c, std::move(h), true));  // [B, Cout, H, W]
+  ops::add_(c, h, res);
   return h;
 }
 
@@ -66,7 +70,7 @@ Downsample Downsample::bind(const ModelWeights& w, const std::string& p, bool as
 }
 
 Tensor Downsample::forward(Compute& c, const Tensor& x) const {
-  if (asymmetric) return ops::conv2d(c, x, conv.w, &conv.b, 2, /*top=*/0, /*left=*/0, /*bottom=*/1, /*right=*/1);
+  if (asymmetric) return conv.padded(c, x, /*top=*/0, /*left=*/0, /*bottom=*/1, /*right=*/1);
   return conv(c, x);
 }
 
@@ -76,8 +80,25 @@ Upsample Upsample::bind(const ModelWeights& w, const std::string& p) {
   return u;
 }
 
-Tensor Upsample::forward(Compute& c, const Tensor& x) const {
-  return conv(c, ops::upsample_nearest2x(c, x));  // [B, C, 2H, 2W]
+Tensor Upsample::forward(Compute& c, const Tensor& x) const { return forward_banded(c, x, kBandBytes); }
+
+Tensor Upsample::forward_banded(Compute& c, const Tensor& x, int64_t band_bytes) const {
+  // Above band_bytes of upsampled input, bands of output rows: only a band
+  // of the upsampled map exists at a time (the VAE's last upsample at
+  // 512x512 would otherwise hold 256 MB of it next to its input and output).
+  // A band of R output rows reads R + 2 upsampled rows, R a multiple of 4
+  // (whole Winograd tiles); zero padding only at the map's own edges.
+  const int64_t B = x.size(0), C = x.size(1), Ho = 2 * x.size(2), Wo = 2 * x.size(3);
+  const int64_t row_bytes = B * C * Wo * int64_t(sizeof(float));
+  if (Ho * row_bytes <= band_bytes) return conv(c, ops::upsample_nearest2x(c, x));  // [B, C, 2H, 2W]
+  const int64_t band = std::max<int64_t>(4, (band_bytes / row_bytes - 2) / 4 * 4);
+  Tensor out = Tensor::empty(DType::F32, {B, conv.out(), Ho, Wo});  // [B, Cout, 2H, 2W]
+  for (int64_t r0 = 0; r0 < Ho; r0 += band) {
+    const int64_t r1 = std::min(Ho, r0 + band), u0 = std::max<int64_t>(0, r0 - 1), u1 = std::min(Ho, r1 + 1);
+    Tensor y = conv.padded(c, ops::upsample_nearest2x_rows(c, x, u0, u1), r0 == 0 ? 1 : 0, 1, r1 == Ho ? 1 : 0, 1);  // [B, Cout, r1-r0, 2W]
+    ops::paste_rows(c, out, y, r0);
+  }
+  return out;
 }
 
 }  // namespace sd

@@ -33,7 +33,9 @@ struct VaeResBlock {
   Conv2d conv2;                        // [Cout, Cout, 3, 3]
   std::optional<Conv2d> nin_shortcut;  // [Cout, Cin, 1, 1]
   static VaeResBlock bind(const ModelWeights& w, const std::string& prefix, int groups, float eps);
-  Tensor forward(Compute& c, const Tensor& x) const;  // [B, Cin, H, W] -> [B, Cout, H, W]
+  // [B, Cin, H, W] -> [B, Cout, H, W]; x by value: with a shortcut conv it is
+  // normalised in place (moved in, it is not kept alive next to its copy).
+  Tensor forward(Compute& c, Tensor x) const;
 };
 
 // Downsample by 2 with a strided conv3x3. U-Net: symmetric pad 1 (LDM `op`).
@@ -50,6 +52,10 @@ struct Upsample {
   Conv2d conv;  // [C, C, 3, 3]
   static Upsample bind(const ModelWeights& w, const std::string& prefix);
   Tensor forward(Compute& c, const Tensor& x) const;  // [B, C, H, W] -> [B, C, 2H, 2W]
+  // forward() in bands of output rows when the upsampled map would exceed
+  // band_bytes (forward: kBandBytes; tests pass small values).
+  static constexpr int64_t kBandBytes = 32ll << 20;
+  Tensor forward_banded(Compute& c, const Tensor& x, int64_t band_bytes) const;
 };
 
 }  // namespace sd

@@ -38,15 +38,14 @@ std::vector<VaeLevel> bind_levels(const ModelWeights& w, const std::string& p, i
 }  // namespace
 
 Tensor VaeMidBlock::forward(Compute& c, Tensor x) const {
-  Tensor h = block_1.forward(c, x);
-  x = Tensor();
+  Tensor h = block_1.forward(c, std::move(x));
   if (attn_1) h = attn_1->forward(c, h);
-  return block_2.forward(c, h);
+  return block_2.forward(c, std::move(h));
 }
 
 Tensor VaeLevel::forward(Compute& c, Tensor x) const {
   Tensor h = std::move(x);
-  for (const auto& b : blocks) h = b.forward(c, h);
+  for (const auto& b : blocks) h = b.forward(c, std::move(h));
   if (downsample) h = downsample->forward(c, h);  // [B, C, H/2, W/2]
   if (upsample) h = upsample->forward(c, h);      // [B, C, 2H, 2W]
   return h;
@@ -141,7 +140,7 @@ Tensor VAE::decode(Compute& c, const Tensor& z) const {
   h = dec_conv_in_(c, h);                                              // [B, Cn, h, w]
   h = dec_mid_.forward(c, std::move(h));
   for (size_t i = decoder_up_.size(); i-- > 0;) h = decoder_up_[i].forward(c, std::move(h));
-  return dec_conv_out_(c, dec_norm_out_(c, h, /*silu=*/true));  // [B, 3, f*h, f*w]
+  return dec_conv_out_(c, dec_norm_out_.consume(c, std::move(h), /*silu=*/true));  // [B, 3, f*h, f*w]
 }
 
 int64_t VAE::decode_activation_bytes(int64_t h, int64_t w) const {
