@@ -7,6 +7,7 @@
 #include "io/mapped_file.h"
 #include "io/pickle.h"
 #include "io/zip.h"
+#include "util/strings.h"
 
 namespace sd {
 
@@ -132,7 +133,7 @@ TensorFile read_ckpt_impl(const std::string& path, int nested_depth) {
   const std::string prefix = pkl->name.substr(0, pkl->name.size() - 8) + "data/";
   std::map<std::string, ZipEntry> storages;
   for (const auto& e : entries)
-    if (e.name.compare(0, prefix.size(), prefix) == 0) storages[e.name.substr(prefix.size())] = e;
+    if (starts_with(e.name, prefix)) storages[e.name.substr(prefix.size())] = e;
 
   auto graph = unpickle(pkl_data, pkl->size, path + " (data.pkl)");
   const PyValue* root = graph->root.get();

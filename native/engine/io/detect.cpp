@@ -5,14 +5,11 @@
 
 #include "core/error.h"
 #include "io/json.h"
+#include "util/strings.h"
 
 namespace sd {
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // -1 in `expected` matches any size.
 void expect_shape(const ModelWeights& w, const std::string& name, const Shape& expected) {
@@ -154,7 +151,7 @@ void detect_model(LoadedModel* model, const DetectHints& hints) {
   }
   bool linear_proj = false;
   for (const auto& [name, t] : w.all()) {
-    if (name.compare(0, 5, "unet.") != 0) continue;
+    if (!starts_with(name, "unet.")) continue;
     if (ends_with(name, ".attn2.to_k.weight") || ends_with(name, ".attn2.to_v.weight")) expect_shape(w, name, {-1, ctx});
     if (ends_with(name, ".proj_in.weight") && t.dim() == 2) linear_proj = true;
   }
@@ -224,7 +221,7 @@ void add_standard_configs(LoadedModel* model) {
     for (int64_t c : widths) heads.push_back(family == "sd1" ? 8 : (c / 64 > 0 ? c / 64 : 1));
     bool linear = false;
     for (const auto& [name, t] : w.all())
-      if (name.compare(0, 5, "unet.") == 0 && ends_with(name, ".proj_in.weight")) linear = t.dim() == 2;
+      if (starts_with(name, "unet.") && ends_with(name, ".proj_in.weight")) linear = t.dim() == 2;
     std::string u = "{\"in_channels\": " + std::to_string(w.get("unet.input_blocks.0.0.weight").size(1)) +
                     ", \"out_channels\": " + std::to_string(z) + ", \"block_out_channels\": " + json_list(widths) +
                     ", \"layers_per_block\": " + std::to_string(per_level) + ", \"norm_num_groups\": 32, \"norm_eps\": 1e-05" +

@@ -6,12 +6,11 @@
 #include <map>
 
 #include "core/error.h"
+#include "util/strings.h"
 
 namespace sd {
 
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> parts;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "io/json.h"
 #include "io/mapped_file.h"
+#include "util/strings.h"
 
 namespace sd {
 
@@ -249,7 +250,7 @@ TensorFile parse_safetensors(const uint8_t* data, uint64_t size, std::shared_ptr
     if (!has_dtype) bad(path, where() + " has no dtype string");
     DType dtype;
     if (!parse_dtype(dtype_str, &dtype)) {
-      if (dtype_str.rfind("F8_", 0) == 0)
+      if (starts_with(dtype_str, "F8_"))
         fail(ErrorCode::ModelUnsupported, path + ": " + where() + " uses dtype " + dtype_str + ", which sd-native does not read yet");
       bad(path, where() + " has unknown dtype \"" + dtype_str + "\"");
     }

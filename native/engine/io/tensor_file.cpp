@@ -8,20 +8,9 @@
 #include "io/ckpt.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "util/strings.h"
 
 namespace sd {
-
-namespace {
-bool ends_with(const std::string& s, const std::string& suffix) {
-  if (s.size() < suffix.size()) return false;
-  for (size_t i = 0; i < suffix.size(); ++i) {
-    char c = s[s.size() - suffix.size() + i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != suffix[i]) return false;
-  }
-  return true;
-}
-}  // namespace
 
 TensorFile read_tensor_file(const std::string& path) {
   // The content decides (files get renamed); the extension only breaks ties.
@@ -36,8 +25,9 @@ TensorFile read_tensor_file(const std::string& path) {
   }
   if (std::memcmp(magic, "GGUF", 4) == 0) return read_gguf(path);
   if (std::memcmp(magic, "PK\x03\x04", 4) == 0) return read_ckpt(path);
-  if (ends_with(path, ".ckpt") || ends_with(path, ".pt") || ends_with(path, ".pth") || ends_with(path, ".bin")) return read_ckpt(path);
-  if (ends_with(path, ".gguf")) return read_gguf(path);
+  const std::string lower = ascii_lower(path);
+  if (ends_with(lower, ".ckpt") || ends_with(lower, ".pt") || ends_with(lower, ".pth") || ends_with(lower, ".bin")) return read_ckpt(path);
+  if (ends_with(lower, ".gguf")) return read_gguf(path);
   return read_safetensors(path);
 }
 

@@ -6,14 +6,13 @@
 #include "io/diffusers.h"
 #include "io/name_map.h"
 #include "io/tensor_file.h"
+#include "util/strings.h"
 
 namespace sd {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 bool is_file(const fs::path& p) {
   std::error_code ec;

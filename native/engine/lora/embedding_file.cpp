@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "io/ckpt.h"
 #include "io/tensor_file.h"
+#include "util/strings.h"
 
 namespace sd {
 
@@ -38,7 +39,7 @@ EmbeddingFile read_embedding_file(const std::string& path) {
   EmbeddingFile out;
   const std::string a1111_pt = "string_to_param.";
   for (const auto& [name, t] : f.tensors) {
-    if (name.compare(0, a1111_pt.size(), a1111_pt) != 0) continue;
+    if (!starts_with(name, a1111_pt)) continue;
     if (out.te1.data()) bad(path, "string_to_param holds more than one embedding");
     out.te1 = as_rows(t, path, name);
   }

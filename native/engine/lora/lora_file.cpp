@@ -7,14 +7,11 @@
 #include "core/error.h"
 #include "io/json.h"
 #include "io/tensor_file.h"
+#include "util/strings.h"
 
 namespace sd {
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 enum class Role { Down, Up, Alpha };
 

@@ -3,14 +3,11 @@
 #include <map>
 #include <vector>
 
+#include "util/strings.h"
+
 namespace sd {
 
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-bool ends_with(const std::string& s, const std::string& x) {
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
 
 std::string flat(std::string s) {
   for (char& ch : s)

@@ -5,12 +5,11 @@
 
 #include "core/error.h"
 #include "io/tensor_file.h"
+#include "util/strings.h"
 
 namespace sd {
 
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 // Leading decimal index of `s` ("12.conv.0.weight" -> 12), -1 if none.
 int leading_index(const std::string& s) {

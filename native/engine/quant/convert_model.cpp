@@ -7,6 +7,7 @@
 #include "io/gguf_writer.h"
 #include "quant/blocks.h"
 #include "quant/quantize_model.h"
+#include "util/strings.h"
 
 namespace sd {
 namespace quant {
@@ -15,7 +16,7 @@ std::string ldm_name(const std::string& canonical) {
   const std::pair<const char*, const char*> prefixes[] = {
       {"unet.", "model.diffusion_model."}, {"vae.", "first_stage_model."}, {"te1.", "cond_stage_model.transformer."}};
   for (const auto& [from, to] : prefixes)
-    if (canonical.rfind(from, 0) == 0) return to + canonical.substr(std::string(from).size());
+    if (starts_with(canonical, from)) return to + canonical.substr(std::string(from).size());
   fail(ErrorCode::ModelUnsupported, "convert: no single-file name for weight \"" + canonical + "\"");
 }
 
@@ -36,7 +37,7 @@ void convert_to_gguf(const std::string& src, const std::string& out_path, const 
   };
   std::vector<Item> items;
   for (const auto& [name, t] : model->weights.all()) {
-    const bool vae = name.rfind("vae.", 0) == 0;
+    const bool vae = starts_with(name, "vae.");
     // The converter also keeps the U-Net's time embedding in float.
     const bool quantize = !vae && name.rfind("unet.time_embed.", 0) != 0 && is_matmul_weight(name, t.shape(), target) &&
                           t.shape().back() % dtype_block_size(target) == 0;

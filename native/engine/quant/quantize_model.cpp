@@ -8,14 +8,11 @@
 #include "pipeline/weight_residency.h"
 #include "quant/blocks.h"
 #include "tensor/thread_pool.h"
+#include "util/strings.h"
 
 namespace sd {
 namespace quant {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // "unet" / "te" / "vae" for a canonical name.
 std::string component_of(const std::string& name) {
