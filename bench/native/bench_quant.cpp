@@ -1,7 +1,7 @@
 // Times ops::linear on SD 1.5 U-Net matmul shapes with CFG (batch 2) at
 // 512x512 (64x64 latents: 8192 tokens at the first level) and 256x256,
 // f16 weights (the f32 GEMM, converted in packing) against q8_0 / q4_0 /
-// q4_K weights (the integer GEMM where quant_gemm_preferred() routes them);
+// q4_1 / q4_K weights (the integer GEMM where quant_gemm_preferred() routes them);
 // then ops::conv2d on the U-Net's 3x3 convs (batch 2) with f16, q8_0 and
 // q4_0 weights (Winograd decoding blocks) and, for comparison, q4_0 the way
 // it ran before (a whole f32 copy per call, then Winograd on it).
@@ -114,10 +114,10 @@ int main(int argc, char** argv) {
                             {"256: ff geglu in (lvl 1)", 512, 5120, 640},
                             {"256: ff out (lvl 1)", 512, 640, 2560},
                             {"256: attn (lvl 2)", 128, 1280, 1280}};
-    const DType types[] = {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K};
-    const char* names[] = {"f16", "q8_0", "q4_0", "q4_K"};
-    constexpr int kTypes = 4;
-    std::printf("%-40s %15s %15s %15s %15s  %s\n", "linear M x N x K", "f16", "q8_0", "q4_0", "q4_K", "speed-up (CPU)");
+    const DType types[] = {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K};
+    const char* names[] = {"f16", "q8_0", "q4_0", "q4_1", "q4_K"};
+    constexpr int kTypes = 5;
+    std::printf("%-40s %15s %15s %15s %15s %15s  %s\n", "linear M x N x K", "f16", "q8_0", "q4_0", "q4_1", "q4_K", "speed-up (CPU)");
     std::string json = "{\"bench\":\"quant_linear\",\"threads\":" + std::to_string(threads) + ",\"rows\":[";
     for (const Shape& s : shapes) {
       Tensor x = Tensor::empty(DType::F32, {s.M, s.K});

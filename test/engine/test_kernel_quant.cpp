@@ -29,7 +29,7 @@ static int skip_ = ktest::skip_if_path_unsupported();
 namespace {
 
 const DType kIntFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K};
-const DType kPanelFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0};
+const DType kPanelFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1, DType::Q5_1};
 
 Tensor quantized(const Tensor& f, DType t) {
   Tensor q = Tensor::empty(t, f.shape());
@@ -104,7 +104,7 @@ TEST(integer_gemm_matches_scalar_reference_bit_for_bit) {
 
 TEST(panel_kernels_do_not_saturate_on_extreme_codes) {
   // Every activation block at +-amax (codes +-qmax, u = 1 or 2*qmax+1) and
-  // every weight code at its extreme (q8_0 -128 / 127, q4_0 and q5_0 nibble
+  // every weight code at its extreme (q8_0 -128 / 127, 4- and 5-bit codes
   // 0 / max), signs chosen so the 16-bit partial sums reach their bound.
   const int64_t M = 6, N = 11, K = 96;
   Tensor x = Tensor::empty(DType::F32, {M, K});
@@ -122,6 +122,7 @@ TEST(panel_kernels_do_not_saturate_on_extreme_codes) {
         std::memset(blk, low ? 0x00 : 0xFF, size_t(bytes));  // nibbles (and high bits) 0 or all ones
       blk[0] = 0x00;                                         // scale 1.0 (f16 0x3C00)
       blk[1] = 0x3C;
+      if (t == DType::Q4_1 || t == DType::Q5_1) blk[2] = blk[3] = 0x00;  // offset 0
     }
     check_matches_scalar(x, w, nullptr, "extreme");
   }
@@ -143,11 +144,12 @@ TEST(integer_gemm_is_within_activation_quantization_error) {
 }
 
 TEST(ops_route_preferred_shapes_to_the_integer_gemm) {
-  // Panel formats take any K (q8_0 only with VNNI); group formats whole
-  // 256-value groups only.
+  // Panel formats take any K (q8_0 only with VNNI); group formats (k-quants)
+  // whole 256-value groups only.
   const bool vnni = kern::quant_avx512_table() && cpu_path() == CpuPath::Avx512;
   CHECK(kern::quant_gemm_preferred(DType::Q8_0, 320) == vnni && kern::quant_gemm_preferred(DType::Q4_0, 320));
-  CHECK(kern::quant_gemm_preferred(DType::Q4_1, 512) && !kern::quant_gemm_preferred(DType::Q4_1, 320));
+  CHECK(kern::quant_gemm_preferred(DType::Q4_1, 320) && kern::quant_gemm_preferred(DType::Q5_1, 96));
+  CHECK(kern::quant_gemm_preferred(DType::Q4_K, 512) && !kern::quant_gemm_preferred(DType::Q4_K, 768 + 32));
   for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q4_1}) {
     Tensor x = rand_tensor({9, 512}, 61), w = quantized(rand_tensor({13, 512}, 62, 0.1f), t);
     Compute c;

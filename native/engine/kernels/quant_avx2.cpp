@@ -83,7 +83,7 @@ inline __m256i bcast4(const uint8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-template <int Depth>
+template <int Depth, bool Off>
 void panel_4x8_t(int64_t nb, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
@@ -111,6 +111,13 @@ void panel_4x8_t(int64_t nb, const uint8_t* const* xu, const float* const* xd, c
     acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s1, corr)), _mm256_mul_ps(wd, _mm256_set1_ps(xd[1][b])), acc1);
     acc2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s2, corr)), _mm256_mul_ps(wd, _mm256_set1_ps(xd[2][b])), acc2);
     acc3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s3, corr)), _mm256_mul_ps(wd, _mm256_set1_ps(xd[3][b])), acc3);
+    if (Off) {  // + off * d_x * sum(q_x) per block
+      const __m256 wo = _mm256_loadu_ps(w.off + b * 8);
+      acc0 = _mm256_fmadd_ps(wo, _mm256_set1_ps(xd[0][nb + b]), acc0);
+      acc1 = _mm256_fmadd_ps(wo, _mm256_set1_ps(xd[1][nb + b]), acc1);
+      acc2 = _mm256_fmadd_ps(wo, _mm256_set1_ps(xd[2][nb + b]), acc2);
+      acc3 = _mm256_fmadd_ps(wo, _mm256_set1_ps(xd[3][nb + b]), acc3);
+    }
     x0 += 32, x1 += 32, x2 += 32, x3 += 32;
   }
   _mm256_storeu_ps(out, acc0);
@@ -120,11 +127,12 @@ void panel_4x8_t(int64_t nb, const uint8_t* const* xu, const float* const* xd, c
 }
 
 void panel_4x8(int64_t nb, int depth, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out) {
+  const bool off = w.off != nullptr;
   switch (depth) {
-    case 8: return panel_4x8_t<8>(nb, xu, xd, w, out);
-    case 4: return panel_4x8_t<4>(nb, xu, xd, w, out);
-    case 2: return panel_4x8_t<2>(nb, xu, xd, w, out);
-    case 1: return panel_4x8_t<1>(nb, xu, xd, w, out);
+    case 8: return off ? panel_4x8_t<8, true>(nb, xu, xd, w, out) : panel_4x8_t<8, false>(nb, xu, xd, w, out);
+    case 4: return off ? panel_4x8_t<4, true>(nb, xu, xd, w, out) : panel_4x8_t<4, false>(nb, xu, xd, w, out);
+    case 2: return off ? panel_4x8_t<2, true>(nb, xu, xd, w, out) : panel_4x8_t<2, false>(nb, xu, xd, w, out);
+    case 1: return off ? panel_4x8_t<1, true>(nb, xu, xd, w, out) : panel_4x8_t<1, false>(nb, xu, xd, w, out);
     default: fail_internal("quant panel_4x8 needs exact 8x8-bit products; bad depth", depth);
   }
 }
@@ -166,7 +174,7 @@ void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) {
 }  // namespace
 
 const QuantTable* quant_avx2_table() {
-  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false, dequantize};
+  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false, dequantize, true};
   return &t;
 }
 

@@ -1,9 +1,10 @@
 // Integer GEMM driver: quantize the activation rows, unpack the weights
 // (both into a layout of quant_table.h), then output tiles in parallel.
-// Panel path (q8_0, q4_0, q5_0): tiles of kPanelMt rows x kPanelNt panels of
-// 8 columns, each a loop of 4x8 kernels (a panel stays in L1 while the
-// tile's activation rows stream from L2). Group path (the formats with a
-// per-block offset): tiles of kMt rows x kNt weight rows of 1x4 dot kernels.
+// Panel path (q8_0, q4_0, q5_0, q4_1, q5_1): tiles of kPanelMt rows x
+// kPanelNt panels of 8 columns, each a loop of 4x8 kernels (a panel stays in
+// L1 while the tile's activation rows stream from L2); q4_1 / q5_1 add their
+// per-block offsets as a K/32-deep f32 product afterwards. Group path (the
+// k-quants q4_K, q5_K): tiles of kMt rows x kNt weight rows of 1x4 dot kernels.
 #include "kernels/quant_gemm.h"
 
 #include <algorithm>
@@ -28,23 +29,26 @@ constexpr int64_t kPanelMt = 64, kPanelNt = 8;
 
 // Panel path parameters per weight format: activations are quantized to
 // [-qmax, qmax] and stored as u = q + qmax + 1 (u <= 255); weight codes are
-// signed (signed_codes(), w = d * code); `depth` 4-value steps fit in an
-// i16 sum (AVX2 maddubs): 2 * depth * 255 * max|code| <= 32767.
-//   q4_0: |code| <= 8:   2*8*255*8  = 32640, depth 8.
-//   q5_0: |code| <= 16:  2*4*255*16 = 32640, depth 4.
+// signed (signed_codes(), w = d * code, + o with `offset`); `depth` 4-value
+// steps fit in an i16 sum (AVX2 maddubs): 2 * depth * 255 * max|code| <= 32767.
+//   q4_0, q4_1: |code| <= 8:   2*8*255*8  = 32640, depth 8.
+//   q5_0, q5_1: |code| <= 16:  2*4*255*16 = 32640, depth 4.
 //   q8_0: |code| <= 128: one pair can reach 65280, depth 0 (exact products
 //         only: VNNI, or the scalar kernel; 7-bit activations would make it
 //         depth 1 but tripled the tiny-sd1 image error and ran no faster
 //         than the f32 GEMM on AVX2).
 struct PanelFormat {
   int qmax, depth;
+  bool offset;  // w = d * code + o per block (q4_1, q5_1)
 };
 
 bool panel_format(DType t, PanelFormat* f) {
   switch (t) {
-    case DType::Q8_0: *f = {127, 0}; return true;
-    case DType::Q4_0: *f = {127, 8}; return true;
-    case DType::Q5_0: *f = {127, 4}; return true;
+    case DType::Q8_0: *f = {127, 0, false}; return true;
+    case DType::Q4_0: *f = {127, 8, false}; return true;
+    case DType::Q5_0: *f = {127, 4, false}; return true;
+    case DType::Q4_1: *f = {127, 8, true}; return true;
+    case DType::Q5_1: *f = {127, 4, true}; return true;
     default: return false;
   }
 }
@@ -103,32 +107,7 @@ void quantize_act_row(const float* x, int64_t sk, int64_t K, int64_t groups, int
 // Block b (32 values) of a weight row: codes, scale and offset (w = d*q + m).
 void weight_block(DType t, const uint8_t* row, int64_t b, int* q, float* d, float* m) {
   using quant::rd_half;
-  auto nibbles = [&](const uint8_t* p) {
-    for (int i = 0; i < 16; ++i) {
-      q[i] = p[i] & 0xF;
-      q[i + 16] = p[i] >> 4;
-    }
-  };
-  auto high_bits = [&](const uint8_t* p) {
-    const uint32_t h = p[0] | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
-    for (int i = 0; i < 32; ++i) q[i] |= int((h >> i) & 1) << 4;
-  };
   switch (t) {
-    case DType::Q4_1: {
-      const uint8_t* p = row + b * 20;
-      nibbles(p + 4);
-      *d = rd_half(p);
-      *m = rd_half(p + 2);
-      return;
-    }
-    case DType::Q5_1: {
-      const uint8_t* p = row + b * 24;
-      nibbles(p + 8);
-      high_bits(p + 4);
-      *d = rd_half(p);
-      *m = rd_half(p + 2);
-      return;
-    }
     case DType::Q4_K:
     case DType::Q5_K: {
       const bool five = t == DType::Q5_K;
@@ -162,31 +141,37 @@ void unpack_weight_row(DType t, const uint8_t* row, int64_t K, int64_t groups, i
   }
 }
 
-// Weight panels [ceil(N/8)][nb] and activation rows [M][nb] of the panel path.
+// Weight panels [ceil(N/8)][nb] and activation rows [M][nb] of the panel
+// path; the offsets only for formats with them.
 struct PanelOperands {
   Tensor storage;
   int64_t nb = 0, panels = 0;
   int8_t* wq = nullptr;   // [panels][nb][256]
   float* wd = nullptr;    // [panels][nb][8]
   int32_t* wc = nullptr;  // [panels][nb][8]
+  float* wo = nullptr;    // [panels][nb][8] block offsets o (w = d * code + o)
   uint8_t* xu = nullptr;  // [M][nb * 32]
-  float* xd = nullptr;    // [M][nb]
-  PanelOperands(Compute& c, int64_t M, int64_t N, int64_t K) : nb(K / 32), panels((N + 7) / 8) {
-    const int64_t pb = panels * nb;
-    storage = new_tensor(c, {pb * (64 + 8 + 8) + M * nb * (8 + 1)});
+  float* xd = nullptr;    // [M][xd_stride]: nb scales d (then, with offsets, nb block sums d * sum(q))
+  int64_t xd_stride = 0;
+  PanelOperands(Compute& c, int64_t M, int64_t N, int64_t K, bool offset)
+      : nb(K / 32), panels((N + 7) / 8), xd_stride(offset ? 2 * nb : nb) {
+    const int64_t pb = panels * nb, wf = offset ? 88 : 80;  // weight floats per block
+    storage = new_tensor(c, {pb * wf + M * (nb * 8 + xd_stride)});
     float* base = storage.data_as<float>();
     wq = reinterpret_cast<int8_t*>(base);
     wd = base + pb * 64;
     wc = reinterpret_cast<int32_t*>(wd + pb * 8);
-    xu = reinterpret_cast<uint8_t*>(base + pb * 80);
-    xd = base + pb * 80 + M * nb * 8;
+    if (offset) wo = base + pb * 80;
+    xu = reinterpret_cast<uint8_t*>(base + pb * wf);
+    xd = base + pb * wf + M * nb * 8;
   }
-  QPanel panel(int64_t p) const { return {wq + p * nb * 256, wd + p * nb * 8, wc + p * nb * 8}; }
+  QPanel panel(int64_t p) const { return {wq + p * nb * 256, wd + p * nb * 8, wc + p * nb * 8, wo ? wo + p * nb * 8 : nullptr}; }
 };
 
-// Block b (32 values) of a q8_0 / q4_0 / q5_0 weight row: signed codes
-// (w = d * code), returns d.
-float signed_codes(DType t, const uint8_t* row, int64_t b, int8_t* q) {
+// Block b (32 values) of a panel-format weight row: signed codes and the
+// offset o (w = d * code + o; o = 0 for the _0 formats), returns d.
+float signed_codes(DType t, const uint8_t* row, int64_t b, int8_t* q, float* o) {
+  *o = 0.f;
   switch (t) {
     case DType::Q8_0: {
       const uint8_t* p = row + b * 34;
@@ -210,18 +195,41 @@ float signed_codes(DType t, const uint8_t* row, int64_t b, int8_t* q) {
       }
       return quant::rd_half(p);
     }
+    case DType::Q4_1: {  // d, m, 16 nibble bytes; w = d * n + m = d * (n - 8) + (m + 8d)
+      const uint8_t* p = row + b * 20;
+      for (int i = 0; i < 16; ++i) {
+        q[i] = static_cast<int8_t>((p[4 + i] & 0xF) - 8);
+        q[i + 16] = static_cast<int8_t>((p[4 + i] >> 4) - 8);
+      }
+      const float d = quant::rd_half(p);
+      *o = quant::rd_half(p + 2) + 8.f * d;
+      return d;
+    }
+    case DType::Q5_1: {  // d, m, 32 high bits, 16 nibble bytes; w = d * (n - 16) + (m + 16d)
+      const uint8_t* p = row + b * 24;
+      const uint32_t h = p[4] | (uint32_t(p[5]) << 8) | (uint32_t(p[6]) << 16) | (uint32_t(p[7]) << 24);
+      for (int i = 0; i < 16; ++i) {
+        q[i] = static_cast<int8_t>(((p[8 + i] & 0xF) | (((h >> i) & 1) << 4)) - 16);
+        q[i + 16] = static_cast<int8_t>(((p[8 + i] >> 4) | (((h >> (i + 16)) & 1) << 4)) - 16);
+      }
+      const float d = quant::rd_half(p);
+      *o = quant::rd_half(p + 2) + 16.f * d;
+      return d;
+    }
     default: fail(ErrorCode::Internal, std::string("quant_gemm: no panel path for ") + dtype_name(t));
   }
 }
 
 // Columns n0..n0+7 of W [N, K] (rows past N are zero) -> one panel.
 void pack_panel(DType t, const PanelFormat& f, const uint8_t* w, int64_t row_bytes, int64_t N, int64_t n0, int64_t nb, int8_t* q, float* d,
-                int32_t* corr) {
+                int32_t* corr, float* off) {
   for (int c = 0; c < 8; ++c) {
     const int64_t n = n0 + c;
     for (int64_t b = 0; b < nb; ++b) {
       int8_t codes[32] = {};
-      const float dd = n < N ? signed_codes(t, w + n * row_bytes, b, codes) : 0.f;
+      float o = 0.f;
+      const float dd = n < N ? signed_codes(t, w + n * row_bytes, b, codes, &o) : 0.f;
+      if (off) off[b * 8 + c] = o;
       int sum = 0;
       for (int e = 0; e < 32; ++e) sum += codes[e];
       for (int g = 0; g < 8; ++g) std::memcpy(q + b * 256 + g * 32 + c * 4, codes + 4 * g, 4);
@@ -235,8 +243,12 @@ void pack_panel(DType t, const PanelFormat& f, const uint8_t* w, int64_t row_byt
 void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, int64_t K, const RowMap& rmap, int64_t xs_k, const void* w,
                       DType wt, int64_t ys_n, const float* bias_n) {
   const QuantTable& t = quant_table();
-  const QuantTable& kt = f.depth == 0 && !t.any_depth ? quant_scalar_table() : t;  // the dot products
-  PanelOperands op(c, M, N, K);
+  // The dot products: depth 0 needs exact products, offsets a table that takes them (else AVX2's).
+  const QuantTable* avx2 = quant_avx2_table();
+  const QuantTable& kt = f.depth == 0 && !t.any_depth ? quant_scalar_table()
+                         : f.offset && !t.offsets     ? (avx2 ? *avx2 : quant_scalar_table())
+                                                      : t;
+  PanelOperands op(c, M, N, K, f.offset);
   const int64_t nb = op.nb;
   parallel_for(c.pool, M, 16, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(xs_k == 1 ? 0 : size_t(K));  // strided rows are gathered first
@@ -246,14 +258,21 @@ void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, in
         for (int64_t k = 0; k < K; ++k) row[size_t(k)] = xr[k * xs_k];
         xr = row.data();
       }
-      t.quantize_act(xr, nb, f.qmax, op.xu + m * nb * 32, op.xd + m * nb);
+      float* xd = op.xd + m * op.xd_stride;
+      t.quantize_act(xr, nb, f.qmax, op.xu + m * nb * 32, xd);
+      for (int64_t b = 0; f.offset && b < nb; ++b) {
+        const uint8_t* u = op.xu + (m * nb + b) * 32;
+        int sum = -32 * (f.qmax + 1);  // u = q + qmax + 1
+        for (int e = 0; e < 32; ++e) sum += u[e];
+        xd[nb + b] = xd[b] * float(sum);
+      }
     }
   });
   const int64_t row_bytes = dtype_bytes_for(wt, K);
   parallel_for(c.pool, op.panels, 4, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p)
       pack_panel(wt, f, static_cast<const uint8_t*>(w), row_bytes, N, p * 8, nb, op.wq + p * nb * 256, op.wd + p * nb * 8,
-                 op.wc + p * nb * 8);
+                 op.wc + p * nb * 8, f.offset ? op.wo + p * nb * 8 : nullptr);
   });
 
   const int64_t tiles_m = (M + kPanelMt - 1) / kPanelMt, tiles_n = (op.panels + kPanelNt - 1) / kPanelNt;
@@ -273,7 +292,7 @@ void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, in
           for (int r = 0; r < 4; ++r) {
             const int64_t mr = m + std::min(r, rows - 1);
             xu[r] = op.xu + mr * nb * 32;
-            xd[r] = op.xd + mr * nb;
+            xd[r] = op.xd + mr * op.xd_stride;
           }
           float out[32];
           kt.panel_4x8(nb, f.depth, xu, xd, panel, out);

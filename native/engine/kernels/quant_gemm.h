@@ -17,11 +17,11 @@ namespace kern {
 bool quant_gemm_takes(DType t);
 
 // Whether ops should use the integer GEMM for these weights rather than
-// dequantizing them and running the f32 GEMM: q4_0 and q5_0 (the 8-column
-// panel kernels) for any K, q8_0 likewise but only with AVX-512 VNNI (on
-// AVX2 its 8x8-bit products need the i16 widening step per pair and run no
-// faster than f32 FMA); the group-path formats only with K a multiple of 256
-// (a padded group costs up to 1.6x the work).
+// dequantizing them and running the f32 GEMM: q4_0, q5_0, q4_1, q5_1 (the
+// 8-column panel kernels) for any K, q8_0 likewise but only with AVX-512
+// VNNI (on AVX2 its 8x8-bit products need the i16 widening step per pair and
+// run no faster than f32 FMA); q4_K / q5_K (group path) only with K a
+// multiple of 256 (a padded group costs up to 1.6x the work).
 bool quant_gemm_preferred(DType t, int64_t K);
 
 // Y_i(m, n) = sum_k X_i(m, k) * W[n, k] (+ bias_n[n]) for m < M, n < N and

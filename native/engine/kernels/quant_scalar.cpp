@@ -58,6 +58,7 @@ void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float*
           for (int k = 0; k < 4; ++k) isum += int(xb[4 * t + k]) * int(wb[t * 32 + c * 4 + k]);
         isum -= w.corr[b * 8 + c];
         acc[c] = std::fma(float(isum), w.d[b * 8 + c] * xd[r][b], acc[c]);
+        if (w.off) acc[c] = std::fma(w.off[b * 8 + c], xd[r][nb + b], acc[c]);
       }
     }
     for (int c = 0; c < 8; ++c) out[r * 8 + c] = acc[c];
@@ -69,7 +70,7 @@ void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) { quant::dequ
 }  // namespace
 
 const QuantTable& quant_scalar_table() {
-  static const QuantTable t{"scalar", dot_1x4, quantize_act, panel_4x8, true, dequantize};
+  static const QuantTable t{"scalar", dot_1x4, quantize_act, panel_4x8, true, dequantize, true};
   return t;
 }
 

@@ -1,16 +1,18 @@
 // Internal: per-ISA entry points of the integer GEMM (quant_gemm.cpp).
 //
-// Panel path (q8_0, q4_0; quant_gemm.cpp "panel" driver). Activations: one
+// Panel path (q8_0, q4_0, q5_0, q4_1, q5_1; quant_gemm.cpp "panel" driver).
+// Activations: one
 // row of nb blocks of 32 values, each block as 32 unsigned bytes u = q + o
 // (q in [-qmax, qmax], o = qmax + 1, so u in [1, 2*qmax + 1]) and a float
 // scale d (x ~ d*q). Weights: panels of 8 output columns; block b of a panel
 // is 8 vectors of 32 bytes, vector t holding bytes 4t..4t+3 of the block's
 // int8 codes for columns 0..7 in turn, plus per column a float scale and the
-// offset correction o * sum(codes) (int32). One u8 x s8 multiply-add of a
+// offset correction o * sum(codes) (int32); q4_1 / q5_1 also a float block
+// offset per column (w = d * code + off). One u8 x s8 multiply-add of a
 // broadcast 4-byte activation group against vector t then feeds all 8
 // columns at once.
 //
-// Group path (q4_1, q5_1, q4_K, q5_K: codes with a per-block offset): both operands in the
+// Group path (q4_K, q5_K: codes with a per-block offset): both operands in the
 // "interleaved int8" layout: K is cut into blocks of 32 values, blocks into
 // groups of 8 (256 values, zero-padded), and each group is stored as 8
 // vectors of 32 bytes, vector t holding bytes 4t..4t+3 of blocks 0..7 in
@@ -35,11 +37,12 @@ struct QRow {
 };
 
 // One 8-column weight panel of the panel path: q [nb * 256], d [nb * 8],
-// corr [nb * 8] (column c of block b at b * 8 + c).
+// corr [nb * 8], off [nb * 8] or nullptr (column c of block b at b * 8 + c).
 struct QPanel {
   const int8_t* q;
   const float* d;
   const int32_t* corr;
+  const float* off;
 };
 
 struct QuantTable {
@@ -59,8 +62,10 @@ struct QuantTable {
 
   // Panel path, 4 activation rows x one panel: out[r * 8 + c] = sum over
   // blocks b, in order, of acc = fma(float(isum), d_w[b][c] * d_x[r][b], acc)
-  // with isum = sum_k u[r][b][k] * q_w[b][k][c] - corr[b][c] (exact). All
-  // four rows are read (callers repeat a row to pad). `depth` is how many
+  // with isum = sum_k u[r][b][k] * q_w[b][k][c] - corr[b][c] (exact), then,
+  // where w.off is set (tables with `offsets` only), acc = fma(off[b][c],
+  // xd[r][nb + b], acc): xd rows then hold nb scales and nb block sums
+  // d * sum(q). All four rows are read (callers repeat a row to pad). `depth` is how many
   // 4-value steps of one block a 16-bit sum holds without saturating
   // (1, 2, 4 or 8; the caller's bound on |u| * |q_w|), 0 where one u8 x s8
   // pair can exceed 16 bits (8-bit activations x q8_0 codes): only tables
@@ -71,6 +76,10 @@ struct QuantTable {
   // y [nb * 32] = the values of nb q8_0 or q4_0 blocks (w = d * code, as
   // quant::dequantize_row; the products are exact, so every path agrees).
   void (*dequantize)(DType t, const uint8_t* src, int64_t nb, float* y);
+
+  // panel_4x8 takes weight offsets (QPanel::off); tables without it are
+  // not given q4_1 / q5_1 panels.
+  bool offsets = false;
 };
 
 const QuantTable& quant_scalar_table();
