@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI reliability job (called from .ci/run): bounded fuzzing of every native
 # parser (libFuzzer + ASan/UBSan) and of the TypeScript input parsers, then the
-# engine's C++ tests under ASan + UBSan + LeakSanitizer. Fails on any finding.
+# engine's C++ tests under ASan + UBSan + LeakSanitizer, and the kernel tests
+# through the AVX-512 code paths emulated with SIMDe (this CPU may lack
+# AVX-512). Fails on any finding.
 #
 #   env: SD_FUZZ_CI          1 (default): repeatable fuzzing, i.e. every target starts from the
 #                            committed seeds and runs a fixed number of executions with a fixed
@@ -14,7 +16,7 @@
 #        SD_ASAN_EXCLUDE     ctest -E regex of tests skipped under the sanitizers (default:
 #                            test_pipeline_reference, several full pipelines, > 500 s under
 #                            ASan on 2 cores; it runs in the normal test job)
-#        SD_RELIABILITY_SKIP "fuzz", "fuzz-js" and/or "asan" to skip a part
+#        SD_RELIABILITY_SKIP "fuzz", "fuzz-js", "asan" and/or "emul-avx512" to skip a part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SD_FUZZ_CI="${SD_FUZZ_CI:-1}"
@@ -55,6 +57,22 @@ if ! skip asan; then
   # clang, against the fuzz build's instrumented engine (no second engine build).
   step "engine tests under ASan + UBSan + LeakSanitizer"
   node scripts/sanitize.mjs --exclude "${SD_ASAN_EXCLUDE-test_pipeline_reference}"
+fi
+
+if ! skip emul-avx512; then
+  # SIMDe (Debian: libsimde-dev, headers only; test-only), installed quietly when missing.
+  if [[ ! -f /usr/include/simde/x86/avx512.h ]]; then
+    step "installing libsimde-dev"
+    sudo_cmd=""
+    [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo_cmd apt-get update -qq >/dev/null
+    $sudo_cmd apt-get install -y -qq libsimde-dev >/dev/null
+  fi
+  # Only the kernel/op test executables, in build-emul/ (ccache shares the
+  # unchanged objects with the normal build): about 2 minutes on 2 cores.
+  step "kernel tests under emulated AVX-512 (SIMDe; logic, not speed)"
+  node scripts/emulated-isa-tests.mjs
 fi
 
 printf '\n=== reliability: all passed in %d s\n' "$(( $(date +%s) - t_start ))"

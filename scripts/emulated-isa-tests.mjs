@@ -8,7 +8,7 @@
 // Needs SIMDe headers (Debian: libsimde-dev; test-only, never a dependency).
 //   env: SD_EMUL_BUILD_DIR  build directory (default build-emul)
 import { execFileSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +24,20 @@ const run = (cmd, argv, env) => {
     process.exit(typeof err.status === "number" ? err.status : 1);
   }
 };
+
+// The emulated kernels are compiled for AVX2+FMA+F16C: a host without them
+// (or not x86-64 Linux, where this is checked) cannot run them.
+if (process.arch !== "x64") {
+  console.log("emulated-isa-tests: not an x86-64 host, skipped");
+  process.exit(0);
+}
+if (existsSync("/proc/cpuinfo")) {
+  const flags = new Set((readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:(.*)$/m)?.[1] ?? "").trim().split(/\s+/));
+  if (!["avx2", "fma", "f16c"].every((f) => flags.has(f))) {
+    console.log("emulated-isa-tests: this CPU lacks AVX2/FMA/F16C, skipped");
+    process.exit(0);
+  }
+}
 
 // The tests registered per CPU path (test/engine/CMakeLists.txt).
 const isKernelTest = (name) => /^test_(kernel|ops)/.test(name);
