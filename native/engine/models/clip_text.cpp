@@ -186,12 +186,12 @@ void apply_token_weights(Compute& c, Tensor& hidden, const std::vector<float>& w
   if (after != 0) ops::scale_(c, hidden, float(before / after));  // after == 0: nothing to rescale against
 }
 
-int conditioning_clip_skip(const LoadedModel& model, int user_clip_skip) {
+int conditioning_clip_skip(int user_clip_skip) {
   if (user_clip_skip < 1) fail(ErrorCode::InvalidOption, "clipSkip must be at least 1");
   // SD 2.x conditions on the penultimate OpenCLIP layer; the loader already
   // drops the last layer of single-file checkpoints (io/name_map.cpp), so
-  // every form holds exactly the conditioning layers, as a diffusers folder does.
-  (void)model;
+  // every form holds exactly the conditioning layers, as a diffusers folder
+  // does, and the model need not be consulted.
   return user_clip_skip;
 }
 

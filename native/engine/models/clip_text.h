@@ -88,8 +88,9 @@ void apply_token_weights(Compute& c, Tensor& hidden, const std::vector<float>& w
 // layer for the user's "CLIP skip" (1 = none). SD 2.x conditions on the
 // penultimate layer of the OpenCLIP encoder; every loaded form already holds
 // only the layers up to that one (the loader drops the last layer of a
-// single file, as the diffusers conversion does), so the skip is the user's.
-int conditioning_clip_skip(const LoadedModel& model, int user_clip_skip);
+// single file, as the diffusers conversion does), so the skip is the user's,
+// checked (>= 1), whatever the model's family or form.
+int conditioning_clip_skip(int user_clip_skip);
 
 // SDXL conditioning: context = cat(te1 penultimate, te2 penultimate) on the
 // channel axis (both WITHOUT final layer norm), pooled = te2's projected

@@ -68,7 +68,7 @@ Conditioning encode_conditioning(Compute& c, const LoadedModel& model, const Gen
   if (model.info.family != "sdxl") {
     ClipTextEncoder te = ClipTextEncoder::bind(model, "te1");
     ClipRequest req;
-    req.skip = conditioning_clip_skip(model, p.clip_skip);
+    req.skip = conditioning_clip_skip(p.clip_skip);
     ClipOutput pos = te.encode_chunks(c, to_chunks(p.prompt, "prompt"), req);  // [1, 77n, D]
     if (!guided) {
       out.context = batch_rows(nullptr, pos.hidden, batch);
