@@ -160,3 +160,17 @@ TEST(config_path_must_be_a_folder) {
   CHECK_THROWS_CODE(load(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), sdtest::fixture("tiny-sd1/README.md")),
                     ErrorCode::InvalidOption);
 }
+
+TEST(overlay_model_shares_tensors_and_leaves_the_base_alone) {
+  auto base = load(sdtest::fixture("tiny-sd1/diffusers"));
+  auto overlay = overlay_model(*base);
+  CHECK(overlay->info.family == base->info.family && overlay->info.path == base->info.path);
+  CHECK(overlay->configs == base->configs && overlay->tokenizer_dir == base->tokenizer_dir);
+  CHECK(overlay->weights.all().size() == base->weights.all().size());
+  for (const auto& [name, t] : base->weights.all()) CHECK_MSG(overlay->weights.get(name).data() == t.data(), "%s copied", name.c_str());
+  const std::string name = "unet.out.2.bias";
+  overlay->weights.set(name, Tensor::zeros(DType::F32, base->weights.get(name).shape()));
+  overlay->weights.set("te1.text_model.embeddings.token_embedding.extra", Tensor::zeros(DType::F32, {1, 32}));
+  CHECK(overlay->weights.get(name).data() != base->weights.get(name).data());
+  CHECK(!base->weights.has("te1.text_model.embeddings.token_embedding.extra"));
+}

@@ -58,4 +58,6 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptio
   return model;
 }
 
+std::shared_ptr<LoadedModel> overlay_model(const LoadedModel& base) { return std::make_shared<LoadedModel>(base); }
+
 }  // namespace sd

@@ -75,4 +75,10 @@ struct LoadedModel {
 // Throws sd::Error: ERR_MODEL_NOT_FOUND, ERR_MODEL_FORMAT, ERR_MODEL_UNSUPPORTED, ERR_IO.
 std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptions& options);
 
+// A copy of `base` to carry per-call weights (LoRA merges and side paths,
+// textual-inversion rows): every field is copied and every tensor shared with
+// `base` (Tensor copies share storage), so only what the caller then sets in
+// `weights` is new and `base` is never touched.
+std::shared_ptr<LoadedModel> overlay_model(const LoadedModel& base);
+
 }  // namespace sd

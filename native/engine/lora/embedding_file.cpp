@@ -57,11 +57,7 @@ EmbeddingFile read_embedding_file(const std::string& path) {
 }
 
 std::shared_ptr<const LoadedModel> with_extra_tokens(const LoadedModel& base, const Tensor& te1, const Tensor& te2) {
-  auto m = std::make_shared<LoadedModel>();
-  m->info = base.info;
-  m->configs = base.configs;
-  m->tokenizer_dir = base.tokenizer_dir;
-  m->weights = base.weights;  // shares every tensor
+  auto m = overlay_model(base);
   if (te1.data()) m->weights.set("te1.text_model.embeddings.token_embedding.extra", te1);
   if (te2.data()) m->weights.set("te2.text_model.embeddings.token_embedding.extra", te2);
   return m;

@@ -129,11 +129,7 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
       result.warnings.push_back("LoRA " + req.path + ": " + std::to_string(unmatched.size()) +
                                 " module(s) match no weight of this model: " + list(unmatched, 20));
   }
-  auto overlay = std::make_shared<LoadedModel>();
-  overlay->info = base.info;
-  overlay->configs = base.configs;
-  overlay->tokenizer_dir = base.tokenizer_dir;
-  overlay->weights = base.weights;  // shares every tensor with the base
+  auto overlay = overlay_model(base);
   for (auto& [name, t] : merged) overlay->weights.set(name, std::move(t));
   for (const auto& [name, t] : sides) add_side_path(overlay->weights, name, base.weights.get(name), t);
   result.merged_weights = int(merged.size());
