@@ -10,11 +10,11 @@
 // switched on here through SD_NATIVE_OP_TIMERS=1.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, homedir } from "node:os";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { BENCH_CACHE, CLIP, importLib, SD15_CHECKPOINT, SHARED, vaeDecoderGmac } from "./common.mjs";
 
-const root = join(import.meta.dirname, "..");
 const { values: args } = parseArgs({
   options: {
     size: { type: "string", default: "256" },
@@ -40,55 +40,23 @@ if (
 }
 
 // Analytic multiply-accumulate counts (GMAC). U-Net: the issue's figures at 256/512, else scaled
-// by pixel count from 512 (attention is quadratic, so approximate). VAE decoder: exact conv/attention count.
+// by pixel count from 512 (attention is quadratic, so approximate). VAE decoder: bench/common.mjs.
 function unetGmac(px) {
   if (px === 512) return 402;
   if (px === 256) return 90;
   return (402 * (px * px)) / (512 * 512);
 }
-function vaeDecoderGmac(px) {
-  // SD VAE decoder: ch 128, mult [1,2,4,4], 3 ResBlocks per level, 3x3 convs, one mid attention.
-  const conv = (cin, cout, hw, k = 3) => cin * cout * k * k * hw;
-  const res = (cin, cout, hw) =>
-    conv(cin, cout, hw) + conv(cout, cout, hw) + (cin !== cout ? conv(cin, cout, hw, 1) : 0);
-  let s = px / 8;
-  let hw = s * s;
-  let macs = conv(4, 4, hw, 1) + conv(4, 512, hw); // post_quant_conv, conv_in
-  macs += 2 * res(512, 512, hw) + 4 * hw * 512 * 512 + 2 * hw * hw * 512; // mid: res, attention, res
-  let ch = 512;
-  for (const out of [512, 512, 256, 128]) {
-    for (let i = 0; i < 3; i++) {
-      macs += res(ch, out, hw);
-      ch = out;
-    }
-    if (s < px) {
-      s *= 2;
-      hw = s * s;
-      macs += conv(ch, ch, hw); // upsample conv
-    }
-  }
-  macs += conv(128, 3, hw); // conv_out
-  return macs / 1e9;
-}
-
 async function ensureCheckpoint() {
   if (args.checkpoint) return args.checkpoint;
-  const dir = process.env.SD_NATIVE_BENCH_CACHE ?? join(homedir(), ".cache", "sd-native-bench");
-  const file = join(dir, "sd15-f16.safetensors");
+  const file = SD15_CHECKPOINT;
   if (!existsSync(file)) {
-    const tool = join(root, "..", "shared", "tools", "make-random-checkpoint.mjs");
+    const tool = join(SHARED, "tools", "make-random-checkpoint.mjs");
     if (!existsSync(tool)) throw new Error(`bench: ${tool} not found (needed once to create ${file})`);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(BENCH_CACHE, { recursive: true });
     console.error(`bench: writing the random SD 1.5 checkpoint (about 2 GB) to ${file} ...`);
     execFileSync(process.execPath, [tool, "--arch", "sd15", "--dtype", "f16", "--out", file], { stdio: "inherit" });
   }
   return file;
-}
-
-async function importLib() {
-  const entry = join(root, "dist", "index.js");
-  if (!existsSync(entry)) throw new Error("bench: dist/ is missing: run `npx tsup` (or npm run build:ts) first");
-  return import(entry);
 }
 
 function median(xs) {
@@ -155,7 +123,7 @@ function stageRssSampler() {
 }
 
 async function run(lib, checkpoint, nThreads, nSteps) {
-  const loadOptions = { threads: nThreads, tokenizer: join(root, "..", "shared", "clip") };
+  const loadOptions = { threads: nThreads, tokenizer: CLIP };
   if (args["weight-type"]) loadOptions.weightType = args["weight-type"];
   const t0 = performance.now();
   const warnings = [];

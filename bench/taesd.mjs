@@ -9,11 +9,11 @@
 // Prints a table, then one JSON line.
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cpus, homedir } from "node:os";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { BENCH_CACHE, CLIP, importLib, ROOT, SD15_CHECKPOINT, vaeDecoderGmac } from "./common.mjs";
 
-const root = join(import.meta.dirname, "..");
 const { values: args } = parseArgs({
   options: {
     size: { type: "string", default: "512" },
@@ -31,44 +31,20 @@ if (!(size >= 64 && size % 64 === 0) || !(runs >= 1) || !(threads >= 1)) {
   process.exit(2);
 }
 
-const cache = process.env.SD_NATIVE_BENCH_CACHE ?? join(homedir(), ".cache", "sd-native-bench");
-const checkpoint = args.checkpoint ?? join(cache, "sd15-f16.safetensors");
+const checkpoint = args.checkpoint ?? SD15_CHECKPOINT;
 if (!existsSync(checkpoint)) {
   console.error(`bench: ${checkpoint} is missing: run bench/generate.mjs once (it writes it) or pass --checkpoint`);
   process.exit(2);
 }
 let taesd = args.taesd;
 if (!taesd) {
-  const dir = join(cache, "taesd-random");
+  const dir = join(BENCH_CACHE, "taesd-random");
   taesd = join(dir, "taesd_decoder.safetensors");
   if (!existsSync(taesd))
-    execFileSync(process.execPath, [join(root, "bench", "make-random-taesd.mjs"), "--out", dir], { stdio: "inherit" });
+    execFileSync(process.execPath, [join(ROOT, "bench", "make-random-taesd.mjs"), "--out", dir], { stdio: "inherit" });
 }
 
-// Multiply-accumulates of each decoder (GMAC), counted from the layer lists.
-function vaeDecoderGmac(px) {
-  // SD VAE decoder: ch 128, mult [1,2,4,4], 3 ResBlocks per level, 3x3 convs, one mid attention.
-  const conv = (cin, cout, hw, k = 3) => cin * cout * k * k * hw;
-  const res = (cin, cout, hw) =>
-    conv(cin, cout, hw) + conv(cout, cout, hw) + (cin !== cout ? conv(cin, cout, hw, 1) : 0);
-  let s = px / 8;
-  let hw = s * s;
-  let macs = conv(4, 4, hw, 1) + conv(4, 512, hw);
-  macs += 2 * res(512, 512, hw) + 4 * hw * 512 * 512 + 2 * hw * hw * 512;
-  let ch = 512;
-  for (const out of [512, 512, 256, 128]) {
-    for (let i = 0; i < 3; i++) {
-      macs += res(ch, out, hw);
-      ch = out;
-    }
-    if (s < px) {
-      s *= 2;
-      hw = s * s;
-      macs += conv(ch, ch, hw);
-    }
-  }
-  return (macs + conv(128, 3, hw)) / 1e9;
-}
+// Multiply-accumulates of each decoder (GMAC), counted from the layer lists (the VAE's: bench/common.mjs).
 function taesdDecoderGmac(px) {
   // conv 4->64, then per level (latent, x2, x4, x8) 3,3,3,1 blocks of three 64->64 3x3 convs, an upsample
   // conv after the first three levels, conv 64->3 at full size.
@@ -85,14 +61,9 @@ function taesdDecoderGmac(px) {
   return (macs + 64 * 3 * 9 * hw) / 1e9;
 }
 
-const entry = join(root, "dist", "index.js");
-if (!existsSync(entry)) {
-  console.error("bench: dist/ is missing: run `npx tsup` first");
-  process.exit(2);
-}
 process.env.SD_NATIVE_OP_TIMERS = "1";
-const lib = await import(entry);
-const model = await lib.loadModel(checkpoint, { threads, taesd, tokenizer: join(root, "..", "shared", "clip") });
+const lib = await importLib();
+const model = await lib.loadModel(checkpoint, { threads, taesd, tokenizer: CLIP });
 const best = { vae: { wallMs: Infinity, cpuS: Infinity }, taesd: { wallMs: Infinity, cpuS: Infinity } };
 const opSeconds = {}; // decoder -> op family -> seconds, of its fastest run
 try {

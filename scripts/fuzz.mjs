@@ -12,13 +12,12 @@
 //        (default 1); SD_FUZZ_SECONDS then only caps a slow machine),
 //        SD_FUZZ_VERBOSE=1 (targets print each typed rejection; for checking seeds),
 //        SD_FIXTURES_DIR (the config target loads tiny-sd1 from it)
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { buildDir, configureFuzzBuild, fixtures, root, runner } from "./fuzz-build.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
 const option = (name) => {
@@ -30,9 +29,7 @@ if (!Number.isFinite(seconds) || seconds <= 0) {
   console.error("fuzz: --seconds must be a positive number");
   process.exit(2);
 }
-const buildDir = join(root, process.env.SD_FUZZ_BUILD_DIR ?? "build-fuzz");
 const corpusRoot = join(root, "fuzz", "corpus");
-const fixtures = process.env.SD_FIXTURES_DIR ?? join(root, "..", "shared", "fixtures");
 
 // Largest input per target: far above any seed, small enough that every
 // execution stays fast. Allocation limits apply to every target alike.
@@ -52,26 +49,10 @@ const RSS_LIMIT_MB = 2048; // ASan shadow memory included
 const MALLOC_LIMIT_MB = 256; // any single allocation above this from a <=64 KiB input is a finding
 const TIMEOUT_S = 10; // per input
 
-const run = (cmd, args, opts = {}) => {
-  try {
-    execFileSync(cmd, args, { cwd: root, stdio: "inherit", ...opts });
-  } catch (err) {
-    console.error(`fuzz: ${cmd} exited with status ${err.status ?? err.signal}`);
-    process.exit(typeof err.status === "number" && err.status !== 0 ? err.status : 1);
-  }
-};
+const run = runner("fuzz");
 
 function build(targets) {
-  run("cmake", [
-    "-S",
-    join(root, "fuzz"),
-    "-B",
-    buildDir,
-    "-DCMAKE_C_COMPILER=clang",
-    "-DCMAKE_CXX_COMPILER=clang++",
-    "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-    `-DSD_FIXTURES_DIR=${fixtures}`,
-  ]);
+  configureFuzzBuild(run);
   run("cmake", [
     "--build",
     buildDir,

@@ -9,42 +9,21 @@
 //   env: SD_FUZZ_BUILD_DIR (default build-fuzz), SD_FIXTURES_DIR
 // (`node scripts/engine-tests.mjs --sanitize` is the gcc variant: a separate
 // full build into build-asan/.)
-import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { buildDir, configureFuzzBuild, runner } from "./fuzz-build.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
 const exclude = argv.includes("--exclude") ? argv[argv.indexOf("--exclude") + 1] : undefined;
-const buildDir = join(root, process.env.SD_FUZZ_BUILD_DIR ?? "build-fuzz");
-const fixtures = process.env.SD_FIXTURES_DIR ?? join(root, "..", "shared", "fixtures");
 const jobs = String(availableParallelism());
+const run = runner("sanitize");
 
-const run = (cmd, args, env = process.env) => {
-  try {
-    execFileSync(cmd, args, { cwd: root, stdio: "inherit", env });
-  } catch (err) {
-    console.error(`sanitize: ${cmd} exited with status ${err.status ?? err.signal}`);
-    process.exit(typeof err.status === "number" && err.status !== 0 ? err.status : 1);
-  }
-};
-
-run("cmake", [
-  "-S",
-  join(root, "fuzz"),
-  "-B",
-  buildDir,
-  "-DCMAKE_C_COMPILER=clang",
-  "-DCMAKE_CXX_COMPILER=clang++",
-  "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-  `-DSD_FIXTURES_DIR=${fixtures}`,
-  "-DSD_FUZZ_ENGINE_TESTS=ON",
-]);
+configureFuzzBuild(run, ["-DSD_FUZZ_ENGINE_TESTS=ON"]);
 run("cmake", ["--build", buildDir, "--parallel", jobs]);
 if (argv.includes("--build-only")) process.exit(0);
 run("ctest", ["--test-dir", buildDir, "--output-on-failure", "-j", jobs, ...(exclude ? ["-E", exclude] : [])], {
-  ...process.env,
-  ASAN_OPTIONS: "detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1",
-  UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1",
+  env: {
+    ...process.env,
+    ASAN_OPTIONS: "detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1",
+    UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1",
+  },
 });
