@@ -5,6 +5,7 @@
 // the kernel against the reference on odd shapes, dtypes, strides and thread
 // counts. ctest runs it under every SD_NATIVE_CPU path.
 #define SD_TEST_MAIN
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -135,6 +136,34 @@ TEST(operands_round_to_nearest_even_bf16) {
         CHECK_MSG(c == r.want, "kernel %s %.9g -> %.9g", sd::dtype_name(wdt), double(r.x), double(c));
       }
     }
+}
+
+// The same rounding on whole rows (the kernel's vector rounding takes groups
+// of 16 pairs, the rest is scalar), incl. subnormals flushing to zero: values
+// times an identity, as A (x [1, K] @ I) and as B (I [K, K] @ x^T).
+TEST(row_rounding_matches_on_vector_groups_and_tails) {
+  const float vals[] = {1.f + 0x1p-8f, 1.f + 3 * 0x1p-8f, 1.f + 0x1p-8f + 0x1p-10f, -(1.f + 0x1p-8f - 0x1p-10f), 1e-39f, -3e-39f, 0.3f};
+  const float want[] = {1.f, 1.f + 0x1p-6f, 1.f + 0x1p-7f, -1.f, 0.f, 0.f, sd::bf16_to_f32(sd::f32_to_bf16(0.3f))};
+  const int nv = 7;
+  for (int64_t K : {37, 70}) {
+    std::vector<float> x(static_cast<size_t>(K)), eye(static_cast<size_t>(K * K), 0.f), c(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) {
+      x[size_t(k)] = vals[k % nv];
+      eye[size_t(k * K + k)] = 1.f;
+    }
+    const MatView xa{x.data(), DType::F32, K, 1}, xb{x.data(), DType::F32, 1, K}, I{eye.data(), DType::F32, K, 1};
+    for (int run = 0; run < (sd::kern::gemm_bf16_available() ? 4 : 2); ++run) {
+      const bool as_a = run % 2 == 0;
+      std::fill(c.begin(), c.end(), -7.f);
+      if (run < 2)
+        as_a ? sd::kern::gemm_bf16_reference(1, K, K, xa, I, c.data(), K) : sd::kern::gemm_bf16_reference(K, 1, K, I, xb, c.data(), 1);
+      else
+        as_a ? sd::kern::gemm_bf16(nullptr, 1, K, K, xa, I, c.data(), K) : sd::kern::gemm_bf16(nullptr, K, 1, K, I, xb, c.data(), 1);
+      for (int64_t k = 0; k < K; ++k)
+        CHECK_MSG(c[size_t(k)] == want[k % nv], "K%lld %s %s k=%lld: %.9g -> %.9g, want %.9g", (long long)K, run < 2 ? "reference" : "kernel",
+                  as_a ? "A" : "B", (long long)k, double(vals[k % nv]), double(c[size_t(k)]), double(want[k % nv]));
+    }
+  }
 }
 
 // Kernel vs reference: both sum the same exact bf16 products (and the bias)

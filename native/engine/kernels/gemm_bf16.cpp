@@ -53,12 +53,19 @@ inline uint32_t bf16_at(const MatView& v, int64_t r, int64_t k, int64_t K) {
 
 // Packs rows [r0, r0 + rows) x pairs [p0, p0 + kp) of `v` ((row, depth) ->
 // element; A as-is, B transposed) into a micro-panel [kp][w] of pairs.
-void pack_pairs(const MatView& v, int64_t K, int64_t r0, int rows, int w, int64_t p0, int64_t kp, uint32_t* dst) {
+void pack_pairs(const Bf16Kernel& kt, const MatView& v, int64_t K, int64_t r0, int rows, int w, int64_t p0, int64_t kp, uint32_t* dst) {
   if (v.dtype == DType::F32 && v.cs == 1) {
-    // Depth contiguous f32 (activations, [N, K] f32 weights): no dtype switch.
+    // Depth contiguous f32 (activations, [N, K] f32 weights): whole groups of
+    // 16 pairs through the vector rounding, the rest here (odd K's last pair).
+    const int64_t kv = std::min(kp, K / 2 - p0) / 16 * 16;
+    uint32_t tmp[kKpMax];
     for (int i = 0; i < rows; ++i) {
       const unsigned char* row = static_cast<const unsigned char*>(v.data) + 4 * ((r0 + i) * v.rs);
-      for (int64_t p = 0; p < kp; ++p) {
+      if (kv > 0) {
+        kt.round_pairs(row + 8 * p0, kv, tmp);
+        for (int64_t p = 0; p < kv; ++p) dst[p * w + i] = tmp[p];
+      }
+      for (int64_t p = kv; p < kp; ++p) {
         const int64_t k = 2 * (p0 + p);
         float lo, hi = 0.f;
         std::memcpy(&lo, row + 4 * k, 4);
@@ -129,10 +136,10 @@ void gemm_bf16(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView&
         for (int64_t q = q0; q < q1; ++q) {
           if (q < a_panels) {
             const int64_t r0 = q * mr;
-            pack_pairs(A, K, r0, int(std::min<int64_t>(mr, M - r0)), mr, p0, kp, pa + q * mr * kp);
+            pack_pairs(*kt, A, K, r0, int(std::min<int64_t>(mr, M - r0)), mr, p0, kp, pa + q * mr * kp);
           } else {
             const int64_t c0 = n0 + (q - a_panels) * nr;
-            pack_pairs(Bt, K, c0, int(std::min<int64_t>(nr, n0 + nc - c0)), nr, p0, kp, pb + (q - a_panels) * nr * kp);
+            pack_pairs(*kt, Bt, K, c0, int(std::min<int64_t>(nr, n0 + nc - c0)), nr, p0, kp, pb + (q - a_panels) * nr * kp);
           }
         }
       });

@@ -19,11 +19,16 @@ namespace kern {
 // (acc ? c : 0) + sum over pairs p in order of the lane's vdpbf16ps step
 // (lane += hi_a*hi_b, then += lo_a*lo_b, each bf16 product exact in f32).
 // ukernel_short serves m <= mr_short over the same mr-wide A panels.
+// round_pairs: dst[p] = bf16(src[2p]) | bf16(src[2p + 1]) << 16 for
+// p < pairs (a multiple of 16), src 2 * pairs f32 at any alignment, rounded
+// exactly as the driver's scalar packing does (nearest even, NaN quiet,
+// subnormals to signed zero).
 struct Bf16Kernel {
   const char* name;
   int mr, nr, mr_short;
   void (*ukernel)(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int m, int n, bool acc);
   void (*ukernel_short)(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int m, int n, bool acc);
+  void (*round_pairs)(const void* src, int64_t pairs, uint32_t* dst);
 };
 // Defined in gemm_bf16_avx512.cpp: nullptr without AVX-512 BF16 (or x86 dispatch).
 const Bf16Kernel* bf16_avx512_kernel();

@@ -63,10 +63,36 @@ void ukernel_short(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, i
   ukernel_t<kMrShort, kNr / 16, kMr>(kp, a, b, c, ldc, m, n, acc);
 }
 
+// 16 f32 lanes rounded so that the high half of each u32 lane is the bf16
+// (no shifts: GCC 12 warns on the undefined pass-through of vpsrld's intrinsic).
+inline __m512i round_bf16_high(__m512i x) {
+  const __m512i abs = _mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff));
+  const __mmask16 nan = _mm512_cmpgt_epi32_mask(abs, _mm512_set1_epi32(0x7f800000));
+  const __mmask16 odd = _mm512_test_epi32_mask(x, _mm512_set1_epi32(0x10000));  // ties go to the even bf16
+  const __m512i bias = _mm512_mask_blend_epi32(odd, _mm512_set1_epi32(0x7fff), _mm512_set1_epi32(0x8000));
+  __m512i r = _mm512_mask_blend_epi32(nan, _mm512_add_epi32(x, bias), _mm512_or_si512(x, _mm512_set1_epi32(0x400000)));
+  const __mmask16 sub = _mm512_cmpeq_epi32_mask(_mm512_and_si512(r, _mm512_set1_epi32(0x7f800000)), _mm512_setzero_si512());
+  return _mm512_mask_blend_epi32(sub, r, _mm512_and_si512(r, _mm512_set1_epi32(int(0x80000000u))));
+}
+
+// The odd (high) u16 of the 32 u32 lanes of two vectors, in order.
+alignas(64) const uint16_t kHighHalves[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+                                              33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+
+void round_pairs(const void* src, int64_t pairs, uint32_t* dst) {
+  const float* f = static_cast<const float*>(src);  // only read by unaligned loads
+  const __m512i idx = _mm512_load_si512(kHighHalves);
+  for (int64_t p = 0; p < pairs; p += 16) {
+    const __m512i lo = round_bf16_high(_mm512_castps_si512(_mm512_loadu_ps(f + 2 * p)));
+    const __m512i hi = round_bf16_high(_mm512_castps_si512(_mm512_loadu_ps(f + 2 * p + 16)));
+    _mm512_storeu_si512(dst + p, _mm512_permutex2var_epi16(lo, idx, hi));
+  }
+}
+
 }  // namespace
 
 const Bf16Kernel* bf16_avx512_kernel() {
-  static const Bf16Kernel k{"avx512-bf16", kMr, kNr, kMrShort, ukernel, ukernel_short};
+  static const Bf16Kernel k{"avx512-bf16", kMr, kNr, kMrShort, ukernel, ukernel_short, round_pairs};
   return cpu_features().avx512bf16 && cpu_path_supported(CpuPath::Avx512) ? &k : nullptr;
 }
 
