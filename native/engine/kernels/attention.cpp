@@ -121,7 +121,7 @@ void attention_one_block(Compute& c, const float* qp, const float* kp, const flo
 
 }  // namespace
 
-Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal, float scale) {
+Tensor attention(Compute& c, const Tensor& q, Tensor k, Tensor v, int heads, bool causal, float scale) {
   kern::OpTimer timer_(c, OpTimers::Attention);
   const char* op = "attention";
   kern::require_act(q, op, "q");
@@ -168,6 +168,8 @@ Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, 
       }
     }
   });
+  k = Tensor();  // packed: at 4096 tokens k and v are 21 MB the U-Net need not hold
+  v = Tensor();
   const int64_t qblocks = (Nq + bqf - 1) / bqf;
   parallel_for(c.pool, B * heads * qblocks, 1, [&](int64_t i0, int64_t i1) {
     float* qb_ = kern::scratch(kern::kSlotOp0, size_t(bqf * D));   // scale*Q^T as B panels [D][nr]

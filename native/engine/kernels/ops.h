@@ -57,7 +57,9 @@ Tensor layer_norm(Compute& c, const Tensor& x, const Tensor& gamma, const Tensor
 // Multi-head attention. q [B, Nq, H*D], k/v [B, Nk, H*D] -> [B, Nq, H*D].
 // Tiled online softmax: never materialises the [Nq, Nk] score matrix.
 // causal: query i attends to keys j <= i (requires Nq == Nk).
-Tensor attention(Compute& c, const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal, float scale);
+// k and v by value: the long-sequence path packs them and then drops its
+// references, so a caller that moves them in frees them that early.
+Tensor attention(Compute& c, const Tensor& q, Tensor k, Tensor v, int heads, bool causal, float scale);
 
 // Element-wise, in place.
 void silu_(Compute& c, Tensor& x);

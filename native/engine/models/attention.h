@@ -17,8 +17,9 @@ struct CrossAttention {
   Linear to_out;  // to_out.0: [C, inner]
   int heads = 1;
   static CrossAttention bind(const ModelWeights& w, const std::string& prefix, int heads);
-  // x [B, N, C], context [B, S, Cctx] or nullptr (self-attention) -> [B, N, C]
-  Tensor forward(Compute& c, const Tensor& x, const Tensor* context) const;
+  // x [B, N, C], context [B, S, Cctx] or nullptr (self-attention) -> [B, N, C];
+  // x by value: released once projected.
+  Tensor forward(Compute& c, Tensor x, const Tensor* context) const;
 };
 
 // net.0.proj: Linear to 2F then GEGLU (value * gelu(gate)); net.2: Linear back to C.
