@@ -2,8 +2,8 @@
 // Runs the kernel tests through the AVX-512 code paths on a CPU without
 // AVX-512: configures build-emul/ with SD_NATIVE_EMULATE_AVX512=ON (the
 // *_avx512.cpp kernels compiled against SIMDe's portable AVX-512 F/BW/VL/DQ/
-// VNNI/BF16 intrinsics, AVX2 flags only), builds only the kernel/op test
-// executables, and runs them under SD_NATIVE_CPU=avx512. It checks the
+// VNNI/BF16 intrinsics, AVX2 flags only), builds only the kernel/op and model
+// test executables, and runs them under SD_NATIVE_CPU=avx512. It checks the
 // kernels' logic (results against the scalar references), not their speed.
 // Needs SIMDe headers (Debian: libsimde-dev; test-only, never a dependency).
 //   env: SD_EMUL_BUILD_DIR  build directory (default build-emul)
@@ -39,12 +39,14 @@ if (existsSync("/proc/cpuinfo")) {
   }
 }
 
-// The tests registered per CPU path (test/engine/CMakeLists.txt).
-const isKernelTest = (name) => /^test_(kernel|ops)/.test(name);
+// The tests registered per CPU path (test/engine/CMakeLists.txt), and the
+// model tests (CLIP, U-Net, VAE against the reference fixtures), which then
+// run every op of those models through the AVX-512 kernels.
+const isEmulatedTest = (name) => /^test_(kernel|ops|model_)/.test(name);
 const targets = readdirSync(join(root, "test", "engine"))
   .filter((f) => f.endsWith(".cpp"))
   .map((f) => f.slice(0, -4))
-  .filter(isKernelTest);
+  .filter(isEmulatedTest);
 
 run("cmake", ["-S", root, "-B", buildDir, "-DSD_NATIVE_TESTS=ON", "-DCMAKE_BUILD_TYPE=Release", "-DSD_NATIVE_EMULATE_AVX512=ON"]);
 run("cmake", ["--build", buildDir, "--parallel", jobs, "--target", ...targets]);
@@ -64,5 +66,5 @@ for (const name of targets) {
     failed++;
   }
 }
-console.log(`\nemulated-isa-tests: ${targets.length - failed}/${targets.length} kernel test executables passed under emulated AVX-512`);
+console.log(`\nemulated-isa-tests: ${targets.length - failed}/${targets.length} test executables passed under emulated AVX-512`);
 process.exit(failed ? 1 : 0);
