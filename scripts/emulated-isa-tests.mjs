@@ -8,7 +8,7 @@
 // Needs SIMDe headers (Debian: libsimde-dev; test-only, never a dependency).
 //   env: SD_EMUL_BUILD_DIR  build directory (default build-emul)
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,7 +32,9 @@ if (process.arch !== "x64") {
   process.exit(0);
 }
 if (existsSync("/proc/cpuinfo")) {
-  const flags = new Set((readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:(.*)$/m)?.[1] ?? "").trim().split(/\s+/));
+  const flags = new Set(
+    (readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:(.*)$/m)?.[1] ?? "").trim().split(/\s+/),
+  );
   if (!["avx2", "fma", "f16c"].every((f) => flags.has(f))) {
     console.log("emulated-isa-tests: this CPU lacks AVX2/FMA/F16C, skipped");
     process.exit(0);
@@ -49,7 +51,15 @@ const targets = readdirSync(join(root, "test", "engine"))
   .map((f) => f.slice(0, -4))
   .filter(isEmulatedTest);
 
-run("cmake", ["-S", root, "-B", buildDir, "-DSD_NATIVE_TESTS=ON", "-DCMAKE_BUILD_TYPE=Release", "-DSD_NATIVE_EMULATE_AVX512=ON"]);
+run("cmake", [
+  "-S",
+  root,
+  "-B",
+  buildDir,
+  "-DSD_NATIVE_TESTS=ON",
+  "-DCMAKE_BUILD_TYPE=Release",
+  "-DSD_NATIVE_EMULATE_AVX512=ON",
+]);
 run("cmake", ["--build", buildDir, "--parallel", jobs, "--target", ...targets]);
 // Each executable under SD_NATIVE_CPU=avx512; its exit 77 ("path not
 // supported", a skip under ctest) fails here: the emulation was not in effect.
@@ -67,5 +77,7 @@ for (const name of targets) {
     failed++;
   }
 }
-console.log(`\nemulated-isa-tests: ${targets.length - failed}/${targets.length} test executables passed under emulated AVX-512`);
+console.log(
+  `\nemulated-isa-tests: ${targets.length - failed}/${targets.length} test executables passed under emulated AVX-512`,
+);
 process.exit(failed ? 1 : 0);

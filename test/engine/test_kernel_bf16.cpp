@@ -106,7 +106,8 @@ TEST(reference_is_within_bf16_rounding_of_the_exact_product) {
     }
     CHECK_MSG(worst <= 1.0, "M%lld N%lld K%lld: error %.3g of the bound", (long long)c.M, (long long)c.N, (long long)c.K, worst);
     // Not exact f32 either: bf16 rounding must show (guards against a no-op).
-    if (c.K >= 31 && c.wdt == DType::F32) CHECK_MSG(std::sqrt(err2 / ref2) > 1e-4, "rel %.3g: operands not rounded to bf16", std::sqrt(err2 / ref2));
+    if (c.K >= 31 && c.wdt == DType::F32)
+      CHECK_MSG(std::sqrt(err2 / ref2) > 1e-4, "rel %.3g: operands not rounded to bf16", std::sqrt(err2 / ref2));
   }
 }
 
@@ -117,10 +118,10 @@ TEST(operands_round_to_nearest_even_bf16) {
     float x, want;
   };
   const R rs[] = {
-      {1.f + 0x1p-8f, 1.f},                   // tie, 1 is even
-      {1.f + 3 * 0x1p-8f, 1.f + 0x1p-6f},     // tie, 1 + 2^-6 is even
+      {1.f + 0x1p-8f, 1.f},                       // tie, 1 is even
+      {1.f + 3 * 0x1p-8f, 1.f + 0x1p-6f},         // tie, 1 + 2^-6 is even
       {1.f + 0x1p-8f + 0x1p-10f, 1.f + 0x1p-7f},  // above the tie (f16-exact)
-      {-(1.f + 0x1p-8f - 0x1p-10f), -1.f},    // below the tie
+      {-(1.f + 0x1p-8f - 0x1p-10f), -1.f},        // below the tie
   };
   for (const R& r : rs)
     for (DType wdt : {DType::F32, DType::F16}) {
@@ -160,8 +161,9 @@ TEST(row_rounding_matches_on_vector_groups_and_tails) {
       else
         as_a ? sd::kern::gemm_bf16(nullptr, 1, K, K, xa, I, c.data(), K) : sd::kern::gemm_bf16(nullptr, K, 1, K, I, xb, c.data(), 1);
       for (int64_t k = 0; k < K; ++k)
-        CHECK_MSG(c[size_t(k)] == want[k % nv], "K%lld %s %s k=%lld: %.9g -> %.9g, want %.9g", (long long)K, run < 2 ? "reference" : "kernel",
-                  as_a ? "A" : "B", (long long)k, double(vals[k % nv]), double(c[size_t(k)]), double(want[k % nv]));
+        CHECK_MSG(c[size_t(k)] == want[k % nv], "K%lld %s %s k=%lld: %.9g -> %.9g, want %.9g", (long long)K,
+                  run < 2 ? "reference" : "kernel", as_a ? "A" : "B", (long long)k, double(vals[k % nv]), double(c[size_t(k)]),
+                  double(want[k % nv]));
     }
   }
 }

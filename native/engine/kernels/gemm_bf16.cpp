@@ -18,8 +18,8 @@ namespace sd {
 namespace kern {
 namespace {
 
-constexpr int64_t kKpMax = 192;        // pairs per depth block (B micro-panel 192 x 32 x 4 B = 24 KiB, in L1)
-constexpr int64_t kNcMax = 2048;       // packed B block columns (L2/L3)
+constexpr int64_t kKpMax = 192;         // pairs per depth block (B micro-panel 192 x 32 x 4 B = 24 KiB, in L1)
+constexpr int64_t kNcMax = 2048;        // packed B block columns (L2/L3)
 constexpr int64_t kMt = 96, kNt = 128;  // output tile (rows rounded up to mr, columns to nr)
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -158,8 +158,8 @@ void gemm_bf16(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView&
             const int n_eff = int(std::min<int64_t>(nr, j1 - j));
             for (int64_t i = m0; i < m1; i += mr) {
               const int m = int(std::min<int64_t>(mr, m1 - i));
-              (m <= kt->mr_short ? kt->ukernel_short : kt->ukernel)(kp, pa + (i / mr) * mr * kp, bp, C + i * ldc + n0 + j, ldc, m,
-                                                                    n_eff, acc);
+              (m <= kt->mr_short ? kt->ukernel_short : kt->ukernel)(kp, pa + (i / mr) * mr * kp, bp, C + i * ldc + n0 + j, ldc, m, n_eff,
+                                                                    acc);
             }
           }
         }
@@ -168,8 +168,7 @@ void gemm_bf16(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView&
   }
 }
 
-void gemm_bf16_reference(int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc,
-                         const float* bias_n) {
+void gemm_bf16_reference(int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc, const float* bias_n) {
   check_dtype(A);
   check_dtype(B);
   const MatView Bt{B.data, B.dtype, B.cs, B.rs};

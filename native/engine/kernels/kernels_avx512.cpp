@@ -4,9 +4,8 @@
 #include "kernels/kernel_table.h"
 
 #if defined(SD_X86_DISPATCH) && defined(__GNUC__)  // GCC/Clang vector extensions
-#include "kernels/simd_avx512.h"
-
 #include "kernels/gemm_ukernel_impl.h"
+#include "kernels/simd_avx512.h"
 #include "kernels/winograd_impl.h"
 
 namespace sd {

@@ -10,9 +10,9 @@
 #include "tensor/cpu_features.h"
 
 #if defined(SD_X86_DISPATCH)
-#include "kernels/simd_avx512.h"
-
 #include <cstring>
+
+#include "kernels/simd_avx512.h"
 
 namespace sd {
 namespace kern {

@@ -71,8 +71,7 @@ static CpuFeatures detect() {
   }
 #endif
 #ifdef SD_EMULATE_AVX512
-  if (f.avx2 && f.fma && f.f16c)
-    f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = f.avx512vnni = true;
+  if (f.avx2 && f.fma && f.f16c) f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = f.avx512vnni = true;
 #endif
   return f;
 }
