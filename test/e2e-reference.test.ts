@@ -9,16 +9,6 @@ import { describe, expect, it } from "vitest";
 import { loadModel, type Model } from "../lib/index.js";
 import { FIXTURES, meanAbsDiff, ReferenceFile, SHARED } from "./helpers/reference.js";
 
-interface Params {
-  prompt: string;
-  negative_prompt: string;
-  width: number;
-  height: number;
-  steps: number;
-  guidance_scale: number;
-  seed: number;
-}
-
 const cases: Array<[model: string, ref: string, sampler: string, scheduler: string]> = [
   ["tiny-sd1/diffusers", "tiny-sd1/ref/sample_euler.safetensors", "euler", "discrete"],
   ["tiny-sd1/tiny-sd1.safetensors", "tiny-sd1/ref/sample_heun.safetensors", "heun", "discrete"],
@@ -52,16 +42,10 @@ function model(path: string): Promise<Model> {
 describe("generate() reproduces the reference images for the same seed", () => {
   it.each(cases)("%s, %s", async (modelPath, refPath, sampler, scheduler) => {
     const ref = new ReferenceFile(join(FIXTURES, refPath));
-    const p = ref.meta<Params>("params");
+    const p = ref.generateParams();
     const m = await model(modelPath);
     const result = await m.generate({
-      prompt: p.prompt,
-      negativePrompt: p.negative_prompt,
-      width: p.width,
-      height: p.height,
-      steps: p.steps,
-      cfgScale: p.guidance_scale,
-      seed: p.seed,
+      ...p,
       sampler: sampler as "euler",
       scheduler: scheduler as "discrete",
     });

@@ -10,16 +10,6 @@ import { TINY_SD1, TINY_SD1_OPTIONS } from "./helpers/tiny-sd1.js";
 
 const KOHYA = join(FIXTURES, "tiny-sd1-lora", "tiny-sd1-lora.kohya.safetensors");
 
-interface Params {
-  prompt: string;
-  negative_prompt: string;
-  width: number;
-  height: number;
-  steps: number;
-  guidance_scale: number;
-  seed: number;
-}
-
 let q8: Model;
 beforeAll(async () => {
   q8 = await loadModel(TINY_SD1, {
@@ -33,15 +23,8 @@ afterAll(async () => {
 
 describe("LoRA on a q8_0 model (run-time side paths)", () => {
   const ref = new ReferenceFile(join(FIXTURES, "tiny-sd1-lora/ref/sample_euler_s070.safetensors"));
-  const p = ref.meta<Params>("params");
   const base = {
-    prompt: p.prompt,
-    negativePrompt: p.negative_prompt,
-    width: p.width,
-    height: p.height,
-    steps: p.steps,
-    cfgScale: p.guidance_scale,
-    seed: p.seed,
+    ...ref.generateParams(),
     sampler: "euler" as const,
     scheduler: "discrete" as const,
   };

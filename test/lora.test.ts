@@ -14,16 +14,6 @@ const LORA_DIR = join(FIXTURES, "tiny-sd1-lora");
 const KOHYA = join(LORA_DIR, "tiny-sd1-lora.kohya.safetensors");
 const PEFT = join(LORA_DIR, "tiny-sd1-lora.diffusers.safetensors");
 
-interface Params {
-  prompt: string;
-  negative_prompt: string;
-  width: number;
-  height: number;
-  steps: number;
-  guidance_scale: number;
-  seed: number;
-}
-
 const warnings: string[] = [];
 let model: Model;
 let tmp: string;
@@ -47,31 +37,25 @@ afterAll(async () => {
 
 describe("LoRA", () => {
   const ref = new ReferenceFile(join(FIXTURES, "tiny-sd1-lora/ref/sample_euler_s070.safetensors"));
-  const p = ref.meta<Params>("params");
   const base = {
-    negativePrompt: p.negative_prompt,
-    width: p.width,
-    height: p.height,
-    steps: p.steps,
-    cfgScale: p.guidance_scale,
-    seed: p.seed,
+    ...ref.generateParams(),
     sampler: "euler" as const,
     scheduler: "discrete" as const,
   };
 
   it("loras option reproduces the reference image (kohya file, scale 0.7)", async () => {
-    const r = await model.generate({ ...base, prompt: p.prompt, loras: [{ path: KOHYA, scale: 0.7 }] });
+    const r = await model.generate({ ...base, loras: [{ path: KOHYA, scale: 0.7 }] });
     expect(meanAbsDiff(r.images[0]?.data ?? new Uint8Array(), ref.u8("image_u8"))).toBeLessThanOrEqual(1.0);
     expect(r.timings.loadMs).toBeGreaterThan(0);
   });
 
   it("<lora:name:scale> in the prompt, resolved in loraDir, gives the same image", async () => {
-    const r = await model.generate({ ...base, prompt: `${p.prompt}<lora:tiny-sd1-lora.diffusers:0.7>` });
+    const r = await model.generate({ ...base, prompt: `${base.prompt}<lora:tiny-sd1-lora.diffusers:0.7>` });
     expect(meanAbsDiff(r.images[0]?.data ?? new Uint8Array(), ref.u8("image_u8"))).toBeLessThanOrEqual(1.0);
   });
 
   it("a generation without the LoRA is bit-identical before and after one with it", async () => {
-    const small = { ...base, prompt: p.prompt, width: 64, height: 64, steps: 2 };
+    const small = { ...base, width: 64, height: 64, steps: 2 };
     const before = await model.generate(small);
     const withLora = await model.generate({ ...small, loras: [{ path: PEFT, scale: -1.5 }] });
     const after = await model.generate(small);
@@ -93,12 +77,12 @@ describe("LoRA", () => {
       ),
     );
     warnings.length = 0;
-    await model.generate({ ...base, prompt: p.prompt, width: 64, height: 64, steps: 1, loras: [{ path: file }] });
+    await model.generate({ ...base, width: 64, height: 64, steps: 1, loras: [{ path: file }] });
     expect(warnings.some((w) => w.includes("lora_unet_something.hada_w1_a"))).toBe(true);
   });
 
   it("bad requests get typed errors", async () => {
-    const small = { ...base, prompt: p.prompt, width: 64, height: 64, steps: 1 };
+    const small = { ...base, width: 64, height: 64, steps: 1 };
     await expect(model.generate({ ...small, loras: [{ path: TINY_SD1 }] })).rejects.toMatchObject({
       code: "ERR_LORA_FORMAT",
     });

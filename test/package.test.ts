@@ -198,15 +198,9 @@ describe.skipIf(!isPosix)("installing the tarball with no compiler on PATH", { t
     // Same seed and sampler as the reference pipeline's Heun run on this checkpoint;
     // the bound is e2e-reference.test.ts's (mean |diff| <= 1 on 0..255).
     const ref = new ReferenceFile(join(FIXTURES, "tiny-sd1", "ref", "sample_heun.safetensors"));
-    const p = ref.meta<Record<string, string | number>>("params");
+    const p = ref.generateParams();
     const options = {
-      prompt: p.prompt,
-      negativePrompt: p.negative_prompt,
-      width: p.width,
-      height: p.height,
-      steps: p.steps,
-      cfgScale: p.guidance_scale,
-      seed: p.seed,
+      ...p,
       sampler: "heun",
       scheduler: "discrete",
     };

@@ -54,17 +54,14 @@ async function imageWith(vae: string): Promise<Uint8Array> {
 describe("loadModel vae option", () => {
   it("the same VAE as a diffusers vae/ folder reproduces the reference image", async () => {
     const ref = new ReferenceFile(join(FIXTURES, "tiny-sd1/ref/sample_euler.safetensors"));
-    const p = ref.meta<{ prompt: string; negative_prompt: string; guidance_scale: number; seed: number }>("params");
+    const p = ref.generateParams();
     const m = await loadModel(CKPT, { ...BASE, vae: join(TINY_SD1_DIFFUSERS, "vae") });
     try {
       const r = await m.generate({
-        prompt: p.prompt,
-        negativePrompt: p.negative_prompt,
+        ...p,
         width: 128,
         height: 128,
         steps: 8,
-        cfgScale: p.guidance_scale,
-        seed: p.seed,
         sampler: "euler",
       });
       expect(meanAbsDiff(r.images[0]?.data ?? new Uint8Array(), ref.u8("image_u8"))).toBeLessThanOrEqual(1.0);

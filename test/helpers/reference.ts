@@ -11,6 +11,17 @@ export interface RefTensor {
   bytes: Buffer;
 }
 
+/** The reference pipeline's call (metadata "params" in diffusers' names) as generate() parameters. */
+export interface ReferenceCall {
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  cfgScale: number;
+  seed: number;
+}
+
 export class ReferenceFile {
   readonly metadata: Record<string, string>;
   readonly #tensors = new Map<string, RefTensor>();
@@ -49,6 +60,27 @@ export class ReferenceFile {
 
   meta<T>(key: string): T {
     return JSON.parse(this.metadata[key] ?? "null") as T;
+  }
+
+  generateParams(): ReferenceCall {
+    const p = this.meta<{
+      prompt: string;
+      negative_prompt: string;
+      width: number;
+      height: number;
+      steps: number;
+      guidance_scale: number;
+      seed: number;
+    }>("params");
+    return {
+      prompt: p.prompt,
+      negativePrompt: p.negative_prompt,
+      width: p.width,
+      height: p.height,
+      steps: p.steps,
+      cfgScale: p.guidance_scale,
+      seed: p.seed,
+    };
   }
 }
 
