@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) (kernels/winograd_f2.cpp, used by conv2d for small
+// Winograd F(2x2, 3x3) (kernels/winograd.cpp, used by conv2d for small
 // maps) against a double direct convolution on odd shapes: output channels
 // not a multiple of the panel width, several and uneven depth blocks, ragged
 // edge tiles, tile chunks spanning two images, f32/f16/bf16 weights, any

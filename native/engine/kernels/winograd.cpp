@@ -30,6 +30,7 @@ namespace kern {
 namespace {
 
 constexpr int64_t kBufBytes = 8ll << 20;  // cap on each per-chunk input-transform buffer
+constexpr int64_t kAccBytes = 2ll << 20;  // cap on F(4x4)'s per-task accumulator (few-channel convs: VAE conv_in)
 constexpr int64_t kCoBlock = 32;          // output channels per task
 constexpr int64_t kGroup = 8;             // input channels per weight transpose
 constexpr int64_t kPad = 16;              // floats between U planes (L1 set conflicts)
@@ -146,8 +147,9 @@ void run(const Tiling& tl, Compute& c, const float* x, int64_t B, int64_t Cin, i
 void conv3x3_winograd(Compute& c, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, const void* w, DType wt, int64_t Cout,
                       const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
   const Table& tab = table();
-  // Depth blocks as the GEMM's own (packed B panel in L1); tiles bounded only by the buffer cap.
-  const Tiling f4{4, 36, INT64_MAX, packed_a_layout(1, Cin).kc_full, tab.wino_weights, tab.wino_input, tab.wino_output};
+  // Depth blocks as the GEMM's own (packed B panel in L1).
+  const Tiling f4{
+      4, 36, kAccBytes / (36 * 4 * kCoBlock), packed_a_layout(1, Cin).kc_full, tab.wino_weights, tab.wino_input, tab.wino_output};
   run(f4, c, x, B, Cin, H, W, w, wt, Cout, bias, pt, pl, y, Ho, Wo);
 }
 
