@@ -7,7 +7,9 @@
 // thread pool's dispatch overhead. On a shared machine wall time includes
 // time other processes took the cores, so each row also reports GFLOP/s per
 // CPU-second used by this process (x threads), against the peak measured
-// the same way. Usage: bench_kernels [threads] [--quick] [--only SUBSTRING]
+// the same way. Where the path has the AVX-512 BF16 GEMM, "linear bf16
+// (fast)" rows time precision "fast" against the bf16 dot-product peak.
+// Usage: bench_kernels [threads] [--quick] [--only SUBSTRING]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm_bf16.h"
 #include "kernels/ops.h"
 #include "peak.h"
 #include "tensor/arena.h"
@@ -82,6 +85,7 @@ struct Row {
   std::string kernel, shape;
   double flops;
   Timing t;
+  bool bf16 = false;  // a bf16 GEMM: a fraction of the bf16 dot-product peak
 };
 
 }  // namespace
@@ -110,6 +114,10 @@ int main(int argc, char** argv) {
   std::printf("path %s, %d threads, measured fp32 peak %.1f GFLOP/s wall, %.1f GFLOP/s per CPU-second x threads (%s)\n",
               sd::cpu_path_name(sd::cpu_path()), threads, peak.gflops, peak.gflops_cpu, peak.what);
 
+  // bf16 rows (precision "fast") only where the path has the vdpbf16ps GEMM.
+  const bool bf16 = sd::kern::gemm_bf16_available();
+  const sdbench::Peak peak_bf16 = bf16 ? sdbench::measure_bf16_peak(threads) : sdbench::Peak{0, 0, ""};
+  if (bf16) std::printf("measured bf16 peak %.1f GFLOP/s wall, %.1f per CPU-second x threads\n", peak_bf16.gflops, peak_bf16.gflops_cpu);
   std::vector<Row> rows;
   // batch > 1: the U-Net's CFG batch (conditional + unconditional image).
   auto conv = [&](int64_t C, int64_t HW, DType d, int64_t batch = 1) {
@@ -139,6 +147,14 @@ int main(int argc, char** argv) {
     lin(4096, 320, 320, d);
     lin(4096, 320, 2560, d);
   }
+  for (int64_t N : {320, 2560}) {
+    if (!bf16 || !wanted("linear")) break;
+    sd::Compute cf = c;
+    cf.bf16_linear = true;
+    Tensor x = rand_tensor({1, 4096, 320}), w = rand_tensor({N, 320}, DType::F16), b = rand_tensor({N});
+    Timing s = time_median([&] { sd::ops::linear(cf, x, w, &b); }, reps, budget);
+    rows.push_back({"linear bf16 (fast)", "4096x320x" + std::to_string(N), 2.0 * 4096 * N * 320, s, true});
+  }
   auto att = [&](int64_t Nq, int64_t Nk, int H, int64_t D) {
     if (!wanted("attention")) return;
     Tensor q = rand_tensor({1, Nq, H * D}), k = rand_tensor({1, Nk, H * D}), v = rand_tensor({1, Nk, H * D});
@@ -166,9 +182,10 @@ int main(int argc, char** argv) {
 
   std::printf("%-18s %-22s %10s %10s %8s %12s %8s\n", "kernel", "shape", "ms", "GFLOP/s", "of peak", "GF/cpu-s*T", "of peak");
   for (const Row& r : rows) {
+    const sdbench::Peak& pk = r.bf16 ? peak_bf16 : peak;
     const double gf = r.flops / r.t.wall * 1e-9, gfc = r.flops / r.t.cpu * threads * 1e-9;
     std::printf("%-18s %-22s %10.2f %10.1f %7.0f%% %12.1f %7.0f%%\n", r.kernel.c_str(), r.shape.c_str(), r.t.wall * 1e3, gf,
-                100 * gf / peak.gflops, gfc, 100 * gfc / peak.gflops_cpu);
+                100 * gf / pk.gflops, gfc, 100 * gfc / pk.gflops_cpu);
   }
   // Dispatch overhead: an empty region with one task per thread.
   const int n = quick ? 2000 : 20000;
@@ -181,13 +198,14 @@ int main(int argc, char** argv) {
   std::sort(per.begin(), per.end());
   std::printf("%-18s %-22s %10.2f us per region\n", "pool dispatch", "empty region", per[2] * 1e6);
   for (const Row& r : rows) {
+    const sdbench::Peak& pk = r.bf16 ? peak_bf16 : peak;
     const double gf = r.flops / r.t.wall * 1e-9, gfc = r.flops / r.t.cpu * threads * 1e-9;
     std::printf(
         "{\"bench\":\"kernels\",\"path\":\"%s\",\"threads\":%d,\"kernel\":\"%s\",\"shape\":\"%s\",\"ms\":%.3f,"
         "\"gflops\":%.2f,\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f,\"gflops_cpu\":%.2f,"
         "\"peak_gflops_cpu\":%.2f,\"fraction_of_peak_cpu\":%.4f}\n",
-        sd::cpu_path_name(sd::cpu_path()), threads, r.kernel.c_str(), r.shape.c_str(), r.t.wall * 1e3, gf, peak.gflops, gf / peak.gflops,
-        gfc, peak.gflops_cpu, gfc / peak.gflops_cpu);
+        sd::cpu_path_name(sd::cpu_path()), threads, r.kernel.c_str(), r.shape.c_str(), r.t.wall * 1e3, gf, pk.gflops, gf / pk.gflops, gfc,
+        pk.gflops_cpu, gfc / pk.gflops_cpu);
   }
   std::printf("{\"bench\":\"kernels\",\"path\":\"%s\",\"threads\":%d,\"kernel\":\"pool dispatch\",\"us\":%.3f}\n",
               sd::cpu_path_name(sd::cpu_path()), threads, per[2] * 1e6);
