@@ -30,12 +30,6 @@ namespace {
 const std::string kKohya = "tiny-sd1-lora/tiny-sd1-lora.kohya.safetensors";
 const std::string kPeft = "tiny-sd1-lora/tiny-sd1-lora.diffusers.safetensors";
 
-std::unique_ptr<LoadedModel> tiny_sd1() {
-  LoadOptions lo;
-  lo.config_path = fixture("tiny-sd1/diffusers");
-  return load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
-}
-
 PromptTokens tokens_of(const Tensor& ids) {
   PromptTokens p;
   TokenChunk c;
@@ -81,7 +75,7 @@ std::string no_prefix(const std::string& s, const std::string& p) { return s.com
 }  // namespace
 
 TEST(every_target_of_name_map_json_maps_to_its_ldm_weight_in_both_spellings) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   LoraTargets targets = lora_targets(*m);
   Json map = Json::parse(read_text(fixture("tiny-sd1-lora/name_map.json")));
   int n = 0;
@@ -100,7 +94,7 @@ TEST(every_target_of_name_map_json_maps_to_its_ldm_weight_in_both_spellings) {
 }
 
 TEST(unet_paths_cover_resnets_samplers_and_fixed_layers) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   // tiny-sd1: 2 layers per block; down block 0 ends with a downsampler at input_blocks.3.
   CHECK(unet_diffusers_path(m->weights, "input_blocks.3.0.op") == "down_blocks.0.downsamplers.0.conv");
   CHECK(unet_diffusers_path(m->weights, "input_blocks.4.0.in_layers.2") == "down_blocks.1.resnets.0.conv1");
@@ -122,7 +116,7 @@ TEST(both_formats_read_with_the_same_modules_and_alpha) {
 }
 
 TEST(text_encoder_and_unet_match_reference_at_both_scales_in_both_formats) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   for (float scale : {0.7f, 1.0f}) {
     const std::string ref = scale == 1.0f ? "tiny-sd1-lora/ref/lora_s100.safetensors" : "tiny-sd1-lora/ref/lora_s070.safetensors";
     for (const std::string& file : {kKohya, kPeft}) {
@@ -134,7 +128,7 @@ TEST(text_encoder_and_unet_match_reference_at_both_scales_in_both_formats) {
 }
 
 TEST(two_loras_add_up_and_a_negative_scale_undoes_a_positive_one) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   // 0.3 + 0.4 of the same LoRA (two files) = 0.7.
   LoraOverlay o = merge_loras(*m, {{fixture(kKohya), 0.3f}, {fixture(kPeft), 0.4f}});
   check_modules(*o.model, "tiny-sd1-lora/ref/lora_s070.safetensors", "kohya 0.3 + peft 0.4");
@@ -144,7 +138,7 @@ TEST(two_loras_add_up_and_a_negative_scale_undoes_a_positive_one) {
 }
 
 TEST(full_euler_loop_with_lora_matches_reference) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   Refs ref = load_refs("tiny-sd1-lora/ref/sample_euler_s070.safetensors");
   GenerateParams p = euler_params(ref);
   p.loras = {{fixture(kKohya), 0.7f}};
@@ -165,7 +159,7 @@ TEST(full_euler_loop_with_lora_matches_reference) {
 }
 
 TEST(generation_without_lora_is_bit_identical_before_and_after_one_with_it) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   Refs ref = load_refs("tiny-sd1-lora/ref/sample_euler_s070.safetensors");
   GenerateParams plain = euler_params(ref);
   plain.width = plain.height = 64;
@@ -189,7 +183,7 @@ TEST(generation_without_lora_is_bit_identical_before_and_after_one_with_it) {
 }
 
 TEST(cache_reuses_the_merge_for_the_same_set_only) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   LoraCache cache;
   LoraOverlay a = cache.get(*m, {{fixture(kKohya), 0.7f}});
   LoraOverlay b = cache.get(*m, {{fixture(kKohya), 0.7f}});
@@ -199,7 +193,7 @@ TEST(cache_reuses_the_merge_for_the_same_set_only) {
 }
 
 TEST(locon_3x3_conv_and_unknown_keys) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   iotest::TempDir dir("lora");
   // LoCon on down_blocks.0.resnets.0.conv1 = input_blocks.1.0.in_layers.2 [32, 32, 3, 3]: down [1, 32, 3, 3], up [32, 1, 1, 1].
   const std::string target = "unet.input_blocks.1.0.in_layers.2.weight";
@@ -235,7 +229,7 @@ TEST(locon_3x3_conv_and_unknown_keys) {
 }
 
 TEST(bad_files_get_typed_errors) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   iotest::TempDir dir("lora-bad");
   // A checkpoint is not a LoRA.
   CHECK_THROWS_CODE(merge_loras(*m, {{fixture("tiny-sd1/tiny-sd1.safetensors"), 1.0f}}), ErrorCode::LoraFormat);
@@ -264,10 +258,7 @@ TEST(bad_files_get_typed_errors) {
 // The merge mode on a quantized model: the reference of the run-time side
 // paths (test_lora_quant.cpp), here checked against the f32 reference.
 TEST(lora_on_a_q8_0_model_merges_into_dequantized_weights) {
-  LoadOptions lo;
-  lo.config_path = fixture("tiny-sd1/diffusers");
-  lo.weight_type = "q8_0";
-  auto q = load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
+  auto q = load_tiny_sd1("q8_0");
   const std::string w = "unet.middle_block.1.transformer_blocks.0.attn2.to_q.weight";
   CHECK(q->weights.get(w).dtype() == DType::Q8_0);
   LoraOverlay o = merge_loras(*q, {{fixture(kKohya), 0.7f}}, LoraApply::Merge);

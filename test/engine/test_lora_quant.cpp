@@ -27,13 +27,6 @@ const std::string kPeft = "tiny-sd1-lora/tiny-sd1-lora.diffusers.safetensors";
 const std::string kToQ = "unet.middle_block.1.transformer_blocks.0.attn2.to_q";
 const std::string kConv = "unet.input_blocks.1.0.in_layers.2";  // [32, 32, 3, 3]
 
-std::unique_ptr<LoadedModel> tiny_sd1_q8() {
-  LoadOptions lo;
-  lo.config_path = fixture("tiny-sd1/diffusers");
-  lo.weight_type = "q8_0";
-  return load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
-}
-
 // Float rounding of the side path vs the merged f32 weight: both sum the same
 // products in different orders (relative 1e-6 level); 1e-4 leaves room for the
 // sampler's amplification over a few steps without hiding a wrong term
@@ -71,7 +64,7 @@ GenerateParams small_params() {
 }  // namespace
 
 TEST(quantized_targets_get_side_paths_and_keep_their_quantized_weight) {
-  auto q = tiny_sd1_q8();
+  auto q = load_tiny_sd1("q8_0");
   LoraOverlay o = merge_loras(*q, {{fixture(kKohya), 0.7f}});
   CHECK(o.merged_weights + o.side_paths == 216);
   CHECK(o.side_paths > 0);
@@ -90,7 +83,7 @@ TEST(quantized_targets_get_side_paths_and_keep_their_quantized_weight) {
 }
 
 TEST(side_path_modules_equal_dequantize_then_merge) {
-  auto q = tiny_sd1_q8();
+  auto q = load_tiny_sd1("q8_0");
   Refs ref = load_refs("tiny-sd1-lora/ref/lora_s070.safetensors");
   // Two files on the same weights (ranks concatenated) and a negative scale.
   const std::vector<LoraRequest> set = {{fixture(kKohya), 0.9f}, {fixture(kPeft), -0.2f}};
@@ -115,7 +108,7 @@ TEST(side_path_modules_equal_dequantize_then_merge) {
 }
 
 TEST(locon_conv_side_path_equals_merge_on_a_q8_0_conv) {
-  auto q = tiny_sd1_q8();
+  auto q = load_tiny_sd1("q8_0");
   CHECK(q->weights.get(kConv + ".weight").dtype() == DType::Q8_0);
   iotest::TempDir dir("lora-quant");
   // LoCon: 3x3 down [2, 32, 3, 3], 1x1 up [32, 2, 1, 1], alpha 1.
@@ -145,7 +138,7 @@ TEST(locon_conv_side_path_equals_merge_on_a_q8_0_conv) {
 }
 
 TEST(generation_with_side_paths_equals_merged_and_base_stays_bit_identical) {
-  auto q = tiny_sd1_q8();
+  auto q = load_tiny_sd1("q8_0");
   const std::vector<std::string> bytes_before = weight_bytes(*q);
   GenerateParams plain = small_params();
   GenerateParams with = plain;
@@ -183,9 +176,7 @@ TEST(generation_with_side_paths_equals_merged_and_base_stays_bit_identical) {
 }
 
 TEST(f16_models_still_merge) {
-  LoadOptions lo;
-  lo.config_path = fixture("tiny-sd1/diffusers");
-  auto m = load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
+  auto m = load_tiny_sd1();
   LoraOverlay o = merge_loras(*m, {{fixture(kKohya), 0.7f}});
   CHECK(o.merged_weights == 216 && o.side_paths == 0);
   CHECK(!o.model->weights.has(kToQ + kLoraSideDown));

@@ -50,6 +50,15 @@ inline std::unique_ptr<sd::LoadedModel> load_fixture_model(const std::string& re
   return m;
 }
 
+// tiny-sd1's single file with its diffusers configs, converted on load to
+// `weight_type` when given (LoadOptions::weight_type, e.g. "q8_0").
+inline std::unique_ptr<sd::LoadedModel> load_tiny_sd1(const std::string& weight_type = "") {
+  sd::LoadOptions lo;
+  lo.config_path = fixture("tiny-sd1/diffusers");
+  lo.weight_type = weight_type;
+  return sd::load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
+}
+
 // A diffusers text encoder folder's weights under a canonical prefix (HF CLIP
 // names are the canonical te names, so no mapping is needed).
 inline std::unique_ptr<sd::LoadedModel> load_text_encoder_folder(const std::string& rel_dir, const std::string& component,

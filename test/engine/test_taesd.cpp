@@ -102,9 +102,7 @@ class PreviewRecorder : public Callbacks {
 }  // namespace
 
 TEST(pipeline_decodes_with_taesd_and_previews_at_full_size) {
-  LoadOptions lo;
-  lo.config_path = fixture("tiny-sd1/diffusers");
-  auto m = load_model(fixture("tiny-sd1/tiny-sd1.safetensors"), lo);
+  auto m = load_tiny_sd1();
   GenerateParams p;
   TokenChunk chunk;
   chunk.ids.fill(49407);
