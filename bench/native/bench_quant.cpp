@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
                             {"256: attn q/k/v/out (lvl 0)", 2048, 320, 320},
                             {"256: ff geglu in (lvl 1)", 512, 5120, 640},
                             {"256: ff out (lvl 1)", 512, 640, 2560},
-                            {"256: attn (lvl 2)", 128, 1280, 1280}};
+                            {"256: attn (lvl 2)", 128, 1280, 1280},
+                            {"256: ff out (mid, 4x4)", 32, 1280, 5120}};
     const DType types[] = {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K};
     const char* names[] = {"f16", "q8_0", "q4_0", "q4_1", "q4_K"};
     constexpr int kTypes = 5;

@@ -137,6 +137,52 @@ void panel_4x8(int64_t nb, int depth, const uint8_t* const* xu, const float* con
   }
 }
 
+// One panel of 8 q4_0 columns: per block, each column's 32 codes (low
+// nibbles then high nibbles, minus 8) as 8 dwords, then an 8x8 dword
+// transpose so vector g holds dword g of columns 0..7.
+void pack_q4_0(const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int32_t* corr) {
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i c[8];
+    for (int j = 0; j < 8; ++j) {
+      if (!cols[j]) {
+        c[j] = _mm256_setzero_si256();
+        d[b * 8 + j] = 0.f;
+        corr[b * 8 + j] = 0;
+        continue;
+      }
+      const uint8_t* p = cols[j] + b * 18;
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+      const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));  // codes + 8
+      const __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
+      const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      const int sum = _mm_cvtsi128_si32(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2))) - 8 * 32;
+      c[j] = _mm256_sub_epi8(u, eight);
+      d[b * 8 + j] = _cvtsh_ss(h);
+      corr[b * 8 + j] = 128 * sum;
+    }
+    __m256i t[8], v[8];
+    for (int j = 0; j < 8; j += 2) {
+      t[j] = _mm256_unpacklo_epi32(c[j], c[j + 1]);      // dwords 0,1 | 4,5 of columns j, j+1
+      t[j + 1] = _mm256_unpackhi_epi32(c[j], c[j + 1]);  // dwords 2,3 | 6,7
+    }
+    for (int j = 0; j < 8; j += 4) {
+      v[j] = _mm256_unpacklo_epi64(t[j], t[j + 2]);          // dword 0 | 4 of columns j..j+3
+      v[j + 1] = _mm256_unpackhi_epi64(t[j], t[j + 2]);      // dword 1 | 5
+      v[j + 2] = _mm256_unpacklo_epi64(t[j + 1], t[j + 3]);  // dword 2 | 6
+      v[j + 3] = _mm256_unpackhi_epi64(t[j + 1], t[j + 3]);  // dword 3 | 7
+    }
+    __m256i* out = reinterpret_cast<__m256i*>(q + b * 256);
+    for (int g = 0; g < 4; ++g) {
+      _mm256_storeu_si256(out + g, _mm256_permute2x128_si256(v[g], v[4 + g], 0x20));
+      _mm256_storeu_si256(out + 4 + g, _mm256_permute2x128_si256(v[g], v[4 + g], 0x31));
+    }
+  }
+}
+
 // 8 int8 codes at p -> y[0..8) = d * code.
 inline void store8(__m128i codes, __m256 d, float* y) {
   _mm256_storeu_ps(y, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(codes))));
@@ -174,7 +220,7 @@ void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) {
 }  // namespace
 
 const QuantTable* quant_avx2_table() {
-  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false, dequantize, true};
+  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false, dequantize, true, pack_q4_0};
   return &t;
 }
 
