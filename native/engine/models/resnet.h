@@ -22,7 +22,9 @@ struct UNetResBlock {
   std::optional<Conv2d> skip;  // skip_connection: [Cout, Cin, 1, 1]
   static UNetResBlock bind(const ModelWeights& w, const std::string& prefix, int groups, float eps);
   // x [B, Cin, H, W]; emb_act = silu(time embedding) [B, E] -> [B, Cout, H, W]
-  Tensor forward(Compute& c, const Tensor& x, const Tensor& emb_act) const;
+  // x by value: with a skip conv (the decoder's concatenated inputs) it is
+  // normalised in place once the skip path has read it.
+  Tensor forward(Compute& c, Tensor x, const Tensor& emb_act) const;
 };
 
 // VAE ResnetBlock (no time embedding): norm1, conv1, norm2, conv2, nin_shortcut.

@@ -46,8 +46,7 @@ void probe_out(const UNet::Probe* probe, const std::string& name, const Tensor& 
 
 Tensor UNetStage::forward(Compute& c, Tensor x, const Tensor& emb_act, const Tensor& context) const {
   if (down) return down->forward(c, x);
-  Tensor h = res->forward(c, x, emb_act);  // [B, C', H, W]
-  x = Tensor();
+  Tensor h = res->forward(c, std::move(x), emb_act);  // [B, C', H, W]
   if (attn) h = attn->forward(c, h, context);
   if (res2) h = res2->forward(c, h, emb_act);
   if (up) h = up->forward(c, h);  // [B, C', 2H, 2W]
