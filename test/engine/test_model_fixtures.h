@@ -11,6 +11,7 @@
 #include "harness.h"
 #include "io/model_loader.h"
 #include "io/safetensors.h"
+#include "reference_file.h"
 
 namespace modeltest {
 
@@ -25,21 +26,9 @@ inline std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-struct Refs {
-  std::map<std::string, Tensor> t;
-  const Tensor& operator[](const std::string& name) const {
-    auto it = t.find(name);
-    if (it == t.end()) throw std::runtime_error("reference tensor missing: " + name);
-    return it->second;
-  }
-  bool has(const std::string& name) const { return t.count(name) != 0; }
-};
+using Refs = sdtest::ReferenceFile;
 
-inline Refs load_refs(const std::string& rel) {
-  Refs r;
-  for (auto& [name, t] : sd::read_safetensors(fixture(rel)).tensors) r.t[name] = t;
-  return r;
-}
+inline Refs load_refs(const std::string& rel) { return Refs(rel); }
 
 // Single-file fixture plus the diffusers config.json of each component
 // (norm_num_groups 8 etc. cannot be expressed by the LDM file; they replace

@@ -5,36 +5,24 @@
 #define SD_TEST_MAIN
 #include <cmath>
 #include <cstring>
-#include <map>
 #include <string>
 
 #include "core/error.h"
 #include "harness.h"
 #include "io/json.h"
 #include "io/model_loader.h"
-#include "io/safetensors.h"
 #include "pipeline/generate_internal.h"
+#include "reference_file.h"
 
 using namespace sd;
 
 namespace {
 
-struct Ref {
-  TensorFile file;
-  std::map<std::string, Tensor> byname;
-  explicit Ref(const std::string& rel) : file(read_safetensors(sdtest::fixture(rel))) {
-    for (auto& [n, t] : file.tensors) byname[n] = t;
-  }
-  bool has(const std::string& n) const { return byname.count(n) > 0; }
-  Tensor f32(const std::string& n) const { return byname.at(n).to_f32(); }
-  Json meta(const std::string& k) const { return Json::parse(file.metadata.at(k)); }
-};
-
 // Serves the reference's recorded draws: x_T_noise for the initial noise
 // (when the reference passed it in), then noise.0, noise.1, ... in call order.
 class ReplaySource : public RandomSource {
  public:
-  explicit ReplaySource(const Ref& ref) : ref_(ref) {}
+  explicit ReplaySource(const sdtest::ReferenceFile& ref) : ref_(ref) {}
   void randn(Tensor& out, DrawPurpose purpose) override {
     std::string name = purpose == DrawPurpose::InitialNoise && ref_.has("x_T_noise") ? "x_T_noise" : "noise." + std::to_string(next_++);
     CHECK_MSG(ref_.has(name), "the pipeline drew more noise than the reference (%s)", name.c_str());
@@ -46,7 +34,7 @@ class ReplaySource : public RandomSource {
   int draws() const { return next_; }
 
  private:
-  const Ref& ref_;
+  const sdtest::ReferenceFile& ref_;
   int next_ = 0;
 };
 
@@ -89,11 +77,11 @@ void run_case(const Case& k) {
   LoadOptions lo;
   if (*k.config) lo.config_path = sdtest::fixture(k.config);
   auto model = load_model(sdtest::fixture(k.model), lo);
-  Ref ref(k.ref);
+  sdtest::ReferenceFile ref(k.ref);
   Json params = ref.meta("params");
   GenerateParams p;
-  p.prompt = tokens_of(ref.byname.at("prompt_ids"));
-  p.negative_prompt = tokens_of(ref.byname.at("negative_ids"));
+  p.prompt = tokens_of(ref["prompt_ids"]);
+  p.negative_prompt = tokens_of(ref["negative_ids"]);
   p.width = int(params.find("width")->as_number());
   p.height = int(params.find("height")->as_number());
   p.steps = int(params.find("steps")->as_number());
@@ -103,9 +91,9 @@ void run_case(const Case& k) {
   const Json* strength = params.find("strength");
   if (strength && strength->is_number()) p.strength = float(strength->as_number());
   const char* init = ref.has("init_image_u8") ? "init_image_u8" : nullptr;
-  if (init) p.init_image = rgb_of(ref.byname.at(init));
+  if (init) p.init_image = rgb_of(ref[init]);
   if (ref.has("mask_u8")) {
-    Tensor m = ref.byname.at("mask_u8");
+    Tensor m = ref["mask_u8"];
     p.mask.height = int(m.size(0));
     p.mask.width = int(m.size(1));
     p.mask.data.assign(m.data_as<uint8_t>(), m.data_as<uint8_t>() + m.numel());
@@ -118,7 +106,7 @@ void run_case(const Case& k) {
   Tensor want = ref.f32("final_latents");
   double e = sdtest::rel_l2(latents.data_as<float>(), want.data_as<float>(), size_t(want.numel()));
   CHECK_MSG(e <= 1e-3, "%s: final latents rel %.3g", k.ref, e);
-  Tensor want_u8 = ref.byname.at("image_u8");
+  Tensor want_u8 = ref["image_u8"];
   double mad = 0;
   const auto& got = result.images.at(0).data;
   for (size_t i = 0; i < got.size(); ++i) mad += std::fabs(double(got[i]) - double(want_u8.data_as<uint8_t>()[i]));
@@ -168,10 +156,10 @@ TEST(inpainting) {
 
 TEST(txt2img_seeded_is_deterministic) {
   auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
-  Ref ref("tiny-sd1/ref/sample_euler.safetensors");
+  sdtest::ReferenceFile ref("tiny-sd1/ref/sample_euler.safetensors");
   GenerateParams p;
-  p.prompt = tokens_of(ref.byname.at("prompt_ids"));
-  p.negative_prompt = tokens_of(ref.byname.at("negative_ids"));
+  p.prompt = tokens_of(ref["prompt_ids"]);
+  p.negative_prompt = tokens_of(ref["negative_ids"]);
   p.width = p.height = 64;
   p.steps = 3;
   p.sampler = "euler_a";

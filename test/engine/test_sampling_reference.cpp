@@ -6,35 +6,16 @@
 // img2img strength logic).
 #define SD_TEST_MAIN
 #include <cmath>
-#include <map>
 #include <string>
 
 #include "harness.h"
 #include "io/json.h"
-#include "io/safetensors.h"
+#include "reference_file.h"
 #include "sampling/sampler_setup.h"
 
 using namespace sd;
 
 namespace {
-
-struct Ref {
-  TensorFile file;
-  std::map<std::string, Tensor> t;
-  explicit Ref(const std::string& rel) : file(read_safetensors(sdtest::fixture(rel))) {
-    for (auto& [name, tensor] : file.tensors) t[name] = tensor;
-  }
-  bool has(const std::string& name) const { return t.count(name) != 0; }
-  Tensor get(const std::string& name) const {
-    auto it = t.find(name);
-    if (it == t.end()) {
-      std::fprintf(stderr, "  missing tensor %s\n", name.c_str());
-      return Tensor::zeros(DType::F32, {1});
-    }
-    return it->second.to_f32();
-  }
-  Json meta(const std::string& key) const { return Json::parse(file.metadata.at(key)); }
-};
 
 Tensor copy_of(const Tensor& src) {
   Tensor out = Tensor::empty(DType::F32, src.shape());
@@ -62,7 +43,7 @@ constexpr double kStepTol = 1e-4;   // per call (the reference's own float32 noi
 constexpr double kFinalTol = 1e-3;  // issue bound after the full loop
 
 void run_case(const Case& c) {
-  Ref ref(c.file);
+  sdtest::ReferenceFile ref(c.file);
   Json params = ref.meta("params");
   const int steps = int(params.find("steps")->as_number());
   const float g = float(params.find("guidance_scale")->as_number());
@@ -76,7 +57,7 @@ void run_case(const Case& c) {
 
   // The schedule itself: sigmas (Heun's file interleaves them) and timesteps.
   if (ref.has("sigmas") && c.sampler != Sampler::Heun) {
-    Tensor s = ref.get("sigmas");
+    Tensor s = ref.f32("sigmas");
     CHECK_MSG(s.numel() == int64_t(setup.schedule.sigmas.size()), "%s: sigma count", c.file);
     if (s.numel() == int64_t(setup.schedule.sigmas.size())) {
       double e = sdtest::rel_l2(setup.schedule.sigmas.data(), s.data_as<float>(), size_t(s.numel()));
@@ -84,7 +65,7 @@ void run_case(const Case& c) {
     }
   }
   if (c.sampler != Sampler::Heun && c.sampler != Sampler::Pndm) {
-    Tensor ts = ref.get("timesteps");
+    Tensor ts = ref.f32("timesteps");
     CHECK_MSG(ts.numel() == setup.schedule.steps(), "%s: timestep count", c.file);
     for (int i = 0; i < std::min<int>(int(ts.numel()), setup.schedule.steps()); ++i)
       CHECK_MSG(std::fabs(setup.schedule.timesteps[i] - ts.data_as<float>()[i]) <= 1e-3f, "%s: t[%d] %g vs %g", c.file, i,
@@ -95,19 +76,19 @@ void run_case(const Case& c) {
   Tensor x;
   if (c.img2img) {
     sched = truncate_for_strength(setup.schedule, params.find("strength")->as_number());
-    CHECK(std::fabs(sched.timesteps[0] - ref.get("latent_timestep").data_as<float>()[0]) <= 1e-3f);
-    Tensor init = ref.get("init_latents");
+    CHECK(std::fabs(sched.timesteps[0] - ref.f32("latent_timestep").data_as<float>()[0]) <= 1e-3f);
+    Tensor init = ref.f32("init_latents");
     x = Tensor::empty(DType::F32, init.shape());
-    noise_latents(x, init, ref.get("noise.1"), sched.sigmas[0]);  // noise.0 is the VAE posterior draw
-    Tensor want = ref.get("noised_latents");
+    noise_latents(x, init, ref.f32("noise.1"), sched.sigmas[0]);  // noise.0 is the VAE posterior draw
+    Tensor want = ref.f32("noised_latents");
     auto got = vp ? to_vp(x, sched.sigmas[0]) : to_vp(x, 0);
     double e = sdtest::rel_l2(got.data(), want.data_as<float>(), got.size());
     CHECK_MSG(e <= 1e-6, "%s: noised latents rel %.3g", c.file, e);
   } else {
-    x = copy_of(ref.get("x_T_noise"));
+    x = copy_of(ref.f32("x_T_noise"));
     float* xp = x.data_as<float>();
     for (int64_t i = 0; i < x.numel(); ++i) xp[i] *= setup.init_noise_sigma;
-    Tensor want = ref.get("latents_init");
+    Tensor want = ref.f32("latents_init");
     // latents_init is what diffusers feeds its loop: VP samplers start from unit noise.
     auto got = to_vp(x, vp ? sched.sigmas[0] : 0.0f);
     double e = sdtest::rel_l2(got.data(), want.data_as<float>(), got.size());
@@ -122,22 +103,22 @@ void run_case(const Case& c) {
       ++calls;
       return;
     }
-    float want_t = ref.get(p + "t").data_as<float>()[0];
+    float want_t = ref.f32(p + "t").data_as<float>()[0];
     CHECK_MSG(std::fabs(t - want_t) <= 1e-3f * std::fmax(1.0f, std::fabs(want_t)), "%s: call %d t %g vs %g", c.file, calls, t, want_t);
     CHECK(x_in.size(0) == 2);
     if (calls == 0) {
-      Tensor want = ref.get("step.0.model_input");
+      Tensor want = ref.f32("step.0.model_input");
       double e = sdtest::rel_l2(x_in.data_as<float>(), want.data_as<float>(), size_t(want.numel()));
       CHECK_MSG(e <= 1e-5, "%s: first model input rel %.3g", c.file, e);
     }
-    Tensor u = ref.get(p + "eps_uncond"), co = ref.get(p + "eps_cond");
+    Tensor u = ref.f32(p + "eps_uncond"), co = ref.f32(p + "eps_cond");
     std::copy(u.data_as<float>(), u.data_as<float>() + u.numel(), out.data_as<float>());
     std::copy(co.data_as<float>(), co.data_as<float>() + co.numel(), out.data_as<float>() + u.numel());
     ++calls;
   };
   int draws = 0;
   NoiseFn noise = [&](Tensor& z) {
-    Tensor n = ref.get("noise." + std::to_string(draws + (c.img2img ? 2 : 0)));
+    Tensor n = ref.f32("noise." + std::to_string(draws + (c.img2img ? 2 : 0)));
     std::copy(n.data_as<float>(), n.data_as<float>() + n.numel(), z.data_as<float>());
     ++draws;
   };
@@ -145,7 +126,7 @@ void run_case(const Case& c) {
   StepCallback cb = [&](const StepInfo& s) {
     const std::string name = "step." + std::to_string(s.call) + ".latents";
     if (!ref.has(name)) return true;
-    Tensor want = ref.get(name);
+    Tensor want = ref.f32(name);
     auto got = to_vp(s.x, vp ? s.sigma : 0.0f);
     double e = sdtest::rel_l2(got.data(), want.data_as<float>(), got.size());
     worst = std::fmax(worst, e);
@@ -162,7 +143,7 @@ void run_case(const Case& c) {
   CHECK_MSG(calls == ref_calls, "%s: %d model calls, reference %d", c.file, calls, ref_calls);
   const int ref_draws = int(ref.meta("noise_calls").items().size()) - (c.img2img ? 2 : 0);
   CHECK_MSG(draws == ref_draws, "%s: %d noise draws, reference %d", c.file, draws, ref_draws);
-  Tensor want = ref.get("final_latents");
+  Tensor want = ref.f32("final_latents");
   double e = sdtest::rel_l2(x.data_as<float>(), want.data_as<float>(), size_t(want.numel()));
   CHECK_MSG(e <= kFinalTol, "%s: final rel %.3g", c.file, e);
   std::printf("     %-40s final rel %.2e, worst step %.2e\n", c.file, e, worst);
@@ -194,7 +175,7 @@ TEST(sdxl_euler_a_leading) { run_case({"tiny-sdxl/ref/sample_euler_a.safetensors
 TEST(sdxl_dpmpp_2m_karras) { run_case({"tiny-sdxl/ref/sample_dpmpp_2m_karras.safetensors", Sampler::Dpmpp2m, kKarras, kEps, true}); }
 
 TEST(lms_coefficients_match_the_reference_quadrature) {
-  Ref ref("tiny-sd1/ref/sample_lms.safetensors");
+  sdtest::ReferenceFile ref("tiny-sd1/ref/sample_lms.safetensors");
   std::vector<float> sigmas;
   const Json sigmas_list = ref.meta("sigmas_list"), coefficients = ref.meta("lms_coefficients");
   for (auto& v : sigmas_list.items()) sigmas.push_back(float(v.as_number()));
