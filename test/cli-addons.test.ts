@@ -7,25 +7,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseLoraFlag, parseVaeTilingFlag } from "../lib/cli-generate.js";
-import { ensureDist, REPO, run, TINY_SD1 } from "./package-helpers.js";
+import { cli, expectOneLineError } from "./helpers/cli.js";
+import { FIXTURES } from "./helpers/reference.js";
+import { CLIP, TINY_SD1_DIFFUSERS } from "./helpers/tiny-sd1.js";
+import { ensureDist, TINY_SD1 } from "./package-helpers.js";
 
-const CLI = join(REPO, "dist", "cli.js");
-const SHARED = join(REPO, "..", "shared");
-const FIXTURES = join(SHARED, "fixtures");
 const KOHYA = join(FIXTURES, "tiny-sd1-lora", "tiny-sd1-lora.kohya.safetensors");
 const TI_A1111 = join(FIXTURES, "tiny-sd1-ti", "tiny-style.a1111.safetensors");
 const TAESD = join(FIXTURES, "taesd", "diffusers");
 const tmp = mkdtempSync(join(tmpdir(), "sd-native-cli-addons-"));
-
-function cli(...args: string[]) {
-  return run(process.execPath, [CLI, ...args], REPO);
-}
-
-function expectOneLineError(stderr: string, code: string): void {
-  const lines = stderr.trim().split("\n");
-  expect(lines, stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(new RegExp(`^sd-native: ${code}: `));
-}
 
 /** After the model loaded, progress lines may precede the error: it is the last line. */
 function expectErrorLast(stderr: string, code: string): void {
@@ -111,9 +101,9 @@ describe("sd-native generate add-on flags end to end (tiny-sd1)", () => {
     "-m",
     TINY_SD1,
     "--config",
-    join(FIXTURES, "tiny-sd1", "diffusers"),
+    TINY_SD1_DIFFUSERS,
     "--tokenizer",
-    join(SHARED, "clip"),
+    CLIP,
     "--threads",
     "1",
     "-W",
@@ -186,13 +176,7 @@ describe("sd-native generate add-on flags end to end (tiny-sd1)", () => {
 
   it("--vae replaces the checkpoint's VAE (the diffusers vae/ folder of the same model: same image)", () => {
     const own = generate(png("vae-own.png"), "-p", "a red cube");
-    const sep = generate(
-      png("vae-sep.png"),
-      "-p",
-      "a red cube",
-      "--vae",
-      join(FIXTURES, "tiny-sd1", "diffusers", "vae"),
-    );
+    const sep = generate(png("vae-sep.png"), "-p", "a red cube", "--vae", join(TINY_SD1_DIFFUSERS, "vae"));
     expect(idat(sep).equals(idat(own))).toBe(true);
     const r = cli(...base, "-p", "x", "-o", png("vae-bad.png"), "--vae", join(tmp, "missing-vae.safetensors"));
     expect(r.status).toBe(1);

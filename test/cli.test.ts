@@ -6,21 +6,11 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { outputPaths } from "../lib/cli-generate.js";
 import { readPngText } from "../lib/index.js";
-import { ensureDist, REPO, run, TINY_SD1 } from "./package-helpers.js";
+import { CLI, cli, expectOneLineError } from "./helpers/cli.js";
+import { CLIP } from "./helpers/tiny-sd1.js";
+import { ensureDist, REPO, TINY_SD1 } from "./package-helpers.js";
 
-const CLI = join(REPO, "dist", "cli.js");
-const CLIP = join(REPO, "..", "shared", "clip");
 const tmp = mkdtempSync(join(tmpdir(), "sd-native-cli-"));
-
-function cli(...args: string[]) {
-  return run(process.execPath, [CLI, ...args], REPO);
-}
-
-function expectOneLineError(stderr: string, code: string): void {
-  const lines = stderr.trim().split("\n");
-  expect(lines, stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(new RegExp(`^sd-native: ${code}: `));
-}
 
 beforeAll(() => {
   ensureDist();

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync } from "node:
 import { join } from "node:path";
 
 export const REPO = join(__dirname, "..");
-export const TINY_SD1 = join(REPO, "..", "shared", "fixtures", "tiny-sd1", "tiny-sd1.safetensors");
+export { TINY_SD1 } from "./helpers/tiny-sd1.js";
 export const TARGET = `${process.platform}-${process.arch}`;
 
 export interface RunResult {
