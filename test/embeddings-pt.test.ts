@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel, type Model } from "../lib/index.js";
 import { Pickle } from "./helpers/pickle.js";
-import { FIXTURES, ReferenceFile } from "./helpers/reference.js";
+import { FIXTURES, imageBytes, ReferenceFile } from "./helpers/reference.js";
 import { TINY_SD1, TINY_SD1_OPTIONS } from "./helpers/tiny-sd1.js";
 import { storedZip } from "./helpers/zip.js";
 
@@ -51,8 +51,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const bytes = (r: { images: Array<{ data: Uint8Array }> }) => Buffer.from(r.images[0]?.data ?? []);
-
 describe("A1111 .pt embeddings", () => {
   it("embeddingDir's .pt and the option form equal the .safetensors layout, and change the image", async () => {
     const prompt = "a house in tiny-style";
@@ -68,9 +66,9 @@ describe("A1111 .pt embeddings", () => {
       embeddings: [{ path: join(TI, "tiny-style.a1111.safetensors"), token: "<s>" }],
     });
     const none = await model.generate({ ...PARAMS, prompt: "a house in" });
-    expect(bytes(fromDir).equals(bytes(safetensors))).toBe(true);
-    expect(bytes(option).equals(bytes(safetensors))).toBe(true);
-    expect(bytes(fromDir).equals(bytes(none))).toBe(false);
+    expect(imageBytes(fromDir).equals(imageBytes(safetensors))).toBe(true);
+    expect(imageBytes(option).equals(imageBytes(safetensors))).toBe(true);
+    expect(imageBytes(fromDir).equals(imageBytes(none))).toBe(false);
   });
 
   it("a damaged .pt is ERR_MODEL_FORMAT", async () => {

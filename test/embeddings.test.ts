@@ -11,7 +11,7 @@ import { buildEmbeddingTable, embeddingFilesFor, withPlaceholders } from "../lib
 import { loadModel, type Model } from "../lib/index.js";
 import { encodePrompt, PAD_SD1 } from "../lib/prompt/index.js";
 import { loadTokenizer } from "../lib/tokenizer/index.js";
-import { FIXTURES, ReferenceFile } from "./helpers/reference.js";
+import { FIXTURES, imageBytes, ReferenceFile } from "./helpers/reference.js";
 import { CLIP, TINY_SD1, TINY_SD1_OPTIONS } from "./helpers/tiny-sd1.js";
 
 const TI = join(FIXTURES, "tiny-sd1-ti");
@@ -40,8 +40,6 @@ afterAll(async () => {
   await model?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
-
-const bytes = (r: { images: Array<{ data: Uint8Array }> }) => Buffer.from(r.images[0]?.data ?? []);
 
 describe("textual inversion", () => {
   it("the placeholder expands to the reference ids", async () => {
@@ -102,9 +100,9 @@ describe("textual inversion", () => {
     const d = await model.generate({ ...PARAMS, embeddings: [{ path: DIFFUSERS }] });
     const fromDir = await model.generate(PARAMS);
     const none = await model.generate({ ...PARAMS, prompt: "a house in" });
-    expect(bytes(a).equals(bytes(d))).toBe(true);
-    expect(bytes(a).equals(bytes(fromDir))).toBe(true);
-    expect(bytes(a).equals(bytes(none))).toBe(false);
+    expect(imageBytes(a).equals(imageBytes(d))).toBe(true);
+    expect(imageBytes(a).equals(imageBytes(fromDir))).toBe(true);
+    expect(imageBytes(a).equals(imageBytes(none))).toBe(false);
   });
 
   it("bad embeddings get typed errors", async () => {

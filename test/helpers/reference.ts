@@ -1,4 +1,4 @@
-// Reads the reference tensors of ../shared/fixtures (safetensors) for tests.
+// Reads the reference tensors of ../shared/fixtures (safetensors) for tests, and compares images.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -90,4 +90,10 @@ export function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += Math.abs((a[i] ?? 0) - (b[i] ?? 0));
   return sum / a.length;
+}
+
+/** The first image of a result, for byte comparisons (a view, not a copy). */
+export function imageBytes(r: { images: { data: Uint8Array }[] }): Buffer {
+  const data = r.images[0]?.data ?? new Uint8Array();
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

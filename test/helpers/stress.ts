@@ -6,6 +6,7 @@ import { runInNewContext } from "node:vm";
 import { SHARED } from "./reference.js";
 import { CLIP } from "./tiny-sd1.js";
 
+export { imageBytes } from "./reference.js";
 export { CLIP, TINY_SD1 } from "./tiny-sd1.js";
 export { SHARED };
 export const TINY_SD2 = `${SHARED}/fixtures/tiny-sd2/diffusers`;
@@ -63,10 +64,4 @@ export function prng(seed: number): () => number {
 /** Figures for bench/reliability.mjs: a test prints one `stress-figures {json}` line when SD_STRESS_FIGURES=1. */
 export function reportFigures(name: string, figures: Record<string, unknown>): void {
   if (process.env.SD_STRESS_FIGURES === "1") console.log(`stress-figures ${JSON.stringify({ name, ...figures })}`);
-}
-
-/** The first image of a result, for byte comparisons. */
-export function imageBytes(r: { images: { data: Uint8Array }[] }): Buffer {
-  const data = r.images[0]?.data ?? new Uint8Array();
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
