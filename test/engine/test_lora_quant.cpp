@@ -15,9 +15,9 @@
 #include "models/unet.h"
 #include "null_callbacks.h"
 #include "pipeline/generate_internal.h"
+#include "tensor/cpu_features.h"
 #include "test_io_util.h"
 #include "test_model_fixtures.h"
-#include "tensor/cpu_features.h"
 
 using namespace sd;
 using namespace modeltest;
