@@ -19,6 +19,7 @@
 #include "models/unet.h"
 #include "null_callbacks.h"
 #include "pipeline/generate_internal.h"
+#include "prompt_tokens.h"
 #include "test_io_util.h"
 #include "test_model_fixtures.h"
 
@@ -30,22 +31,11 @@ namespace {
 const std::string kKohya = "tiny-sd1-lora/tiny-sd1-lora.kohya.safetensors";
 const std::string kPeft = "tiny-sd1-lora/tiny-sd1-lora.diffusers.safetensors";
 
-PromptTokens tokens_of(const Tensor& ids) {
-  PromptTokens p;
-  TokenChunk c;
-  for (int i = 0; i < kTokensPerChunk; ++i) {
-    c.ids[size_t(i)] = ids.data_as<int32_t>()[i];
-    c.weights[size_t(i)] = 1.0f;
-  }
-  p.chunks.push_back(c);
-  return p;
-}
-
 // The reference's Euler loop parameters (tiny-sd1-lora/ref/sample_euler_*).
 GenerateParams euler_params(const Refs& ref) {
   GenerateParams p;
-  p.prompt = tokens_of(ref["prompt_ids"]);
-  p.negative_prompt = tokens_of(ref["negative_ids"]);
+  p.prompt = sdtest::tokens_of(ref["prompt_ids"]);
+  p.negative_prompt = sdtest::tokens_of(ref["negative_ids"]);
   p.width = p.height = 128;
   p.steps = 8;
   p.cfg_scale = 7.5f;

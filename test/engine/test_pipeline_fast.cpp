@@ -10,51 +10,25 @@
 
 #include "harness.h"
 #include "io/model_loader.h"
-#include "io/safetensors.h"
 #include "kernels/gemm_bf16.h"
+#include "null_callbacks.h"
 #include "pipeline/pipeline.h"
+#include "prompt_tokens.h"
+#include "reference_file.h"
 
 using namespace sd;
 
-namespace {
-
-class Quiet : public Callbacks {
- public:
-  void progress(Stage, int, int, float) override {}
-  void preview(int, const RgbImage&) override {}
-  bool is_aborted() const override { return false; }
-};
-
-PromptTokens tokens_of(const Tensor& ids) {
-  PromptTokens p;
-  TokenChunk c;
-  for (int i = 0; i < kTokensPerChunk; ++i) {
-    c.ids[size_t(i)] = ids.dtype() == DType::I64 ? int32_t(ids.data_as<int64_t>()[i]) : ids.data_as<int32_t>()[i];
-    c.weights[size_t(i)] = 1.0f;
-  }
-  p.chunks.push_back(c);
-  return p;
-}
-
-Tensor named(const TensorFile& f, const std::string& name) {
-  for (const auto& [n, t] : f.tensors)
-    if (n == name) return t;
-  fail(ErrorCode::InvalidOption, "fixture lacks " + name);
-}
-
-}  // namespace
-
 TEST(fast_runs_bf16_linears_close_to_default_or_falls_back_bit_identically) {
   auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
-  const TensorFile ref = read_safetensors(sdtest::fixture("tiny-sd1/ref/sample_euler.safetensors"));
+  const sdtest::ReferenceFile ref("tiny-sd1/ref/sample_euler.safetensors");
   GenerateParams p;
-  p.prompt = tokens_of(named(ref, "prompt_ids"));
-  p.negative_prompt = tokens_of(named(ref, "negative_ids"));
+  p.prompt = sdtest::tokens_of(ref["prompt_ids"]);
+  p.negative_prompt = sdtest::tokens_of(ref["negative_ids"]);
   p.width = p.height = 64;
   p.steps = 3;
   p.sampler = "euler";
   p.seed = 11;
-  Quiet cb;
+  sdtest::NullCallbacks cb;
   GenerateResult exact, fast;
   run_generate(*model, p, cb, &exact);
   p.precision = Precision::Fast;

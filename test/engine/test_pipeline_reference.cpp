@@ -12,6 +12,7 @@
 #include "io/json.h"
 #include "io/model_loader.h"
 #include "pipeline/generate_internal.h"
+#include "prompt_tokens.h"
 #include "reference_file.h"
 
 using namespace sd;
@@ -46,17 +47,6 @@ class Recorder : public Callbacks {
   int events = 0;
 };
 
-PromptTokens tokens_of(const Tensor& ids) {
-  PromptTokens p;
-  TokenChunk c;
-  for (int i = 0; i < kTokensPerChunk; ++i) {
-    c.ids[size_t(i)] = ids.dtype() == DType::I64 ? int32_t(ids.data_as<int64_t>()[i]) : ids.data_as<int32_t>()[i];
-    c.weights[size_t(i)] = 1.0f;
-  }
-  p.chunks.push_back(c);
-  return p;
-}
-
 RgbImage rgb_of(const Tensor& u8) {
   RgbImage img;
   img.height = int(u8.size(0));
@@ -80,8 +70,8 @@ void run_case(const Case& k) {
   sdtest::ReferenceFile ref(k.ref);
   Json params = ref.meta("params");
   GenerateParams p;
-  p.prompt = tokens_of(ref["prompt_ids"]);
-  p.negative_prompt = tokens_of(ref["negative_ids"]);
+  p.prompt = sdtest::tokens_of(ref["prompt_ids"]);
+  p.negative_prompt = sdtest::tokens_of(ref["negative_ids"]);
   p.width = int(params.find("width")->as_number());
   p.height = int(params.find("height")->as_number());
   p.steps = int(params.find("steps")->as_number());
@@ -158,8 +148,8 @@ TEST(txt2img_seeded_is_deterministic) {
   auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
   sdtest::ReferenceFile ref("tiny-sd1/ref/sample_euler.safetensors");
   GenerateParams p;
-  p.prompt = tokens_of(ref["prompt_ids"]);
-  p.negative_prompt = tokens_of(ref["negative_ids"]);
+  p.prompt = sdtest::tokens_of(ref["prompt_ids"]);
+  p.negative_prompt = sdtest::tokens_of(ref["negative_ids"]);
   p.width = p.height = 64;
   p.steps = 3;
   p.sampler = "euler_a";
