@@ -7,17 +7,10 @@
 #include <string>
 
 #include "harness.h"
-#include "io/safetensors.h"
+#include "reference_file.h"
 #include "sampling/rng_torch.h"
 
 using namespace sd;
-
-static Tensor find(const TensorFile& f, const std::string& name) {
-  for (auto& [n, t] : f.tensors)
-    if (n == name) return t.to_f32();
-  std::fprintf(stderr, "  missing tensor %s\n", name.c_str());
-  return Tensor();
-}
 
 static double max_abs_diff(const std::vector<float>& a, const Tensor& b) {
   double m = 0;
@@ -35,7 +28,7 @@ TEST(mt19937_matches_the_published_sequence) {
 }
 
 TEST(randn_matches_torch_for_every_seed_and_shape) {
-  auto f = read_safetensors(sdtest::fixture("tiny-sd1/ref/torch_randn.safetensors"));
+  const sdtest::ReferenceFile f("tiny-sd1/ref/torch_randn.safetensors");
   const char* seeds[] = {"0", "1", "42", "1234", "4294967295"};
   const struct {
     const char* name;
@@ -45,11 +38,12 @@ TEST(randn_matches_torch_for_every_seed_and_shape) {
     for (auto& sh : shapes) {
       TorchGenerator g(std::stoull(s));
       auto v = g.randn(sh.n);
-      Tensor ref = find(f, std::string("seed") + s + "." + sh.name);
-      if (!ref.defined() || ref.numel() != sh.n) {
+      const std::string name = std::string("seed") + s + "." + sh.name;
+      if (!f.has(name) || f[name].numel() != sh.n) {
         CHECK_MSG(false, "seed %s shape %s missing", s, sh.name);
         continue;
       }
+      Tensor ref = f.f32(name);
       // Small path: bit-exact. Chunked path: torch uses vectorised log/sin/cos,
       // we use libm, so values may differ in the last bit (measured <= 2.4e-7).
       double d = max_abs_diff(v, ref), tol = sh.n < 16 ? 0.0 : 1e-6;
@@ -83,8 +77,7 @@ TEST(sampling_references_start_from_seeded_noise) {
   const char* files[] = {"tiny-sd1/ref/sample_euler.safetensors", "tiny-sd2/ref/sample_euler.safetensors",
                          "tiny-sdxl/ref/sample_euler.safetensors"};
   for (const char* file : files) {
-    auto f = read_safetensors(sdtest::fixture(file));
-    Tensor ref = find(f, "x_T_noise");
+    Tensor ref = sdtest::ReferenceFile(file).f32("x_T_noise");
     TorchGenerator g(1234);  // params.seed of these files
     auto v = g.randn(ref.numel());
     double d = max_abs_diff(v, ref);

@@ -7,18 +7,11 @@
 
 #include "core/error.h"
 #include "harness.h"
-#include "io/safetensors.h"
+#include "reference_file.h"
 #include "sampling/scheduler_config.h"
 #include "sampling/schedules.h"
 
 using namespace sd;
-
-static Tensor find(const TensorFile& f, const std::string& name) {
-  for (auto& [n, t] : f.tensors)
-    if (n == name) return t.to_f32();
-  std::fprintf(stderr, "  missing tensor %s\n", name.c_str());
-  return Tensor::zeros(DType::F32, {1});
-}
 
 static double max_rel(const std::vector<float>& a, const Tensor& b) {
   double m = 0;
@@ -36,11 +29,11 @@ static const ModelSchedule& sd1() {
 
 TEST(training_schedule_matches_the_reference_float32_values) {
   for (const char* dir : {"tiny-sd1", "tiny-sd2"}) {
-    auto f = read_safetensors(sdtest::fixture(std::string(dir) + "/ref/schedule.safetensors"));
+    const sdtest::ReferenceFile f(std::string(dir) + "/ref/schedule.safetensors");
     const ModelSchedule& m = sd1();
     CHECK(m.num_train_timesteps() == 1000);
-    double eb = max_rel(m.betas, find(f, "betas")), ea = max_rel(m.alphas_cumprod, find(f, "alphas_cumprod"));
-    double es = max_rel(m.sigmas, find(f, "sigmas_train"));
+    double eb = max_rel(m.betas, f.f32("betas")), ea = max_rel(m.alphas_cumprod, f.f32("alphas_cumprod"));
+    double es = max_rel(m.sigmas, f.f32("sigmas_train"));
     CHECK_MSG(eb <= 1e-6 && ea <= 1e-6 && es <= 1e-6, "%s: betas %.3g, alphas_cumprod %.3g, sigmas %.3g", dir, eb, ea, es);
   }
   CHECK(std::fabs(sd1().sigma_min() - 0.029168) < 1e-6 && std::fabs(sd1().sigma_max() - 14.614647) < 1e-5);
