@@ -137,12 +137,20 @@ void panel_4x8(int64_t nb, int depth, const uint8_t* const* xu, const float* con
   }
 }
 
-// One panel of 8 q4_0 columns: per block, each column's 32 codes (low
-// nibbles then high nibbles, minus 8) as 8 dwords, then an 8x8 dword
-// transpose so vector g holds dword g of columns 0..7.
-void pack_q4_0(const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int32_t* corr) {
+// One panel of 8 columns of 4- or 5-bit codes: per block, each column's 32
+// codes (low nibbles then high nibbles, | the fifth bit, minus the bias) as 8
+// dwords, then an 8x8 dword transpose so vector g holds dword g of columns
+// 0..7. Same values as the driver's signed_codes().
+void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int32_t* corr, float* off) {
+  // Block layout: bytes, offset of the 16 nibble bytes, of the 32 fifth bits (-1: none), of m (-1: none).
+  const bool five = t == DType::Q5_0 || t == DType::Q5_1, one = t == DType::Q4_1 || t == DType::Q5_1;
+  const int64_t bytes = dtype_block_bytes(t);
+  const int qs_at = int(bytes) - 16, qh_at = five ? qs_at - 4 : -1, bias = five ? 16 : 8;
   const __m128i low4 = _mm_set1_epi8(0x0F);
-  const __m256i eight = _mm256_set1_epi8(8);
+  const __m256i vbias = _mm256_set1_epi8(char(bias));
+  // Fifth bits: byte i of the block takes bit i of the 32-bit qh word.
+  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i bit = _mm256_set1_epi64x(0x8040201008040201ll);
   for (int64_t b = 0; b < nb; ++b) {
     __m256i c[8];
     for (int j = 0; j < 8; ++j) {
@@ -150,30 +158,43 @@ void pack_q4_0(const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int3
         c[j] = _mm256_setzero_si256();
         d[b * 8 + j] = 0.f;
         corr[b * 8 + j] = 0;
+        if (off) off[b * 8 + j] = 0.f;
         continue;
       }
-      const uint8_t* p = cols[j] + b * 18;
+      const uint8_t* p = cols[j] + b * bytes;
       uint16_t h;
       std::memcpy(&h, p, 2);
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-      const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));  // codes + 8
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + qs_at));
+      __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));  // unsigned codes
+      if (five) {
+        int32_t qh;
+        std::memcpy(&qh, p + qh_at, 4);
+        const __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
+        u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(0x10)));
+      }
       const __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
       const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-      const int sum = _mm_cvtsi128_si32(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2))) - 8 * 32;
-      c[j] = _mm256_sub_epi8(u, eight);
-      d[b * 8 + j] = _cvtsh_ss(h);
+      const int sum = _mm_cvtsi128_si32(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2))) - bias * 32;
+      c[j] = _mm256_sub_epi8(u, vbias);
+      const float dd = _cvtsh_ss(h);
+      d[b * 8 + j] = dd;
       corr[b * 8 + j] = 128 * sum;
+      if (off) {
+        uint16_t m = 0;
+        if (one) std::memcpy(&m, p + 2, 2);
+        off[b * 8 + j] = _cvtsh_ss(m) + float(bias) * dd;  // bias * dd is exact: fused or not, one rounding
+      }
     }
-    __m256i t[8], v[8];
+    __m256i tt[8], v[8];
     for (int j = 0; j < 8; j += 2) {
-      t[j] = _mm256_unpacklo_epi32(c[j], c[j + 1]);      // dwords 0,1 | 4,5 of columns j, j+1
-      t[j + 1] = _mm256_unpackhi_epi32(c[j], c[j + 1]);  // dwords 2,3 | 6,7
+      tt[j] = _mm256_unpacklo_epi32(c[j], c[j + 1]);      // dwords 0,1 | 4,5 of columns j, j+1
+      tt[j + 1] = _mm256_unpackhi_epi32(c[j], c[j + 1]);  // dwords 2,3 | 6,7
     }
     for (int j = 0; j < 8; j += 4) {
-      v[j] = _mm256_unpacklo_epi64(t[j], t[j + 2]);          // dword 0 | 4 of columns j..j+3
-      v[j + 1] = _mm256_unpackhi_epi64(t[j], t[j + 2]);      // dword 1 | 5
-      v[j + 2] = _mm256_unpacklo_epi64(t[j + 1], t[j + 3]);  // dword 2 | 6
-      v[j + 3] = _mm256_unpackhi_epi64(t[j + 1], t[j + 3]);  // dword 3 | 7
+      v[j] = _mm256_unpacklo_epi64(tt[j], tt[j + 2]);          // dword 0 | 4 of columns j..j+3
+      v[j + 1] = _mm256_unpackhi_epi64(tt[j], tt[j + 2]);      // dword 1 | 5
+      v[j + 2] = _mm256_unpacklo_epi64(tt[j + 1], tt[j + 3]);  // dword 2 | 6
+      v[j + 3] = _mm256_unpackhi_epi64(tt[j + 1], tt[j + 3]);  // dword 3 | 7
     }
     __m256i* out = reinterpret_cast<__m256i*>(q + b * 256);
     for (int g = 0; g < 4; ++g) {
@@ -220,7 +241,7 @@ void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) {
 }  // namespace
 
 const QuantTable* quant_avx2_table() {
-  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false, dequantize, true, pack_q4_0};
+  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false, dequantize, true, pack_panel};
   return &t;
 }
 

@@ -269,14 +269,15 @@ void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, in
     }
   });
   const int64_t row_bytes = dtype_bytes_for(wt, K);
-  // q4_0 panels with the path's packer (an AVX-512 table without one: AVX2's); the scalar path packs generically.
-  const QuantTable* packer = wt != DType::Q4_0 ? nullptr : t.pack_q4_0 ? &t : &t != &quant_scalar_table() ? avx2 : nullptr;
+  // 4- and 5-bit panels with the path's packer (an AVX-512 table without one: AVX2's); the scalar path and q8_0 pack generically.
+  const QuantTable* packer = wt == DType::Q8_0 ? nullptr : t.pack_panel ? &t : &t != &quant_scalar_table() ? avx2 : nullptr;
   parallel_for(c.pool, op.panels, 4, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p)
       if (packer) {
         const uint8_t* cols[8];
         for (int64_t j = 0; j < 8; ++j) cols[j] = p * 8 + j < N ? static_cast<const uint8_t*>(w) + (p * 8 + j) * row_bytes : nullptr;
-        packer->pack_q4_0(cols, nb, op.wq + p * nb * 256, op.wd + p * nb * 8, op.wc + p * nb * 8);
+        packer->pack_panel(wt, cols, nb, op.wq + p * nb * 256, op.wd + p * nb * 8, op.wc + p * nb * 8,
+                           f.offset ? op.wo + p * nb * 8 : nullptr);
       } else {
         pack_panel(wt, f, static_cast<const uint8_t*>(w), row_bytes, N, p * 8, nb, op.wq + p * nb * 256, op.wd + p * nb * 8,
                    op.wc + p * nb * 8, f.offset ? op.wo + p * nb * 8 : nullptr);

@@ -81,11 +81,12 @@ struct QuantTable {
   // not given q4_1 / q5_1 panels.
   bool offsets = false;
 
-  // Panel path, q4_0 weights: one panel from the rows of its 8 columns
-  // (cols[c] = nb q4_0 blocks, nullptr for a column past N: zero codes and
-  // scale): q [nb * 256], d [nb * 8], corr [nb * 8] = 128 * sum(codes), as
-  // the driver's generic packing writes them. nullptr: the driver packs.
-  void (*pack_q4_0)(const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int32_t* corr) = nullptr;
+  // Panel path, q4_0 / q4_1 / q5_0 / q5_1 weights: one panel from the rows
+  // of its 8 columns (cols[c] = nb blocks of type t, nullptr for a column
+  // past N: zero codes, scale and offset): q [nb * 256], d [nb * 8], corr
+  // [nb * 8] = 128 * sum(codes), off [nb * 8] (the _1 formats only), as the
+  // driver's generic packing writes them. nullptr: the driver packs.
+  void (*pack_panel)(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int32_t* corr, float* off) = nullptr;
 };
 
 const QuantTable& quant_scalar_table();
