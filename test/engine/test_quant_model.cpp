@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 #include "harness.h"
@@ -14,6 +15,7 @@
 #include "models/unet.h"
 #include "null_callbacks.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/weight_residency.h"
 #include "quant/quantize_model.h"
 #include "test_model_fixtures.h"
 
@@ -86,6 +88,67 @@ TEST(per_component_override) {
   CHECK_THROWS_CODE(tiny("tiny-sd1/tiny-sd1.safetensors", "q9_0"), ErrorCode::InvalidOption);
   CHECK_THROWS_CODE(tiny("tiny-sd1/tiny-sd1.safetensors", "q8_0", {{"decoder", "f16"}}), ErrorCode::InvalidOption);
 }
+
+#if defined(__linux__)
+namespace {
+
+// Rss (kB) of the mapping holding `p`, from /proc/self/smaps; -1 if none.
+long mapping_rss_kb(const void* p, std::string* path) {
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[4096];
+  bool inside = false;
+  long rss = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long b, e;
+    char name[2048] = "";
+    if (std::sscanf(line, "%lx-%lx %*s %*s %*s %*s %2047[^\n]", &b, &e, name) >= 2 && std::strchr(line, '-') < std::strchr(line, ' ')) {
+      inside = uintptr_t(p) >= b && uintptr_t(p) < e;
+      if (inside) *path = name;
+    } else if (inside && std::sscanf(line, "Rss: %ld kB", &rss) == 1) {
+      break;
+    }
+  }
+  std::fclose(f);
+  return inside ? rss : -1;
+}
+
+}  // namespace
+
+// Converted weights live in a read-only mapping of an unlinked file in
+// SD_NATIVE_SPILL_DIR (quant/spill_file.h): the same bytes as heap copies,
+// and release_weight_pages drops their pages, which re-fault intact.
+TEST(converted_weights_are_file_backed_and_released_between_stages) {
+  setenv("SD_NATIVE_QUANT_SPILL", "0", 1);
+  auto heap = tiny("tiny-sd1/tiny-sd1.safetensors", "q8_0");
+  unsetenv("SD_NATIVE_QUANT_SPILL");
+  setenv("SD_NATIVE_SPILL_DIR", ".", 1);  // ctest runs in the build directory: on disk
+  auto m = tiny("tiny-sd1/tiny-sd1.safetensors", "q8_0");
+  unsetenv("SD_NATIVE_SPILL_DIR");
+  auto same = [&] {
+    int n = 0;
+    for (const auto& [name, t] : m->weights.all()) {
+      if (t.dtype() != DType::Q8_0) continue;
+      const Tensor& h = heap->weights.get(name);
+      CHECK_MSG(h.dtype() == t.dtype() && h.nbytes() == t.nbytes() && std::memcmp(h.data(), t.data(), size_t(t.nbytes())) == 0, "%s",
+                name.c_str());
+      ++n;
+    }
+    return n;
+  };
+  CHECK(same() > 100);
+  const Tensor& w = m->weights.get("unet.input_blocks.1.0.in_layers.2.weight");
+  std::string path, path_heap;
+  const long before = mapping_rss_kb(w.data(), &path);
+  CHECK_MSG(path.find("(deleted)") != std::string::npos, "q8_0 weight mapped from \"%s\", not an unlinked file", path.c_str());
+  mapping_rss_kb(heap->weights.get("unet.input_blocks.1.0.in_layers.2.weight").data(), &path_heap);
+  CHECK_MSG(path_heap.find("(deleted)") == std::string::npos, "SD_NATIVE_QUANT_SPILL=0 still spilled: %s", path_heap.c_str());
+  release_weight_pages(m->weights, "unet.");
+  const long after = mapping_rss_kb(w.data(), &path);
+  CHECK_MSG(before > 0 && after >= 0 && after < before, "mapping Rss %ld kB -> %ld kB", before, after);
+  CHECK(same() > 100);  // re-faulted from the file
+}
+#endif
 
 TEST(converter_ggufs_load_with_only_matmul_weights_quantized) {
   for (const char* t : {"q8_0", "q4_0", "q4_K"}) {

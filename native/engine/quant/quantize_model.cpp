@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "pipeline/weight_residency.h"
 #include "quant/blocks.h"
+#include "quant/spill_file.h"
 #include "tensor/thread_pool.h"
 #include "util/strings.h"
 
@@ -68,20 +69,46 @@ void apply_weight_types(LoadedModel* model, const WeightTypePlan& plan) {
     if (!pool) pool = std::make_unique<ThreadPool>(0);
     return convert(t, d, *pool);
   };
-  std::vector<std::pair<std::string, Tensor>> changed;
+  std::vector<std::pair<std::string, Tensor>> changed;  // heap copies
+  struct Spilled {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    int64_t offset;
+  };
+  std::vector<Spilled> spilled;  // copies written to the spill file
+  std::unique_ptr<SpillFile> spill;  // opened on the first conversion
+  bool spill_opened = false;
   for (const auto& [name, t] : model->weights.all()) {
     auto it = target.find(component_of(name));
     const DType want = it == target.end() ? none : it->second;
+    DType to = none;
     if (want != none && is_matmul_weight(name, t.shape(), want)) {
-      // A quantized source goes through f32 once (no compounding beyond that).
-      if (t.dtype() != want) changed.emplace_back(name, convert_to(t, want));
+      if (t.dtype() != want) to = want;  // a quantized source goes through f32 once (no compounding beyond that)
     } else if (dtype_is_quantized(t.dtype()) && !is_matmul_weight(name, t.shape(), t.dtype())) {
-      changed.emplace_back(name, convert_to(t, DType::F32));
+      to = DType::F32;
     }
-    // A converted source was read once; its file pages need not stay resident
-    // next to the copy (the pipeline's rule: only read-only file mappings are
+    if (to == none) continue;
+    Tensor copy = convert_to(t, to);
+    // The source was read once; its file pages need not stay resident next
+    // to the copy (the pipeline's rule: only read-only file mappings are
     // touched, so heap sources are left alone).
-    if (!changed.empty() && changed.back().first == name) release_weight_pages(model->weights, name);
+    release_weight_pages(model->weights, name);
+    if (!spill_opened) {
+      spill = SpillFile::open();
+      spill_opened = true;
+    }
+    const int64_t at = spill ? spill->append(copy) : -1;
+    if (at >= 0)
+      spilled.push_back({name, copy.dtype(), copy.shape(), at});
+    else
+      changed.emplace_back(name, std::move(copy));
+  }
+  if (!spilled.empty()) {
+    std::shared_ptr<void> base = spill->map();
+    if (!base) fail(ErrorCode::OutOfMemory, "could not map the converted weights written to " + spill->directory());
+    for (const Spilled& s : spilled)
+      changed.emplace_back(s.name, Tensor(s.dtype, s.shape, static_cast<uint8_t*>(base.get()) + s.offset, base));
   }
   for (auto& [name, t] : changed) model->weights.set(name, std::move(t));
 

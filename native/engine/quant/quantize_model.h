@@ -13,6 +13,11 @@
 // Independently of any option, a quantized tensor that is not a matmul weight
 // (GGUF converters also quantize norm weights) is dequantized to f32, since
 // only the matmul kernels take block formats.
+//
+// Converted tensors are written to an unlinked temporary file and mapped
+// (quant/spill_file.h), so they are released between stages like a mapped
+// checkpoint's weights; without a disk-backed temp directory they stay on
+// the heap.
 #pragma once
 #include <map>
 #include <string>
