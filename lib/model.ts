@@ -80,7 +80,9 @@ export interface LoadOptions {
   /**
    * Convert weights at load (docs/quantization.md): the U-Net's and text encoders' matmul and conv
    * weights become this type; norms, biases, embeddings and the VAE keep their stored precision.
-   * Default: as stored.
+   * The converted weights are written to an unlinked temporary file on disk and memory-mapped, so
+   * they are released between stages like a checkpoint's (`SD_NATIVE_QUANT_SPILL=0` keeps them on
+   * the heap; `SD_NATIVE_SPILL_DIR` picks the directory). Default: as stored.
    */
   weightType?: WeightType;
   /** Per-component override of `weightType` ("" keeps that component as stored). */
