@@ -25,6 +25,15 @@ skip() { [[ " ${SD_RELIABILITY_SKIP:-} " == *" $1 "* ]]; }
 step() { printf '\n=== reliability: %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 t_start=$(date +%s)
 
+# Debian packages this job needs, installed quietly (sudo when not root).
+apt_install() {
+  local sudo_cmd=""
+  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq >/dev/null
+  $sudo_cmd apt-get install -y -qq "$@" >/dev/null
+}
+
 # clang with libFuzzer (Debian: clang + libclang-rt-<ver>-dev), installed
 # quietly when missing.
 have_libfuzzer() {
@@ -34,12 +43,8 @@ have_libfuzzer() {
 }
 if ! skip fuzz && ! have_libfuzzer; then
   step "installing clang + libFuzzer"
-  sudo_cmd=""
-  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo_cmd apt-get update -qq >/dev/null
   ver=$(apt-cache policy clang 2>/dev/null | sed -n 's/.*Candidate: 1:\([0-9]*\).*/\1/p')
-  $sudo_cmd apt-get install -y -qq clang "libclang-rt-${ver:-14}-dev" >/dev/null
+  apt_install clang "libclang-rt-${ver:-14}-dev"
   have_libfuzzer || { echo "reliability: clang with libFuzzer is still unavailable" >&2; exit 1; }
 fi
 
@@ -60,14 +65,10 @@ if ! skip asan; then
 fi
 
 if ! skip emul-avx512; then
-  # SIMDe (Debian: libsimde-dev, headers only; test-only), installed quietly when missing.
+  # SIMDe (Debian: libsimde-dev, headers only; test-only), installed when missing.
   if [[ ! -f /usr/include/simde/x86/avx512.h ]]; then
     step "installing libsimde-dev"
-    sudo_cmd=""
-    [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo_cmd apt-get update -qq >/dev/null
-    $sudo_cmd apt-get install -y -qq libsimde-dev >/dev/null
+    apt_install libsimde-dev
   fi
   # Only the kernel/op test executables, in build-emul/ (ccache shares the
   # unchanged objects with the normal build): about 2 minutes on 2 cores.
