@@ -99,7 +99,7 @@ TEST(softmax2_cols_matches_its_formula) {
     const int64_t w = t.nr, rows = rows1 + rows2;
     Tensor p = rand_tensor({rows, w}, 90 + rows, 45.f);  // base-2 scores up to +-45: 2^x spans 27 orders of magnitude
     float* pd = p.data_as<float>();
-    if (rows2 > 2) pd[(rows1 + 1) * w] = -INFINITY;  // a masked score
+    if (rows2 > 2) pd[(rows1 + 1) * w] = -INFINITY;                 // a masked score
     for (int64_t j = rows1; j < rows; ++j) pd[j * w + 1] -= 100.f;  // column 1's second block below its first one's max
     std::vector<float> orig(pd, pd + rows * w);
     const size_t n = static_cast<size_t>(w);

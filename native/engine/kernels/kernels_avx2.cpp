@@ -160,7 +160,7 @@ void softmax2_cols(float* p, int64_t rows, int64_t w, float* m, float* l, float*
     for (; j < rows; ++j) mm[0] = _mm256_max_ps(mm[0], _mm256_loadu_ps(p + j * w + i));
     __m256 mn = _mm256_max_ps(_mm256_max_ps(mm[0], mm[1]), _mm256_max_ps(mm[2], mm[3]));
     mn = _mm256_and_ps(mn, _mm256_cmp_ps(mn, _mm256_set1_ps(-INFINITY), _CMP_GT_OQ));  // -inf -> 0
-    __m256 a[1] = {_mm256_sub_ps(m_old, mn)};  // -inf - finite = -inf: clamped, then times l = 0
+    __m256 a[1] = {_mm256_sub_ps(m_old, mn)};                                          // -inf - finite = -inf: clamped, then times l = 0
     exp2_nonpositive<1>(a);
     _mm256_storeu_ps(alpha + i, a[0]);
     __m256 s = _mm256_mul_ps(_mm256_loadu_ps(l + i), a[0]);

@@ -36,10 +36,10 @@ CrossAttention CrossAttention::bind(const ModelWeights& w, const std::string& p,
 }
 
 Tensor CrossAttention::forward(Compute& c, Tensor x, const Tensor* context) const {
-  Tensor q = to_q(c, x);                         // [B, N, inner]
+  Tensor q = to_q(c, x);                       // [B, N, inner]
   Tensor k = to_k(c, context ? *context : x);  // [B, S, inner]
   Tensor v = to_v(c, context ? *context : x);  // [B, S, inner]
-  x = Tensor();  // dead from here: the U-Net's activation peak is inside this attention at 64x64
+  x = Tensor();                                // dead from here: the U-Net's activation peak is inside this attention at 64x64
   float scale = 1.0f / std::sqrt(float(to_q.out() / heads));
   Tensor o = ops::attention(c, q, std::move(k), std::move(v), heads, /*causal=*/false, scale);  // [B, N, inner]
   q = Tensor();
@@ -110,7 +110,7 @@ Tensor SpatialTransformer::forward(Compute& c, const Tensor& x, const Tensor& co
   int64_t h = x.size(2), w = x.size(3);
   Tensor t = proj_in(c, nchw_to_tokens(c, norm(c, x)));  // [B, HW, C]
   for (const auto& blk : blocks) blk.forward(c, t, context);
-  t = proj_out(c, t);                      // [B, HW, C]
+  t = proj_out(c, t);                       // [B, HW, C]
   Tensor out = tokens_to_nchw(c, t, h, w);  // [B, C, H, W]
   t = Tensor();
   ops::add_(c, out, x);
@@ -142,7 +142,7 @@ Tensor VaeAttention::forward(Compute& c, const Tensor& x) const {
   float scale = 1.0f / std::sqrt(float(norm.channels()));
   Tensor o = ops::attention(c, qt, std::move(kt), std::move(vt), /*heads=*/1, /*causal=*/false, scale);  // [B, HW, C]
   qt = Tensor();
-  Tensor out = tokens_to_nchw(c, proj_out(c, o), h, w);                            // [B, C, H, W]
+  Tensor out = tokens_to_nchw(c, proj_out(c, o), h, w);  // [B, C, H, W]
   ops::add_(c, out, x);
   return out;
 }

@@ -25,7 +25,7 @@ Tensor UNetResBlock::forward(Compute& c, Tensor x, const Tensor& emb_act) const 
   // The residual first, as in VaeResBlock: with a skip conv x is then dead
   // and in_norm overwrites it (the decoder's 64x64 blocks: 10.5 MB less at
   // the U-Net's activation peak at 512x512).
-  Tensor res = skip ? (*skip)(c, x) : x;                                         // [B, Cout, H, W]
+  Tensor res = skip ? (*skip)(c, x) : x;                                           // [B, Cout, H, W]
   Tensor h = skip ? in_norm.consume(c, std::move(x), true) : in_norm(c, x, true);  // [B, Cin, H, W]
   x = Tensor();
   h = in_conv(c, h);                // [B, Cout, H, W]
@@ -54,10 +54,10 @@ Tensor VaeResBlock::forward(Compute& c, Tensor x) const {
   // overwrites it (at 512x512 the 256 -> 128 channel block holds x, the
   // residual and conv1's output, 512 MB, instead of x, its normalised copy
   // and conv1's output, 640 MB).
-  Tensor res = nin_shortcut ? (*nin_shortcut)(c, x) : x;                             // [B, Cout, H, W]
+  Tensor res = nin_shortcut ? (*nin_shortcut)(c, x) : x;                               // [B, Cout, H, W]
   Tensor h = nin_shortcut ? norm1.consume(c, std::move(x), true) : norm1(c, x, true);  // [B, Cin, H, W]
   x = Tensor();
-  h = conv1(c, h);                                      // [B, Cout, H, W]
+  h = conv1(c, h);                                     // [B, Cout, H, W]
   h = conv2(c, norm2.consume(c, std::move(h), true));  // [B, Cout, H, W]
   ops::add_(c, h, res);
   return h;

@@ -76,7 +76,7 @@ void apply_weight_types(LoadedModel* model, const WeightTypePlan& plan) {
     Shape shape;
     int64_t offset;
   };
-  std::vector<Spilled> spilled;  // copies written to the spill file
+  std::vector<Spilled> spilled;      // copies written to the spill file
   std::unique_ptr<SpillFile> spill;  // opened on the first conversion
   bool spill_opened = false;
   for (const auto& [name, t] : model->weights.all()) {
