@@ -32,6 +32,9 @@ const Table& table() {
     case CpuPath::Avx2:
       if (const Table* t = avx2_table()) return *t;
       [[fallthrough]];
+    case CpuPath::Neon:
+      if (const Table* t = neon_table()) return *t;
+      break;
     case CpuPath::Scalar: break;
   }
   return scalar_table();

@@ -1,7 +1,8 @@
 // Internal: the per-ISA kernel entry points the op implementations call.
 // scalar_table() is the portable reference; avx2_table()/avx512_table() are
 // defined in *_avx2.cpp / *_avx512.cpp (the only files built with ISA flags)
-// and return nullptr when the build has no x86 dispatch.
+// and return nullptr when the build has no x86 dispatch; neon_table()
+// (kernels_neon.cpp) returns nullptr on every target but AArch64.
 #pragma once
 #include <cstdint>
 
@@ -70,6 +71,7 @@ struct Table {
 const Table& scalar_table();
 const Table* avx2_table();
 const Table* avx512_table();
+const Table* neon_table();
 
 // The table of the current cpu_path().
 const Table& table();

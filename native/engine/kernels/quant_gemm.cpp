@@ -329,6 +329,7 @@ const QuantTable& quant_table() {
     case CpuPath::Avx2:
       if (const QuantTable* t = quant_avx2_table()) return *t;
       [[fallthrough]];
+    case CpuPath::Neon:  // no NEON quant kernels yet
     case CpuPath::Scalar: break;
   }
   return quant_scalar_table();

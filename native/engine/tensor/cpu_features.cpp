@@ -70,6 +70,9 @@ static CpuFeatures detect() {
     f.avx512bf16 = (r1[0] >> 5) & 1;
   }
 #endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+  f.neon = true;
+#endif
 #ifdef SD_EMULATE_AVX512
   if (f.avx2 && f.fma && f.f16c) f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = f.avx512vnni = true;
 #endif
@@ -87,6 +90,7 @@ bool cpu_path_supported(CpuPath p) {
     case CpuPath::Scalar: return true;
     case CpuPath::Avx2: return f.avx2 && f.fma && f.f16c;
     case CpuPath::Avx512: return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+    case CpuPath::Neon: return f.neon;
   }
   return false;
 }
@@ -96,6 +100,7 @@ const char* cpu_path_name(CpuPath p) {
     case CpuPath::Scalar: return "scalar";
     case CpuPath::Avx2: return "avx2";
     case CpuPath::Avx512: return "avx512";
+    case CpuPath::Neon: return "neon";
   }
   return "?";
 }
@@ -104,12 +109,13 @@ const char* cpu_path_name(CpuPath p) {
 static std::pair<int, bool> env_request() {
   const char* env = std::getenv("SD_NATIVE_CPU");
   if (!env || !*env) return {-1, true};
-  for (CpuPath p : {CpuPath::Scalar, CpuPath::Avx2, CpuPath::Avx512})
+  for (CpuPath p : {CpuPath::Scalar, CpuPath::Avx2, CpuPath::Avx512, CpuPath::Neon})
     if (std::strcmp(env, cpu_path_name(p)) == 0) return {int(p), cpu_path_supported(p)};
   return {-1, false};  // unknown name: treat as unsatisfiable
 }
 
 static CpuPath best_path() {
+  if (cpu_path_supported(CpuPath::Neon)) return CpuPath::Neon;
   if (cpu_path_supported(CpuPath::Avx512)) return CpuPath::Avx512;
   if (cpu_path_supported(CpuPath::Avx2)) return CpuPath::Avx2;
   return CpuPath::Scalar;

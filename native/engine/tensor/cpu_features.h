@@ -1,16 +1,18 @@
 // Runtime CPU feature detection and kernel-path selection. One x86-64 binary
 // carries scalar, AVX2 (+FMA+F16C) and AVX-512 kernels; the best supported
-// path is picked at start-up. SD_NATIVE_CPU=scalar|avx2|avx512 forces one.
+// path is picked at start-up. An arm64 binary carries scalar and NEON (NEON
+// is baseline there). SD_NATIVE_CPU=scalar|avx2|avx512|neon forces one.
 #pragma once
 
 namespace sd {
 
-enum class CpuPath { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+enum class CpuPath { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512bf16 = false, avx512vnni = false;
+  bool neon = false;  // AArch64 Advanced SIMD (always there on arm64)
 };
 
 // In the test-only emulated build (SD_EMULATE_AVX512) the AVX-512 features

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Cross-builds the engine tests for arm64 (Debian's g++-aarch64-linux-gnu,
+// cmake/aarch64-linux-gnu.cmake) into build-arm64/ and runs them under qemu
+// user emulation (qemu-aarch64 -L /usr/aarch64-linux-gnu, set as CMake's
+// CROSSCOMPILING_EMULATOR so ctest runs them). By default the kernel/op tests
+// (registered once per path: scalar and neon) and the model tests (CLIP,
+// U-Net, VAE against the reference fixtures, every op through the default
+// NEON path); it checks results, not speed (emulated timings mean nothing).
+//   --all: every engine test executable
+//   --build-only: build, do not run
+//   env: SD_ARM64_BUILD_DIR  build directory (default build-arm64)
+// Needs: apt-get install g++-aarch64-linux-gnu qemu-user
+import { execFileSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const buildDir = join(root, process.env.SD_ARM64_BUILD_DIR ?? "build-arm64");
+const jobs = String(availableParallelism());
+const args = new Set(process.argv.slice(2));
+const run = (cmd, argv) => {
+  try {
+    execFileSync(cmd, argv, { cwd: root, stdio: "inherit" });
+  } catch (err) {
+    console.error(`arm64-tests: ${cmd} exited with status ${err.status ?? err.signal}`);
+    process.exit(typeof err.status === "number" ? err.status : 1);
+  }
+};
+const have = (cmd) => {
+  try {
+    execFileSync(cmd, ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+};
+for (const tool of ["aarch64-linux-gnu-g++", "qemu-aarch64"]) {
+  if (!have(tool)) {
+    console.error(`arm64-tests: ${tool} not found (apt-get install g++-aarch64-linux-gnu qemu-user)`);
+    process.exit(1);
+  }
+}
+
+const all = args.has("--all");
+const selected = (name) => all || /^test_(kernel|ops|model_)/.test(name);
+const targets = readdirSync(join(root, "test", "engine"))
+  .filter((f) => f.startsWith("test_") && f.endsWith(".cpp"))
+  .map((f) => f.slice(0, -4))
+  .filter(selected);
+
+run("cmake", [
+  "-S",
+  root,
+  "-B",
+  buildDir,
+  `-DCMAKE_TOOLCHAIN_FILE=${join(root, "cmake", "aarch64-linux-gnu.cmake")}`,
+  "-DSD_NATIVE_TESTS=ON",
+  "-DCMAKE_BUILD_TYPE=Release",
+]);
+run("cmake", ["--build", buildDir, "--parallel", jobs, "--target", ...targets]);
+if (!args.has("--build-only")) {
+  // Test names are the executable names, plus _scalar/_neon for per-path ones.
+  const regex = all ? "." : `^(${targets.join("|")})(_scalar|_neon)?$`;
+  run("ctest", ["--test-dir", buildDir, "--output-on-failure", "-j", jobs, "-R", regex]);
+}
