@@ -44,7 +44,7 @@ for (const tool of ["aarch64-linux-gnu-g++", "qemu-aarch64"]) {
 }
 
 const all = args.has("--all");
-const selected = (name) => all || /^test_(kernel|ops|model_)/.test(name);
+const selected = (name) => all || /^test_(kernel|ops|model_|neon)/.test(name);
 const targets = readdirSync(join(root, "test", "engine"))
   .filter((f) => f.startsWith("test_") && f.endsWith(".cpp"))
   .map((f) => f.slice(0, -4))

@@ -1,0 +1,108 @@
+// arm64 only (test/engine/CMakeLists.txt builds it where SD_IS_ARM64): the
+// NEON path is the default there, and its element-wise entries agree with
+// the scalar table on every length around the 4-lane vectors (tails). The
+// GEMM, Winograd and softmax entries are covered through the ops by the
+// per-path tests (test_kernel_paths, test_ops_*), which run under neon too.
+#define SD_TEST_MAIN
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "harness.h"
+#include "kernel_test_util.h"
+#include "kernels/kernel_table.h"
+#include "tensor/cpu_features.h"
+
+using sd::DType;
+namespace kern = sd::kern;
+
+namespace {
+
+std::vector<float> rand_vec(int64_t n, uint64_t seed, float scale) {
+  ktest::Rng r(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = r.uniform() * scale;
+  return v;
+}
+
+// Largest |a - b| / max(1, |b|) over the first n elements.
+double max_err(const std::vector<float>& a, const std::vector<float>& b) {
+  double e = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    const double d = std::fabs(double(a[i]) - b[i]) / std::fmax(1.0, std::fabs(double(b[i])));
+    if (d > e || d != d) e = d;  // NaN counts as an error (a plain if: GCC 12 aarch64 ICEs vectorising fmax here)
+  }
+  return e;
+}
+
+}  // namespace
+
+TEST(neon_is_the_default_path_on_arm64) {
+  CHECK(sd::cpu_features().neon);
+  CHECK(sd::cpu_path_supported(sd::CpuPath::Neon));
+  CHECK(!sd::cpu_path_supported(sd::CpuPath::Avx2));
+  // The default, unless SD_NATIVE_CPU=scalar asked for the reference path.
+  const char* env = std::getenv("SD_NATIVE_CPU");
+  const bool scalar = env && std::strcmp(env, "scalar") == 0;
+  CHECK(sd::cpu_path() == (scalar ? sd::CpuPath::Scalar : sd::CpuPath::Neon));
+  CHECK(std::strcmp(kern::table().name, scalar ? "scalar" : "neon") == 0);
+  CHECK(sd::set_cpu_path(sd::CpuPath::Scalar));
+  CHECK(std::strcmp(kern::table().name, "scalar") == 0);
+  CHECK(sd::set_cpu_path(sd::CpuPath::Neon));
+}
+
+TEST(conversions_are_exact_on_every_tail) {
+  const kern::Table &s = kern::scalar_table(), &t = *kern::neon_table();
+  for (int64_t n = 0; n <= 37; ++n)
+    for (DType d : {DType::F16, DType::BF16}) {
+      std::vector<float> x = rand_vec(n, uint64_t(n) + 1, 300.f);
+      if (n > 2) x[1] = INFINITY, x[2] = -0.f;
+      std::vector<uint16_t> h(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) h[size_t(i)] = d == DType::F16 ? sd::f32_to_f16(x[size_t(i)]) : sd::f32_to_bf16(x[size_t(i)]);
+      std::vector<float> ref(size_t(n) + 1, 7.f), got(size_t(n) + 1, 7.f);  // one guard element
+      s.convert_to_f32(d, h.data(), n, ref.data());
+      t.convert_to_f32(d, h.data(), n, got.data());
+      CHECK_MSG(std::memcmp(ref.data(), got.data(), got.size() * 4) == 0, "%s n=%lld", sd::dtype_name(d), (long long)n);
+    }
+}
+
+TEST(max_exp_silu_gelu_agree_with_scalar_on_every_tail) {
+  const kern::Table &s = kern::scalar_table(), &t = *kern::neon_table();
+  for (int64_t n = 1; n <= 37; ++n) {
+    const std::vector<float> x = rand_vec(n, uint64_t(n) + 100, 8.f);
+    CHECK_MSG(s.max_of(x.data(), n) == t.max_of(x.data(), n), "max n=%lld", (long long)n);
+    std::vector<float> a = x, b = x;
+    const float m = s.max_of(x.data(), n);
+    a.push_back(5.f), b.push_back(5.f);  // guard: must stay untouched
+    const float sa = s.exp_shift_sum(a.data(), n, m), sb = t.exp_shift_sum(b.data(), n, m);
+    CHECK_MSG(max_err(b, a) < 1e-6 && std::fabs(sa - sb) < 1e-6 * sa && b.back() == 5.f, "exp n=%lld", (long long)n);
+    for (int f = 0; f < 2; ++f) {
+      a = x, b = x;
+      a.push_back(5.f), b.push_back(5.f);
+      (f ? s.gelu : s.silu)(a.data(), n);
+      (f ? t.gelu : t.silu)(b.data(), n);
+      // erf by A&S 7.1.26: 1.5e-7 absolute, times |x| <= 8.
+      CHECK_MSG(max_err(b, a) < 2e-6 && b.back() == 5.f, "%s n=%lld: %g", f ? "gelu" : "silu", (long long)n, max_err(b, a));
+    }
+  }
+}
+
+TEST(softmax2_cols_agrees_with_scalar_including_masked_columns) {
+  const kern::Table &s = kern::scalar_table(), &t = *kern::neon_table();
+  const int64_t w = 16;
+  for (int64_t rows : {1, 3, 4, 7, 30}) {
+    std::vector<float> p = rand_vec(rows * w, uint64_t(rows), 20.f);
+    for (int64_t j = 0; j < rows; ++j) p[size_t(j * w + 5)] = -INFINITY;  // a fully masked column
+    std::vector<float> m = rand_vec(w, 7, 10.f), l = rand_vec(w, 8, 1.f);
+    m[0] = m[5] = -INFINITY;  // first block of a column; masked column stays at -inf
+    l[0] = l[5] = 0.f;
+    std::vector<float> p2 = p, m2 = m, l2 = l, al(static_cast<size_t>(w)), al2(static_cast<size_t>(w));
+    s.softmax2_cols(p.data(), rows, w, m.data(), l.data(), al.data());
+    t.softmax2_cols(p2.data(), rows, w, m2.data(), l2.data(), al2.data());
+    CHECK_MSG(m == m2, "rows=%lld: running max", (long long)rows);
+    CHECK_MSG(max_err(p2, p) < 1e-6 && max_err(l2, l) < 1e-6, "rows=%lld: p %g l %g", (long long)rows, max_err(p2, p), max_err(l2, l));
+    // alpha: 2^-126 stands in for 0 where the old max was -inf.
+    CHECK_MSG(max_err(al2, al) < 1e-6, "rows=%lld: alpha %g", (long long)rows, max_err(al2, al));
+  }
+}
