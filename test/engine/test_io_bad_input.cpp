@@ -24,6 +24,8 @@ namespace fs = std::filesystem;
 #endif
 #if defined(__SANITIZE_ADDRESS__) || defined(SD_TEST_ASAN)
 static constexpr double kTimeScale = 5;
+#elif defined(SD_TEST_EMULATED)  // cross build under qemu (scripts/arm64-tests.mjs)
+static constexpr double kTimeScale = 20;
 #else
 static constexpr double kTimeScale = 1;
 #endif

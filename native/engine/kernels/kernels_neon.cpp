@@ -191,6 +191,48 @@ void softmax2_cols(float* p, int64_t rows, int64_t w, float* m, float* l, float*
   }
 }
 
+// Row r (4 values from column c) of a transpose block as f32; the source
+// may be unaligned (mapped tensors), so it is loaded as bytes.
+inline float32x4_t load_row4(DType t, const void* src, int64_t i) {
+  if (t == DType::F32) return vreinterpretq_f32_u8(vld1q_u8(static_cast<const uint8_t*>(src) + 4 * i));
+  const uint16x4_t h = vreinterpret_u16_u8(vld1_u8(static_cast<const uint8_t*>(src) + 2 * i));
+  if (t == DType::F16) return vcvt_f32_f16(vreinterpret_f16_u16(h));
+  return vreinterpretq_f32_u32(vshll_n_u16(h, 16));  // bf16
+}
+
+void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
+  if (t != DType::F32 && t != DType::F16 && t != DType::BF16) fail_unhandled_dtype(t);
+  const int64_t r4 = rows / 4 * 4, c4 = cols / 4 * 4;
+  for (int64_t r = 0; r < r4; r += 4)
+    for (int64_t c = 0; c < c4; c += 4) {
+      const int64_t i = r * ld + c;
+      const float32x4_t a = load_row4(t, src, i), b = load_row4(t, src, i + ld);  // rows r, r+1: columns c..c+3
+      const float32x4_t e = load_row4(t, src, i + 2 * ld), f = load_row4(t, src, i + 3 * ld);
+      // 4x4 transpose: 32-bit pairs, then 64-bit halves.
+      const float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(a, b)), t1 = vreinterpretq_f64_f32(vtrn2q_f32(a, b));
+      const float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(e, f)), t3 = vreinterpretq_f64_f32(vtrn2q_f32(e, f));
+      float* d = dst + c * ldd + r;
+      vst1q_f32(d, vreinterpretq_f32_f64(vtrn1q_f64(t0, t2)));
+      vst1q_f32(d + ldd, vreinterpretq_f32_f64(vtrn1q_f64(t1, t3)));
+      vst1q_f32(d + 2 * ldd, vreinterpretq_f32_f64(vtrn2q_f64(t0, t2)));
+      vst1q_f32(d + 3 * ldd, vreinterpretq_f32_f64(vtrn2q_f64(t1, t3)));
+    }
+  // Tails: rows below r4 (all columns), columns past c4 (rows above r4).
+  auto one = [&](int64_t r, int64_t c) {
+    const int64_t i = r * ld + c;
+    float f;
+    if (t == DType::F32)
+      std::memcpy(&f, static_cast<const char*>(src) + 4 * i, 4);
+    else
+      f = t == DType::F16 ? f16_to_f32(load_u16(src, i)) : bf16_to_f32(load_u16(src, i));
+    dst[c * ldd + r] = f;
+  };
+  for (int64_t r = r4; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) one(r, c);
+  for (int64_t r = 0; r < r4; ++r)
+    for (int64_t c = c4; c < cols; ++c) one(r, c);
+}
+
 }  // namespace
 
 const Table* neon_table() {
@@ -208,6 +250,7 @@ const Table* neon_table() {
     x.silu = silu;
     x.gelu = gelu;
     x.softmax2_cols = softmax2_cols;
+    x.transpose_f32 = transpose_f32;
     x.wino_weights = wino::weights<wino::F4x4, v4f, 4>;
     x.wino_input = wino::input<wino::F4x4, v4f, 4>;
     x.wino_output = wino::output<wino::F4x4, v4f, 4>;
