@@ -3,7 +3,7 @@
 # parser (libFuzzer + ASan/UBSan) and of the TypeScript input parsers, then the
 # engine's C++ tests under ASan + UBSan + LeakSanitizer, and the kernel tests
 # through the AVX-512 code paths emulated with SIMDe (this CPU may lack
-# AVX-512). Fails on any finding.
+# AVX-512) and cross-built for arm64 (NEON) under qemu. Fails on any finding.
 #
 #   env: SD_FUZZ_CI          1 (default): repeatable fuzzing, i.e. every target starts from the
 #                            committed seeds and runs a fixed number of executions with a fixed
@@ -16,7 +16,7 @@
 #        SD_ASAN_EXCLUDE     ctest -E regex of tests skipped under the sanitizers (default:
 #                            test_pipeline_reference, several full pipelines, > 500 s under
 #                            ASan on 2 cores; it runs in the normal test job)
-#        SD_RELIABILITY_SKIP "fuzz", "fuzz-js", "asan" and/or "emul-avx512" to skip a part
+#        SD_RELIABILITY_SKIP "fuzz", "fuzz-js", "asan", "emul-avx512" and/or "arm64" to skip a part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SD_FUZZ_CI="${SD_FUZZ_CI:-1}"
@@ -74,6 +74,18 @@ if ! skip emul-avx512; then
   # unchanged objects with the normal build): about 2 minutes on 2 cores.
   step "kernel tests under emulated AVX-512 (SIMDe; logic, not speed)"
   node scripts/emulated-isa-tests.mjs
+fi
+
+if ! skip arm64; then
+  # Debian's cross compiler and qemu user emulation (test-only), installed when missing.
+  if ! command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 || ! command -v qemu-aarch64 >/dev/null 2>&1; then
+    step "installing g++-aarch64-linux-gnu + qemu-user"
+    apt_install g++-aarch64-linux-gnu qemu-user
+  fi
+  # The kernel/op tests on the scalar and NEON paths and the model tests, cross-built
+  # and run under qemu: a few minutes on 2 cores.
+  step "arm64 kernel and model tests under qemu (NEON; logic, not speed)"
+  node scripts/arm64-tests.mjs
 fi
 
 printf '\n=== reliability: all passed in %d s\n' "$(( $(date +%s) - t_start ))"
