@@ -11,23 +11,12 @@
 //   env: SD_ARM64_BUILD_DIR  build directory (default build-arm64)
 // Needs: apt-get install g++-aarch64-linux-gnu qemu-user
 import { execFileSync } from "node:child_process";
-import { readdirSync } from "node:fs";
-import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { configureTests, engineTests, jobs, root, runner } from "./test-build.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const buildDir = join(root, process.env.SD_ARM64_BUILD_DIR ?? "build-arm64");
-const jobs = String(availableParallelism());
 const args = new Set(process.argv.slice(2));
-const run = (cmd, argv) => {
-  try {
-    execFileSync(cmd, argv, { cwd: root, stdio: "inherit" });
-  } catch (err) {
-    console.error(`arm64-tests: ${cmd} exited with status ${err.status ?? err.signal}`);
-    process.exit(typeof err.status === "number" ? err.status : 1);
-  }
-};
+const run = runner("arm64-tests");
 const have = (cmd) => {
   try {
     execFileSync(cmd, ["--version"], { stdio: "ignore" });
@@ -45,20 +34,9 @@ for (const tool of ["aarch64-linux-gnu-g++", "qemu-aarch64"]) {
 
 const all = args.has("--all");
 const selected = (name) => all || /^test_(kernel|ops|model_|neon)/.test(name);
-const targets = readdirSync(join(root, "test", "engine"))
-  .filter((f) => f.startsWith("test_") && f.endsWith(".cpp"))
-  .map((f) => f.slice(0, -4))
-  .filter(selected);
+const targets = engineTests(selected);
 
-run("cmake", [
-  "-S",
-  root,
-  "-B",
-  buildDir,
-  `-DCMAKE_TOOLCHAIN_FILE=${join(root, "cmake", "aarch64-linux-gnu.cmake")}`,
-  "-DSD_NATIVE_TESTS=ON",
-  "-DCMAKE_BUILD_TYPE=Release",
-]);
+configureTests(run, buildDir, "Release", [`-DCMAKE_TOOLCHAIN_FILE=${join(root, "cmake", "aarch64-linux-gnu.cmake")}`]);
 run("cmake", ["--build", buildDir, "--parallel", jobs, "--target", ...targets]);
 if (!args.has("--build-only")) {
   // Test names are the executable names, plus _scalar/_neon for per-path ones.

@@ -10,22 +10,12 @@
 //          VNNI-only failure in test_lora_quant), not only the default set
 //   env: SD_EMUL_BUILD_DIR  build directory (default build-emul)
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { configureTests, engineTests, jobs, root, runner } from "./test-build.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const buildDir = join(root, process.env.SD_EMUL_BUILD_DIR ?? "build-emul");
-const jobs = String(availableParallelism());
-const run = (cmd, argv, env) => {
-  try {
-    execFileSync(cmd, argv, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
-  } catch (err) {
-    console.error(`emulated-isa-tests: ${cmd} exited with status ${err.status ?? err.signal}`);
-    process.exit(typeof err.status === "number" ? err.status : 1);
-  }
-};
+const run = runner("emulated-isa-tests");
 
 // The emulated kernels are compiled for AVX2+FMA+F16C: a host without them
 // (or not x86-64 Linux, where this is checked) cannot run them.
@@ -49,20 +39,9 @@ if (existsSync("/proc/cpuinfo")) {
 // end to end (the bf16 GEMM).
 const all = process.argv.includes("--all");
 const isEmulatedTest = (name) => all || /^test_(kernel|ops|model_)/.test(name) || name === "test_pipeline_fast";
-const targets = readdirSync(join(root, "test", "engine"))
-  .filter((f) => f.startsWith("test_") && f.endsWith(".cpp"))
-  .map((f) => f.slice(0, -4))
-  .filter(isEmulatedTest);
+const targets = engineTests(isEmulatedTest);
 
-run("cmake", [
-  "-S",
-  root,
-  "-B",
-  buildDir,
-  "-DSD_NATIVE_TESTS=ON",
-  "-DCMAKE_BUILD_TYPE=Release",
-  "-DSD_NATIVE_EMULATE_AVX512=ON",
-]);
+configureTests(run, buildDir, "Release", ["-DSD_NATIVE_EMULATE_AVX512=ON"]);
 run("cmake", ["--build", buildDir, "--parallel", jobs, "--target", ...targets]);
 // Each executable under SD_NATIVE_CPU=avx512; its exit 77 ("path not
 // supported", a skip under ctest) fails here: the emulation was not in effect.

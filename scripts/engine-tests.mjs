@@ -2,32 +2,15 @@
 // Builds the engine's C++ tests and benchmarks (plain CMake, build-tests/)
 // and runs them with ctest. `--build-only` skips running; `--sanitize` builds
 // with ASan+UBSan into build-asan/.
-import { execFileSync } from "node:child_process";
-import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { configureTests, jobs, root, runner } from "./test-build.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
 const sanitize = args.has("--sanitize");
 const buildDir = join(root, process.env.SD_TEST_BUILD_DIR ?? (sanitize ? "build-asan" : "build-tests"));
-const jobs = String(availableParallelism());
-const run = (cmd, argv) => {
-  try {
-    execFileSync(cmd, argv, { cwd: root, stdio: "inherit" });
-  } catch (err) {
-    console.error(`engine-tests: ${cmd} exited with status ${err.status ?? err.signal}`);
-    process.exit(typeof err.status === "number" ? err.status : 1);
-  }
-};
+const run = runner("engine-tests");
 
-run("cmake", [
-  "-S",
-  root,
-  "-B",
-  buildDir,
-  "-DSD_NATIVE_TESTS=ON",
-  `-DCMAKE_BUILD_TYPE=${sanitize ? "RelWithDebInfo" : "Release"}`,
+configureTests(run, buildDir, sanitize ? "RelWithDebInfo" : "Release", [
   `-DSD_NATIVE_SANITIZE=${sanitize ? "ON" : "OFF"}`,
 ]);
 run("cmake", ["--build", buildDir, "--parallel", jobs]);

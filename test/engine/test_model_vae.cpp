@@ -14,16 +14,8 @@
 using namespace sd;
 using namespace modeltest;
 
-namespace {
-
-std::unique_ptr<LoadedModel> tiny_sd1() {
-  return load_fixture_model("tiny-sd1/tiny-sd1.safetensors", {{"vae", "tiny-sd1/diffusers/vae/config.json"}});
-}
-
-}  // namespace
-
 TEST(vae_decode_matches_reference_at_two_sizes) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   VAE vae = VAE::bind(*m);
   CHECK(vae.latent_channels() == 4 && vae.downsample_factor() == 8 && vae.has_encoder());
   CHECK(vae.scaling_factor() == 0.18215f);
@@ -38,7 +30,7 @@ TEST(vae_decode_matches_reference_at_two_sizes) {
 }
 
 TEST(vae_encode_moments_posterior_and_sample_match_reference) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   VAE vae = VAE::bind(*m);
   Refs ref = load_refs("tiny-sd1/ref/vae.safetensors");
   Compute c;
@@ -74,7 +66,7 @@ static Tensor crop(const Tensor& t, int64_t y0, int64_t x0, int64_t h, int64_t w
 }
 
 TEST(vae_tiled_decode_places_and_blends_tiles) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   VAE vae = VAE::bind(*m);
   Refs ref = load_refs("tiny-sd1/ref/vae.safetensors");
   Compute c;
@@ -105,7 +97,7 @@ TEST(vae_tiled_decode_places_and_blends_tiles) {
 }
 
 TEST(vae_refuses_inputs_of_the_wrong_shape) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   VAE vae = VAE::bind(*m);
   Compute c;
   CHECK_THROWS_CODE(vae.decode(c, Tensor::zeros(DType::F32, {1, 3, 8, 8})), ErrorCode::InvalidOption);
@@ -114,7 +106,7 @@ TEST(vae_refuses_inputs_of_the_wrong_shape) {
 }
 
 TEST(vae_with_missing_weights_is_refused) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   m->weights.set("vae.decoder.up.1.block.1.conv2.weight", Tensor::zeros(DType::F32, {32, 31, 3, 3}));
   CHECK_THROWS_CODE(VAE::bind(*m), ErrorCode::ModelFormat);
 }

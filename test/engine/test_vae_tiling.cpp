@@ -10,23 +10,15 @@
 using namespace sd;
 using namespace modeltest;
 
-namespace {
-
-std::unique_ptr<LoadedModel> tiny_sd1() {
-  return load_fixture_model("tiny-sd1/tiny-sd1.safetensors", {{"vae", "tiny-sd1/diffusers/vae/config.json"}});
-}
-
-}  // namespace
-
 TEST(vae_activation_estimate_is_six_full_resolution_maps) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   VAE vae = VAE::bind(*m);
   // 6 maps x 32 channels x (8*16) x (8*24) pixels x 4 bytes.
   CHECK(vae.decode_activation_bytes(16, 24) == int64_t(6) * 32 * 128 * 192 * 4);
 }
 
 TEST(auto_tiles_above_the_threshold_and_explicit_modes_win) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   VAE vae = VAE::bind(*m);
   GenerateParams p;
   // 6 * 32 * 64 * h * w * 4 bytes > 2^30  <=>  h * w > 21845.
@@ -39,7 +31,7 @@ TEST(auto_tiles_above_the_threshold_and_explicit_modes_win) {
 }
 
 TEST(decode_latent_tiles_with_the_requested_sizes) {
-  auto m = tiny_sd1();
+  auto m = load_tiny_sd1();
   VAE vae = VAE::bind(*m);
   Compute c;
   Tensor z = Tensor::zeros(DType::F32, {1, 4, 16, 24});
