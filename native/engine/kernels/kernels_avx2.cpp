@@ -243,20 +243,12 @@ void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t c
         for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (c + j) * ldd + r, col[j]);
       }
     }
-  // Tails: rows below r8 (all columns), columns past c8 (rows above r8).
-  auto one = [&](int64_t r, int64_t c) {
-    const int64_t i = r * ld + c;
-    float f;
-    if (t == DType::F32)
-      std::memcpy(&f, static_cast<const char*>(src) + 4 * i, 4);
-    else
-      f = t == DType::F16 ? _cvtsh_ss(load_u16(src, i)) : bf16_to_f32(load_u16(src, i));
-    dst[c * ldd + r] = f;
-  };
-  for (int64_t r = r8; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) one(r, c);
-  for (int64_t r = 0; r < r8; ++r)
-    for (int64_t c = c8; c < cols; ++c) one(r, c);
+  // Tails through the scalar kernel: rows below r8 (all columns), columns
+  // past c8 (rows above r8).
+  const char* s = static_cast<const char*>(src);
+  const int64_t es = t == DType::F32 ? 4 : 2;
+  scalar_table().transpose_f32(t, s + r8 * ld * es, ld, rows - r8, cols, dst + r8, ldd);
+  scalar_table().transpose_f32(t, s + c8 * es, ld, r8, cols - c8, dst + c8 * ldd, ldd);
 }
 
 }  // namespace

@@ -217,20 +217,12 @@ void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t c
       vst1q_f32(d + 2 * ldd, vreinterpretq_f32_f64(vtrn2q_f64(t0, t2)));
       vst1q_f32(d + 3 * ldd, vreinterpretq_f32_f64(vtrn2q_f64(t1, t3)));
     }
-  // Tails: rows below r4 (all columns), columns past c4 (rows above r4).
-  auto one = [&](int64_t r, int64_t c) {
-    const int64_t i = r * ld + c;
-    float f;
-    if (t == DType::F32)
-      std::memcpy(&f, static_cast<const char*>(src) + 4 * i, 4);
-    else
-      f = t == DType::F16 ? f16_to_f32(load_u16(src, i)) : bf16_to_f32(load_u16(src, i));
-    dst[c * ldd + r] = f;
-  };
-  for (int64_t r = r4; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) one(r, c);
-  for (int64_t r = 0; r < r4; ++r)
-    for (int64_t c = c4; c < cols; ++c) one(r, c);
+  // Tails through the scalar kernel: rows below r4 (all columns), columns
+  // past c4 (rows above r4).
+  const char* s = static_cast<const char*>(src);
+  const int64_t es = t == DType::F32 ? 4 : 2;
+  scalar_table().transpose_f32(t, s + r4 * ld * es, ld, rows - r4, cols, dst + r4, ldd);
+  scalar_table().transpose_f32(t, s + c4 * es, ld, r4, cols - c4, dst + c4 * ldd, ldd);
 }
 
 }  // namespace
