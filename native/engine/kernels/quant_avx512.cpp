@@ -2,7 +2,7 @@
 // adds four u8 x s8 products straight into each i32 lane (no i16 step, no
 // saturation, so the panel path ignores `depth`), on 256-bit vectors so the
 // layouts map one-to-one.
-// Activation quantization and dequantization are the AVX2 ones. Used only when the CPU has
+// Activation quantization, dequantization and 4/5-bit panel packing are the AVX2 ones. Used only when the CPU has
 // AVX-512 VNNI; otherwise the AVX-512 path keeps the AVX2 kernels. The
 // development machine has no VNNI: its bit-identity test runs under
 // SD_NATIVE_CPU=avx512 in the SIMDe-emulated build (scripts/emulated-isa-tests.mjs).
@@ -50,7 +50,8 @@ inline __m256i bcast4(const uint8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out) {
+template <bool Off>
+void panel_4x8_t(int64_t nb, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < nb; ++b) {
     const int8_t* wb = w.q + b * 256;
@@ -65,8 +66,16 @@ void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float*
       const __m256 sc = _mm256_mul_ps(wd, _mm256_set1_ps(xd[r][b]));
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s32[r], corr)), sc, acc[r]);
     }
+    if (Off) {  // + off * d_x * sum(q_x) per block, after the block's codes (as the scalar order)
+      const __m256 wo = _mm256_loadu_ps(w.off + b * 8);
+      for (int r = 0; r < 4; ++r) acc[r] = _mm256_fmadd_ps(wo, _mm256_set1_ps(xd[r][nb + b]), acc[r]);
+    }
   }
   for (int r = 0; r < 4; ++r) _mm256_storeu_ps(out + r * 8, acc[r]);
+}
+
+void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float* const* xd, const QPanel& w, float* out) {
+  return w.off ? panel_4x8_t<true>(nb, xu, xd, w, out) : panel_4x8_t<false>(nb, xu, xd, w, out);
 }
 
 }  // namespace
@@ -74,7 +83,8 @@ void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float*
 const QuantTable* quant_avx512_table() {
   if (!cpu_features().avx512vnni) return nullptr;
   const QuantTable* avx2 = quant_avx2_table();
-  static const QuantTable t{"avx512-vnni", dot_1x4, avx2->quantize_act, panel_4x8, true, avx2->dequantize};
+  // offsets: q4_1 / q5_1 panels run here too; the 4/5-bit panel packer is AVX2's.
+  static const QuantTable t{"avx512-vnni", dot_1x4, avx2->quantize_act, panel_4x8, true, avx2->dequantize, true, avx2->pack_panel};
   return &t;
 }
 
