@@ -289,6 +289,8 @@ void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, in
     for (int64_t tile = t0; tile < t1; ++tile) {
       const int64_t m0 = (tile / tiles_n) * kPanelMt, m1 = std::min(M, m0 + kPanelMt);
       const int64_t p0 = (tile % tiles_n) * kPanelNt, p1 = std::min(op.panels, p0 + kPanelNt);
+      float* yrows[kPanelMt];  // RowMap divides: once per tile row, not per 4x8 kernel call
+      for (int64_t m = m0; m < m1; ++m) yrows[m - m0] = rmap.yrow(m);
       for (int64_t p = p0; p < p1; ++p) {
         const QPanel panel = op.panel(p);
         const int cols = int(std::min<int64_t>(8, N - p * 8));
@@ -306,7 +308,7 @@ void quant_gemm_panel(Compute& c, const PanelFormat& f, int64_t M, int64_t N, in
           float out[32];
           kt.panel_4x8(nb, f.depth, xu, xd, panel, out);
           for (int r = 0; r < rows; ++r) {
-            float* yr = rmap.yrow(m + r) + p * 8 * ys_n;
+            float* yr = yrows[m - m0 + r] + p * 8 * ys_n;
             if (ys_n == 1 && cols == 8) {
               for (int cc = 0; cc < 8; ++cc) yr[cc] = out[r * 8 + cc] + bias8[cc];  // vectorizes
             } else {
@@ -388,6 +390,8 @@ void quant_gemm(Compute& c, int64_t M1, int64_t N, int64_t K, const float* x, in
     for (int64_t tile = t0; tile < t1; ++tile) {
       const int64_t m0 = (tile / tiles_n) * kMt, m1 = std::min(M, m0 + kMt);
       const int64_t n0 = (tile % tiles_n) * kNt, n1 = std::min(N, n0 + kNt);
+      float* yrows[kMt];
+      for (int64_t m = m0; m < m1; ++m) yrows[m - m0] = rmap.yrow(m);
       for (int64_t n = n0; n < n1; ++n) {
         const QRow wr = wa.row(n);
         const float bias = bias_n ? bias_n[n] : 0.f;
@@ -397,7 +401,7 @@ void quant_gemm(Compute& c, int64_t M1, int64_t N, int64_t K, const float* x, in
           for (int j = 0; j < 4; ++j) xr[j] = xa.row(m + std::min(j, rows - 1));
           float out[4];
           t.dot_1x4(groups, wr, xr, out);
-          for (int j = 0; j < rows; ++j) rmap.yrow(m + j)[n * ys_n] = out[j] + bias;
+          for (int j = 0; j < rows; ++j) yrows[m - m0 + j][n * ys_n] = out[j] + bias;
         }
       }
     }
