@@ -330,8 +330,11 @@ const QuantTable& quant_table() {
       [[fallthrough]];
     case CpuPath::Avx2:
       if (const QuantTable* t = quant_avx2_table()) return *t;
-      [[fallthrough]];
-    case CpuPath::Neon:  // no NEON quant kernels yet
+      break;
+    case CpuPath::Neon:
+      if (const QuantTable* t = quant_neon_dotprod_table()) return *t;
+      if (const QuantTable* t = quant_neon_table()) return *t;
+      break;
     case CpuPath::Scalar: break;
   }
   return quant_scalar_table();
@@ -352,7 +355,9 @@ bool quant_gemm_takes(DType t) {
 
 bool quant_gemm_preferred(DType t, int64_t K) {
   PanelFormat f;
-  if (panel_format(t, &f)) return K % 32 == 0 && (f.depth > 0 || &quant_table() == quant_avx512_table());
+  // q8_0 (depth 0) only where a SIMD table multiplies exactly (VNNI, NEON); the scalar kernel is slower than dequantizing.
+  const QuantTable& qt = quant_table();
+  if (panel_format(t, &f)) return K % 32 == 0 && (f.depth > 0 || (qt.any_depth && &qt != &quant_scalar_table()));
   return quant_gemm_takes(t) && K % 256 == 0;
 }
 

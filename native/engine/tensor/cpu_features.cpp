@@ -18,6 +18,15 @@
 #endif
 #endif
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)  // Linux arm64 uapi hwcap bit (older headers lack the name)
+#endif
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 namespace sd {
 
 #ifdef SD_HAVE_CPUID
@@ -72,6 +81,13 @@ static CpuFeatures detect() {
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
   f.neon = true;
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+  f.neon_dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__aarch64__) && defined(__APPLE__)
+  int dp = 0;
+  size_t len = sizeof(dp);
+  f.neon_dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &dp, &len, nullptr, 0) == 0 && dp != 0;
 #endif
 #ifdef SD_EMULATE_AVX512
   if (f.avx2 && f.fma && f.f16c) f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = f.avx512vnni = true;

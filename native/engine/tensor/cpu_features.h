@@ -12,7 +12,8 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512bf16 = false, avx512vnni = false;
-  bool neon = false;  // AArch64 Advanced SIMD (always there on arm64)
+  bool neon = false;          // AArch64 Advanced SIMD (always there on arm64)
+  bool neon_dotprod = false;  // ARMv8.2 SDOT/UDOT (optional before ARMv8.4): the NEON integer GEMM kernels
 };
 
 // In the test-only emulated build (SD_EMULATE_AVX512) the AVX-512 features

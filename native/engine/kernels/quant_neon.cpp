@@ -1,0 +1,97 @@
+// arm64 NEON integer GEMM kernels (quant_table.h contracts) for every
+// AArch64 CPU: the 4-byte dot products as s8 x s8 -> s16 widening
+// multiplies, adjacent pairs summed in s16 (|pair| <= 2 * 127 * 128 < 2^15:
+// activations are in [-127, 127], so this is exact), then pairs of pairs
+// widened into i32 lanes. CPUs with the dot-product extension take
+// quant_neon_dotprod.cpp's SDOT kernels instead, with this file's activation
+// quantization and dequantization. Off AArch64 the table is nullptr.
+#include "kernels/quant_table.h"
+
+#if defined(__aarch64__) && defined(__GNUC__)
+#include <arm_neon.h>
+
+#include <cmath>
+
+#include "kernels/quant_neon_impl.h"
+#include "quant/block_codecs.h"
+
+namespace sd {
+namespace kern {
+namespace {
+
+struct DotMull {
+  static int32x4_t dot(int32x4_t acc, int8x16_t a, int8x16_t b) {
+    const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b)), hi = vmull_high_s8(a, b);  // products of bytes 0..7, 8..15
+    return vpadalq_s16(acc, vpaddq_s16(lo, hi));
+  }
+  // b's 4-byte group L against every group of a.
+  template <int L>
+  static int32x4_t dot_lane(int32x4_t acc, int8x16_t a, int8x16_t b) {
+    return dot(acc, a, vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(b), L)));
+  }
+};
+
+void quantize_act(const float* x, int64_t nb, int qmax, uint8_t* u, float* d) {
+  const int32x4_t hi = vdupq_n_s32(qmax), lo = vdupq_n_s32(-qmax), off = vdupq_n_s32(qmax + 1);
+  for (int64_t b = 0; b < nb; ++b) {
+    float32x4_t v[8];  // the block's 32 values
+    for (int i = 0; i < 8; ++i) v[i] = vld1q_f32(x + b * 32 + 4 * i);
+    float32x4_t m = vabsq_f32(v[0]);
+    for (int i = 1; i < 8; ++i) m = vmaxnmq_f32(m, vabsq_f32(v[i]));  // maxnm: a NaN value is skipped, as std::max(amax, NaN)
+    const float dd = vmaxnmvq_f32(m) / float(qmax), id = dd != 0.f ? 1.f / dd : 0.f;
+    uint16x4_t n[8];
+    for (int i = 0; i < 8; ++i) {
+      const int32x4_t q = vcvtnq_s32_f32(vmulq_n_f32(v[i], id));  // round to nearest even, as lrintf
+      n[i] = vmovn_u32(vreinterpretq_u32_s32(vaddq_s32(vminq_s32(vmaxq_s32(q, lo), hi), off)));
+    }
+    vst1q_u8(u + b * 32, vcombine_u8(vmovn_u16(vcombine_u16(n[0], n[1])), vmovn_u16(vcombine_u16(n[2], n[3]))));
+    vst1q_u8(u + b * 32 + 16, vcombine_u8(vmovn_u16(vcombine_u16(n[4], n[5])), vmovn_u16(vcombine_u16(n[6], n[7]))));
+    d[b] = dd;
+  }
+}
+
+// y[0..16) = d * codes (exact: f16 scale x small integer).
+inline void store16(int8x16_t c, float d, float* y) {
+  const int16x8_t lo = vmovl_s8(vget_low_s8(c)), hi = vmovl_high_s8(c);
+  vst1q_f32(y, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), d));
+  vst1q_f32(y + 4, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(lo)), d));
+  vst1q_f32(y + 8, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), d));
+  vst1q_f32(y + 12, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), d));
+}
+
+void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) {
+  const uint8x16_t low4 = vdupq_n_u8(0x0F);
+  const int8x16_t eight = vdupq_n_s8(8);
+  for (int64_t b = 0; b < nb; ++b, y += 32) {
+    if (t == DType::Q8_0) {  // f16 d, 32 int8 codes
+      const uint8_t* p = src + b * 34;
+      const float d = quant::rd_half(p);
+      store16(vld1q_s8(reinterpret_cast<const int8_t*>(p + 2)), d, y);
+      store16(vld1q_s8(reinterpret_cast<const int8_t*>(p + 18)), d, y + 16);
+    } else {  // q4_0: value i < 16 is the low nibble of byte i, value 16 + i its high nibble, minus 8
+      const uint8_t* p = src + b * 18;
+      const float d = quant::rd_half(p);
+      const uint8x16_t v = vld1q_u8(p + 2);
+      store16(vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, low4)), eight), d, y);
+      store16(vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), eight), d, y + 16);
+    }
+  }
+}
+
+}  // namespace
+
+const QuantTable* quant_neon_table() {
+  static const QuantTable t{"neon", dot_1x4_t<DotMull>, quantize_act, panel_4x8_any<DotMull>, true, dequantize, true};
+  return &t;
+}
+
+}  // namespace kern
+}  // namespace sd
+
+#else
+namespace sd {
+namespace kern {
+const QuantTable* quant_neon_table() { return nullptr; }
+}  // namespace kern
+}  // namespace sd
+#endif

@@ -1,0 +1,173 @@
+// arm64 only (test/engine/CMakeLists.txt builds test_neon* where SD_IS_ARM64):
+// the NEON integer GEMM tables. The dot-product extension is detected (qemu's
+// default CPU has it, so under emulation the SDOT kernels are the ones that
+// run) and picked on the neon path; every entry of both NEON tables (SDOT and
+// the baseline widening-multiply one) is bit-identical to the scalar
+// reference on random and extreme operands, one entry at a time. The GEMM
+// driver on the neon path is covered by test_kernel_quant_neon.
+#define SD_TEST_MAIN
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "kernel_test_util.h"
+#include "kernels/quant_table.h"
+#include "tensor/cpu_features.h"
+
+using sd::DType;
+namespace kern = sd::kern;
+
+namespace {
+
+int rand_int(ktest::Rng& r, int lo, int hi) {
+  r.uniform();
+  return lo + int((r.s >> 33) % uint64_t(hi - lo + 1));
+}
+
+bool same_bits(const void* a, const void* b, size_t bytes) { return std::memcmp(a, b, bytes) == 0; }
+
+// The NEON tables this CPU can run.
+std::vector<const kern::QuantTable*> neon_tables() {
+  std::vector<const kern::QuantTable*> v{kern::quant_neon_table()};
+  if (const kern::QuantTable* t = kern::quant_neon_dotprod_table()) v.push_back(t);
+  return v;
+}
+
+// One panel of nb blocks: codes [nb * 256], scales and offsets [nb * 8],
+// corr = 128 * sum(codes) per column and block (the pack_panel contract).
+struct Panel {
+  std::vector<int8_t> q;
+  std::vector<float> d, off;
+  std::vector<int32_t> corr;
+  Panel(int64_t nb, ktest::Rng& r, int lo, int hi) : q(size_t(nb * 256)), d(size_t(nb * 8)), off(size_t(nb * 8)), corr(size_t(nb * 8)) {
+    for (auto& c : q) c = static_cast<int8_t>(rand_int(r, lo, hi));
+    for (size_t i = 0; i < d.size(); ++i) {
+      d[i] = std::fabs(r.uniform()) * 0.01f;
+      off[i] = r.uniform() * 0.1f;
+    }
+    for (int64_t b = 0; b < nb; ++b)
+      for (int c = 0; c < 8; ++c) {
+        int sum = 0;
+        for (int t = 0; t < 8; ++t)
+          for (int k = 0; k < 4; ++k) sum += q[size_t(b * 256 + t * 32 + c * 4 + k)];
+        corr[size_t(b * 8 + c)] = 128 * sum;
+      }
+  }
+  kern::QPanel view(bool offsets) const { return {q.data(), d.data(), corr.data(), offsets ? off.data() : nullptr}; }
+};
+
+}  // namespace
+
+TEST(dotprod_is_detected_and_the_neon_path_picks_its_table) {
+#ifdef SD_TEST_EMULATED
+  // qemu-aarch64's default CPU ("max") implements FEAT_DotProd: the SDOT kernels must be the ones exercised.
+  CHECK_MSG(sd::cpu_features().neon_dotprod, "qemu's CPU has dotprod but cpu_features() does not report it");
+#endif
+  CHECK(kern::quant_neon_table() != nullptr);
+  CHECK((kern::quant_neon_dotprod_table() != nullptr) == sd::cpu_features().neon_dotprod);
+  const char* neon_name = sd::cpu_features().neon_dotprod ? "neon-dotprod" : "neon";
+  const char* env = std::getenv("SD_NATIVE_CPU");
+  const bool scalar = env && std::strcmp(env, "scalar") == 0;
+  CHECK(std::strcmp(kern::quant_table().name, scalar ? "scalar" : neon_name) == 0);
+  CHECK(sd::set_cpu_path(sd::CpuPath::Scalar));
+  CHECK(std::strcmp(kern::quant_table().name, "scalar") == 0);
+  CHECK(sd::set_cpu_path(sd::CpuPath::Neon));
+  CHECK(std::strcmp(kern::quant_table().name, neon_name) == 0);
+}
+
+TEST(panel_4x8_matches_scalar_bit_for_bit) {
+  // Random activations over the whole u range and q8_0-range codes; then the
+  // extremes (u = 1 or 255 against codes -128 / 127) where a 16-bit pair sum
+  // would overflow if the bound were wrong; with and without offsets.
+  const kern::QuantTable& ref = kern::quant_scalar_table();
+  struct Case {
+    int64_t nb;
+    int ulo, uhi, clo, chi;
+  };
+  const Case cases[] = {{1, 1, 255, -128, 127},    {3, 1, 255, -128, 127},  {9, 1, 255, -8, 7},  {2, 1, 1, -128, -128},
+                        {2, 255, 255, -128, -128}, {2, 255, 255, 127, 127}, {5, 1, 255, -16, 15}};
+  for (const kern::QuantTable* t : neon_tables())
+    for (const Case& cs : cases)
+      for (bool offsets : {false, true}) {
+        ktest::Rng r(uint64_t(cs.nb * 31 + cs.ulo + cs.chi));
+        const Panel p(cs.nb, r, cs.clo, cs.chi);
+        std::vector<uint8_t> u(size_t(4 * cs.nb * 32));
+        for (auto& v : u) v = static_cast<uint8_t>(rand_int(r, cs.ulo, cs.uhi));
+        std::vector<float> xd(size_t(4 * 2 * cs.nb));  // per row: nb scales, nb block sums
+        for (auto& v : xd) v = r.uniform();
+        const uint8_t* xu[4];
+        const float* xdr[4];
+        for (int i = 0; i < 4; ++i) xu[i] = u.data() + i * cs.nb * 32, xdr[i] = xd.data() + i * 2 * cs.nb;
+        float got[32], want[32];
+        ref.panel_4x8(cs.nb, 0, xu, xdr, p.view(offsets), want);
+        t->panel_4x8(cs.nb, 0, xu, xdr, p.view(offsets), got);
+        CHECK_MSG(same_bits(got, want, sizeof got), "%s nb=%lld u [%d, %d] codes [%d, %d] offsets %d: got %g want %g", t->name,
+                  (long long)cs.nb, cs.ulo, cs.uhi, cs.clo, cs.chi, int(offsets), double(got[0]), double(want[0]));
+      }
+}
+
+TEST(dot_1x4_matches_scalar_bit_for_bit) {
+  // Weight codes 0..31, activations [-127, 127] (the group path's ranges), over 1..3 groups.
+  const kern::QuantTable& ref = kern::quant_scalar_table();
+  for (const kern::QuantTable* t : neon_tables())
+    for (int64_t groups : {1, 2, 3}) {
+      ktest::Rng r(uint64_t(100 + groups));
+      const size_t nq = size_t(groups * 256), nd = size_t(groups * 8);
+      std::vector<int8_t> q(5 * nq);
+      std::vector<float> f(10 * nd);
+      for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<int8_t>(i < nq ? rand_int(r, 0, 31) : rand_int(r, -127, 127));
+      for (auto& v : f) v = r.uniform();
+      const kern::QRow w{q.data(), f.data(), f.data() + nd};
+      kern::QRow x[4];
+      for (int j = 0; j < 4; ++j) x[j] = {q.data() + (j + 1) * nq, f.data() + (2 * j + 2) * nd, f.data() + (2 * j + 3) * nd};
+      float got[4], want[4];
+      ref.dot_1x4(groups, w, x, want);
+      t->dot_1x4(groups, w, x, got);
+      CHECK_MSG(same_bits(got, want, sizeof got), "%s groups=%lld: got %g want %g", t->name, (long long)groups, double(got[0]),
+                double(want[0]));
+    }
+}
+
+TEST(quantize_act_matches_scalar_bit_for_bit) {
+  // Random blocks, an all-zero block (d = 0, every u = qmax + 1) and a block
+  // of exact halves of its step (round-half-to-even ties), for two qmax.
+  const int64_t nb = 6;
+  std::vector<float> x(size_t(nb * 32));
+  ktest::Rng r(7);
+  for (auto& v : x) v = r.uniform() * 3.f;
+  for (int e = 0; e < 32; ++e) x[size_t(32 + e)] = 0.f;
+  for (int e = 0; e < 32; ++e) x[size_t(64 + e)] = e == 0 ? 127.f : float(e % 9) - 3.5f;  // d = 1: x.5 ties
+  const kern::QuantTable& ref = kern::quant_scalar_table();
+  for (const kern::QuantTable* t : neon_tables())
+    for (int qmax : {127, 63}) {
+      std::vector<uint8_t> ug(x.size()), uw(x.size());
+      float dg[nb], dw[nb];
+      ref.quantize_act(x.data(), nb, qmax, uw.data(), dw);
+      t->quantize_act(x.data(), nb, qmax, ug.data(), dg);
+      CHECK_MSG(same_bits(ug.data(), uw.data(), ug.size()) && same_bits(dg, dw, sizeof dg), "%s qmax=%d", t->name, qmax);
+    }
+}
+
+TEST(dequantize_matches_scalar_bit_for_bit) {
+  const int64_t nb = 5;
+  for (DType type : {DType::Q8_0, DType::Q4_0}) {
+    const int64_t bytes = type == DType::Q8_0 ? 34 : 18;
+    std::vector<uint8_t> src(size_t(nb * bytes));
+    ktest::Rng r{uint64_t(bytes)};
+    for (auto& v : src) v = static_cast<uint8_t>(rand_int(r, 0, 255));
+    for (int64_t b = 0; b < nb; ++b) {  // finite f16 scales of both signs
+      const uint16_t h = sd::f32_to_f16(r.uniform() * 0.05f);
+      src[size_t(b * bytes)] = uint8_t(h & 0xFF);
+      src[size_t(b * bytes + 1)] = uint8_t(h >> 8);
+    }
+    std::vector<float> got(size_t(nb * 32)), want(got.size());
+    kern::quant_scalar_table().dequantize(type, src.data(), nb, want.data());
+    for (const kern::QuantTable* t : neon_tables()) {
+      t->dequantize(type, src.data(), nb, got.data());
+      CHECK_MSG(same_bits(got.data(), want.data(), got.size() * 4), "%s %s", t->name, sd::dtype_name(type));
+    }
+  }
+}
