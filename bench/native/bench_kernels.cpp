@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
   for (int64_t N : {320, 2560}) {
     if (!bf16 || !wanted("linear")) break;
     sd::Compute cf = c;
-    cf.bf16_linear = true;
+    cf.bf16 = true;
     Tensor x = rand_tensor({1, 4096, 320}), w = rand_tensor({N, 320}, DType::F16), b = rand_tensor({N});
     Timing s = time_median([&] { sd::ops::linear(cf, x, w, &b); }, reps, budget);
     rows.push_back({"linear bf16 (fast)", "4096x320x" + std::to_string(N), 2.0 * 4096 * N * 320, s, true});
@@ -166,7 +166,15 @@ int main(int argc, char** argv) {
   att(4096, 77, 8, 40);
   att(1024, 77, 8, 80);  // SD 1.x cross-attention, levels 1 and 2
   att(256, 77, 8, 160);
-  att(4096, 77, 5, 64);  // SD 2.x head size
+  att(4096, 77, 5, 64);            // SD 2.x head size
+  for (int64_t Nk : {4096, 77}) {  // precision "fast": the products on the bf16 kernel
+    if (!bf16 || !wanted("attention")) break;
+    sd::Compute cf = c;
+    cf.bf16 = true;
+    Tensor q = rand_tensor({1, 4096, 320}), k = rand_tensor({1, Nk, 320}), v = rand_tensor({1, Nk, 320});
+    Timing s = time_median([&] { sd::ops::attention(cf, q, k, v, 8, false, 1.f / std::sqrt(40.f)); }, reps, budget);
+    rows.push_back({"attention bf16 (fast)", "8h q4096 k" + std::to_string(Nk) + " d40", 4.0 * 8 * 4096 * Nk * 40, s, true});
+  }
 #ifdef SD_BENCH_CBLAS
   for (int64_t N : {320, 2560}) {
     Tensor x = rand_tensor({4096, 320}), w = rand_tensor({N, 320}), y = Tensor::empty(DType::F32, {4096, N});

@@ -212,15 +212,15 @@ TEST(kernel_is_bit_identical_for_1_and_2_threads) {
   CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
 }
 
-// Compute::bf16_linear (precision "fast") switches linear() to the bf16 GEMM
+// Compute::bf16 (precision "fast") switches linear() to the bf16 GEMM
 // where the path has it and changes nothing elsewhere; off is the default.
 TEST(linear_runs_the_bf16_gemm_only_when_asked_and_available) {
   const Tensor x = ktest::rand_tensor({5, 3, 40}, 21), w = ktest::as_dtype(ktest::rand_tensor({24, 40}, 22), DType::F16);
   const Tensor b = ktest::rand_tensor({24}, 23);
   sd::Compute c;
-  CHECK(!c.bf16_linear);
+  CHECK(!c.bf16);
   const Tensor y0 = sd::ops::linear(c, x, w, &b);  // [5, 3, 24]
-  c.bf16_linear = true;
+  c.bf16 = true;
   const Tensor y1 = sd::ops::linear(c, x, w, &b);
   if (sd::kern::gemm_bf16_available()) {
     std::vector<float> g(15 * 24);

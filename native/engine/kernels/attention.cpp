@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/attention_bf16.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/kernel_table.h"
 #include "kernels/op_checks.h"
 #include "kernels/ops.h"
@@ -141,6 +143,10 @@ Tensor attention(Compute& c, const Tensor& q, Tensor k, Tensor v, int heads, boo
   const float* kp = k.data_as<float>();
   const float* vp = v.data_as<float>();
   float* op_ = out.data_as<float>();
+  if (c.bf16 && kern::gemm_bf16_available()) {  // precision "fast"
+    kern::attention_bf16(c, qp, std::move(k), std::move(v), B, Nq, Nk, HD, heads, causal, scale, op_);
+    return out;
+  }
   if (!causal && Nk <= kOneBlockKeys) {
     attention_one_block(c, qp, kp, vp, B, Nq, Nk, HD, heads, scale, op_);
     return out;

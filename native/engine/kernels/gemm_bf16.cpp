@@ -16,6 +16,15 @@
 
 namespace sd {
 namespace kern {
+
+uint32_t round_bf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40;
+  const uint32_t h = (x + 0x7fffu + ((x >> 16) & 1)) >> 16;
+  return (h & 0x7f80u) ? h : h & 0x8000u;
+}
+
 namespace {
 
 constexpr int64_t kKpMax = 192;         // pairs per depth block (B micro-panel 192 x 32 x 4 B = 24 KiB, in L1)
@@ -24,15 +33,6 @@ constexpr int64_t kMt = 96, kNt = 128;  // output tile (rows rounded up to mr, c
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// f32 -> bf16 bits: round to nearest even, NaN kept quiet, subnormal
-// results flushed to signed zero (vdpbf16ps reads bf16 subnormals as zero).
-inline uint32_t round_bf16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40;
-  const uint32_t h = (x + 0x7fffu + ((x >> 16) & 1)) >> 16;
-  return (h & 0x7f80u) ? h : h & 0x8000u;
-}
 inline uint32_t flush_bf16(uint16_t h) { return (h & 0x7f80u) ? h : h & 0x8000u; }
 
 // Element (r, k) of the view as bf16 bits; 0 beyond the depth K.
@@ -89,8 +89,6 @@ void check_dtype(const MatView& v) {
     fail(ErrorCode::ModelUnsupported, std::string("bf16 GEMM does not take ") + dtype_name(v.dtype) + " operands");
 }
 
-const Bf16Kernel* current_kernel() { return cpu_path() == CpuPath::Avx512 ? bf16_avx512_kernel() : nullptr; }
-
 inline float bf16_value(uint32_t h) {
   const uint32_t x = h << 16;
   float f;
@@ -100,11 +98,32 @@ inline float bf16_value(uint32_t h) {
 
 }  // namespace
 
-bool gemm_bf16_available() { return current_kernel() != nullptr; }
+const Bf16Kernel* bf16_kernel() { return cpu_path() == CpuPath::Avx512 ? bf16_avx512_kernel() : nullptr; }
+
+bool gemm_bf16_available() { return bf16_kernel() != nullptr; }
+
+void pack_bf16_pairs(const Bf16Kernel& kt, const MatView& v, int64_t K, int64_t r0, int rows, int w, int64_t p0, int64_t kp,
+                     uint32_t* dst) {
+  check_dtype(v);
+  for (int64_t c0 = 0; c0 < kp; c0 += kKpMax)  // pack_pairs' row buffer holds kKpMax pairs
+    pack_pairs(kt, v, K, r0, rows, w, p0 + c0, std::min(kKpMax, kp - c0), dst + c0 * w);
+}
+
+void gemm_bf16_packed(const Bf16Kernel& kt, int64_t M, int64_t N, int64_t kp, const uint32_t* pa, const uint32_t* pb, float* C, int64_t ldc,
+                      bool acc) {
+  for (int64_t j = 0; j < N; j += kt.nr) {
+    const uint32_t* bp = pb + (j / kt.nr) * kt.nr * kp;
+    const int n = int(std::min<int64_t>(kt.nr, N - j));
+    for (int64_t i = 0; i < M; i += kt.mr) {
+      const int m = int(std::min<int64_t>(kt.mr, M - i));
+      (m <= kt.mr_short ? kt.ukernel_short : kt.ukernel)(kp, pa + (i / kt.mr) * kt.mr * kp, bp, C + i * ldc + j, ldc, m, n, acc);
+    }
+  }
+}
 
 void gemm_bf16(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView& A, const MatView& B, float* C, int64_t ldc,
                const float* bias_n) {
-  const Bf16Kernel* kt = current_kernel();
+  const Bf16Kernel* kt = bf16_kernel();
   if (!kt) fail(ErrorCode::Internal, "bf16 GEMM called without a bf16 kernel on this CPU path");
   if (M <= 0 || N <= 0) return;
   check_dtype(A);

@@ -23,15 +23,40 @@ namespace kern {
 // p < pairs (a multiple of 16), src 2 * pairs f32 at any alignment, rounded
 // exactly as the driver's scalar packing does (nearest even, NaN quiet,
 // subnormals to signed zero).
+// pack_rows: dst[j] = bf16(s * lo[j]) | bf16(s * hi[j]) << 16 for j < n (a
+// multiple of 16): two rows of a depth-major operand (depth 2p and 2p + 1)
+// as one row of pairs, the product s * x rounded to f32 first, then as
+// round_pairs.
 struct Bf16Kernel {
   const char* name;
   int mr, nr, mr_short;
   void (*ukernel)(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int m, int n, bool acc);
   void (*ukernel_short)(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int m, int n, bool acc);
   void (*round_pairs)(const void* src, int64_t pairs, uint32_t* dst);
+  void (*pack_rows)(const float* lo, const float* hi, int64_t n, float s, uint32_t* dst);
 };
 // Defined in gemm_bf16_avx512.cpp: nullptr without AVX-512 BF16 (or x86 dispatch).
 const Bf16Kernel* bf16_avx512_kernel();
+
+// The kernel of the current CPU path (the avx512 path on a CPU with AVX-512
+// BF16), else nullptr.
+const Bf16Kernel* bf16_kernel();
+
+// f32 -> bf16 bits as every packing rounds: nearest even, NaN kept quiet,
+// subnormal results flushed to signed zero (vdpbf16ps reads them as zero).
+uint32_t round_bf16(float f);
+
+// Packs rows [r0, r0 + rows) x pairs [p0, p0 + kp) of `v` ((row, depth) ->
+// element, depth < K; pairs beyond K are 0) into a micro-panel [kp][w] of
+// pairs, rows past `rows` zero: the GEMM's own A / B packing, for callers
+// that drive the micro-kernels themselves (attention).
+void pack_bf16_pairs(const Bf16Kernel& kt, const MatView& v, int64_t K, int64_t r0, int rows, int w, int64_t p0, int64_t kp, uint32_t* dst);
+
+// C [M, N] (row stride ldc) (+)= A @ B over kp pairs from packed operands:
+// pa = A panels [ceil(M / mr)][kp][mr], pb = B panels [ceil(N / nr)][kp][nr]
+// (gemm_packed()'s layout in pairs). One thread.
+void gemm_bf16_packed(const Bf16Kernel& kt, int64_t M, int64_t N, int64_t kp, const uint32_t* pa, const uint32_t* pb, float* C, int64_t ldc,
+                      bool acc);
 
 // True when the current CPU path runs the bf16 kernel (the avx512 path on a
 // CPU with AVX-512 BF16).

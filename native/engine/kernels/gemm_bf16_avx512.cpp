@@ -89,10 +89,24 @@ void round_pairs(const void* src, int64_t pairs, uint32_t* dst) {
   }
 }
 
+// The high u16 of u32 lane j of the first vector, then of the second, for j = 0..15.
+alignas(64) const uint16_t kHighPairs[32] = {1,  33, 3,  35, 5,  37, 7,  39, 9,  41, 11, 43, 13, 45, 15, 47,
+                                             17, 49, 19, 51, 21, 53, 23, 55, 25, 57, 27, 59, 29, 61, 31, 63};
+
+void pack_rows(const float* lo, const float* hi, int64_t n, float s, uint32_t* dst) {
+  const __m512i idx = _mm512_load_si512(kHighPairs);
+  const __m512 vs = _mm512_set1_ps(s);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __m512i l = round_bf16_high(_mm512_castps_si512(_mm512_mul_ps(vs, _mm512_loadu_ps(lo + j))));
+    const __m512i h = round_bf16_high(_mm512_castps_si512(_mm512_mul_ps(vs, _mm512_loadu_ps(hi + j))));
+    _mm512_storeu_si512(dst + j, _mm512_permutex2var_epi16(l, idx, h));
+  }
+}
+
 }  // namespace
 
 const Bf16Kernel* bf16_avx512_kernel() {
-  static const Bf16Kernel k{"avx512-bf16", kMr, kNr, kMrShort, ukernel, ukernel_short, round_pairs};
+  static const Bf16Kernel k{"avx512-bf16", kMr, kNr, kMrShort, ukernel, ukernel_short, round_pairs, pack_rows};
   return cpu_features().avx512bf16 && cpu_path_supported(CpuPath::Avx512) ? &k : nullptr;
 }
 

@@ -23,7 +23,7 @@ Tensor linear_impl(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b
   // A = x [M, K] row-major; B(k, n) = w[n, k].
   const kern::MatView xa{x.data(), DType::F32, K, 1}, wt{w.data(), w.dtype(), 1, K};
   // precision "fast": the bf16 GEMM where this CPU path has it.
-  if (c.bf16_linear && kern::gemm_bf16_available())
+  if (c.bf16 && kern::gemm_bf16_available())
     kern::gemm_bf16(c.pool, M, N, K, xa, wt, y.data_as<float>(), N, b ? bias.data() : nullptr);
   else
     kern::gemm(c.pool, M, N, K, xa, wt, y.data_as<float>(), N, b ? bias.data() : nullptr);

@@ -31,7 +31,10 @@ struct Compute {
   ThreadPool* pool = nullptr;  // nullptr: run on the calling thread
   Arena* arena = nullptr;      // nullptr: plain heap (Tensor::empty)
   OpTimers* timers = nullptr;  // nullptr: no timing
-  bool bf16_linear = false;    // precision "fast": linear() as a bf16 GEMM where the CPU path has one
+  // precision "fast": where the CPU path has the bf16 GEMM, linear(),
+  // attention()'s products and F(2x2) Winograd conv2d()s run on it (operands
+  // rounded to bf16, f32 accumulation).
+  bool bf16 = false;
 };
 
 namespace ops {

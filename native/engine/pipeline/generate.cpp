@@ -133,7 +133,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   // (256x256: 65 MB live, 293 MB reserved) for no measurable speed-up.
   Compute c;
   c.pool = &pool;
-  c.bf16_linear = result->precision == Precision::Fast;
+  c.bf16 = result->precision == Precision::Fast;
   GenerateTimings& tm = result->timings;
   tm.op_timers = op_timers_requested();
   if (tm.op_timers) c.timers = &tm.encode_ops;
