@@ -15,6 +15,7 @@ namespace sd {
 
 class ThreadPool;
 class Arena;
+class GroupNormSession;
 
 // Wall time and call count per op family, accumulated by the ops when a
 // Compute carries one (the calling thread updates it; not thread-safe).
@@ -35,6 +36,7 @@ struct Compute {
   // attention()'s products and F(2x2) Winograd conv2d()s run on it (operands
   // rounded to bf16, f32 accumulation).
   bool bf16 = false;
+  GroupNormSession* group_norm_stats = nullptr;  // tiled VAE decode: shared GroupNorm statistics (models/group_norm_session.h)
 };
 
 namespace ops {
@@ -54,6 +56,24 @@ inline Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor*
 Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu = false);
 // The same in place (a group's statistics are taken before it is overwritten).
 void group_norm_(Compute& c, Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu = false);
+// Sums of a GroupNorm input for one (batch, group), in double: statistics
+// shared across the tiles of a map too large to normalise in one piece.
+struct GroupSums {
+  double sum = 0;     // sum of x
+  double sumsq = 0;   // sum of x^2
+  int64_t count = 0;  // elements
+};
+// Spatial rows [y0, y1) and columns [x0, x1) of a [B, C, H, W] map.
+struct Region2d {
+  int64_t y0, y1, x0, x1;
+};
+// acc[b * groups + g] (B*groups entries) += the sums of x [B, C, H, W] over `region`.
+void group_sums(Compute& c, const Tensor& x, int groups, const Region2d& region, GroupSums* acc);
+// group_norm with given statistics instead of x's own: stats[b * groups + g]
+// (B*groups entries, count > 0) give mean = sum/count, var = sumsq/count - mean^2.
+Tensor group_norm(Compute& c, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu,
+                  const GroupSums* stats);
+void group_norm_(Compute& c, Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu, const GroupSums* stats);
 // x [..., C]; normalises over the last dim.
 Tensor layer_norm(Compute& c, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 

@@ -1,6 +1,7 @@
 #include "models/layers.h"
 
 #include "core/error.h"
+#include "models/group_norm_session.h"
 
 namespace sd {
 
@@ -90,11 +91,22 @@ GroupNorm GroupNorm::bind(const ModelWeights& wts, const std::string& prefix, in
   return n;
 }
 
-Tensor GroupNorm::operator()(Compute& c, const Tensor& x, bool silu) const { return ops::group_norm(c, x, groups, gamma, beta, eps, silu); }
+// With a statistics session (tiled VAE decode) the session decides which
+// statistics normalise x; without one, x's own (the reference path).
+Tensor GroupNorm::operator()(Compute& c, const Tensor& x, bool silu) const {
+  const ops::GroupSums* stats = c.group_norm_stats ? c.group_norm_stats->next(c, x, groups) : nullptr;
+  if (stats) return ops::group_norm(c, x, groups, gamma, beta, eps, silu, stats);
+  return ops::group_norm(c, x, groups, gamma, beta, eps, silu);
+}
 
 Tensor GroupNorm::consume(Compute& c, Tensor x, bool silu) const {
-  if (x.owner().use_count() != 1) return (*this)(c, x, silu);
-  ops::group_norm_(c, x, groups, gamma, beta, eps, silu);
+  const ops::GroupSums* stats = c.group_norm_stats ? c.group_norm_stats->next(c, x, groups) : nullptr;
+  if (x.owner().use_count() != 1)
+    return stats ? ops::group_norm(c, x, groups, gamma, beta, eps, silu, stats) : ops::group_norm(c, x, groups, gamma, beta, eps, silu);
+  if (stats)
+    ops::group_norm_(c, x, groups, gamma, beta, eps, silu, stats);
+  else
+    ops::group_norm_(c, x, groups, gamma, beta, eps, silu);
   return x;
 }
 

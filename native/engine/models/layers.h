@@ -58,6 +58,7 @@ struct GroupNorm {
   static GroupNorm bind(const ModelWeights& wts, const std::string& prefix, int groups, float eps);
   int64_t channels() const { return gamma.size(0); }
   // x [B, C, *spatial]; `silu` fuses the activation that follows every norm in the ResNets.
+  // Statistics are x's own unless c.group_norm_stats supplies shared ones.
   Tensor operator()(Compute& c, const Tensor& x, bool silu = false) const;
   // The same for an activation the caller is done with: normalised in place
   // when nothing else holds its storage (one activation less alive), else copied.

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "models/group_norm_session.h"
 #include "models/hparams.h"
 
 namespace sd {
@@ -132,7 +133,7 @@ VaePosterior VAE::encode(Compute& c, const Tensor& image) const {
   return p;
 }
 
-Tensor VAE::decode(Compute& c, const Tensor& z) const {
+Tensor VAE::decode_features(Compute& c, const Tensor& z) const {
   if (z.dim() != 4 || z.size(1) != latent_channels_)
     fail(ErrorCode::InvalidOption,
          "vae decoder input must be [B, " + std::to_string(latent_channels_) + ", h, w], got " + shape_str(z.shape()));
@@ -140,7 +141,11 @@ Tensor VAE::decode(Compute& c, const Tensor& z) const {
   h = dec_conv_in_(c, h);                                              // [B, Cn, h, w]
   h = dec_mid_.forward(c, std::move(h));
   for (size_t i = decoder_up_.size(); i-- > 0;) h = decoder_up_[i].forward(c, std::move(h));
-  return dec_conv_out_(c, dec_norm_out_.consume(c, std::move(h), /*silu=*/true));  // [B, 3, f*h, f*w]
+  return h;  // [B, C0, f*h, f*w]
+}
+
+Tensor VAE::decode(Compute& c, const Tensor& z) const {
+  return dec_conv_out_(c, dec_norm_out_.consume(c, decode_features(c, z), /*silu=*/true));  // [B, 3, f*h, f*w]
 }
 
 int64_t VAE::decode_activation_bytes(int64_t h, int64_t w) const {
@@ -156,6 +161,14 @@ static std::vector<int64_t> tile_starts(int64_t n, int64_t tile, int64_t overlap
   for (int64_t s = tile - overlap; s + tile < n; s += tile - overlap) starts.push_back(s);
   starts.push_back(n - tile);
   return starts;
+}
+
+// The latent positions tile k owns along one axis (tile coordinates): each
+// overlap is split at its middle, so every position belongs to one tile.
+static std::pair<int64_t, int64_t> own_range(const std::vector<int64_t>& starts, size_t k, int64_t len, int64_t n) {
+  int64_t lo = k ? (starts[k - 1] + len + starts[k]) / 2 : 0;
+  int64_t hi = k + 1 < starts.size() ? (starts[k] + len + starts[k + 1]) / 2 : n;
+  return {lo - starts[k], hi - starts[k]};
 }
 
 // Blend weight along one axis of a tile of `len` pixels: a linear ramp of
@@ -174,21 +187,50 @@ Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) con
   if (z.dim() != 4 || z.size(1) != latent_channels_)
     fail(ErrorCode::InvalidOption,
          "vae decoder input must be [B, " + std::to_string(latent_channels_) + ", h, w], got " + shape_str(z.shape()));
-  int64_t b = z.size(0), l = z.size(1), h = z.size(2), w = z.size(3);
+  const int64_t b = z.size(0), l = z.size(1), h = z.size(2), w = z.size(3);
   if (h <= tile && w <= tile) return decode(c, z);
-  int64_t f = downsample_factor(), ramp = int64_t(overlap) * f;
+  const int64_t f = downsample_factor(), ramp = int64_t(overlap) * f;
+  const int64_t th = std::min<int64_t>(tile, h), tw = std::min<int64_t>(tile, w);
+  const std::vector<int64_t> ys = tile_starts(h, tile, overlap), xs = tile_starts(w, tile, overlap);
   Tensor zf = z.to_f32();
-  Tensor out;                                               // [B, 3, f*h, f*w]: weighted sum of tiles
-  Tensor wsum = Tensor::zeros(DType::F32, {f * h, f * w});  // [f*h, f*w]
-  std::vector<int64_t> ys = tile_starts(h, tile, overlap), xs = tile_starts(w, tile, overlap);
+  auto crop = [&](size_t ty, size_t tx) {
+    Tensor t = Tensor::empty(DType::F32, {b, l, th, tw});  // [B, L, th, tw]
+    for (int64_t p = 0; p < b * l; ++p)
+      for (int64_t y = 0; y < th; ++y)
+        std::memcpy(t.data_as<float>() + (p * th + y) * tw, zf.data_as<float>() + (p * h + ys[ty] + y) * w + xs[tx], size_t(tw) * 4);
+    return t;
+  };
+  GroupNormSession stats;
+  Compute tc = c;  // the tiles' GroupNorms consult `stats`
+  tc.group_norm_stats = &stats;
+  auto begin_tile = [&](size_t ty, size_t tx) {
+    auto [y0, y1] = own_range(ys, ty, th, h);
+    auto [x0, x1] = own_range(xs, tx, tw, w);
+    stats.begin_tile(th, tw, {y0, y1, x0, x1});
+  };
+
+  // Pass 1: every GroupNorm input's sums over the whole map, each tile
+  // adding its own region (its norms still use the tile's statistics, so
+  // these are the whole map's only approximately; see docs/performance.md).
+  // Nothing after the last norm runs.
+  stats.begin_pass(/*record=*/true, /*apply=*/false);
   for (size_t ty = 0; ty < ys.size(); ++ty)
     for (size_t tx = 0; tx < xs.size(); ++tx) {
-      int64_t y0 = ys[ty], x0 = xs[tx], th = std::min<int64_t>(tile, h), tw = std::min<int64_t>(tile, w);
-      Tensor crop = Tensor::empty(DType::F32, {b, l, th, tw});  // [B, L, th, tw]
-      for (int64_t p = 0; p < b * l; ++p)
-        for (int64_t y = 0; y < th; ++y)
-          std::memcpy(crop.data_as<float>() + (p * th + y) * tw, zf.data_as<float>() + (p * h + y0 + y) * w + x0, size_t(tw) * 4);
-      Tensor img = decode(c, crop);  // [B, C, f*th, f*tw]
+      begin_tile(ty, tx);
+      stats.next(tc, decode_features(tc, crop(ty, tx)), dec_norm_out_.groups);
+    }
+  stats.end_pass();
+
+  // Pass 2: every tile normalised with those statistics, blended with
+  // linear ramps across the overlaps.
+  stats.begin_pass(/*record=*/false, /*apply=*/true);
+  Tensor out;                                               // [B, 3, f*h, f*w]: weighted sum of tiles
+  Tensor wsum = Tensor::zeros(DType::F32, {f * h, f * w});  // [f*h, f*w]
+  for (size_t ty = 0; ty < ys.size(); ++ty)
+    for (size_t tx = 0; tx < xs.size(); ++tx) {
+      begin_tile(ty, tx);
+      Tensor img = decode(tc, crop(ty, tx));  // [B, C, f*th, f*tw]
+      const int64_t y0 = ys[ty], x0 = xs[tx];
       int64_t ch = img.size(1), ih = img.size(2), iw = img.size(3), oh = f * h, ow = f * w;
       if (!out.defined()) out = Tensor::zeros(DType::F32, {b, ch, oh, ow});
       for (int64_t y = 0; y < ih; ++y) {

@@ -53,9 +53,11 @@ class VAE {
   // Decodes overlapping latent tiles of `tile` x `tile` (overlap `overlap`,
   // both in latent pixels) one at a time and blends them with linear ramps
   // across the overlaps, so peak activation memory follows the tile size,
-  // not the image size. Not bit-equal to decode(): GroupNorm statistics and
-  // the mid-block attention see one tile. Latents no larger than a tile are
-  // decoded whole.
+  // not the image size. Two passes: the first accumulates every GroupNorm's
+  // statistics over the whole map (models/group_norm_session.h), the second
+  // decodes with them. Not bit-equal to decode(): those statistics are
+  // gathered downstream of tile-local ones, and the mid-block attention sees
+  // one tile. Latents no larger than a tile are decoded whole.
   Tensor decode_tiled(Compute& c, const Tensor& z, int tile = 64, int overlap = 16) const;
   // Rough peak of the activations decode() holds for one h x w latent: six
   // f32 feature maps of the first level's width at full resolution (around
@@ -72,6 +74,8 @@ class VAE {
   float scaling_factor() const { return scaling_factor_; }
 
  private:
+  // z [B, L, h, w] -> the decoder's features before norm_out [B, C0, f*h, f*w].
+  Tensor decode_features(Compute& c, const Tensor& z) const;
   // encoder
   Conv2d enc_conv_in_;                  // encoder.conv_in: [C0, 3, 3, 3]
   std::vector<VaeLevel> encoder_down_;  // encoder.down.0..n-1
