@@ -3,7 +3,8 @@
 // default CPU has it, so under emulation the SDOT kernels are the ones that
 // run) and picked on the neon path; every entry of both NEON tables (SDOT and
 // the baseline widening-multiply one) is bit-identical to the scalar
-// reference on random and extreme operands, one entry at a time. The GEMM
+// reference on random and extreme operands, one entry at a time, and the
+// panel packer decodes the published block layouts. The GEMM
 // driver on the neon path is covered by test_kernel_quant_neon.
 #define SD_TEST_MAIN
 #include <cmath>
@@ -169,5 +170,60 @@ TEST(dequantize_matches_scalar_bit_for_bit) {
       t->dequantize(type, src.data(), nb, got.data());
       CHECK_MSG(same_bits(got.data(), want.data(), got.size() * 4), "%s %s", t->name, sd::dtype_name(type));
     }
+  }
+}
+
+TEST(pack_panel_decodes_the_published_block_layouts) {
+  // Blocks written here from known codes (ggml layouts: f16 d, f16 m for the
+  // _1 formats, 32 fifth bits for q5, then 16 bytes of low / high nibbles for
+  // values i / i + 16); 7 columns and one past N. The panel must hold codes
+  // minus the bias in the interleaved order, d, corr = 128 * sum(codes) and
+  // off = m + bias * d.
+  const int64_t nb = 3;
+  for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1}) {
+    const bool five = type == DType::Q5_0 || type == DType::Q5_1, one = type == DType::Q4_1 || type == DType::Q5_1;
+    const int bias = five ? 16 : 8;
+    const int64_t bytes = sd::dtype_block_bytes(type);
+    ktest::Rng r{uint64_t(bytes)};
+    std::vector<int> codes(size_t(7 * nb * 32));
+    std::vector<uint16_t> dh(size_t(7 * nb)), mh(dh.size());
+    std::vector<uint8_t> rows(size_t(7 * nb * bytes));
+    for (int64_t cb = 0; cb < 7 * nb; ++cb) {  // column cb / nb, block cb % nb
+      uint8_t* p = rows.data() + cb * bytes;
+      dh[size_t(cb)] = sd::f32_to_f16(r.uniform() * 0.05f);
+      mh[size_t(cb)] = sd::f32_to_f16(r.uniform() * 0.1f);
+      std::memcpy(p, &dh[size_t(cb)], 2);
+      if (one) std::memcpy(p + 2, &mh[size_t(cb)], 2);
+      uint32_t qh = 0;
+      int* n = codes.data() + cb * 32;
+      for (int i = 0; i < 32; ++i) {
+        n[i] = rand_int(r, 0, five ? 31 : 15);
+        qh |= uint32_t(n[i] >> 4) << i;
+      }
+      if (five) std::memcpy(p + bytes - 20, &qh, 4);
+      for (int i = 0; i < 16; ++i) p[bytes - 16 + i] = uint8_t((n[i] & 0xF) | ((n[i + 16] & 0xF) << 4));
+    }
+    const uint8_t* cols[8];
+    for (int c = 0; c < 8; ++c) cols[c] = c < 7 ? rows.data() + c * nb * bytes : nullptr;
+    std::vector<int8_t> q(size_t(nb * 256), 99);
+    std::vector<float> d(size_t(nb * 8), -1.f), off(d.size(), -1.f);
+    std::vector<int32_t> corr(d.size(), -1);
+    kern::quant_neon_table()->pack_panel(type, cols, nb, q.data(), d.data(), corr.data(), one ? off.data() : nullptr);
+    int bad = 0;
+    for (int c = 0; c < 8; ++c)
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t cb = c * nb + b;
+        int sum = 0;
+        for (int e = 0; e < 32; ++e) {
+          const int want = c < 7 ? codes[size_t(cb * 32 + e)] - bias : 0;
+          sum += want;
+          bad += q[size_t(b * 256 + (e / 4) * 32 + c * 4 + e % 4)] != want;
+        }
+        const float dd = c < 7 ? sd::f16_to_f32(dh[size_t(cb)]) : 0.f;
+        const float oo = c < 7 ? sd::f16_to_f32(mh[size_t(cb)]) + float(bias) * dd : 0.f;
+        bad += d[size_t(b * 8 + c)] != dd || corr[size_t(b * 8 + c)] != 128 * sum;
+        if (one) bad += !same_bits(&off[size_t(b * 8 + c)], &oo, 4);
+      }
+    CHECK_MSG(bad == 0, "%s: %d mismatches", sd::dtype_name(type), bad);
   }
 }

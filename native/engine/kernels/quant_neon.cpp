@@ -11,6 +11,7 @@
 #include <arm_neon.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/quant_neon_impl.h"
 #include "quant/block_codecs.h"
@@ -78,10 +79,75 @@ void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) {
   }
 }
 
+// Rows a..d (4 dwords each) -> columns: a = dword 0 of a..d, ..., d = dword 3.
+inline void transpose4(int32x4_t& a, int32x4_t& b, int32x4_t& c, int32x4_t& d) {
+  const int64x2_t t0 = vreinterpretq_s64_s32(vtrn1q_s32(a, b)), t1 = vreinterpretq_s64_s32(vtrn2q_s32(a, b));  // a0 b0 a2 b2 | a1 b1 a3 b3
+  const int64x2_t t2 = vreinterpretq_s64_s32(vtrn1q_s32(c, d)), t3 = vreinterpretq_s64_s32(vtrn2q_s32(c, d));  // c0 d0 c2 d2 | c1 d1 c3 d3
+  a = vreinterpretq_s32_s64(vtrn1q_s64(t0, t2));
+  b = vreinterpretq_s32_s64(vtrn1q_s64(t1, t3));
+  c = vreinterpretq_s32_s64(vtrn2q_s64(t0, t2));
+  d = vreinterpretq_s32_s64(vtrn2q_s64(t1, t3));
+}
+
+// One panel of 8 columns of 4- or 5-bit codes: per block, each column's 32
+// codes (low nibbles then high nibbles, | the fifth bit, minus the bias) as
+// 8 dwords, then two 4x4 dword transposes per half so vector g holds dword g
+// of columns 0..7. Same values as the driver's signed_codes().
+void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int32_t* corr, float* off) {
+  const bool five = t == DType::Q5_0 || t == DType::Q5_1, one = t == DType::Q4_1 || t == DType::Q5_1;
+  const int64_t bytes = dtype_block_bytes(t);
+  const int qs_at = int(bytes) - 16, qh_at = five ? qs_at - 4 : -1, bias = five ? 16 : 8;
+  const uint8x16_t low4 = vdupq_n_u8(0x0F), bit5 = vdupq_n_u8(0x10), vbias = vdupq_n_u8(uint8_t(bias));
+  // Fifth bits: code i takes bit i of the 32-bit qh word (byte i / 8, bit i % 8).
+  static const uint8_t kSpreadLo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+  static const uint8_t kBits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t spread_lo = vld1q_u8(kSpreadLo), spread_hi = vaddq_u8(spread_lo, vdupq_n_u8(2)), bits = vld1q_u8(kBits);
+  for (int64_t b = 0; b < nb; ++b) {
+    int32x4_t lo[8], hi[8];  // [column] codes 0..15, 16..31 as 4 dwords each
+    for (int j = 0; j < 8; ++j) {
+      if (!cols[j]) {
+        lo[j] = hi[j] = vdupq_n_s32(0);
+        d[b * 8 + j] = 0.f;
+        corr[b * 8 + j] = 0;
+        if (off) off[b * 8 + j] = 0.f;
+        continue;
+      }
+      const uint8_t* p = cols[j] + b * bytes;
+      const uint8x16_t v = vld1q_u8(p + qs_at);
+      uint8x16_t u0 = vandq_u8(v, low4), u1 = vshrq_n_u8(v, 4);  // unsigned codes
+      if (five) {
+        uint32_t qh;
+        std::memcpy(&qh, p + qh_at, 4);
+        const uint8x16_t h = vreinterpretq_u8_u32(vdupq_n_u32(qh));
+        u0 = vorrq_u8(u0, vandq_u8(vtstq_u8(vqtbl1q_u8(h, spread_lo), bits), bit5));
+        u1 = vorrq_u8(u1, vandq_u8(vtstq_u8(vqtbl1q_u8(h, spread_hi), bits), bit5));
+      }
+      const int sum = int(vaddlvq_u8(u0)) + int(vaddlvq_u8(u1)) - bias * 32;
+      lo[j] = vreinterpretq_s32_u8(vsubq_u8(u0, vbias));
+      hi[j] = vreinterpretq_s32_u8(vsubq_u8(u1, vbias));
+      const float dd = quant::rd_half(p);
+      d[b * 8 + j] = dd;
+      corr[b * 8 + j] = 128 * sum;
+      if (off) off[b * 8 + j] = (one ? quant::rd_half(p + 2) : 0.f) + float(bias) * dd;  // bias * dd is exact: fused or not, one rounding
+    }
+    transpose4(lo[0], lo[1], lo[2], lo[3]);  // lo[g] = dword g of columns 0..3
+    transpose4(lo[4], lo[5], lo[6], lo[7]);  // lo[4 + g] = dword g of columns 4..7
+    transpose4(hi[0], hi[1], hi[2], hi[3]);
+    transpose4(hi[4], hi[5], hi[6], hi[7]);
+    int32_t* out = reinterpret_cast<int32_t*>(q + b * 256);  // vector g: 8 dwords
+    for (int g = 0; g < 4; ++g) {
+      vst1q_s32(out + g * 8, lo[g]);
+      vst1q_s32(out + g * 8 + 4, lo[4 + g]);
+      vst1q_s32(out + (4 + g) * 8, hi[g]);
+      vst1q_s32(out + (4 + g) * 8 + 4, hi[4 + g]);
+    }
+  }
+}
+
 }  // namespace
 
 const QuantTable* quant_neon_table() {
-  static const QuantTable t{"neon", dot_1x4_t<DotMull>, quantize_act, panel_4x8_any<DotMull>, true, dequantize, true};
+  static const QuantTable t{"neon", dot_1x4_t<DotMull>, quantize_act, panel_4x8_any<DotMull>, true, dequantize, true, pack_panel};
   return &t;
 }
 
