@@ -3,9 +3,13 @@
 // cmake/aarch64-linux-gnu.cmake) into build-arm64/ and runs them under qemu
 // user emulation (qemu-aarch64 -L /usr/aarch64-linux-gnu, set as CMake's
 // CROSSCOMPILING_EMULATOR so ctest runs them). By default the kernel/op tests
-// (registered once per path: scalar and neon) and the model tests (CLIP,
-// U-Net, VAE against the reference fixtures, every op through the default
-// NEON path); it checks results, not speed (emulated timings mean nothing).
+// (registered once per path: scalar and neon), the NEON table tests
+// (test_neon_*; qemu's default CPU has the dot-product extension, so the SDOT
+// quant kernels run), the block-format tests (test_quant_formats,
+// test_quant_gguf_writer) and the model tests (CLIP, U-Net, VAE against the
+// reference fixtures, every op through the default NEON path); it checks
+// results, not speed (emulated timings mean nothing). After the build, no
+// weak symbol may be shared with the +dotprod object (check-isa-objects).
 //   --all: every engine test executable
 //   --build-only: build, do not run
 //   env: SD_ARM64_BUILD_DIR  build directory (default build-arm64)
@@ -33,11 +37,12 @@ for (const tool of ["aarch64-linux-gnu-g++", "qemu-aarch64"]) {
 }
 
 const all = args.has("--all");
-const selected = (name) => all || /^test_(kernel|ops|model_|neon)/.test(name);
+const selected = (name) => all || /^test_(kernel|ops|model_|neon|quant_formats|quant_gguf_writer)/.test(name);
 const targets = engineTests(selected);
 
 configureTests(run, buildDir, "Release", [`-DCMAKE_TOOLCHAIN_FILE=${join(root, "cmake", "aarch64-linux-gnu.cmake")}`]);
 run("cmake", ["--build", buildDir, "--parallel", jobs, "--target", ...targets]);
+run(process.execPath, [join(root, "scripts", "check-isa-objects.mjs"), buildDir]);
 if (!args.has("--build-only")) {
   // Test names are the executable names, plus _scalar/_neon for per-path ones.
   const regex = all ? "." : `^(${targets.join("|")})(_scalar|_neon)?$`;
