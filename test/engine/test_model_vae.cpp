@@ -66,10 +66,10 @@ static Tensor crop(const Tensor& t, int64_t y0, int64_t x0, int64_t h, int64_t w
   return out;
 }
 
-// decode_tiled's statistics and placement, rebuilt by hand: pass 1 records
-// every tile's OWN region (overlaps split at their middle), pass 2 decodes
-// the tiles with those statistics; exclusive pixels are one tile's decode,
-// shared ones a convex blend.
+// decode_tiled's statistics and placement, rebuilt by hand: the head runs
+// on the whole latent, pass 1 records every tile's OWN region (overlaps
+// split at their middle), pass 2 decodes the tiles with those statistics;
+// exclusive pixels are one tile's decode, shared ones a convex blend.
 TEST(vae_tiled_decode_places_and_blends_tiles) {
   auto m = load_tiny_sd1();
   VAE vae = VAE::bind(*m);
@@ -84,6 +84,8 @@ TEST(vae_tiled_decode_places_and_blends_tiles) {
   CHECK(tiled.shape() == (Shape{1, 3, 128, 192}));
   const int64_t ys[] = {0, 4}, xs[] = {0, 8, 12};
   const ops::Region2d own[2][3] = {{{0, 8, 0, 10}, {0, 8, 2, 8}, {0, 8, 4, 12}}, {{4, 12, 0, 10}, {4, 12, 2, 8}, {4, 12, 4, 12}}};
+  CHECK_CLOSE(vae.decode_out(c, vae.decode_up(c, vae.decode_head(c, z))), ref["decode.d1.image"], "decode in three parts");
+  Tensor head = vae.decode_head(c, z);  // [1, 64, 16, 24]
   GroupNormSession stats;
   Compute tc;
   tc.group_norm_stats = &stats;
@@ -91,14 +93,14 @@ TEST(vae_tiled_decode_places_and_blends_tiles) {
   for (int ty = 0; ty < 2; ++ty)
     for (int tx = 0; tx < 3; ++tx) {
       stats.begin_tile(12, 12, own[ty][tx]);
-      vae.decode(tc, crop(z, ys[ty], xs[tx], 12, 12));
+      vae.decode_out(tc, vae.decode_up(tc, crop(head, ys[ty], xs[tx], 12, 12)));
     }
   stats.end_pass();
   stats.begin_pass(/*record=*/false, /*apply=*/true);
   stats.begin_tile(12, 12, own[0][0]);
-  Tensor t00 = vae.decode(tc, crop(z, 0, 0, 12, 12));  // [1, 3, 96, 96]
+  Tensor t00 = vae.decode_out(tc, vae.decode_up(tc, crop(head, 0, 0, 12, 12)));  // [1, 3, 96, 96]
   stats.begin_tile(12, 12, own[1][0]);
-  Tensor t10 = vae.decode(tc, crop(z, 4, 0, 12, 12));  // rows 32..127
+  Tensor t10 = vae.decode_out(tc, vae.decode_up(tc, crop(head, 4, 0, 12, 12)));  // rows 32..127
   // Pixels only the first tile covers are that tile's decode.
   CHECK_CLOSE(crop(tiled, 0, 0, 32, 64), crop(t00, 0, 0, 32, 64), "exclusive region of tile (0, 0)");
   // Pixels two row-tiles share are a convex blend of both.

@@ -133,20 +133,24 @@ VaePosterior VAE::encode(Compute& c, const Tensor& image) const {
   return p;
 }
 
-Tensor VAE::decode_features(Compute& c, const Tensor& z) const {
+Tensor VAE::decode_head(Compute& c, const Tensor& z) const {
   if (z.dim() != 4 || z.size(1) != latent_channels_)
     fail(ErrorCode::InvalidOption,
          "vae decoder input must be [B, " + std::to_string(latent_channels_) + ", h, w], got " + shape_str(z.shape()));
   Tensor h = post_quant_conv_ ? conv1x1(c, *post_quant_conv_, z) : z;  // [B, L, h, w]
-  h = dec_conv_in_(c, h);                                              // [B, Cn, h, w]
-  h = dec_mid_.forward(c, std::move(h));
-  for (size_t i = decoder_up_.size(); i-- > 0;) h = decoder_up_[i].forward(c, std::move(h));
-  return h;  // [B, C0, f*h, f*w]
+  return dec_mid_.forward(c, dec_conv_in_(c, h));                      // [B, Cn, h, w]
 }
 
-Tensor VAE::decode(Compute& c, const Tensor& z) const {
-  return dec_conv_out_(c, dec_norm_out_.consume(c, decode_features(c, z), /*silu=*/true));  // [B, 3, f*h, f*w]
+Tensor VAE::decode_up(Compute& c, Tensor x) const {
+  for (size_t i = decoder_up_.size(); i-- > 0;) x = decoder_up_[i].forward(c, std::move(x));
+  return x;  // [B, C0, f*h, f*w]
 }
+
+Tensor VAE::decode_out(Compute& c, Tensor x) const {
+  return dec_conv_out_(c, dec_norm_out_.consume(c, std::move(x), /*silu=*/true));  // [B, 3, H, W]
+}
+
+Tensor VAE::decode(Compute& c, const Tensor& z) const { return decode_out(c, decode_up(c, decode_head(c, z))); }
 
 int64_t VAE::decode_activation_bytes(int64_t h, int64_t w) const {
   const int64_t f = downsample_factor();
@@ -187,17 +191,22 @@ Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) con
   if (z.dim() != 4 || z.size(1) != latent_channels_)
     fail(ErrorCode::InvalidOption,
          "vae decoder input must be [B, " + std::to_string(latent_channels_) + ", h, w], got " + shape_str(z.shape()));
-  const int64_t b = z.size(0), l = z.size(1), h = z.size(2), w = z.size(3);
+  const int64_t b = z.size(0), h = z.size(2), w = z.size(3);
   if (h <= tile && w <= tile) return decode(c, z);
   const int64_t f = downsample_factor(), ramp = int64_t(overlap) * f;
   const int64_t th = std::min<int64_t>(tile, h), tw = std::min<int64_t>(tile, w);
   const std::vector<int64_t> ys = tile_starts(h, tile, overlap), xs = tile_starts(w, tile, overlap);
-  Tensor zf = z.to_f32();
+  // The latent-resolution head (conv_in, mid block with its attention) runs
+  // on the whole latent: its activations are 1/64 of the pixels (~5% of a
+  // whole decode's), and tile-local attention was the largest remaining
+  // difference from the whole decode (docs/performance.md).
+  Tensor head = decode_head(c, z.to_f32());  // [B, Cn, h, w]
+  const int64_t cn = head.size(1);
   auto crop = [&](size_t ty, size_t tx) {
-    Tensor t = Tensor::empty(DType::F32, {b, l, th, tw});  // [B, L, th, tw]
-    for (int64_t p = 0; p < b * l; ++p)
+    Tensor t = Tensor::empty(DType::F32, {b, cn, th, tw});  // [B, Cn, th, tw]
+    for (int64_t p = 0; p < b * cn; ++p)
       for (int64_t y = 0; y < th; ++y)
-        std::memcpy(t.data_as<float>() + (p * th + y) * tw, zf.data_as<float>() + (p * h + ys[ty] + y) * w + xs[tx], size_t(tw) * 4);
+        std::memcpy(t.data_as<float>() + (p * th + y) * tw, head.data_as<float>() + (p * h + ys[ty] + y) * w + xs[tx], size_t(tw) * 4);
     return t;
   };
   GroupNormSession stats;
@@ -209,15 +218,15 @@ Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) con
     stats.begin_tile(th, tw, {y0, y1, x0, x1});
   };
 
-  // Pass 1: every GroupNorm input's sums over the whole map, each tile
-  // adding its own region (its norms still use the tile's statistics, so
-  // these are the whole map's only approximately; see docs/performance.md).
-  // Nothing after the last norm runs.
+  // Pass 1: the up path's GroupNorm inputs' sums over the whole map, each
+  // tile adding its own region. Its norms still use the tile's statistics,
+  // so these are the whole map's only approximately, but as good as exact
+  // ones for the result (docs/performance.md). Nothing after the last norm runs.
   stats.begin_pass(/*record=*/true, /*apply=*/false);
   for (size_t ty = 0; ty < ys.size(); ++ty)
     for (size_t tx = 0; tx < xs.size(); ++tx) {
       begin_tile(ty, tx);
-      stats.next(tc, decode_features(tc, crop(ty, tx)), dec_norm_out_.groups);
+      stats.next(tc, decode_up(tc, crop(ty, tx)), dec_norm_out_.groups);
     }
   stats.end_pass();
 
@@ -229,7 +238,7 @@ Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) con
   for (size_t ty = 0; ty < ys.size(); ++ty)
     for (size_t tx = 0; tx < xs.size(); ++tx) {
       begin_tile(ty, tx);
-      Tensor img = decode(tc, crop(ty, tx));  // [B, C, f*th, f*tw]
+      Tensor img = decode_out(tc, decode_up(tc, crop(ty, tx)));  // [B, C, f*th, f*tw]
       const int64_t y0 = ys[ty], x0 = xs[tx];
       int64_t ch = img.size(1), ih = img.size(2), iw = img.size(3), oh = f * h, ow = f * w;
       if (!out.defined()) out = Tensor::zeros(DType::F32, {b, ch, oh, ow});

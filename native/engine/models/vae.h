@@ -48,16 +48,25 @@ class VAE {
   Tensor encode_moments(Compute& c, const Tensor& image) const;
   VaePosterior encode(Compute& c, const Tensor& image) const;
   // z [B, L, h, w] raw latent (pipeline latent / scaling_factor) -> image [B, 3, 8h, 8w], unclamped.
+  // decode = decode_out(decode_up(decode_head(z))).
   Tensor decode(Compute& c, const Tensor& z) const;
+  // The decoder in three parts (tiled decodes run them separately):
+  // z [B, L, h, w] -> post_quant_conv, conv_in, mid block -> [B, Cn, h, w];
+  Tensor decode_head(Compute& c, const Tensor& z) const;
+  // [B, Cn, h, w] -> the up levels -> [B, C0, f*h, f*w];
+  Tensor decode_up(Compute& c, Tensor x) const;
+  // [B, C0, H, W] -> norm_out, SiLU, conv_out -> image [B, 3, H, W].
+  Tensor decode_out(Compute& c, Tensor x) const;
 
   // Decodes overlapping latent tiles of `tile` x `tile` (overlap `overlap`,
   // both in latent pixels) one at a time and blends them with linear ramps
   // across the overlaps, so peak activation memory follows the tile size,
-  // not the image size. Two passes: the first accumulates every GroupNorm's
+  // not the image size. The latent-resolution head (decode_head) runs whole;
+  // the up path in tiles, twice: the first pass accumulates every GroupNorm's
   // statistics over the whole map (models/group_norm_session.h), the second
   // decodes with them. Not bit-equal to decode(): those statistics are
-  // gathered downstream of tile-local ones, and the mid-block attention sees
-  // one tile. Latents no larger than a tile are decoded whole.
+  // gathered downstream of tile-local ones, and convolutions see zero padding
+  // at tile edges. Latents no larger than a tile are decoded whole.
   Tensor decode_tiled(Compute& c, const Tensor& z, int tile = 64, int overlap = 16) const;
   // Rough peak of the activations decode() holds for one h x w latent: six
   // f32 feature maps of the first level's width at full resolution (around
@@ -74,8 +83,6 @@ class VAE {
   float scaling_factor() const { return scaling_factor_; }
 
  private:
-  // z [B, L, h, w] -> the decoder's features before norm_out [B, C0, f*h, f*w].
-  Tensor decode_features(Compute& c, const Tensor& z) const;
   // encoder
   Conv2d enc_conv_in_;                  // encoder.conv_in: [C0, 3, 3, 3]
   std::vector<VaeLevel> encoder_down_;  // encoder.down.0..n-1
