@@ -13,7 +13,7 @@
 
 namespace sd {
 namespace kern {
-namespace {  // NOLINT(google-build-namespaces): one copy per ISA file, see above
+namespace {  // internal linkage: one copy per ISA file (see above)
 
 // ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) of lanes l0..l3 = lo, l4..l7 = hi,
 // the scalar reference's order.
