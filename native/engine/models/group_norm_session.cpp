@@ -31,8 +31,8 @@ const ops::GroupSums* GroupNormSession::next(Compute& c, const Tensor& x, int gr
   const int64_t n = x.size(0) * groups;
   if (record_) {
     // The map is f times the tile's latent in both directions (the decoder only upsamples by 2).
-    const int64_t f = th_ ? x.size(2) / th_ : 0;
-    if (x.dim() != 4 || f < 1 || x.size(2) != f * th_ || x.size(3) != f * tw_)
+    const int64_t f = x.dim() == 4 && th_ ? x.size(2) / th_ : 0;
+    if (f < 1 || x.size(2) != f * th_ || x.size(3) != f * tw_)
       fail(ErrorCode::Internal, "GroupNormSession: map " + shape_str(x.shape()) + " is not a multiple of the " + std::to_string(th_) + "x" +
                                     std::to_string(tw_) + " tile");
     if (recorded_.size() == k) recorded_.emplace_back(size_t(n));
