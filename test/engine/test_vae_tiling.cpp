@@ -4,7 +4,8 @@
 // win; tile sizes that are not multiples of the factor are refused. And the
 // shared GroupNorm statistics tiles are decoded with: ops::group_sums and
 // ops::group_norm with given statistics against direct sums, and the
-// statistics session reproducing the whole decode.
+// statistics session reproducing the whole decode. And the cancellation poll
+// before each tile.
 #define SD_TEST_MAIN
 #include <cmath>
 
@@ -12,6 +13,7 @@
 #include "kernel_test_util.h"
 #include "kernels/ops.h"
 #include "models/group_norm_session.h"
+#include "null_callbacks.h"
 #include "pipeline/vae_decode.h"
 #include "test_model_fixtures.h"
 
@@ -156,4 +158,29 @@ TEST(group_norm_session_with_whole_map_statistics_reproduces_the_decode) {
   s.begin_pass(/*record=*/true, /*apply=*/false);
   s.begin_tile(16, 16, {0, 16, 0, 16});
   CHECK_THROWS_CODE(vae.decode(c, z), ErrorCode::Internal);
+}
+
+// A tiled decode takes minutes at large sizes: the pipeline's cancellation
+// poll runs before every tile of both passes, and an abort stops the decode.
+TEST(tiled_decode_polls_for_abort_before_each_tile) {
+  auto m = load_tiny_sd1();
+  VAE vae = VAE::bind(*m);
+  Compute c;
+  Tensor z = Tensor::zeros(DType::F32, {1, 4, 16, 24});  // tiles of 12, overlap 4: 2 x 3 tiles
+  struct AbortAfter : sdtest::NullCallbacks {
+    mutable int polls = 0;
+    int limit = 0;
+    bool is_aborted() const override { return ++polls > limit; }
+  } cb;
+  GenerateParams p;
+  p.vae_tiling = VaeTiling::On;
+  p.vae_tile_size = 96;
+  p.vae_tile_overlap = 32;
+  cb.limit = 1000;
+  decode_latent(c, vae, z, p, &cb);
+  CHECK_MSG(cb.polls == 12, "%d polls for 2 passes x 6 tiles", cb.polls);
+  cb.polls = 0;
+  cb.limit = 7;  // aborted at the second tile of pass 2
+  CHECK_THROWS_CODE(decode_latent(c, vae, z, p, &cb), ErrorCode::Aborted);
+  CHECK(cb.polls == 8);
 }

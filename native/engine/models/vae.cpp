@@ -184,7 +184,7 @@ static float ramp_weight(int64_t i, int64_t len, int64_t ramp, bool before, bool
   return w;
 }
 
-Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) const {
+Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap, const std::function<void()>& before_tile) const {
   if (tile < 8 || overlap < 0 || overlap >= tile / 2)
     fail(ErrorCode::InvalidOption,
          "VAE tiling needs tile >= 8 and 0 <= overlap < tile/2, got tile " + std::to_string(tile) + ", overlap " + std::to_string(overlap));
@@ -213,6 +213,7 @@ Tensor VAE::decode_tiled(Compute& c, const Tensor& z, int tile, int overlap) con
   Compute tc = c;  // the tiles' GroupNorms consult `stats`
   tc.group_norm_stats = &stats;
   auto begin_tile = [&](size_t ty, size_t tx) {
+    if (before_tile) before_tile();
     auto [y0, y1] = own_range(ys, ty, th, h);
     auto [x0, x1] = own_range(xs, tx, tw, w);
     stats.begin_tile(th, tw, {y0, y1, x0, x1});

@@ -4,6 +4,7 @@
 // count from the config (default 32). GroupNorm eps is 1e-6 throughout.
 // The latent scaling factor is NOT applied here (see scaling_factor()).
 #pragma once
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -67,7 +68,10 @@ class VAE {
   // decodes with them. Not bit-equal to decode(): those statistics are
   // gathered downstream of tile-local ones, and convolutions see zero padding
   // at tile edges. Latents no larger than a tile are decoded whole.
-  Tensor decode_tiled(Compute& c, const Tensor& z, int tile = 64, int overlap = 16) const;
+  // `before_tile` runs before each tile of both passes (the pipeline polls
+  // for cancellation there: a large tiled decode takes minutes).
+  Tensor decode_tiled(Compute& c, const Tensor& z, int tile = 64, int overlap = 16,
+                      const std::function<void()>& before_tile = nullptr) const;
   // Rough peak of the activations decode() holds for one h x w latent: six
   // f32 feature maps of the first level's width at full resolution (around
   // the last upsample: its input and output at twice that width, a

@@ -287,7 +287,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   result->images.clear();
   for (int64_t b = 0; b < B; ++b) {
     throw_if_aborted(cb);
-    Tensor image = taesd_decode ? tiny->decode(c, row_of(x, b)) : decode_latent(c, vae, row_of(x, b), p);  // [1, 3, H, W]
+    Tensor image = taesd_decode ? tiny->decode(c, row_of(x, b)) : decode_latent(c, vae, row_of(x, b), p, &cb);  // [1, 3, H, W]
     check_finite(image, "VAE decoding");
     result->images.push_back(tensor_to_rgb(image, 0));
     cb.progress(Stage::Decode, int(b + 1), int(B), kNoSigma);

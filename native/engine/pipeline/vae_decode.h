@@ -17,7 +17,8 @@ constexpr int64_t kAutoTileActivationBytes = int64_t(1) << 30;
 bool vae_decode_tiles(const VAE& vae, const GenerateParams& p, int64_t h, int64_t w);
 
 // z [1, L, h, w] raw latent -> image [1, 3, f*h, f*w]. Throws
-// ERR_INVALID_OPTION when the tile sizes are not multiples of the VAE's factor.
-Tensor decode_latent(Compute& c, const VAE& vae, const Tensor& z, const GenerateParams& p);
+// ERR_INVALID_OPTION when the tile sizes are not multiples of the VAE's factor;
+// a tiled decode calls throw_if_aborted(*cb) before each tile when cb is set.
+Tensor decode_latent(Compute& c, const VAE& vae, const Tensor& z, const GenerateParams& p, const Callbacks* cb = nullptr);
 
 }  // namespace sd
