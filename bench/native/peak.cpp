@@ -77,4 +77,16 @@ Peak measure_bf16_peak(int threads) {
   return {0, 0, "bf16 (no AVX-512-BF16)"};
 }
 
+Peak measure_int8_peak(int threads) {
+  if (sd::cpu_path_supported(sd::CpuPath::Avx512) && sd::cpu_features().avx512vnni) {
+    auto r = run_all_threads(threads, int8_dot_loop_avx512);
+    return {r.first, r.second, "int8 vpdpbusd"};
+  }
+  if (sd::cpu_path_supported(sd::CpuPath::Avx2)) {
+    auto r = run_all_threads(threads, int8_dot_loop_avx2);
+    return {r.first, r.second, "int8 vpmaddubsw+vpaddw"};
+  }
+  return {0, 0, "int8 (no SIMD path)"};
+}
+
 }  // namespace sdbench
