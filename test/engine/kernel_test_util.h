@@ -1,5 +1,6 @@
 // Shared helpers for the kernel/op tests: deterministic random tensors, f16 /
-// bf16 weight copies, the SD_NATIVE_CPU skip rule, and bitwise comparison.
+// bf16 weight copies, the SD_NATIVE_CPU skip rule, bitwise comparison and the
+// double direct convolution the conv tests compare against.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -61,6 +62,32 @@ inline double rel_err(const sd::Tensor& got, const std::vector<double>& ref) {
     den += ref[i] * ref[i];
   }
   return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+// Direct convolution in double: x [B, C, H, W], w32 [O, C, k, k] (f32), bias
+// [O] or nullptr, stride s, padding top/left/bottom/right -> [B, O, Ho, Wo].
+inline std::vector<double> direct_conv(const sd::Tensor& x, const sd::Tensor& w32, const sd::Tensor* b, int s, int pt, int pl, int pb,
+                                       int pr) {
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), O = w32.size(0), k = w32.size(2);
+  const int64_t Ho = (H + pt + pb - k) / s + 1, Wo = (W + pl + pr - k) / s + 1;
+  std::vector<double> y(size_t(B * O * Ho * Wo));
+  const float* xp = x.data_as<float>();
+  const float* wp = w32.data_as<float>();
+  for (int64_t n = 0; n < B; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oy = 0; oy < Ho; ++oy)
+        for (int64_t ox = 0; ox < Wo; ++ox) {
+          double acc = b ? b->data_as<float>()[o] : 0.0;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t ky = 0; ky < k; ++ky)
+              for (int64_t kx = 0; kx < k; ++kx) {
+                const int64_t iy = oy * s - pt + ky, ix = ox * s - pl + kx;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                acc += double(xp[((n * C + c) * H + iy) * W + ix]) * wp[((o * C + c) * k + ky) * k + kx];
+              }
+          y[size_t(((n * O + o) * Ho + oy) * Wo + ox)] = acc;
+        }
+  return y;
 }
 
 }  // namespace ktest

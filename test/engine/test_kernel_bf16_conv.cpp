@@ -30,27 +30,6 @@ struct Shape {
   int64_t B, Cin, H, W, Cout;
 };
 
-// Direct convolution (padding 1) in double: x [B, Cin, H, W], w [Cout, Cin, 3, 3].
-std::vector<double> direct(const Tensor& x, const Tensor& w32, const Tensor& b, const Shape& s) {
-  const float *xp = x.data_as<float>(), *wp = w32.data_as<float>(), *bp = b.data_as<float>();
-  std::vector<double> y(size_t(s.B * s.Cout * s.H * s.W));
-  for (int64_t n = 0; n < s.B; ++n)
-    for (int64_t o = 0; o < s.Cout; ++o)
-      for (int64_t oy = 0; oy < s.H; ++oy)
-        for (int64_t ox = 0; ox < s.W; ++ox) {
-          double acc = bp[o];
-          for (int64_t ci = 0; ci < s.Cin; ++ci)
-            for (int ky = 0; ky < 3; ++ky)
-              for (int kx = 0; kx < 3; ++kx) {
-                const int64_t iy = oy - 1 + ky, ix = ox - 1 + kx;
-                if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
-                acc += double(xp[((n * s.Cin + ci) * s.H + iy) * s.W + ix]) * wp[((o * s.Cin + ci) * 3 + ky) * 3 + kx];
-              }
-          y[size_t(((n * s.Cout + o) * s.H + oy) * s.W + ox)] = acc;
-        }
-  return y;
-}
-
 Tensor conv(bool f4, bool bf16, int threads, const Tensor& x, const Tensor& w, const Tensor& b, const Shape& s) {
   sd::ThreadPool pool(threads);
   sd::Compute c;
@@ -89,7 +68,7 @@ TEST(bf16_winograd_f2_is_within_its_bound_and_f4_unchanged) {
       for (DType d : {DType::F32, DType::F16}) {
         const Tensor x = rand_tensor({s.B, s.Cin, s.H, s.W}, 31);
         const Tensor w = ktest::as_dtype(rand_tensor({s.Cout, s.Cin, 3, 3}, 32), d), b = rand_tensor({s.Cout}, 33);
-        const std::vector<double> ref = direct(x, w.to_f32(), b, s);
+        const std::vector<double> ref = ktest::direct_conv(x, w.to_f32(), &b, 1, 1, 1, 1, 1);
         const double e32 = ktest::rel_err(conv(f4, false, 2, x, w, b, s), ref);
         const double e16 = ktest::rel_err(conv(f4, true, 2, x, w, b, s), ref);
         std::printf("  %s Cin %lld %lldx%lld Cout %lld %s: rel err fp32 %.3g, fast %.3g\n", f4 ? "F(4x4)" : "F(2x2)", (long long)s.Cin,

@@ -35,28 +35,6 @@ struct Shape {
   int pt, pl, pb, pr;
 };
 
-// Direct convolution in double: x [B, Cin, H, W], w [Cout, Cin, 3, 3].
-std::vector<double> direct(const Tensor& x, const Tensor& w32, const Tensor& b, const Shape& s) {
-  const int64_t Ho = s.H + s.pt + s.pb - 2, Wo = s.W + s.pl + s.pr - 2;
-  const float *xp = x.data_as<float>(), *wp = w32.data_as<float>(), *bp = b.data_as<float>();
-  std::vector<double> y(size_t(s.B * s.Cout * Ho * Wo));
-  for (int64_t n = 0; n < s.B; ++n)
-    for (int64_t o = 0; o < s.Cout; ++o)
-      for (int64_t oy = 0; oy < Ho; ++oy)
-        for (int64_t ox = 0; ox < Wo; ++ox) {
-          double acc = bp[o];
-          for (int64_t ci = 0; ci < s.Cin; ++ci)
-            for (int ky = 0; ky < 3; ++ky)
-              for (int kx = 0; kx < 3; ++kx) {
-                const int64_t iy = oy - s.pt + ky, ix = ox - s.pl + kx;
-                if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
-                acc += double(xp[((n * s.Cin + ci) * s.H + iy) * s.W + ix]) * wp[((o * s.Cin + ci) * 3 + ky) * 3 + kx];
-              }
-          y[size_t(((n * s.Cout + o) * Ho + oy) * Wo + ox)] = acc;
-        }
-  return y;
-}
-
 Tensor run_f2(sd::Compute& c, const Tensor& x, const Tensor& w, const Tensor& b, const Shape& s) {
   const int64_t Ho = s.H + s.pt + s.pb - 2, Wo = s.W + s.pl + s.pr - 2;
   Tensor y = Tensor::empty(DType::F32, {s.B, s.Cout, Ho, Wo});
@@ -116,7 +94,7 @@ TEST(winograd_f2_matches_direct_convolution_on_odd_shapes) {
     for (DType d : {DType::F32, DType::F16, DType::BF16}) {
       Tensor x = rand_tensor({s.B, s.Cin, s.H, s.W}, 71);
       Tensor w = ktest::as_dtype(rand_tensor({s.Cout, s.Cin, 3, 3}, 72), d), b = rand_tensor({s.Cout}, 73);
-      const double e = ktest::rel_err(run_f2(c, x, w, b, s), direct(x, w.to_f32(), b, s));
+      const double e = ktest::rel_err(run_f2(c, x, w, b, s), ktest::direct_conv(x, w.to_f32(), &b, 1, s.pt, s.pl, s.pb, s.pr));
       CHECK_MSG(e < kTolF2, "B %lld Cin %lld %lldx%lld Cout %lld pad %d%d%d%d %s: rel err %g", (long long)s.B, (long long)s.Cin,
                 (long long)s.H, (long long)s.W, (long long)s.Cout, s.pt, s.pl, s.pb, s.pr, sd::dtype_name(d), e);
     }
@@ -158,7 +136,7 @@ TEST(conv2d_uses_a_winograd_path_with_its_bound_on_u_net_like_small_maps) {
       const Shape s{B, 40, HW, HW, 24, 1, 1, 1, 1};
       Tensor x = rand_tensor({B, s.Cin, HW, HW}, 80);
       Tensor w = ktest::as_dtype(rand_tensor({s.Cout, s.Cin, 3, 3}, 81), DType::F16), b = rand_tensor({s.Cout}, 82);
-      const double e = ktest::rel_err(sd::ops::conv2d(c, x, w, &b, 1, 1), direct(x, w.to_f32(), b, s));
+      const double e = ktest::rel_err(sd::ops::conv2d(c, x, w, &b, 1, 1), ktest::direct_conv(x, w.to_f32(), &b, 1, s.pt, s.pl, s.pb, s.pr));
       CHECK_MSG(e < 5e-5, "B %lld %lldx%lld: rel err %g", (long long)B, (long long)HW, (long long)HW, e);
     }
 }

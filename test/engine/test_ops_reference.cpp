@@ -38,29 +38,6 @@ std::vector<double> ref_linear(const Tensor& x, const Tensor& w32, const Tensor*
   return y;
 }
 
-std::vector<double> ref_conv(const Tensor& x, const Tensor& w32, const Tensor* b, int s, int pt, int pl, int pb, int pr) {
-  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), O = w32.size(0), k = w32.size(2);
-  const int64_t Ho = (H + pt + pb - k) / s + 1, Wo = (W + pl + pr - k) / s + 1;
-  std::vector<double> y(size_t(B * O * Ho * Wo));
-  const float* xp = x.data_as<float>();
-  const float* wp = w32.data_as<float>();
-  for (int64_t n = 0; n < B; ++n)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t oy = 0; oy < Ho; ++oy)
-        for (int64_t ox = 0; ox < Wo; ++ox) {
-          double acc = b ? b->data_as<float>()[o] : 0.0;
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t ky = 0; ky < k; ++ky)
-              for (int64_t kx = 0; kx < k; ++kx) {
-                int64_t iy = oy * s - pt + ky, ix = ox * s - pl + kx;
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                acc += double(xp[((n * C + c) * H + iy) * W + ix]) * wp[((o * C + c) * k + ky) * k + kx];
-              }
-          y[size_t(((n * O + o) * Ho + oy) * Wo + ox)] = acc;
-        }
-  return y;
-}
-
 std::vector<double> ref_attention(const Tensor& q, const Tensor& k, const Tensor& v, int H, bool causal, float scale) {
   const int64_t B = q.size(0), Nq = q.size(1), HD = q.size(2), Nk = k.size(1), D = HD / H;
   std::vector<double> y(size_t(B * Nq * HD));
@@ -162,7 +139,7 @@ TEST(conv2d_matches_direct_convolution_on_every_path) {
       Tensor b = rand_tensor({cs.O}, 6);
       sd::Compute c;
       Tensor y = sd::ops::conv2d(c, x, w, &b, cs.s, cs.pt, cs.pl, cs.pb, cs.pr);
-      double e = ktest::rel_err(y, ref_conv(x, w.to_f32(), &b, cs.s, cs.pt, cs.pl, cs.pb, cs.pr));
+      double e = ktest::rel_err(y, ktest::direct_conv(x, w.to_f32(), &b, cs.s, cs.pt, cs.pl, cs.pb, cs.pr));
       CHECK_MSG(e < cs.tol, "conv C=%lld H=%lld W=%lld k=%lld s=%d %s: rel err %g", (long long)cs.C, (long long)cs.H, (long long)cs.W,
                 (long long)cs.k, cs.s, sd::dtype_name(d), e);
     }
