@@ -159,14 +159,7 @@ void gemm_impl(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView&
             init_rows(m0, m1, n0 + j0, n0 + j1);
             acc = true;
           }
-          for (int64_t j = j0; j < j1; j += nr) {
-            const float* bp = pb + (j / nr) * nr * kc;
-            const int n_eff = int(std::min<int64_t>(nr, j1 - j));
-            for (int64_t i = m0; i < m1; i += mr) {
-              const float* ap = pa + (i / mr) * mr * kc;
-              t.gemm_ukernel(kc, ap, bp, C + i * ldc + n0 + j, ldc, int(std::min<int64_t>(mr, m1 - i)), n_eff, acc);
-            }
-          }
+          gemm_packed(m1 - m0, j1 - j0, kc, pa + (m0 / mr) * mr * kc, pb + (j0 / nr) * nr * kc, C + m0 * ldc + n0 + j0, ldc, acc);
         }
       });
     }

@@ -172,15 +172,7 @@ void gemm_bf16(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView&
             init_rows(m0, m1, n0 + j0, n0 + j1);
             acc = true;
           }
-          for (int64_t j = j0; j < j1; j += nr) {
-            const uint32_t* bp = pb + (j / nr) * nr * kp;
-            const int n_eff = int(std::min<int64_t>(nr, j1 - j));
-            for (int64_t i = m0; i < m1; i += mr) {
-              const int m = int(std::min<int64_t>(mr, m1 - i));
-              (m <= kt->mr_short ? kt->ukernel_short : kt->ukernel)(kp, pa + (i / mr) * mr * kp, bp, C + i * ldc + n0 + j, ldc, m, n_eff,
-                                                                    acc);
-            }
-          }
+          gemm_bf16_packed(*kt, m1 - m0, j1 - j0, kp, pa + (m0 / mr) * mr * kp, pb + (j0 / nr) * nr * kp, C + m0 * ldc + n0 + j0, ldc, acc);
         }
       });
     }
