@@ -5,7 +5,8 @@
 // sizes 1..160, 1 key, the 256 / 257-key boundary where the tiled path takes
 // over), against the scalar path, and for bit-identical results with 1, 2
 // and 3 threads. Also the softmax2_cols kernel against its formula. ctest
-// runs this under every SD_NATIVE_CPU path.
+// runs this under every SD_NATIVE_CPU path. The output written into a
+// handed-over q is checked here for every path.
 #define SD_TEST_MAIN
 #include <cmath>
 #include <utility>
@@ -157,5 +158,39 @@ TEST(short_key_attention_is_bit_identical_for_1_2_and_3_threads) {
               (long long)cs.D);
     CHECK_MSG(ktest::bit_equal(y1, run(3, in, cs.H)), "Nq %lld Nk %lld D %lld: 3 threads", (long long)cs.Nq, (long long)cs.Nk,
               (long long)cs.D);
+  }
+}
+
+// A q handed over with its last reference (std::move) becomes the output's
+// storage; the result is bit for bit the one with a separate output, on both
+// the single-block and the tiled path, with and without the causal mask and,
+// where the CPU path has the bf16 kernels, in precision "fast". A q the
+// caller still holds is left untouched.
+TEST(attention_writes_into_a_handed_over_q_with_the_same_result) {
+  struct Variant {
+    Case cs;
+    bool causal, bf16;
+  };
+  const Variant variants[] = {{{2, 100, 77, 8, 40}, false, false},
+                              {{1, 33, 300, 3, 24}, false, false},
+                              {{2, 70, 70, 2, 17}, true, false},
+                              {{1, 40, 300, 2, 40}, false, true}};
+  sd::ThreadPool pool(2);
+  for (const Variant& var : variants) {
+    sd::Compute c;
+    c.pool = &pool;
+    c.bf16 = var.bf16;
+    const Case& cs = var.cs;
+    Inputs in = make(cs, 94);
+    if (var.causal) in.k = in.q.to_f32(), in.v = in.q.to_f32();  // self-attention: Nq == Nk
+    const Tensor q_before = in.q.to_f32();
+    const Tensor separate = sd::ops::attention(c, in.q, in.k, in.v, cs.H, var.causal, in.scale);
+    CHECK_MSG(separate.data() != in.q.data() && ktest::bit_equal(in.q, q_before), "Nk %lld: a shared q was written to", (long long)cs.Nk);
+    Tensor q = in.q.to_f32();
+    const void* q_storage = q.data();
+    const Tensor y = sd::ops::attention(c, std::move(q), in.k.to_f32(), in.v.to_f32(), cs.H, var.causal, in.scale);
+    CHECK_MSG(y.data() == q_storage, "Nk %lld causal %d: output not in q's storage", (long long)cs.Nk, int(var.causal));
+    CHECK_MSG(ktest::bit_equal(y, separate), "Nk %lld causal %d bf16 %d: in-place result differs", (long long)cs.Nk, int(var.causal),
+              int(var.bf16));
   }
 }

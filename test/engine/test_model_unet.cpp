@@ -2,13 +2,15 @@
 // tiny fixtures: SD 1.x (conv projection) with its intermediate outputs,
 // batch 2 with per-sample timesteps, SD 2.x (linear projection, per-level
 // heads, from its diffusers folder), SDXL text_time conditioning; bad inputs
-// refused.
+// refused. The feed-forward's token blocks against one pass.
 #define SD_TEST_MAIN
 #include <cstring>
 #include <map>
 
 #include "core/error.h"
+#include "kernel_test_util.h"
 #include "kernels/ops.h"
+#include "models/attention.h"
 #include "models/unet.h"
 #include "tensor/thread_pool.h"
 #include "test_model_fixtures.h"
@@ -145,4 +147,30 @@ TEST(unet_with_missing_or_inconsistent_weights_is_refused) {
   auto m2 = tiny_sd1();
   m2->configs["unet"] = R"({"norm_num_groups": 7})";
   CHECK_THROWS_CODE(UNet::bind(*m2), ErrorCode::ModelFormat);
+}
+
+// The feed-forward runs in blocks of tokens once its GEGLU input passes 16 MB
+// (the tiny fixtures never get there): 70000 tokens x 128 floats = 36 MB,
+// three blocks with a shorter last one. Same bits as one pass over all rows; a
+// moved-in input becomes the output's storage, a shared one is left alone.
+TEST(feed_forward_in_token_blocks_equals_one_pass) {
+  const int64_t C = 16, F = 64, N = 70000;
+  FeedForward ff;
+  ff.proj_in.w = ktest::rand_tensor({2 * F, C}, 31);
+  ff.proj_in.b = ktest::rand_tensor({2 * F}, 32);
+  ff.proj_out.w = ktest::rand_tensor({C, F}, 33);
+  ff.proj_out.b = ktest::rand_tensor({C}, 34);
+  const Tensor x = ktest::rand_tensor({1, N, C}, 35);
+  ThreadPool pool(2);
+  Compute c;
+  c.pool = &pool;
+  const Tensor one_pass = ff.proj_out(c, ops::geglu(c, ff.proj_in(c, x)));
+  const Tensor x_before = x.to_f32();
+  const Tensor shared = ff.forward(c, x);
+  CHECK(ktest::bit_equal(shared, one_pass) && shared.data() != x.data() && ktest::bit_equal(x, x_before));
+  Tensor moved = x.to_f32();
+  const void* storage = moved.data();
+  const Tensor in_place = ff.forward(c, std::move(moved));
+  CHECK(in_place.data() == storage && in_place.shape() == x.shape());
+  CHECK(ktest::bit_equal(in_place.reshape({N, C}), one_pass.reshape({N, C})));
 }

@@ -80,9 +80,10 @@ Tensor layer_norm(Compute& c, const Tensor& x, const Tensor& gamma, const Tensor
 // Multi-head attention. q [B, Nq, H*D], k/v [B, Nk, H*D] -> [B, Nq, H*D].
 // Tiled online softmax: never materialises the [Nq, Nk] score matrix.
 // causal: query i attends to keys j <= i (requires Nq == Nk).
-// k and v by value: the long-sequence path packs them and then drops its
-// references, so a caller that moves them in frees them that early.
-Tensor attention(Compute& c, const Tensor& q, Tensor k, Tensor v, int heads, bool causal, float scale);
+// q, k and v by value, so a caller that moves them in hands over its memory:
+// the long-sequence path drops k and v once packed, and the output is written
+// into q's storage when that was q's last reference.
+Tensor attention(Compute& c, Tensor q, Tensor k, Tensor v, int heads, bool causal, float scale);
 
 // Element-wise, in place.
 void silu_(Compute& c, Tensor& x);

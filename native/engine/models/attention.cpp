@@ -41,9 +41,8 @@ Tensor CrossAttention::forward(Compute& c, Tensor x, const Tensor* context) cons
   Tensor v = to_v(c, context ? *context : x);  // [B, S, inner]
   x = Tensor();                                // dead from here: the U-Net's activation peak is inside this attention at 64x64
   float scale = 1.0f / std::sqrt(float(to_q.out() / heads));
-  Tensor o = ops::attention(c, q, std::move(k), std::move(v), heads, /*causal=*/false, scale);  // [B, N, inner]
-  q = Tensor();
-  return to_out(c, o);  // [B, N, C]
+  Tensor o = ops::attention(c, std::move(q), std::move(k), std::move(v), heads, /*causal=*/false, scale);  // [B, N, inner]
+  return to_out(c, o);                                                                                     // [B, N, C]
 }
 
 FeedForward FeedForward::bind(const ModelWeights& w, const std::string& p) {
@@ -54,21 +53,24 @@ FeedForward FeedForward::bind(const ModelWeights& w, const std::string& p) {
   return f;
 }
 
-Tensor FeedForward::forward(Compute& c, const Tensor& x) const {
+Tensor FeedForward::forward(Compute& c, Tensor x) const {
   // Blocks of tokens: the GEGLU input [rows, 2F] is the U-Net's largest
   // activation (84 MB for the whole CFG batch at 512x512); per block it
-  // stays under kBlockBytes. Rows are independent, so the result is the same.
+  // stays under kBlockBytes. Rows are independent, so the result is the same,
+  // and a block's input rows are dead once projected, so the output goes
+  // into x's storage when the caller handed over its last reference.
   constexpr int64_t kBlockBytes = 16ll << 20;
   const int64_t C = x.size(x.dim() - 1), rows = x.numel() / C;
   const int64_t blocks = std::max<int64_t>(1, (rows * proj_in.out() * int64_t(sizeof(float)) + kBlockBytes - 1) / kBlockBytes);
   if (blocks == 1) return proj_out(c, ops::geglu(c, proj_in(c, x)));  // [B, N, 2F] -> [B, N, F] -> [B, N, C]
+  const bool in_place = x.owner().use_count() == 1;                   // proj_out maps back to C (checked in bind)
   const Tensor xr = x.reshape({rows, C});                             // [rows, C]
-  Tensor out = Tensor::empty(DType::F32, {rows, proj_out.out()});     // [rows, C]
+  Tensor out = in_place ? xr : Tensor::empty(DType::F32, {rows, C});
   const int64_t step = (rows + blocks - 1) / blocks;
   for (int64_t r0 = 0; r0 < rows; r0 += step) {
     const int64_t r1 = std::min(rows, r0 + step);
     Tensor y = proj_out(c, ops::geglu(c, proj_in(c, xr.slice_rows(r0, r1))));  // [r1 - r0, C]
-    std::memcpy(out.data_as<float>() + r0 * proj_out.out(), y.data(), size_t(y.nbytes()));
+    std::memcpy(out.data_as<float>() + r0 * C, y.data(), size_t(y.nbytes()));
   }
   return out.reshape(x.shape());
 }
@@ -140,9 +142,8 @@ Tensor VaeAttention::forward(Compute& c, const Tensor& x) const {
   Tensor vt = v(c, t);                       // [B, HW, C]
   t = Tensor();
   float scale = 1.0f / std::sqrt(float(norm.channels()));
-  Tensor o = ops::attention(c, qt, std::move(kt), std::move(vt), /*heads=*/1, /*causal=*/false, scale);  // [B, HW, C]
-  qt = Tensor();
-  Tensor out = tokens_to_nchw(c, proj_out(c, o), h, w);  // [B, C, H, W]
+  Tensor o = ops::attention(c, std::move(qt), std::move(kt), std::move(vt), /*heads=*/1, /*causal=*/false, scale);  // [B, HW, C]
+  Tensor out = tokens_to_nchw(c, proj_out(c, o), h, w);                                                             // [B, C, H, W]
   ops::add_(c, out, x);
   return out;
 }

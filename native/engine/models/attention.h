@@ -27,7 +27,8 @@ struct FeedForward {
   Linear proj_in;   // net.0.proj: [2F, C]
   Linear proj_out;  // net.2: [C, F]
   static FeedForward bind(const ModelWeights& w, const std::string& prefix);
-  Tensor forward(Compute& c, const Tensor& x) const;  // [B, N, C] -> [B, N, C]
+  // [B, N, C] -> [B, N, C]; written into x's storage when x was moved in.
+  Tensor forward(Compute& c, Tensor x) const;
 };
 
 // Pre-LN block: x += attn1(norm1(x)); x += attn2(norm2(x), ctx); x += ff(norm3(x)).

@@ -14,7 +14,7 @@ void ClipLayer::forward(Compute& c, Tensor& x, int heads, bool quick_gelu) const
   Tensor k = k_proj(c, h);       // [B, S, D]
   Tensor v = v_proj(c, h);       // [B, S, D]
   float scale = 1.0f / std::sqrt(float(q_proj.out() / heads));
-  h = out_proj(c, ops::attention(c, q, k, v, heads, /*causal=*/true, scale));  // [B, S, D]
+  h = out_proj(c, ops::attention(c, std::move(q), std::move(k), std::move(v), heads, /*causal=*/true, scale));  // [B, S, D]
   ops::add_(c, x, h);
   h = fc1(c, layer_norm2(c, x));  // [B, S, F]
   quick_gelu ? ops::quick_gelu_(c, h) : ops::gelu_(c, h);
