@@ -299,9 +299,18 @@ export async function loadModel(path: string, options: LoadOptions = {}): Promis
     throw fromNativeError(err);
   }
   const model = new Model(nativeModel, options);
-  makeLog(options.logger, options.logLevel)(
+  const log = makeLog(options.logger, options.logLevel);
+  const kernels = native().kernelPath();
+  log(
     "info",
-    `loaded ${path} (${model.info.family}, ${model.info.format}) in ${(performance.now() - t0).toFixed(0)} ms`,
+    `loaded ${path} (${model.info.family}, ${model.info.format}) in ${(performance.now() - t0).toFixed(0)} ms; ${kernels} kernels`,
   );
+  if (kernels === "scalar" && process.env.SD_NATIVE_CPU !== "scalar") {
+    log(
+      "warn",
+      "no SIMD kernels for this CPU in this build: generation runs several times slower " +
+        "(a Windows build from source needs Visual Studio's ClangCL toolset, see docs/install.md)",
+    );
+  }
   return model;
 }

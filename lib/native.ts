@@ -45,6 +45,8 @@ export interface NativeLoadOptions {
 
 export interface NativeBinding {
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
+  /** The float kernel table in use: "avx512", "avx2", "neon" or "scalar". */
+  kernelPath(): string;
   /** native/addon/convert_worker.h */
   convertModel(
     src: string,

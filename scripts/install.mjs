@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // npm install hook. With a matching prebuild (prebuilds/<platform>-<arch>/) or
 // an existing local build, nothing is compiled. Otherwise the addon is built
-// from source with cmake-js, after checking that a toolchain exists.
-import { execFileSync, spawnSync } from "node:child_process";
+// from source with cmake-js (build-addon.mjs), after checking that a toolchain exists.
+import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
-import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildAddon } from "./build-addon.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
@@ -41,9 +41,4 @@ if (missing.length > 0) {
   process.exit(1);
 }
 
-const cmakeJs = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");
-execFileSync(process.execPath, [cmakeJs, "compile", "--release"], {
-  cwd: root,
-  stdio: "inherit",
-  env: { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: String(availableParallelism()) },
-});
+buildAddon(root);

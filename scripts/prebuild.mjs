@@ -7,15 +7,13 @@
 // It builds in its own directory (build-prebuild/, incremental) so a developer's
 // build/ is untouched, then copies and strips the result. Usage:
 //   node scripts/prebuild.mjs [--arch x64|arm64] [--no-strip]
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
-import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildAddon } from "./build-addon.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
 const archIndex = args.indexOf("--arch");
 const arch = archIndex >= 0 ? args[archIndex + 1] : process.arch;
@@ -29,17 +27,7 @@ function libcTag() {
 }
 
 const outDir = join(root, "build-prebuild");
-const cmakeJs = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");
-const cmakeArgs = ["compile", "--release", "--out", outDir];
-if (arch !== process.arch) cmakeArgs.push("--arch", arch);
-execFileSync(process.execPath, [cmakeJs, ...cmakeArgs], {
-  cwd: root,
-  stdio: "inherit",
-  env: {
-    ...process.env,
-    CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(availableParallelism()),
-  },
-});
+buildAddon(root, { outDir, args: arch !== process.arch ? ["--arch", arch] : [] });
 
 // cmake-js puts the module in <out>/Release (single-config generators and MSVC alike).
 const releaseDir = join(outDir, "Release");

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type LogLevel, loadModel } from "../lib/index.js";
 import { CLIP, TINY_SD1 } from "./helpers/tiny-sd1.js";
@@ -28,10 +29,31 @@ describe("logging", () => {
     await model.dispose();
     expect(got).toHaveLength(1);
     expect(got[0]?.[0]).toBe("info");
-    expect(got[0]?.[1]).toMatch(/^loaded .*tiny-sd1\.safetensors \(sd1, safetensors\) in \d+ ms$/);
+    expect(got[0]?.[1]).toMatch(/^loaded .*tiny-sd1\.safetensors \(sd1, safetensors\) in \d+ ms; \w+ kernels$/);
     const quiet: string[] = [];
     await (await loadModel(TINY_SD1, { logger: (_l, m) => quiet.push(m), logLevel: "warn" })).dispose();
     expect(quiet).toEqual([]);
+  });
+
+  // The load line names the float kernel table in use: the SIMD one this CPU
+  // supports, i.e. the build carries it (an MSVC cl.exe build would say
+  // "scalar", with a warning).
+  it("names the kernels it runs", async () => {
+    const got: Array<[LogLevel, string]> = [];
+    await (await loadModel(TINY_SD1, { logger: (l, m) => got.push([l, m]) })).dispose();
+    const kernels = got[0]?.[1].match(/; (\w+) kernels$/)?.[1];
+    const forced = process.env.SD_NATIVE_CPU;
+    const avx2 =
+      process.platform === "linux" &&
+      existsSync("/proc/cpuinfo") &&
+      /^flags\s*:.*\bavx2\b.*\bf16c\b|^flags\s*:.*\bf16c\b.*\bavx2\b/m.test(readFileSync("/proc/cpuinfo", "utf8"));
+    if (forced === "scalar") expect(kernels).toBe("scalar");
+    else if (process.arch === "arm64") expect(kernels).toBe("neon");
+    else if (process.arch === "x64" && avx2) expect(kernels).toMatch(/^avx2$|^avx512$/);
+    else expect(kernels).toMatch(/^(avx512|avx2|neon|scalar)$/);
+    expect(got.filter(([l]) => l === "warn")).toEqual(
+      kernels === "scalar" && forced !== "scalar" ? [expect.anything()] : [],
+    );
   });
 
   it("a throwing logger does not break the call", async () => {

@@ -5,6 +5,7 @@
 #include "addon_state.h"
 #include "convert_worker.h"
 #include "generate_worker.h"
+#include "kernels/kernel_table.h"
 #include "model_wrap.h"
 
 namespace sdnode {
@@ -17,6 +18,11 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", model_ctor);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
   exports.Set("convertModel", Napi::Function::New(env, ConvertModel, "convertModel"));
+  // The float kernel table this process runs ("avx512", "avx2", "neon", "scalar"):
+  // the CPU's best path that this binary was built with (or SD_NATIVE_CPU's).
+  exports.Set("kernelPath",
+              Napi::Function::New(
+                  env, [](const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), sd::kern::table().name); }, "kernelPath"));
   return exports;
 }
 

@@ -41,7 +41,7 @@ constexpr float kLog2e = 1.44269504088896341f;  // e^s = 2^(s log2(e)): the soft
 // Prefetches rows [0, rows) x columns [0, len) of a row-major f32 matrix
 // (row stride ld), for reading or writing.
 inline void prefetch_slice(const float* p, int64_t rows, int64_t ld, int64_t len, bool write) {
-#if defined(__GNUC__)
+#if defined(__GNUC__) || defined(__clang__)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < len; i += 16) {
       if (write)

@@ -5,7 +5,7 @@
 #include "kernels/gemm_bf16.h"
 #include "tensor/cpu_features.h"
 
-#if defined(SD_X86_DISPATCH) && defined(__GNUC__)
+#if defined(SD_X86_DISPATCH) && (defined(__GNUC__) || defined(__clang__))  // clang-cl too; not MSVC itself
 #include "kernels/simd_avx512.h"
 
 namespace sd {

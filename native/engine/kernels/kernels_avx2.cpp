@@ -2,7 +2,7 @@
 // is empty on builds without x86 dispatch).
 #include "kernels/kernel_table.h"
 
-#if defined(SD_X86_DISPATCH) && defined(__GNUC__)  // GCC/Clang vector extensions
+#if defined(SD_X86_DISPATCH) && (defined(__GNUC__) || defined(__clang__))  // GCC/Clang (clang-cl too) vector extensions
 #include <immintrin.h>
 
 #include <cmath>

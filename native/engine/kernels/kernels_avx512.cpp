@@ -3,7 +3,7 @@
 // 16 lanes; conversions, exp and the other vector helpers are the AVX2 ones.
 #include "kernels/kernel_table.h"
 
-#if defined(SD_X86_DISPATCH) && defined(__GNUC__)  // GCC/Clang vector extensions
+#if defined(SD_X86_DISPATCH) && (defined(__GNUC__) || defined(__clang__))  // GCC/Clang (clang-cl too) vector extensions
 #include "kernels/gemm_ukernel_impl.h"
 #include "kernels/simd_avx512.h"
 #include "kernels/winograd_impl.h"
