@@ -66,6 +66,10 @@ Peak measure_fp32_peak(int threads) {
     auto r = run_all_threads(threads, fma_loop_avx2);
     return {r.first, r.second, "fp32 avx2"};
   }
+  if (sd::cpu_path_supported(sd::CpuPath::Neon)) {
+    auto r = run_all_threads(threads, fma_loop_neon);
+    return {r.first, r.second, "fp32 neon"};
+  }
   return {0, 0, "fp32 (no FMA unit path)"};
 }
 
@@ -85,6 +89,10 @@ Peak measure_int8_peak(int threads) {
   if (sd::cpu_path_supported(sd::CpuPath::Avx2)) {
     auto r = run_all_threads(threads, int8_dot_loop_avx2);
     return {r.first, r.second, "int8 vpmaddubsw+vpaddw"};
+  }
+  if (sd::cpu_path_supported(sd::CpuPath::Neon) && sd::cpu_features().neon_dotprod) {
+    auto r = run_all_threads(threads, int8_dot_loop_neon);
+    return {r.first, r.second, "int8 sdot"};
   }
   return {0, 0, "int8 (no SIMD path)"};
 }
