@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Fails when an object built with ISA flags (*_avx2.cpp.o, *_avx512.cpp.o,
+// Fails when an object built with ISA flags (*_avx2.cpp.o, *_avx512.cpp.o, *_avxvnni.cpp.o,
 // arm64 *_dotprod.cpp.o) defines a weak symbol that another engine object
 // defines too: inline or template code (std::string, std::to_string, a
 // helper on __m256) emitted there is AVX2/AVX-512/dotprod machine code, and
@@ -24,7 +24,7 @@ try {
   process.exit(0);
 }
 
-const isIsa = (f) => /_(avx2|avx512|dotprod)\.cpp\.o(bj)?$/.test(f);
+const isIsa = (f) => /_(avx2|avx512|avxvnni|dotprod)\.cpp\.o(bj)?$/.test(f);
 const objects = readdirSync(buildDir, { recursive: true })
   .map(String)
   .filter((f) => f.includes("sd_engine.dir") && /\.o(bj)?$/.test(f));

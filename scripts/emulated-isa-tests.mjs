@@ -3,8 +3,10 @@
 // AVX-512: configures build-emul/ with SD_NATIVE_EMULATE_AVX512=ON (the
 // *_avx512.cpp kernels compiled against SIMDe's portable AVX-512 F/BW/VL/DQ/
 // VNNI/BF16 intrinsics, AVX2 flags only), builds only the kernel/op and model
-// test executables, and runs them under SD_NATIVE_CPU=avx512. It checks the
-// kernels' logic (results against the scalar references), not their speed.
+// test executables, and runs them under SD_NATIVE_CPU=avx512, then the quant
+// and bf16 kernel tests under SD_NATIVE_CPU=avx2, where the emulated AVX-VNNI
+// integer table (quant_avxvnni.cpp) is in use. It checks the kernels' logic
+// (results against the scalar references), not their speed.
 // Needs SIMDe headers (Debian: libsimde-dev; test-only, never a dependency).
 //   --all: every engine test executable (~3 min of tests on 2 cores; found a
 //          VNNI-only failure in test_lora_quant), not only the default set
@@ -46,20 +48,24 @@ run("cmake", ["--build", buildDir, "--parallel", jobs, "--target", ...targets]);
 // Each executable under SD_NATIVE_CPU=avx512; its exit 77 ("path not
 // supported", a skip under ctest) fails here: the emulation was not in effect.
 let failed = 0;
-for (const name of targets) {
-  console.log(`\n=== emulated avx512: ${name}`);
+function runUnder(cpu, label, name) {
+  console.log(`\n=== emulated ${label}: ${name}`);
   try {
     execFileSync(join(buildDir, "test", "engine", name), [], {
       cwd: root,
       stdio: "inherit",
-      env: { ...process.env, SD_NATIVE_CPU: "avx512" },
+      env: { ...process.env, SD_NATIVE_CPU: cpu },
     });
   } catch (err) {
-    console.error(`emulated-isa-tests: ${name} failed (status ${err.status ?? err.signal})`);
+    console.error(`emulated-isa-tests: ${name} (${label}) failed (status ${err.status ?? err.signal})`);
     failed++;
   }
 }
-console.log(
-  `\nemulated-isa-tests: ${targets.length - failed}/${targets.length} test executables passed under emulated AVX-512`,
-);
+for (const name of targets) runUnder("avx512", "avx512", name);
+// AVX-VNNI without AVX-512 (Intel Alder Lake and later): the AVX2 path with
+// the VEX-vpdpbusd integer table, which the emulated build also reports.
+const avxvnniTargets = targets.filter((name) => /^test_kernel_(quant|bf16)$/.test(name));
+for (const name of avxvnniTargets) runUnder("avx2", "avx2 + AVX-VNNI", name);
+const runs = targets.length + avxvnniTargets.length;
+console.log(`\nemulated-isa-tests: ${runs - failed}/${runs} test runs passed under emulated AVX-512 / AVX-VNNI`);
 process.exit(failed ? 1 : 0);

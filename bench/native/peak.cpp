@@ -86,6 +86,10 @@ Peak measure_int8_peak(int threads) {
     auto r = run_all_threads(threads, int8_dot_loop_avx512);
     return {r.first, r.second, "int8 vpdpbusd"};
   }
+  if (sd::cpu_path_supported(sd::CpuPath::Avx2) && sd::cpu_features().avxvnni && int8_dot_loop_avxvnni(1) > 0) {
+    auto r = run_all_threads(threads, int8_dot_loop_avxvnni);
+    return {r.first, r.second, "int8 vpdpbusd (AVX-VNNI)"};
+  }
   if (sd::cpu_path_supported(sd::CpuPath::Avx2)) {
     auto r = run_all_threads(threads, int8_dot_loop_avx2);
     return {r.first, r.second, "int8 vpmaddubsw+vpaddw"};

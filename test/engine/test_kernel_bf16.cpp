@@ -234,15 +234,24 @@ TEST(linear_runs_the_bf16_gemm_only_when_asked_and_available) {
 }
 
 // The path under test really is the one asked for: in the emulated build
-// (SD_NATIVE_CPU=avx512) the AVX-512 tables, incl. VNNI and BF16, are live.
-TEST(avx512_path_selects_its_kernels) {
+// (SD_NATIVE_CPU=avx512) the AVX-512 tables, incl. VNNI and BF16, are live;
+// under SD_NATIVE_CPU=avx2 there, AVX-VNNI's integer table.
+TEST(x86_paths_select_their_kernels) {
   const sd::CpuFeatures& f = sd::cpu_features();
   const bool avx512 = sd::cpu_path() == sd::CpuPath::Avx512;
+  const char* vnni256 = sd::kern::quant_avxvnni_table() ? "avx2-vnni" : "avx2";  // nullptr also where the compiler lacks -mavxvnni
   CHECK(sd::kern::gemm_bf16_available() == (avx512 && f.avx512bf16));
   if (avx512) {
     CHECK(std::strcmp(sd::kern::table().name, "avx512") == 0);
-    CHECK(std::strcmp(sd::kern::quant_table().name, f.avx512vnni ? "avx512-vnni" : "avx2") == 0);
+    CHECK(std::strcmp(sd::kern::quant_table().name, f.avx512vnni ? "avx512-vnni" : vnni256) == 0);
   }
+  if (sd::cpu_path() == sd::CpuPath::Avx2) {
+    CHECK(std::strcmp(sd::kern::quant_table().name, vnni256) == 0);
+    CHECK(!sd::kern::quant_avxvnni_table() || f.avxvnni);
+  }
+#if defined(SD_TEST_EMULATED_AVX512)
+  CHECK(sd::kern::quant_avxvnni_table() != nullptr);  // the emulated build always has it
+#endif
 }
 
 // precision "fast" runs only where the bf16 kernel exists; elsewhere it

@@ -144,9 +144,11 @@ TEST(integer_gemm_is_within_activation_quantization_error) {
 }
 
 TEST(ops_route_preferred_shapes_to_the_integer_gemm) {
-  // Panel formats take any K (q8_0 only with exact 8-bit products: VNNI or
-  // NEON); group formats (k-quants) whole 256-value groups only.
-  const bool exact = (kern::quant_avx512_table() && cpu_path() == CpuPath::Avx512) || cpu_path() == CpuPath::Neon;
+  // Panel formats take any K (q8_0 only with exact 8-bit products: AVX-512
+  // VNNI, AVX-VNNI or NEON); group formats (k-quants) whole 256-value groups only.
+  const bool x86_simd = cpu_path() == CpuPath::Avx2 || cpu_path() == CpuPath::Avx512;
+  const bool exact = (kern::quant_avx512_table() && cpu_path() == CpuPath::Avx512) || (kern::quant_avxvnni_table() && x86_simd) ||
+                     cpu_path() == CpuPath::Neon;
   CHECK(kern::quant_gemm_preferred(DType::Q8_0, 320) == exact && kern::quant_gemm_preferred(DType::Q4_0, 320));
   CHECK(kern::quant_gemm_preferred(DType::Q4_1, 320) && kern::quant_gemm_preferred(DType::Q5_1, 96));
   CHECK(kern::quant_gemm_preferred(DType::Q4_K, 512) && !kern::quant_gemm_preferred(DType::Q4_K, 768 + 32));

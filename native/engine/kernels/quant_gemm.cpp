@@ -329,6 +329,7 @@ const QuantTable& quant_table() {
       if (const QuantTable* t = quant_avx512_table()) return *t;
       [[fallthrough]];
     case CpuPath::Avx2:
+      if (const QuantTable* t = quant_avxvnni_table()) return *t;
       if (const QuantTable* t = quant_avx2_table()) return *t;
       break;
     case CpuPath::Neon:

@@ -92,6 +92,7 @@ struct QuantTable {
 const QuantTable& quant_scalar_table();
 const QuantTable* quant_avx2_table();
 const QuantTable* quant_avx512_table();        // nullptr without AVX-512 VNNI
+const QuantTable* quant_avxvnni_table();       // nullptr without AVX-VNNI (or a compiler without -mavxvnni)
 const QuantTable* quant_neon_table();          // nullptr off arm64
 const QuantTable* quant_neon_dotprod_table();  // nullptr without the arm64 dot-product extension
 const QuantTable& quant_table();               // for the current cpu_path()

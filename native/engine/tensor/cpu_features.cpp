@@ -68,14 +68,15 @@ static CpuFeatures detect() {
   f.avx2 = (r[1] >> 5) & 1;
   f.fma = fma;
   f.f16c = f16c;
+  unsigned r1[4] = {0, 0, 0, 0};
+  if (r[0] >= 1) cpuid(7, 1, r1);  // leaf 7 EAX: the highest sub-leaf
+  f.avxvnni = (r1[0] >> 4) & 1;
   if (zmm_os) {
     f.avx512f = (r[1] >> 16) & 1;
     f.avx512dq = (r[1] >> 17) & 1;
     f.avx512bw = (r[1] >> 30) & 1;
     f.avx512vl = (r[1] >> 31) & 1;
     f.avx512vnni = (r[2] >> 11) & 1;
-    unsigned r1[4];
-    cpuid(7, 1, r1);
     f.avx512bf16 = (r1[0] >> 5) & 1;
   }
 #endif
@@ -90,7 +91,7 @@ static CpuFeatures detect() {
   f.neon_dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &dp, &len, nullptr, 0) == 0 && dp != 0;
 #endif
 #ifdef SD_EMULATE_AVX512
-  if (f.avx2 && f.fma && f.f16c) f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = f.avx512vnni = true;
+  if (f.avx2 && f.fma && f.f16c) f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = f.avx512vnni = f.avxvnni = true;
 #endif
   return f;
 }

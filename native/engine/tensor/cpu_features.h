@@ -12,13 +12,14 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512bf16 = false, avx512vnni = false;
+  bool avxvnni = false;       // AVX-VNNI: the VEX (256-bit) vpdpbusd, no AVX-512 needed (Alder Lake+, Zen 5)
   bool neon = false;          // AArch64 Advanced SIMD (always there on arm64)
   bool neon_dotprod = false;  // ARMv8.2 SDOT/UDOT (optional before ARMv8.4): the NEON integer GEMM kernels
 };
 
 // In the test-only emulated build (SD_EMULATE_AVX512) the AVX-512 features
-// (incl. BF16 and VNNI) are reported present whenever AVX2+FMA+F16C are:
-// those kernels then run as SIMDe code compiled for AVX2.
+// (incl. BF16 and VNNI) and AVX-VNNI are reported present whenever
+// AVX2+FMA+F16C are: those kernels then run as SIMDe code compiled for AVX2.
 const CpuFeatures& cpu_features();
 bool cpu_path_supported(CpuPath p);
 const char* cpu_path_name(CpuPath p);
