@@ -10,8 +10,10 @@
 #include <cmath>
 #include <vector>
 
+#include "core/error.h"
 #include "harness.h"
 #include "kernel_test_util.h"
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "kernels/quant_gemm.h"
 #include "kernels/quant_ops.h"
@@ -170,6 +172,41 @@ TEST(dequantize_weight_matches_the_block_decoder_bit_for_bit) {
       CHECK_MSG(same_bits(got, dequantized(w)), "%s cols=%lld on %s", dtype_name(t), (long long)cols, cpu_path_name(cpu_path()));
     }
   }
+}
+
+// Where the integer GEMM is not taken (q8_0 without exact 8-bit products,
+// q2_K/q3_K/q6_K, k-quants on K not a multiple of 256, stride-2 convs), the
+// f32 GEMM decodes the blocks inside its packing: bit for bit the GEMM on
+// the dequantized weight, including depth blocks that start inside a
+// quantization block (K = 2560 runs in 7 blocks of 366), with 1 and 2
+// threads; as the B operand (linear) and the A operand (conv2d).
+TEST(f32_gemm_decodes_quantized_operands_inside_its_packing) {
+  ThreadPool two(2);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q6_K}) {
+    for (int64_t K : {256, 2560}) {
+      const int64_t M = 13, N = 37;
+      Tensor x = rand_tensor({M, K}, 81), w = quantized(rand_tensor({N, K}, 82, 0.2f), t), wf = dequantized(w);
+      for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+        std::vector<float> got(size_t(M * N)), ref(size_t(M * N));
+        kern::gemm(pool, M, N, K, {x.data(), DType::F32, K, 1}, {w.data(), t, 1, K}, got.data(), N);
+        kern::gemm(pool, M, N, K, {x.data(), DType::F32, K, 1}, {wf.data(), DType::F32, 1, K}, ref.data(), N);
+        CHECK_MSG(std::memcmp(got.data(), ref.data(), got.size() * 4) == 0, "%s K=%lld as B", dtype_name(t), (long long)K);
+        kern::gemm(pool, N, M, K, {w.data(), t, K, 1}, {x.data(), DType::F32, 1, K}, got.data(), M);
+        kern::gemm(pool, N, M, K, {wf.data(), DType::F32, K, 1}, {x.data(), DType::F32, 1, K}, ref.data(), M);
+        CHECK_MSG(std::memcmp(got.data(), ref.data(), got.size() * 4) == 0, "%s K=%lld as A", dtype_name(t), (long long)K);
+      }
+    }
+  }
+  // Through the ops: a q8_0 linear that does not take the integer GEMM, and a stride-2 conv.
+  Tensor x = rand_tensor({6, 320}, 83), w = quantized(rand_tensor({40, 320}, 84, 0.2f), DType::Q8_0);
+  Compute c;
+  if (!kern::quant_gemm_preferred(DType::Q8_0, 320))
+    CHECK(same_bits(ops::linear(c, x, w, nullptr), ops::linear(c, x, dequantized(w), nullptr)));
+  Tensor xi = rand_tensor({1, 64, 9, 11}, 85), wc = quantized(rand_tensor({16, 64, 3, 3}, 86, 0.1f), DType::Q4_0);
+  CHECK(same_bits(ops::conv2d(c, xi, wc, nullptr, 2, 1), ops::conv2d(c, xi, dequantized(wc), nullptr, 2, 1)));
+  // Rows that are not whole blocks never reach the packer.
+  const kern::MatView a{x.data(), DType::F32, 48, 1}, partial{w.data(), DType::Q8_0, 1, 48};
+  CHECK_THROWS_CODE(kern::gemm(nullptr, 2, 2, 48, a, partial, nullptr, 2), ErrorCode::Internal);
 }
 
 TEST(linear_with_16_value_subblock_formats_dequantizes) {

@@ -101,9 +101,9 @@ Tensor conv2d_impl(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b
   require(w.dim() == 4 && w.size(2) == w.size(3) && (w.size(2) == 1 || w.size(2) == 3), op,
           "weight must be [Cout, Cin, 1|3, 1|3], got " + shape_str(w.shape()));
   if (dtype_is_quantized(w.dtype())) {
-    // Only Winograd reads blocks (conv2d_quantized routes only 3x3 stride-1 convs here).
-    require(w.size(2) == 3 && stride == 1 && w.is_contiguous(), op, "block-quantized weights reach conv2d_impl only as 3x3 stride-1");
-    require(w.size(1) * 9 % dtype_block_size(w.dtype()) == 0, op,
+    // Winograd decodes the blocks per task, the GEMM paths inside their packing.
+    require(w.is_contiguous(), op, "weight must be contiguous");
+    require(w.size(1) * w.size(2) * w.size(3) % dtype_block_size(w.dtype()) == 0, op,
             std::string(dtype_name(w.dtype())) + " weight " + shape_str(w.shape()) + " rows are not whole blocks");
   } else {
     require_weight(w, op, "weight");

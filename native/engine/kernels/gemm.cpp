@@ -1,7 +1,8 @@
 // Packed, cache-blocked GEMM driver (Goto/BLIS loop structure):
 //   for each column block jc (nc) and depth block pc (kc):
 //     pack A[:, pc] into mr-row micro-panels and B[pc, jc] into nr-column
-//     micro-panels (converting f16/bf16 to f32 on the way), in parallel;
+//     micro-panels (converting f16/bf16 to f32 or decoding quantized blocks
+//     on the way), in parallel;
 //     then compute fixed output tiles (kMt x kNt) in parallel, each a loop of
 //     register-tiled micro-kernel calls.
 // The depth blocks are visited in order by every tile, so each C element is
@@ -13,7 +14,9 @@
 
 #include "core/error.h"
 #include "kernels/kernel_table.h"
+#include "kernels/quant_table.h"
 #include "kernels/scratch.h"
+#include "quant/blocks.h"
 #include "tensor/thread_pool.h"
 
 namespace sd {
@@ -21,6 +24,7 @@ namespace kern {
 namespace {
 
 constexpr int64_t kKcMax = 384;          // conversion chunk; the largest depth block
+constexpr int64_t kMaxBlock = 256;       // largest quantization block (k-quants)
 constexpr int64_t kBPanelBytes = 24576;  // packed B micro-panel (kc x nr floats) kept in L1
 constexpr int64_t kNcMax = 2048;         // packed B block (kc x nc) stays in L2/L3
 constexpr int64_t kMt = 96;              // output tile rows (A tile kMt x kc in L2)
@@ -51,6 +55,30 @@ inline const void* addr(const MatView& v, int64_t r, int64_t c) {
 // index runs along the micro-panel width w (mr for A, nr for B). `v` is given
 // as (panel index, depth) -> element, i.e. A as-is and B transposed.
 void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, int64_t k0, int64_t kc, float* dst, float scale) {
+  if (dtype_is_quantized(v.dtype)) {
+    // Block-quantized rows (depth contiguous, rs whole blocks; check_dtype):
+    // the blocks covering each depth chunk are decoded into tmp, as f16 is
+    // converted above, so no f32 copy of the weight is ever made.
+    const int64_t bs = dtype_block_size(v.dtype), bb = dtype_block_bytes(v.dtype);
+    const bool simd = v.dtype == DType::Q8_0 || v.dtype == DType::Q4_0;  // the ISA path's decoder has these
+    float tmp[kKcMax + 2 * kMaxBlock];
+    for (int i = 0; i < rows; ++i) {
+      const unsigned char* row = static_cast<const unsigned char*>(v.data) + (r0 + i) * (v.rs / bs) * bb;
+      for (int64_t kk = 0; kk < kc; kk += kKcMax) {
+        const int64_t len = std::min(kKcMax, kc - kk), b0 = (k0 + kk) / bs, off = (k0 + kk) % bs;
+        const int64_t nb = (off + len + bs - 1) / bs;
+        if (simd)
+          quant_table().dequantize(v.dtype, row + b0 * bb, nb, tmp);
+        else
+          quant::dequantize_row(v.dtype, row + b0 * bb, nb * bs, tmp);
+        float* d = dst + kk * w + i;
+        for (int64_t k = 0; k < len; ++k) d[k * w] = tmp[off + k] * scale;
+      }
+    }
+    for (int i = rows; i < w; ++i)
+      for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = 0.f;
+    return;
+  }
   if (v.cs == 1) {
     // Depth contiguous (A row-major, or B stored [N, K] like Linear weights).
     float tmp[kKcMax];
@@ -89,7 +117,16 @@ void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, i
   }
 }
 
+// B as the packer reads it: (n, k) -> B(k, n).
+MatView transposed(const MatView& B) { return {B.data, B.dtype, B.cs, B.rs}; }
+
+// v as pack_panel reads it ((panel index, depth) -> element).
 void check_dtype(const MatView& v) {
+  if (dtype_is_quantized(v.dtype)) {
+    if (v.cs != 1 || v.rs % dtype_block_size(v.dtype) != 0 || dtype_block_size(v.dtype) > kMaxBlock)
+      fail(ErrorCode::Internal, std::string("GEMM takes ") + dtype_name(v.dtype) + " operands only as rows of whole blocks");
+    return;
+  }
   if (v.dtype != DType::F32 && v.dtype != DType::F16 && v.dtype != DType::BF16)
     fail(ErrorCode::ModelUnsupported, std::string("GEMM does not take ") + dtype_name(v.dtype) + " operands");
 }
@@ -105,7 +142,7 @@ void gemm_impl(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView&
                const float* bias_n, const float* bias_m, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   check_dtype(A);
-  check_dtype(B);
+  check_dtype(transposed(B));
   const Table& t = table();
   const int mr = t.mr, nr = t.nr;
   auto init_rows = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
@@ -128,8 +165,7 @@ void gemm_impl(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const MatView&
   const int64_t nblocks = ceil_div(N, kNcMax), nc_full = ceil_div(ceil_div(N, nblocks), nr) * nr;
   const int64_t mt = ceil_div(kMt, mr) * mr, nt = ceil_div(kNt, nr) * nr;
   const int64_t a_panels = ceil_div(M, mr);
-  // B transposed view: (n, k) -> B(k, n).
-  const MatView Bt{B.data, B.dtype, B.cs, B.rs};
+  const MatView Bt = transposed(B);
   float* pa = scratch(kSlotGemmA, size_t(a_panels * mr * kc_full));
   float* pb = scratch(kSlotGemmB, size_t(nc_full * kc_full));
 
@@ -194,9 +230,9 @@ void pack_a(const MatView& A, int64_t r0, int64_t rows, int64_t k0, int64_t kc, 
 }
 
 void pack_b(const MatView& B, int64_t c0, int64_t cols, int64_t k0, int64_t kc, float* dst, float scale) {
-  check_dtype(B);
+  const MatView Bt = transposed(B);
+  check_dtype(Bt);
   const Table& t = table();
-  const MatView Bt{B.data, B.dtype, B.cs, B.rs};
   for (int64_t q = 0; q * t.nr < cols; ++q)
     pack_panel(t, Bt, c0 + q * t.nr, int(std::min<int64_t>(t.nr, cols - q * t.nr)), t.nr, k0, kc, dst + q * t.nr * kc, scale);
 }

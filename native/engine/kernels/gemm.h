@@ -1,6 +1,8 @@
 // Internal GEMM used by linear, conv2d (1x1, Winograd, im2col) and attention.
-// Operands are strided views in f32 / f16 / bf16; both are converted to f32
-// inside the packing (no full f32 copy of f16 weights), then a packed,
+// Operands are strided views in f32 / f16 / bf16, or rows of whole
+// quantization blocks (depth contiguous: weights as A, or B(k, n) = w[n, k]);
+// both are converted to f32 inside the packing (no full f32 copy of f16 or
+// quantized weights), then a packed,
 // cache-blocked driver runs the current path's register-tiled micro-kernel.
 #pragma once
 #include <cstdint>

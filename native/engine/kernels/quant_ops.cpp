@@ -1,5 +1,6 @@
 #include "kernels/quant_ops.h"
 
+#include "kernels/gemm_bf16.h"
 #include "kernels/op_checks.h"
 #include "kernels/quant_gemm.h"
 #include "kernels/quant_table.h"
@@ -34,7 +35,11 @@ Tensor linear_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   const char* op = "linear";
   require_act(x, op, "x");
   require(w.dim() == 2 && w.is_contiguous(), op, "weight must be [N, K], got " + shape_str(w.shape()));
-  if (!quant_gemm_preferred(w.dtype(), w.size(1))) return linear_impl(c, x, dequantize_weight(c, w), b);
+  // Not the integer GEMM: the f32 GEMM decodes the blocks inside its packing
+  // (as it converts f16), so no f32 copy of the weight is made; the bf16 GEMM
+  // of precision "fast" packs only float weights.
+  if (!quant_gemm_preferred(w.dtype(), w.size(1)))
+    return linear_impl(c, x, c.bf16 && gemm_bf16_available() ? dequantize_weight(c, w) : w, b);
   require(x.dim() >= 1 && x.size(-1) == w.size(1), op, "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
   const int64_t N = w.size(0), K = w.size(1), M = K ? x.numel() / K : 0;
   std::vector<float> bias;
@@ -56,7 +61,7 @@ Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   const bool winograd = w.size(2) == 3 && w.size(3) == 3 && stride == 1;
   if (winograd) return conv2d_impl(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
   if (!pointwise || !quant_gemm_preferred(w.dtype(), w.size(1)) || x.dim() != 4 || x.size(1) != w.size(1))
-    return conv2d_impl(c, x, dequantize_weight(c, w), b, stride, pad_top, pad_left, pad_bottom, pad_right);
+    return conv2d_impl(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);  // blocks decoded in the GEMM packing
   const int64_t B = x.size(0), Cin = x.size(1), HW = x.size(2) * x.size(3), Cout = w.size(0);
   std::vector<float> bias;
   if (b) bias = param_f32(*b, op, "bias", Cout);
