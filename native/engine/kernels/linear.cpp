@@ -11,12 +11,12 @@ namespace kern {
 Tensor linear_impl(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b) {
   const char* op = "linear";
   require_act(x, op, "x");
+  require(w.dim() == 2, op, "weight must be [N, K], got " + shape_str(w.shape()));
   if (dtype_is_quantized(w.dtype()))  // decoded inside the GEMM's packing (linear_quantized sends no bf16 work here)
-    require(w.is_contiguous() && w.dim() == 2 && w.size(1) % dtype_block_size(w.dtype()) == 0, op,
+    require(w.is_contiguous() && w.size(1) % dtype_block_size(w.dtype()) == 0, op,
             std::string(dtype_name(w.dtype())) + " weight " + shape_str(w.shape()) + " rows are not whole blocks");
   else
     require_weight(w, op, "weight");
-  require(w.dim() == 2, op, "weight must be [N, K], got " + shape_str(w.shape()));
   require(x.dim() >= 1 && x.size(-1) == w.size(1), op, "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
   const int64_t N = w.size(0), K = w.size(1), M = K ? x.numel() / K : 0;
   std::vector<float> bias;
