@@ -20,6 +20,7 @@
 
 #include "kernels/ops.h"
 #include "kernels/quant_ops.h"
+#include "kernels/quant_table.h"
 #include "quant/blocks.h"
 #include "tensor/arena.h"
 #include "tensor/cpu_features.h"
@@ -99,8 +100,9 @@ int main(int argc, char** argv) {
   sd::ThreadPool pool(threads);
   sd::Arena arena;
   sd::Compute c{&pool, &arena};
-  std::printf("path %s, %d threads, best of %d; ms wall / ms CPU; speed-up vs f16 and GFLOP per CPU second on CPU time\n",
-              sd::cpu_path_name(sd::cpu_path()), threads, reps);
+  std::printf(
+      "path %s (integer kernels %s), %d threads, best of %d; ms wall / ms CPU; speed-up vs f16 and GFLOP per CPU second on CPU time\n",
+      sd::cpu_path_name(sd::cpu_path()), sd::kern::quant_table().name, threads, reps);
   if (only.empty() || only == "linear") {
     struct Shape {
       const char* what;
