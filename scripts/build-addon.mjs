@@ -17,18 +17,16 @@ import { dirname, join, resolve } from "node:path";
 
 const require = createRequire(import.meta.url);
 
-/** Runs `cmake-js compile --release [--out outDir] ...args` in root. */
-export function buildAddon(root, { outDir, args = [] } = {}) {
-  const cmakeJs = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");
+/**
+ * Runs `cmake-js compile --release [--out outDir] ...args` in root.
+ * platform, env and exec (runs one cmake-js argument list, throws on failure)
+ * are injectable for tests.
+ */
+export function buildAddon(root, { outDir, args = [], platform = process.platform, env = process.env, exec } = {}) {
   const base = ["compile", "--release", ...(outDir ? ["--out", outDir] : []), ...args];
-  const env = {
-    ...process.env,
-    CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(availableParallelism()),
-  };
-  const run = (extra) =>
-    execFileSync(process.execPath, [cmakeJs, ...base, ...extra], { cwd: root, stdio: "inherit", env });
-  const asked = process.env.SD_NATIVE_WIN_TOOLSET;
-  if (process.platform !== "win32" || asked === "default") return run([]);
+  const run = (extra) => (exec ?? cmakeJs(root, env))([...base, ...extra]);
+  const asked = env.SD_NATIVE_WIN_TOOLSET;
+  if (platform !== "win32" || asked === "default") return run([]);
   if (asked) return run(["--toolset", asked]);
   try {
     run(["--toolset", "ClangCL"]);
@@ -40,4 +38,13 @@ export function buildAddon(root, { outDir, args = [] } = {}) {
     rmSync(resolve(root, outDir ?? "build"), { recursive: true, force: true }); // its CMake cache pins the toolset
     run([]);
   }
+}
+
+function cmakeJs(root, env) {
+  const bin = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");
+  const childEnv = {
+    ...env,
+    CMAKE_BUILD_PARALLEL_LEVEL: env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(availableParallelism()),
+  };
+  return (argv) => execFileSync(process.execPath, [bin, ...argv], { cwd: root, stdio: "inherit", env: childEnv });
 }
