@@ -12,11 +12,14 @@ Tensor linear_impl(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b
   const char* op = "linear";
   require_act(x, op, "x");
   require(w.dim() == 2, op, "weight must be [N, K], got " + shape_str(w.shape()));
-  if (dtype_is_quantized(w.dtype()))  // decoded inside the GEMM's packing (linear_quantized sends no bf16 work here)
+  if (dtype_is_quantized(w.dtype())) {  // decoded inside the f32 GEMM's packing
     require(w.is_contiguous() && w.size(1) % dtype_block_size(w.dtype()) == 0, op,
             std::string(dtype_name(w.dtype())) + " weight " + shape_str(w.shape()) + " rows are not whole blocks");
-  else
+    // The bf16 GEMM of precision "fast" packs only float weights.
+    if (c.bf16 && kern::gemm_bf16_available()) return linear_impl(c, x, dequantize_weight(c, w), b);
+  } else {
     require_weight(w, op, "weight");
+  }
   require(x.dim() >= 1 && x.size(-1) == w.size(1), op, "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
   const int64_t N = w.size(0), K = w.size(1), M = K ? x.numel() / K : 0;
   std::vector<float> bias;
@@ -27,7 +30,7 @@ Tensor linear_impl(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b
   // A = x [M, K] row-major; B(k, n) = w[n, k].
   const kern::MatView xa{x.data(), DType::F32, K, 1}, wt{w.data(), w.dtype(), 1, K};
   // precision "fast": the bf16 GEMM where this CPU path has it.
-  if (c.bf16 && kern::gemm_bf16_available() && !dtype_is_quantized(w.dtype()))
+  if (c.bf16 && kern::gemm_bf16_available())
     kern::gemm_bf16(c.pool, M, N, K, xa, wt, y.data_as<float>(), N, b ? bias.data() : nullptr);
   else
     kern::gemm(c.pool, M, N, K, xa, wt, y.data_as<float>(), N, b ? bias.data() : nullptr);

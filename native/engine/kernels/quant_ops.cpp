@@ -1,6 +1,5 @@
 #include "kernels/quant_ops.h"
 
-#include "kernels/gemm_bf16.h"
 #include "kernels/op_checks.h"
 #include "kernels/quant_gemm.h"
 #include "kernels/quant_table.h"
@@ -36,10 +35,8 @@ Tensor linear_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   require_act(x, op, "x");
   require(w.dim() == 2 && w.is_contiguous(), op, "weight must be [N, K], got " + shape_str(w.shape()));
   // Not the integer GEMM: the f32 GEMM decodes the blocks inside its packing
-  // (as it converts f16), so no f32 copy of the weight is made; the bf16 GEMM
-  // of precision "fast" packs only float weights.
-  if (!quant_gemm_preferred(w.dtype(), w.size(1)))
-    return linear_impl(c, x, c.bf16 && gemm_bf16_available() ? dequantize_weight(c, w) : w, b);
+  // (as it converts f16), so no f32 copy of the weight is made.
+  if (!quant_gemm_preferred(w.dtype(), w.size(1))) return linear_impl(c, x, w, b);
   require(x.dim() >= 1 && x.size(-1) == w.size(1), op, "x " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
   const int64_t N = w.size(0), K = w.size(1), M = K ? x.numel() / K : 0;
   std::vector<float> bias;
