@@ -45,10 +45,12 @@ std::vector<std::string> weight_bytes(const LoadedModel& m) {
 
 // The side-vs-merge comparisons need the quantized base computed exactly
 // (dequantized, f32 GEMM). Where an integer GEMM takes q8_0 (AVX-512 VNNI,
-// NEON: activations quantized to 8 bits, ~1e-2 relative by design) they run
-// on a path that dequantizes q8_0 instead: AVX2 on x86, scalar on arm64.
+// AVX-VNNI, NEON: activations quantized to 8 bits, ~1e-2 relative by design)
+// they run on a path that decodes q8_0 for the f32 GEMM instead: AVX2 on x86
+// without AVX-VNNI, else scalar.
 void use_exact_q8_0_path() {
-  if (kern::quant_gemm_preferred(DType::Q8_0, 64)) set_cpu_path(cpu_path_supported(CpuPath::Avx2) ? CpuPath::Avx2 : CpuPath::Scalar);
+  if (kern::quant_gemm_preferred(DType::Q8_0, 64) && cpu_path_supported(CpuPath::Avx2)) set_cpu_path(CpuPath::Avx2);
+  if (kern::quant_gemm_preferred(DType::Q8_0, 64)) set_cpu_path(CpuPath::Scalar);
 }
 
 GenerateParams small_params() {
