@@ -31,7 +31,6 @@ static int skip_ = ktest::skip_if_path_unsupported();
 namespace {
 
 const DType kIntFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K};
-const DType kPanelFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1, DType::Q5_1};
 
 Tensor quantized(const Tensor& f, DType t) {
   Tensor q = Tensor::empty(t, f.shape());
@@ -93,8 +92,8 @@ TEST(integer_gemm_matches_scalar_reference_bit_for_bit) {
     int64_t M, N, K;
   };
   // M tails of the 4-row kernels and the 64-row tile, N tails of the 8-column
-  // panel and the 64-column tile, K tails of the 256 group.
-  const Case cases[] = {{1, 1, 32}, {3, 5, 96}, {7, 17, 320}, {67, 19, 288}, {130, 73, 768}};
+  // panel and the 64-column tile; one to 24 blocks (k-quants: 1 and 3 super-blocks).
+  const Case cases[] = {{1, 1, 32}, {3, 5, 96}, {5, 9, 256}, {7, 17, 320}, {67, 19, 288}, {130, 73, 768}};
   for (DType t : kIntFormats)
     for (const Case& cs : cases) {
       if (cs.K % dtype_block_size(t)) continue;
@@ -108,12 +107,14 @@ TEST(panel_kernels_do_not_saturate_on_extreme_codes) {
   // Every activation block at +-amax (codes +-qmax, u = 1 or 2*qmax+1) and
   // every weight code at its extreme (q8_0 -128 / 127, 4- and 5-bit codes
   // 0 / max), signs chosen so the 16-bit partial sums reach their bound.
-  const int64_t M = 6, N = 11, K = 96;
-  Tensor x = Tensor::empty(DType::F32, {M, K});
-  for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = (i / 64) % 2 ? -3.f : 3.f;
-  for (DType t : kPanelFormats) {
+  const int64_t M = 6, N = 11;
+  for (DType t : kIntFormats) {
+    const bool kquant = t == DType::Q4_K || t == DType::Q5_K;
+    const int64_t K = kquant ? 512 : 96;
+    Tensor x = Tensor::empty(DType::F32, {M, K});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = (i / 64) % 2 ? -3.f : 3.f;
     Tensor w = Tensor::empty(t, {N, K});
-    const int64_t bytes = dtype_bytes_for(t, 32), blocks = N * K / 32;
+    const int64_t bytes = dtype_block_bytes(t), blocks = N * K / dtype_block_size(t);
     uint8_t* p = static_cast<uint8_t*>(w.data());
     for (int64_t b = 0; b < blocks; ++b) {
       uint8_t* blk = p + b * bytes;
@@ -124,7 +125,8 @@ TEST(panel_kernels_do_not_saturate_on_extreme_codes) {
         std::memset(blk, low ? 0x00 : 0xFF, size_t(bytes));  // nibbles (and high bits) 0 or all ones
       blk[0] = 0x00;                                         // scale 1.0 (f16 0x3C00)
       blk[1] = 0x3C;
-      if (t == DType::Q4_1 || t == DType::Q5_1) blk[2] = blk[3] = 0x00;  // offset 0
+      if (t == DType::Q4_1 || t == DType::Q5_1 || kquant) blk[2] = blk[3] = 0x00;  // offset (k-quants: dmin) 0
+      if (kquant) std::memset(blk + 4, 0x41, 12);  // sub-block scales 1 and 17 (never 0, which would hide a wrong sum)
     }
     check_matches_scalar(x, w, nullptr, "extreme");
   }
@@ -146,15 +148,16 @@ TEST(integer_gemm_is_within_activation_quantization_error) {
 }
 
 TEST(ops_route_preferred_shapes_to_the_integer_gemm) {
-  // Panel formats take any K (q8_0 only with exact 8-bit products: AVX-512
-  // VNNI, AVX-VNNI or NEON); group formats (k-quants) whole 256-value groups only.
+  // Any K of whole blocks (the k-quants' are 256 values); q8_0 only with
+  // exact 8-bit products: AVX-512 VNNI, AVX-VNNI or NEON.
   const bool x86_simd = cpu_path() == CpuPath::Avx2 || cpu_path() == CpuPath::Avx512;
   const bool exact = (kern::quant_avx512_table() && cpu_path() == CpuPath::Avx512) || (kern::quant_avxvnni_table() && x86_simd) ||
                      cpu_path() == CpuPath::Neon;
   CHECK(kern::quant_gemm_preferred(DType::Q8_0, 320) == exact && kern::quant_gemm_preferred(DType::Q4_0, 320));
   CHECK(kern::quant_gemm_preferred(DType::Q4_1, 320) && kern::quant_gemm_preferred(DType::Q5_1, 96));
   CHECK(kern::quant_gemm_preferred(DType::Q4_K, 512) && !kern::quant_gemm_preferred(DType::Q4_K, 768 + 32));
-  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q4_1}) {
+  CHECK(kern::quant_gemm_preferred(DType::Q5_K, 256) && !kern::quant_gemm_preferred(DType::Q6_K, 256));
+  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q4_1, DType::Q4_K}) {
     Tensor x = rand_tensor({9, 512}, 61), w = quantized(rand_tensor({13, 512}, 62, 0.1f), t);
     Compute c;
     CHECK_MSG(same_bits(ops::linear(c, x, w, nullptr), int_linear(x, w, nullptr)), "%s", dtype_name(t));
@@ -162,8 +165,8 @@ TEST(ops_route_preferred_shapes_to_the_integer_gemm) {
 }
 
 TEST(dequantize_weight_matches_the_block_decoder_bit_for_bit) {
-  // q8_0 / q4_0 take the path's vector decoder; the rest the block codecs.
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K}) {
+  // q8_0 / q4_0 / q4_K / q5_K take the path's vector decoder; the rest the block codecs.
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     for (int64_t cols : {32, 288, 1280}) {
       if (cols % dtype_block_size(t)) continue;
       Tensor w = quantized(rand_tensor({7, cols}, 71, 0.3f), t);

@@ -4,7 +4,7 @@
 // run) and picked on the neon path; every entry of both NEON tables (SDOT and
 // the baseline widening-multiply one) is bit-identical to the scalar
 // reference on random and extreme operands, one entry at a time, and the
-// panel packer decodes the published block layouts. The GEMM
+// panel packer decodes the published block layouts (legacy and k-quant). The GEMM
 // driver on the neon path is covered by test_kernel_quant_neon.
 #define SD_TEST_MAIN
 #include <cmath>
@@ -16,6 +16,7 @@
 #include "harness.h"
 #include "kernel_test_util.h"
 #include "kernels/quant_table.h"
+#include "quant/block_codecs.h"
 #include "tensor/cpu_features.h"
 
 using sd::DType;
@@ -110,28 +111,6 @@ TEST(panel_4x8_matches_scalar_bit_for_bit) {
       }
 }
 
-TEST(dot_1x4_matches_scalar_bit_for_bit) {
-  // Weight codes 0..31, activations [-127, 127] (the group path's ranges), over 1..3 groups.
-  const kern::QuantTable& ref = kern::quant_scalar_table();
-  for (const kern::QuantTable* t : neon_tables())
-    for (int64_t groups : {1, 2, 3}) {
-      ktest::Rng r(uint64_t(100 + groups));
-      const size_t nq = size_t(groups * 256), nd = size_t(groups * 8);
-      std::vector<int8_t> q(5 * nq);
-      std::vector<float> f(10 * nd);
-      for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<int8_t>(i < nq ? rand_int(r, 0, 31) : rand_int(r, -127, 127));
-      for (auto& v : f) v = r.uniform();
-      const kern::QRow w{q.data(), f.data(), f.data() + nd};
-      kern::QRow x[4];
-      for (int j = 0; j < 4; ++j) x[j] = {q.data() + (j + 1) * nq, f.data() + (2 * j + 2) * nd, f.data() + (2 * j + 3) * nd};
-      float got[4], want[4];
-      ref.dot_1x4(groups, w, x, want);
-      t->dot_1x4(groups, w, x, got);
-      CHECK_MSG(same_bits(got, want, sizeof got), "%s groups=%lld: got %g want %g", t->name, (long long)groups, double(got[0]),
-                double(want[0]));
-    }
-}
-
 TEST(quantize_act_matches_scalar_bit_for_bit) {
   // Random blocks, an all-zero block (d = 0, every u = qmax + 1) and a block
   // of exact halves of its step (round-half-to-even ties), for two qmax.
@@ -165,9 +144,9 @@ TEST(dequantize_matches_scalar_bit_for_bit) {
       src[size_t(b * bytes + 1)] = uint8_t(h >> 8);
     }
     std::vector<float> got(size_t(nb * 32)), want(got.size());
-    kern::quant_scalar_table().dequantize(type, src.data(), nb, want.data());
+    kern::quant_scalar_table().dequantize(type, src.data(), nb * 32, want.data());
     for (const kern::QuantTable* t : neon_tables()) {
-      t->dequantize(type, src.data(), nb, got.data());
+      t->dequantize(type, src.data(), nb * 32, got.data());
       CHECK_MSG(same_bits(got.data(), want.data(), got.size() * 4), "%s %s", t->name, sd::dtype_name(type));
     }
   }
@@ -225,5 +204,71 @@ TEST(pack_panel_decodes_the_published_block_layouts) {
         if (one) bad += !same_bits(&off[size_t(b * 8 + c)], &oo, 4);
       }
     CHECK_MSG(bad == 0, "%s: %d mismatches", sd::dtype_name(type), bad);
+  }
+}
+
+TEST(pack_panel_decodes_the_kquant_layouts) {
+  // q4_K / q5_K super-blocks written here from known codes (ggml layouts: f16
+  // d, f16 dmin, 12 bytes of 6-bit sub-block scales and mins, for q5_K 32
+  // bytes whose bit j is the fifth bit of value l of sub-block j, then 128
+  // bytes: sub-blocks 2i / 2i + 1 in the low / high nibbles of bytes
+  // 32i..32i + 31); 7 columns of 2 super-blocks and one past N. Each 32-value
+  // sub-block is a panel block: codes minus the bias, d = d_super * sc,
+  // o = bias * d - dmin * mn.
+  const int64_t supers = 2, nb = supers * 8;
+  for (DType type : {DType::Q4_K, DType::Q5_K}) {
+    const bool five = type == DType::Q5_K;
+    const int bias = five ? 16 : 8;
+    const int64_t bytes = sd::dtype_block_bytes(type);
+    ktest::Rng r{uint64_t(bytes)};
+    std::vector<int> codes(size_t(7 * nb * 32));
+    std::vector<uint8_t> rows(size_t(7 * supers * bytes));
+    for (int64_t cs = 0; cs < 7 * supers; ++cs) {  // column cs / supers, super-block cs % supers
+      uint8_t* p = rows.data() + cs * bytes;
+      const uint16_t dh = sd::f32_to_f16(r.uniform() * 0.05f), mh = sd::f32_to_f16(std::fabs(r.uniform()) * 0.01f);
+      std::memcpy(p, &dh, 2);
+      std::memcpy(p + 2, &mh, 2);
+      for (int i = 4; i < 16; ++i) p[i] = static_cast<uint8_t>(rand_int(r, 0, 255));
+      uint8_t* qh = p + 16;
+      uint8_t* qs = p + (five ? 48 : 16);
+      if (five) std::memset(qh, 0, 32);
+      for (int j = 0; j < 8; ++j)
+        for (int l = 0; l < 32; ++l) {
+          const int n = rand_int(r, 0, five ? 31 : 15);
+          codes[size_t((cs * 8 + j) * 32 + l)] = n;
+          uint8_t& q = qs[32 * (j / 2) + l];
+          q = uint8_t(j % 2 ? (q & 0x0F) | ((n & 0xF) << 4) : (n & 0xF));
+          if (five) qh[l] = uint8_t(qh[l] | ((n >> 4) << j));
+        }
+    }
+    const uint8_t* cols[8];
+    for (int c = 0; c < 8; ++c) cols[c] = c < 7 ? rows.data() + c * supers * bytes : nullptr;
+    std::vector<int8_t> q(size_t(nb * 256), 99);
+    std::vector<float> d(size_t(nb * 8), -1.f), off(d.size(), -1.f);
+    std::vector<int32_t> corr(d.size(), -1);
+    for (const kern::QuantTable* t : neon_tables()) {
+      t->pack_panel(type, cols, nb, q.data(), d.data(), corr.data(), off.data());
+      int bad = 0;
+      for (int c = 0; c < 8; ++c)
+        for (int64_t b = 0; b < nb; ++b) {
+          int sum = 0;
+          for (int e = 0; e < 32; ++e) {
+            const int want = c < 7 ? codes[size_t(((c * supers + b / 8) * 8 + b % 8) * 32 + e)] - bias : 0;
+            sum += want;
+            bad += q[size_t(b * 256 + (e / 4) * 32 + c * 4 + e % 4)] != want;
+          }
+          float dd = 0.f, oo = 0.f;
+          if (c < 7) {
+            const uint8_t* p = rows.data() + (c * supers + b / 8) * bytes;
+            int sc, mn;
+            sd::quant::k_scale_min(p + 4, int(b % 8), &sc, &mn);
+            dd = sd::quant::rd_half(p) * float(sc);
+            oo = float(bias) * dd - sd::quant::rd_half(p + 2) * float(mn);
+          }
+          bad += !same_bits(&d[size_t(b * 8 + c)], &dd, 4) || corr[size_t(b * 8 + c)] != 128 * sum;
+          bad += !same_bits(&off[size_t(b * 8 + c)], &oo, 4);
+        }
+      CHECK_MSG(bad == 0, "%s %s: %d mismatches", t->name, sd::dtype_name(type), bad);
+    }
   }
 }

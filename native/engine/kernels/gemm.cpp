@@ -16,7 +16,6 @@
 #include "kernels/kernel_table.h"
 #include "kernels/quant_table.h"
 #include "kernels/scratch.h"
-#include "quant/blocks.h"
 #include "tensor/thread_pool.h"
 
 namespace sd {
@@ -60,17 +59,14 @@ void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, i
     // the blocks covering each depth chunk are decoded into tmp, as f16 is
     // converted above, so no f32 copy of the weight is ever made.
     const int64_t bs = dtype_block_size(v.dtype), bb = dtype_block_bytes(v.dtype);
-    const QuantTable* simd = v.dtype == DType::Q8_0 || v.dtype == DType::Q4_0 ? &quant_table() : nullptr;  // its decoder has these
+    const QuantTable& qt = quant_table();
     float tmp[kKcMax + 2 * kMaxBlock];
     for (int i = 0; i < rows; ++i) {
       const unsigned char* row = static_cast<const unsigned char*>(v.data) + (r0 + i) * (v.rs / bs) * bb;
       for (int64_t kk = 0; kk < kc; kk += kKcMax) {
         const int64_t len = std::min(kKcMax, kc - kk), b0 = (k0 + kk) / bs, off = (k0 + kk) % bs;
         const int64_t nb = (off + len + bs - 1) / bs;
-        if (simd)
-          simd->dequantize(v.dtype, row + b0 * bb, nb, tmp);
-        else
-          quant::dequantize_row(v.dtype, row + b0 * bb, nb * bs, tmp);
+        qt.dequantize(v.dtype, row + b0 * bb, nb * bs, tmp);
         float* d = dst + kk * w + i;
         for (int64_t k = 0; k < len; ++k) d[k * w] = tmp[off + k] * scale;
       }

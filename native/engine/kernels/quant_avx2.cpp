@@ -1,9 +1,8 @@
 // AVX2 integer GEMM kernels (quant_table.h contracts): maddubs (u8 x s8 ->
-// pairs of i16), madd with ones (-> i32 lanes). Group path: unsigned weight
-// codes <= 31 allow four maddubs results to be summed in i16 before
-// widening (4 * 2*31*127 < 2^15). Panel path: a broadcast 4-byte activation group
-// times one weight vector feeds 8 columns; `depth` steps are summed in i16
-// before one madd widens them (the caller bounds |u| * |w| for that).
+// pairs of i16), madd with ones (-> i32 lanes). A broadcast 4-byte
+// activation group times one weight vector feeds 8 columns; `depth` steps
+// are summed in i16 before one madd widens them (the caller bounds
+// |u| * |w| for that).
 #include "kernels/quant_table.h"
 
 #if defined(SD_X86_DISPATCH)
@@ -12,44 +11,12 @@
 #include <cstring>
 
 #include "kernels/kernel_table.h"
+#include "quant/block_codecs.h"
+#include "quant/blocks.h"
 
 namespace sd {
 namespace kern {
 namespace {
-
-inline float hsum(__m256 v) {
-  // ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), as the scalar reference.
-  const __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 b = _mm_add_ps(a, _mm_movehl_ps(a, a));
-  return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
-}
-
-void dot_1x4(int64_t groups, const QRow& w, const QRow* x, float* out) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (int64_t g = 0; g < groups; ++g) {
-    const int8_t* wq = w.q + g * 256;
-    __m256i s32[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (int half = 0; half < 2; ++half) {
-      __m256i s16[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-      for (int t = half * 4; t < half * 4 + 4; ++t) {
-        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + t * 32));
-        for (int j = 0; j < 4; ++j) {
-          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j].q + g * 256 + t * 32));
-          s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(wv, xv));
-        }
-      }
-      for (int j = 0; j < 4; ++j) s32[j] = _mm256_add_epi32(s32[j], _mm256_madd_epi16(s16[j], ones));
-    }
-    const __m256 wd = _mm256_loadu_ps(w.d + g * 8);
-    for (int j = 0; j < 4; ++j) {
-      const __m256 sc = _mm256_mul_ps(wd, _mm256_loadu_ps(x[j].d + g * 8));
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[j]), sc, acc[j]);
-      acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w.ms + g * 8), _mm256_loadu_ps(x[j].ms + g * 8), acc[j]);
-    }
-  }
-  for (int j = 0; j < 4; ++j) out[j] = hsum(acc[j]);
-}
 
 void quantize_act(const float* x, int64_t nb, int qmax, uint8_t* u, float* d) {
   const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -137,20 +104,74 @@ void panel_4x8(int64_t nb, int depth, const uint8_t* const* xu, const float* con
   }
 }
 
+// Block b of one column's row as 32 unsigned codes in value order, its
+// scale d and offset o (w = d * (code - bias) + o; o unused for the _0
+// formats). Same values as the driver's signed_codes().
+class ColumnDecoder {
+ public:
+  explicit ColumnDecoder(DType t)
+      : kquant_(t == DType::Q4_K || t == DType::Q5_K),
+        five_(t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q5_K),
+        one_(t == DType::Q4_1 || t == DType::Q5_1),
+        bias_(five_ ? 16 : 8),
+        bytes_(dtype_block_bytes(t)) {}
+  int bias() const { return bias_; }
+
+  __m256i codes(const uint8_t* row, int64_t b, float* d, float* o) const {
+    return kquant_ ? kquant_codes(row, b, d, o) : legacy_codes(row, b, d, o);
+  }
+
+ private:
+  // Legacy 32-value blocks: f16 d, f16 m (_1), 32 fifth bits (q5), 16 bytes of low / high nibbles for values i / i + 16.
+  __m256i legacy_codes(const uint8_t* row, int64_t b, float* d, float* o) const {
+    const uint8_t* p = row + b * bytes_;
+    const int qs_at = int(bytes_) - 16;
+    uint16_t h, m = 0;
+    std::memcpy(&h, p, 2);
+    if (one_) std::memcpy(&m, p + 2, 2);
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + qs_at));
+    __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));
+    if (five_) {  // byte i takes bit i of the 32-bit qh word
+      const __m256i spread =
+          _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+      const __m256i bit = _mm256_set1_epi64x(0x8040201008040201ll);
+      int32_t qh;
+      std::memcpy(&qh, p + qs_at - 4, 4);
+      const __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
+      u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(0x10)));
+    }
+    *d = _cvtsh_ss(h);
+    *o = _cvtsh_ss(m) + float(bias_) * *d;  // bias * d is exact: fused or not, one rounding
+    return u;
+  }
+
+  // q4_K / q5_K sub-block b % 8 of super-block b / 8: low or high nibbles of 32 bytes, | bit j of the 32 fifth-bit bytes.
+  __m256i kquant_codes(const uint8_t* row, int64_t b, float* d, float* o) const {
+    const uint8_t* p = row + (b / 8) * bytes_;
+    const int j = int(b % 8);
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + (five_ ? 48 : 16) + 32 * (j / 2)));
+    __m256i u = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0F));
+    if (five_) {
+      const __m256i bit = _mm256_set1_epi8(char(1 << j));
+      const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16));
+      u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(0x10)));
+    }
+    *d = quant::k_sub_block(p, j, bias_, o);
+    return u;
+  }
+
+  bool kquant_, five_, one_;
+  int bias_;
+  int64_t bytes_;
+};
+
 // One panel of 8 columns of 4- or 5-bit codes: per block, each column's 32
-// codes (low nibbles then high nibbles, | the fifth bit, minus the bias) as 8
-// dwords, then an 8x8 dword transpose so vector g holds dword g of columns
-// 0..7. Same values as the driver's signed_codes().
+// codes minus the bias as 8 dwords, then an 8x8 dword transpose so vector g
+// holds dword g of columns 0..7.
 void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int32_t* corr, float* off) {
-  // Block layout: bytes, offset of the 16 nibble bytes, of the 32 fifth bits (-1: none), of m (-1: none).
-  const bool five = t == DType::Q5_0 || t == DType::Q5_1, one = t == DType::Q4_1 || t == DType::Q5_1;
-  const int64_t bytes = dtype_block_bytes(t);
-  const int qs_at = int(bytes) - 16, qh_at = five ? qs_at - 4 : -1, bias = five ? 16 : 8;
-  const __m128i low4 = _mm_set1_epi8(0x0F);
-  const __m256i vbias = _mm256_set1_epi8(char(bias));
-  // Fifth bits: byte i of the block takes bit i of the 32-bit qh word.
-  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  const __m256i bit = _mm256_set1_epi64x(0x8040201008040201ll);
+  const ColumnDecoder dec(t);
+  const __m256i vbias = _mm256_set1_epi8(char(dec.bias()));
   for (int64_t b = 0; b < nb; ++b) {
     __m256i c[8];
     for (int j = 0; j < 8; ++j) {
@@ -161,29 +182,15 @@ void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, floa
         if (off) off[b * 8 + j] = 0.f;
         continue;
       }
-      const uint8_t* p = cols[j] + b * bytes;
-      uint16_t h;
-      std::memcpy(&h, p, 2);
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + qs_at));
-      __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));  // unsigned codes
-      if (five) {
-        int32_t qh;
-        std::memcpy(&qh, p + qh_at, 4);
-        const __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
-        u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(0x10)));
-      }
+      float dd, o;
+      const __m256i u = dec.codes(cols[j], b, &dd, &o);
       const __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
       const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-      const int sum = _mm_cvtsi128_si32(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2))) - bias * 32;
+      const int sum = _mm_cvtsi128_si32(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2))) - dec.bias() * 32;
       c[j] = _mm256_sub_epi8(u, vbias);
-      const float dd = _cvtsh_ss(h);
       d[b * 8 + j] = dd;
       corr[b * 8 + j] = 128 * sum;
-      if (off) {
-        uint16_t m = 0;
-        if (one) std::memcpy(&m, p + 2, 2);
-        off[b * 8 + j] = _cvtsh_ss(m) + float(bias) * dd;  // bias * dd is exact: fused or not, one rounding
-      }
+      if (off) off[b * 8 + j] = o;
     }
     __m256i tt[8], v[8];
     for (int j = 0; j < 8; j += 2) {
@@ -204,44 +211,88 @@ void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, floa
   }
 }
 
-// 8 int8 codes at p -> y[0..8) = d * code.
+// 8 int8 codes -> y[0..8) = d * code.
 inline void store8(__m128i codes, __m256 d, float* y) {
   _mm256_storeu_ps(y, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(codes))));
 }
 
-void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) {
+// 32 unsigned codes -> y[0..32) = s * code - m (s * code is exact: fused or not, one rounding).
+inline void store32_affine(__m256i codes, __m256 s, __m256 m, float* y) {
+  const __m128i lo = _mm256_castsi256_si128(codes), hi = _mm256_extracti128_si256(codes, 1);
+  const __m128i parts[4] = {lo, _mm_unpackhi_epi64(lo, lo), hi, _mm_unpackhi_epi64(hi, hi)};
+  for (int i = 0; i < 4; ++i) _mm256_storeu_ps(y + 8 * i, _mm256_fmsub_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[i])), m));
+}
+
+void dequantize_q8_0(const uint8_t* src, int64_t nb, float* y) {
+  for (int64_t b = 0; b < nb; ++b, y += 32) {
+    const uint8_t* p = src + b * 34;
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+    const __m128i c0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    const __m128i c1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
+    store8(c0, d, y);
+    store8(_mm_unpackhi_epi64(c0, c0), d, y + 8);
+    store8(c1, d, y + 16);
+    store8(_mm_unpackhi_epi64(c1, c1), d, y + 24);
+  }
+}
+
+// q4_0: value i < 16 is the low nibble of byte i, value 16 + i its high nibble, minus 8.
+void dequantize_q4_0(const uint8_t* src, int64_t nb, float* y) {
   const __m128i low4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
   for (int64_t b = 0; b < nb; ++b, y += 32) {
+    const uint8_t* p = src + b * 18;
     uint16_t h;
-    if (t == DType::Q8_0) {
-      const uint8_t* p = src + b * 34;
-      std::memcpy(&h, p, 2);
-      const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
-      const __m128i c0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-      const __m128i c1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
-      store8(c0, d, y);
-      store8(_mm_unpackhi_epi64(c0, c0), d, y + 8);
-      store8(c1, d, y + 16);
-      store8(_mm_unpackhi_epi64(c1, c1), d, y + 24);
-    } else {  // q4_0: value i < 16 is the low nibble of byte i, value 16 + i its high nibble
-      const uint8_t* p = src + b * 18;
-      std::memcpy(&h, p, 2);
-      const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-      const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, low4), eight);
-      const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), low4), eight);
-      store8(lo, d, y);
-      store8(_mm_unpackhi_epi64(lo, lo), d, y + 8);
-      store8(hi, d, y + 16);
-      store8(_mm_unpackhi_epi64(hi, hi), d, y + 24);
+    std::memcpy(&h, p, 2);
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, low4), eight);
+    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), low4), eight);
+    store8(lo, d, y);
+    store8(_mm_unpackhi_epi64(lo, lo), d, y + 8);
+    store8(hi, d, y + 16);
+    store8(_mm_unpackhi_epi64(hi, hi), d, y + 24);
+  }
+}
+
+// q4_K / q5_K super-blocks: sub-block j = the low (even j) or high (odd j)
+// nibbles of 32 bytes, | bit j of the 32 fifth-bit bytes (q5_K), times
+// d * sc minus dmin * mn.
+void dequantize_k(bool five, const uint8_t* src, int64_t supers, float* y) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), bit5 = _mm256_set1_epi8(0x10);
+  for (int64_t sb = 0; sb < supers; ++sb) {
+    const uint8_t* p = src + sb * (five ? 176 : 144);
+    const float d = quant::rd_half(p), dmin = quant::rd_half(p + 2);
+    const __m256i qh = five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16)) : _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j, y += 32) {
+      int sc, mn;
+      quant::k_scale_min(p + 4, j, &sc, &mn);
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + (five ? 48 : 16) + 32 * (j / 2)));
+      __m256i u = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, low4);
+      if (five) {
+        const __m256i bit = _mm256_set1_epi8(char(1 << j));
+        u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), bit5));
+      }
+      store32_affine(u, _mm256_set1_ps(d * float(sc)), _mm256_set1_ps(dmin * float(mn)), y);
     }
+  }
+}
+
+void dequantize(DType t, const uint8_t* src, int64_t n, float* y) {
+  switch (t) {
+    case DType::Q8_0: return dequantize_q8_0(src, n / 32, y);
+    case DType::Q4_0: return dequantize_q4_0(src, n / 32, y);
+    case DType::Q4_K: return dequantize_k(false, src, n / 256, y);
+    case DType::Q5_K: return dequantize_k(true, src, n / 256, y);
+    default: return quant::dequantize_row(t, src, n, y);
   }
 }
 
 }  // namespace
 
 const QuantTable* quant_avx2_table() {
-  static const QuantTable t{"avx2", dot_1x4, quantize_act, panel_4x8, false, dequantize, true, pack_panel};
+  static const QuantTable t{"avx2", quantize_act, panel_4x8, false, dequantize, true, pack_panel};
   return &t;
 }
 

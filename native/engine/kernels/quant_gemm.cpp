@@ -1,14 +1,13 @@
-// Integer GEMM driver: quantize the activation rows, unpack the weights
-// (both into a layout of quant_table.h), then output tiles in parallel.
-// Panel path (q8_0, q4_0, q5_0, q4_1, q5_1): tiles of kPanelMt rows x
-// kPanelNt panels of 8 columns, each a loop of 4x8 kernels (a panel stays in
-// L1 while the tile's activation rows stream from L2); q4_1 / q5_1 add their
-// per-block offsets as a K/32-deep f32 product afterwards. Group path (the
-// k-quants q4_K, q5_K): tiles of kMt rows x kNt weight rows of 1x4 dot kernels.
+// Integer GEMM driver: quantize the activation rows, pack the weights into
+// 8-column panels (quant_table.h), then output tiles in parallel: tiles of
+// kPanelMt rows x kPanelNt panels, each a loop of 4x8 kernels (a panel stays
+// in L1 while the tile's activation rows stream from L2). Formats with a
+// per-block offset (q4_1, q5_1, and the k-quants q4_K, q5_K, whose 32-value
+// sub-blocks carry their own scale and min) add it per block as
+// off * d_x * sum(q_x).
 #include "kernels/quant_gemm.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -24,22 +23,21 @@ namespace sd {
 namespace kern {
 namespace {
 
-constexpr int64_t kMt = 64, kNt = 16;
 constexpr int64_t kPanelMt = 64, kPanelNt = 8;
 
 // Panel path parameters per weight format: activations are quantized to
 // [-qmax, qmax] and stored as u = q + qmax + 1 (u <= 255); weight codes are
 // signed (signed_codes(), w = d * code, + o with `offset`); `depth` 4-value
 // steps fit in an i16 sum (AVX2 maddubs): 2 * depth * 255 * max|code| <= 32767.
-//   q4_0, q4_1: |code| <= 8:   2*8*255*8  = 32640, depth 8.
-//   q5_0, q5_1: |code| <= 16:  2*4*255*16 = 32640, depth 4.
+//   q4_0, q4_1, q4_K: |code| <= 8:   2*8*255*8  = 32640, depth 8.
+//   q5_0, q5_1, q5_K: |code| <= 16:  2*4*255*16 = 32640, depth 4.
 //   q8_0: |code| <= 128: one pair can reach 65280, depth 0 (exact products
 //         only: VNNI, or the scalar kernel; 7-bit activations would make it
 //         depth 1 but tripled the tiny-sd1 image error and ran no faster
 //         than the f32 GEMM on AVX2).
 struct PanelFormat {
   int qmax, depth;
-  bool offset;  // w = d * code + o per block (q4_1, q5_1)
+  bool offset;  // w = d * code + o per block (q4_1, q5_1, q4_K, q5_K)
 };
 
 bool panel_format(DType t, PanelFormat* f) {
@@ -49,11 +47,11 @@ bool panel_format(DType t, PanelFormat* f) {
     case DType::Q5_0: *f = {127, 4, false}; return true;
     case DType::Q4_1: *f = {127, 8, true}; return true;
     case DType::Q5_1: *f = {127, 4, true}; return true;
+    case DType::Q4_K: *f = {127, 8, true}; return true;
+    case DType::Q5_K: *f = {127, 4, true}; return true;
     default: return false;
   }
 }
-
-inline int64_t interleaved(int64_t lane, int64_t e) { return (e / 4) * 32 + lane * 4 + e % 4; }
 
 // Where GEMM row r (item r / M, row r % M) of X and Y starts.
 struct RowMap {
@@ -63,83 +61,6 @@ struct RowMap {
   const float* xrow(int64_t r) const { return x + (r / M) * xs_b + (r % M) * xs_m; }
   float* yrow(int64_t r) const { return y + (r / M) * ys_b + (r % M) * ys_m; }
 };
-
-// One operand's rows in the interleaved layout, carved out of one buffer.
-struct QMatrix {
-  Tensor storage;
-  int64_t rows = 0, groups = 0;
-  int8_t* q = nullptr;  // [rows][groups * 256]
-  float* d = nullptr;   // [rows][groups * 8]
-  float* ms = nullptr;  // [rows][groups * 8]
-  QMatrix(Compute& c, int64_t r, int64_t g) : rows(r), groups(g) {
-    const int64_t qfloats = r * g * 64;  // 256 bytes per group
-    storage = new_tensor(c, {qfloats + 2 * r * g * 8});
-    q = reinterpret_cast<int8_t*>(storage.data_as<float>());
-    d = storage.data_as<float>() + qfloats;
-    ms = d + r * g * 8;
-  }
-  QRow row(int64_t i) const { return {q + i * groups * 256, d + i * groups * 8, ms + i * groups * 8}; }
-};
-
-// Activation row (K values, stride sk) -> int8 codes in [-127, 127] per 32.
-void quantize_act_row(const float* x, int64_t sk, int64_t K, int64_t groups, int8_t* q, float* d, float* s) {
-  for (int64_t b = 0; b < groups * 8; ++b) {
-    float v[32];
-    float amax = 0.f;
-    for (int e = 0; e < 32; ++e) {
-      const int64_t k = b * 32 + e;
-      v[e] = k < K ? x[k * sk] : 0.f;
-      amax = std::max(amax, std::fabs(v[e]));
-    }
-    const float dd = amax / 127.f, id = dd != 0.f ? 1.f / dd : 0.f;
-    int sum = 0;
-    int8_t* qg = q + (b / 8) * 256;
-    for (int e = 0; e < 32; ++e) {
-      const int qi = quant::clampi(quant::nearest(v[e] * id), -127, 127);
-      qg[interleaved(b % 8, e)] = static_cast<int8_t>(qi);
-      sum += qi;
-    }
-    d[b] = dd;
-    s[b] = dd * float(sum);
-  }
-}
-
-// Block b (32 values) of a weight row: codes, scale and offset (w = d*q + m).
-void weight_block(DType t, const uint8_t* row, int64_t b, int* q, float* d, float* m) {
-  using quant::rd_half;
-  switch (t) {
-    case DType::Q4_K:
-    case DType::Q5_K: {
-      const bool five = t == DType::Q5_K;
-      const uint8_t* p = row + (b / 8) * (five ? 176 : 144);
-      const int j = int(b % 8);
-      const uint8_t* qs = p + (five ? 48 : 16) + 32 * (j / 2);
-      for (int l = 0; l < 32; ++l) {
-        q[l] = (qs[l] >> (j % 2 ? 4 : 0)) & 0xF;
-        if (five) q[l] |= ((p[16 + l] >> j) & 1) << 4;
-      }
-      int sc, mn;
-      quant::k_scale_min(p + 4, j, &sc, &mn);
-      *d = rd_half(p) * float(sc);
-      *m = -rd_half(p + 2) * float(mn);
-      return;
-    }
-    default: fail(ErrorCode::Internal, std::string("quant_gemm: no integer path for ") + dtype_name(t));
-  }
-}
-
-void unpack_weight_row(DType t, const uint8_t* row, int64_t K, int64_t groups, int8_t* q, float* d, float* m) {
-  const int64_t blocks = K / 32;
-  for (int64_t b = 0; b < groups * 8; ++b) {
-    int codes[32] = {};
-    float dd = 0.f, mm = 0.f;
-    if (b < blocks) weight_block(t, row, b, codes, &dd, &mm);
-    int8_t* qg = q + (b / 8) * 256;
-    for (int e = 0; e < 32; ++e) qg[interleaved(b % 8, e)] = static_cast<int8_t>(codes[e]);
-    d[b] = dd;
-    m[b] = mm;
-  }
-}
 
 // Weight panels [ceil(N/8)][nb] and activation rows [M][nb] of the panel
 // path; the offsets only for formats with them.
@@ -168,8 +89,9 @@ struct PanelOperands {
   QPanel panel(int64_t p) const { return {wq + p * nb * 256, wd + p * nb * 8, wc + p * nb * 8, wo ? wo + p * nb * 8 : nullptr}; }
 };
 
-// Block b (32 values) of a panel-format weight row: signed codes and the
-// offset o (w = d * code + o; o = 0 for the _0 formats), returns d.
+// Block b (32 values; a k-quant's sub-block b % 8 of super-block b / 8) of a
+// panel-format weight row: signed codes and the offset o (w = d * code + o;
+// o = 0 for the _0 formats), returns d.
 float signed_codes(DType t, const uint8_t* row, int64_t b, int8_t* q, float* o) {
   *o = 0.f;
   switch (t) {
@@ -215,6 +137,19 @@ float signed_codes(DType t, const uint8_t* row, int64_t b, int8_t* q, float* o) 
       const float d = quant::rd_half(p);
       *o = quant::rd_half(p + 2) + 16.f * d;
       return d;
+    }
+    case DType::Q4_K:    // super-block: d, dmin, 12 scale bytes, 128 nibble bytes (sub-blocks 2i / 2i + 1: low / high nibbles of 32 bytes)
+    case DType::Q5_K: {  // q4_K's fields with the 32 fifth-bit bytes (bit j of byte l: value l of sub-block j) before the nibbles
+      const bool five = t == DType::Q5_K;
+      const uint8_t* p = row + (b / 8) * (five ? 176 : 144);
+      const int j = int(b % 8), bias = five ? 16 : 8;
+      const uint8_t* qs = p + (five ? 48 : 16) + 32 * (j / 2);
+      for (int l = 0; l < 32; ++l) {
+        int n = (qs[l] >> (j % 2 ? 4 : 0)) & 0xF;
+        if (five) n |= ((p[16 + l] >> j) & 1) << 4;
+        q[l] = static_cast<int8_t>(n - bias);
+      }
+      return quant::k_sub_block(p, j, bias, o);
     }
     default: fail(ErrorCode::Internal, std::string("quant_gemm: no panel path for ") + dtype_name(t));
   }
@@ -342,24 +277,15 @@ const QuantTable& quant_table() {
 }
 
 bool quant_gemm_takes(DType t) {
-  switch (t) {
-    case DType::Q8_0:
-    case DType::Q4_0:
-    case DType::Q4_1:
-    case DType::Q5_0:
-    case DType::Q5_1:
-    case DType::Q4_K:
-    case DType::Q5_K: return true;
-    default: return false;
-  }
+  PanelFormat f;
+  return panel_format(t, &f);
 }
 
 bool quant_gemm_preferred(DType t, int64_t K) {
   PanelFormat f;
   // q8_0 (depth 0) only where a SIMD table multiplies exactly (VNNI, NEON); the scalar kernel is slower than dequantizing.
   const QuantTable& qt = quant_table();
-  if (panel_format(t, &f)) return K % 32 == 0 && (f.depth > 0 || (qt.any_depth && &qt != &quant_scalar_table()));
-  return quant_gemm_takes(t) && K % 256 == 0;
+  return panel_format(t, &f) && K % dtype_block_size(t) == 0 && (f.depth > 0 || (qt.any_depth && &qt != &quant_scalar_table()));
 }
 
 void quant_gemm(Compute& c, int64_t M1, int64_t N, int64_t K, const float* x, int64_t xs_m, int64_t xs_k, const void* w, DType wt, float* y,
@@ -368,50 +294,9 @@ void quant_gemm(Compute& c, int64_t M1, int64_t N, int64_t K, const float* x, in
   require(K % dtype_block_size(wt) == 0, "quant_gemm", "K " + std::to_string(K) + " is not whole blocks");
   if (M1 <= 0 || N <= 0 || batch <= 0) return;
   const RowMap rmap{x, y, M1, xs_m, xs_b, ys_m, ys_b};
-  const int64_t M = batch * M1;  // GEMM rows of all items
   PanelFormat pf;
-  if (panel_format(wt, &pf)) return quant_gemm_panel(c, pf, M, N, K, rmap, xs_k, w, wt, ys_n, bias_n);
-  const int64_t groups = (K + 255) / 256;
-  const int64_t row_bytes = dtype_bytes_for(wt, K);
-  const QuantTable& t = quant_table();
-
-  QMatrix xa(c, M, groups);  // activations [M, K]
-  parallel_for(c.pool, M, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t m = r0; m < r1; ++m) {
-      QRow r = xa.row(m);
-      quantize_act_row(rmap.xrow(m), xs_k, K, groups, const_cast<int8_t*>(r.q), const_cast<float*>(r.d), const_cast<float*>(r.ms));
-    }
-  });
-  QMatrix wa(c, N, groups);  // weights [N, K]
-  parallel_for(c.pool, N, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t n = r0; n < r1; ++n) {
-      QRow r = wa.row(n);
-      unpack_weight_row(wt, static_cast<const uint8_t*>(w) + n * row_bytes, K, groups, const_cast<int8_t*>(r.q), const_cast<float*>(r.d),
-                        const_cast<float*>(r.ms));
-    }
-  });
-
-  const int64_t tiles_m = (M + kMt - 1) / kMt, tiles_n = (N + kNt - 1) / kNt;
-  parallel_for(c.pool, tiles_m * tiles_n, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t tile = t0; tile < t1; ++tile) {
-      const int64_t m0 = (tile / tiles_n) * kMt, m1 = std::min(M, m0 + kMt);
-      const int64_t n0 = (tile % tiles_n) * kNt, n1 = std::min(N, n0 + kNt);
-      float* yrows[kMt];
-      for (int64_t m = m0; m < m1; ++m) yrows[m - m0] = rmap.yrow(m);
-      for (int64_t n = n0; n < n1; ++n) {
-        const QRow wr = wa.row(n);
-        const float bias = bias_n ? bias_n[n] : 0.f;
-        for (int64_t m = m0; m < m1; m += 4) {
-          const int rows = int(std::min<int64_t>(4, m1 - m));
-          QRow xr[4];
-          for (int j = 0; j < 4; ++j) xr[j] = xa.row(m + std::min(j, rows - 1));
-          float out[4];
-          t.dot_1x4(groups, wr, xr, out);
-          for (int j = 0; j < rows; ++j) yrows[m - m0 + j][n * ys_n] = out[j] + bias;
-        }
-      }
-    }
-  });
+  panel_format(wt, &pf);
+  quant_gemm_panel(c, pf, batch * M1, N, K, rmap, xs_k, w, wt, ys_n, bias_n);  // M: the rows of all items
 }
 
 }  // namespace kern

@@ -1,9 +1,9 @@
 // Internal: GEMM with block-quantized weights where the dot products run in
 // integers. Activations are quantized on the fly to 8 bits per block of 32,
-// weights are unpacked once per call to int8 codes with a per-32 scale (and
-// offset), and each output is sum_b d_w*d_x*isum_b (+ m_w*s_x) accumulated
-// in f32 (quant_table.h). Formats with 16-value sub-blocks (q2_K, q3_K,
-// q6_K) are not taken: callers dequantize those.
+// weights are packed once per call into 8-column panels of int8 codes with
+// a per-32 scale (and offset), and each output is sum_b d_w*d_x*isum_b
+// (+ o_w*s_x) accumulated in f32 (quant_table.h). Formats with 16-value
+// sub-blocks (q2_K, q3_K, q6_K) are not taken: callers dequantize those.
 #pragma once
 #include <cstdint>
 
@@ -17,11 +17,10 @@ namespace kern {
 bool quant_gemm_takes(DType t);
 
 // Whether ops should use the integer GEMM for these weights rather than
-// dequantizing them and running the f32 GEMM: q4_0, q5_0, q4_1, q5_1 (the
-// 8-column panel kernels) for any K, q8_0 likewise but only with AVX-512
-// VNNI (on AVX2 its 8x8-bit products need the i16 widening step per pair and
-// run no faster than f32 FMA); q4_K / q5_K (group path) only with K a
-// multiple of 256 (a padded group costs up to 1.6x the work).
+// dequantizing them and running the f32 GEMM: q4_0, q5_0, q4_1, q5_1, q4_K
+// and q5_K for any K of whole blocks, q8_0 likewise but only with exact
+// 8-bit products (VNNI, AVX-VNNI, NEON; on plain AVX2 its 8x8-bit products
+// need the i16 widening step per pair and run no faster than f32 FMA).
 bool quant_gemm_preferred(DType t, int64_t K);
 
 // Y_i(m, n) = sum_k X_i(m, k) * W[n, k] (+ bias_n[n]) for m < M, n < N and

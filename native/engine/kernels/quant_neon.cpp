@@ -15,6 +15,7 @@
 
 #include "kernels/quant_neon_impl.h"
 #include "quant/block_codecs.h"
+#include "quant/blocks.h"
 
 namespace sd {
 namespace kern {
@@ -60,10 +61,11 @@ inline void store16(int8x16_t c, float d, float* y) {
   vst1q_f32(y + 12, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), d));
 }
 
-void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) {
+void dequantize(DType t, const uint8_t* src, int64_t n, float* y) {
+  if (t != DType::Q8_0 && t != DType::Q4_0) return quant::dequantize_row(t, src, n, y);
   const uint8x16_t low4 = vdupq_n_u8(0x0F);
   const int8x16_t eight = vdupq_n_s8(8);
-  for (int64_t b = 0; b < nb; ++b, y += 32) {
+  for (int64_t b = 0; b < n / 32; ++b, y += 32) {
     if (t == DType::Q8_0) {  // f16 d, 32 int8 codes
       const uint8_t* p = src + b * 34;
       const float d = quant::rd_half(p);
@@ -89,19 +91,75 @@ inline void transpose4(int32x4_t& a, int32x4_t& b, int32x4_t& c, int32x4_t& d) {
   d = vreinterpretq_s32_s64(vtrn2q_s64(t1, t3));
 }
 
+// Block b of one column's row as 32 unsigned codes in value order (u0:
+// values 0..15, u1: 16..31), its scale d and offset o (w = d * (code - bias)
+// + o; o unused for the _0 formats). Same values as the driver's
+// signed_codes().
+class ColumnDecoder {
+ public:
+  explicit ColumnDecoder(DType t)
+      : kquant_(t == DType::Q4_K || t == DType::Q5_K),
+        five_(t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q5_K),
+        one_(t == DType::Q4_1 || t == DType::Q5_1),
+        bias_(five_ ? 16 : 8),
+        bytes_(dtype_block_bytes(t)) {}
+  int bias() const { return bias_; }
+
+  void codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* o) const {
+    return kquant_ ? kquant_codes(row, b, u0, u1, d, o) : legacy_codes(row, b, u0, u1, d, o);
+  }
+
+ private:
+  // Legacy 32-value blocks: f16 d, f16 m (_1), 32 fifth bits (q5), 16 bytes of low / high nibbles for values i / i + 16.
+  void legacy_codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* o) const {
+    // Fifth bits: code i takes bit i of the 32-bit qh word (byte i / 8, bit i % 8).
+    static const uint8_t kSpreadLo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    static const uint8_t kBits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8_t* p = row + b * bytes_;
+    const int qs_at = int(bytes_) - 16;
+    const uint8x16_t v = vld1q_u8(p + qs_at);
+    *u0 = vandq_u8(v, vdupq_n_u8(0x0F));
+    *u1 = vshrq_n_u8(v, 4);
+    if (five_) {
+      uint32_t qh;
+      std::memcpy(&qh, p + qs_at - 4, 4);
+      const uint8x16_t h = vreinterpretq_u8_u32(vdupq_n_u32(qh)), bit5 = vdupq_n_u8(0x10), bits = vld1q_u8(kBits);
+      const uint8x16_t spread_lo = vld1q_u8(kSpreadLo), spread_hi = vaddq_u8(spread_lo, vdupq_n_u8(2));
+      *u0 = vorrq_u8(*u0, vandq_u8(vtstq_u8(vqtbl1q_u8(h, spread_lo), bits), bit5));
+      *u1 = vorrq_u8(*u1, vandq_u8(vtstq_u8(vqtbl1q_u8(h, spread_hi), bits), bit5));
+    }
+    *d = quant::rd_half(p);
+    *o = (one_ ? quant::rd_half(p + 2) : 0.f) + float(bias_) * *d;  // bias * d is exact: fused or not, one rounding
+  }
+
+  // q4_K / q5_K sub-block b % 8 of super-block b / 8: low or high nibbles of 32 bytes, | bit j of the 32 fifth-bit bytes.
+  void kquant_codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* o) const {
+    const uint8_t* p = row + (b / 8) * bytes_;
+    const int j = int(b % 8);
+    const uint8_t* qs = p + (five_ ? 48 : 16) + 32 * (j / 2);
+    const uint8x16_t low4 = vdupq_n_u8(0x0F);
+    const uint8x16_t v0 = vld1q_u8(qs), v1 = vld1q_u8(qs + 16);
+    *u0 = j % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, low4);
+    *u1 = j % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, low4);
+    if (five_) {
+      const uint8x16_t bit = vdupq_n_u8(uint8_t(1 << j)), bit5 = vdupq_n_u8(0x10);
+      *u0 = vorrq_u8(*u0, vandq_u8(vtstq_u8(vld1q_u8(p + 16), bit), bit5));
+      *u1 = vorrq_u8(*u1, vandq_u8(vtstq_u8(vld1q_u8(p + 32), bit), bit5));
+    }
+    *d = quant::k_sub_block(p, j, bias_, o);
+  }
+
+  bool kquant_, five_, one_;
+  int bias_;
+  int64_t bytes_;
+};
+
 // One panel of 8 columns of 4- or 5-bit codes: per block, each column's 32
-// codes (low nibbles then high nibbles, | the fifth bit, minus the bias) as
-// 8 dwords, then two 4x4 dword transposes per half so vector g holds dword g
-// of columns 0..7. Same values as the driver's signed_codes().
+// codes minus the bias as 8 dwords, then two 4x4 dword transposes per half
+// so vector g holds dword g of columns 0..7.
 void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int32_t* corr, float* off) {
-  const bool five = t == DType::Q5_0 || t == DType::Q5_1, one = t == DType::Q4_1 || t == DType::Q5_1;
-  const int64_t bytes = dtype_block_bytes(t);
-  const int qs_at = int(bytes) - 16, qh_at = five ? qs_at - 4 : -1, bias = five ? 16 : 8;
-  const uint8x16_t low4 = vdupq_n_u8(0x0F), bit5 = vdupq_n_u8(0x10), vbias = vdupq_n_u8(uint8_t(bias));
-  // Fifth bits: code i takes bit i of the 32-bit qh word (byte i / 8, bit i % 8).
-  static const uint8_t kSpreadLo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
-  static const uint8_t kBits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-  const uint8x16_t spread_lo = vld1q_u8(kSpreadLo), spread_hi = vaddq_u8(spread_lo, vdupq_n_u8(2)), bits = vld1q_u8(kBits);
+  const ColumnDecoder dec(t);
+  const uint8x16_t vbias = vdupq_n_u8(uint8_t(dec.bias()));
   for (int64_t b = 0; b < nb; ++b) {
     int32x4_t lo[8], hi[8];  // [column] codes 0..15, 16..31 as 4 dwords each
     for (int j = 0; j < 8; ++j) {
@@ -112,23 +170,15 @@ void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, floa
         if (off) off[b * 8 + j] = 0.f;
         continue;
       }
-      const uint8_t* p = cols[j] + b * bytes;
-      const uint8x16_t v = vld1q_u8(p + qs_at);
-      uint8x16_t u0 = vandq_u8(v, low4), u1 = vshrq_n_u8(v, 4);  // unsigned codes
-      if (five) {
-        uint32_t qh;
-        std::memcpy(&qh, p + qh_at, 4);
-        const uint8x16_t h = vreinterpretq_u8_u32(vdupq_n_u32(qh));
-        u0 = vorrq_u8(u0, vandq_u8(vtstq_u8(vqtbl1q_u8(h, spread_lo), bits), bit5));
-        u1 = vorrq_u8(u1, vandq_u8(vtstq_u8(vqtbl1q_u8(h, spread_hi), bits), bit5));
-      }
-      const int sum = int(vaddlvq_u8(u0)) + int(vaddlvq_u8(u1)) - bias * 32;
+      uint8x16_t u0, u1;
+      float dd, o;
+      dec.codes(cols[j], b, &u0, &u1, &dd, &o);
+      const int sum = int(vaddlvq_u8(u0)) + int(vaddlvq_u8(u1)) - dec.bias() * 32;
       lo[j] = vreinterpretq_s32_u8(vsubq_u8(u0, vbias));
       hi[j] = vreinterpretq_s32_u8(vsubq_u8(u1, vbias));
-      const float dd = quant::rd_half(p);
       d[b * 8 + j] = dd;
       corr[b * 8 + j] = 128 * sum;
-      if (off) off[b * 8 + j] = (one ? quant::rd_half(p + 2) : 0.f) + float(bias) * dd;  // bias * dd is exact: fused or not, one rounding
+      if (off) off[b * 8 + j] = o;
     }
     transpose4(lo[0], lo[1], lo[2], lo[3]);  // lo[g] = dword g of columns 0..3
     transpose4(lo[4], lo[5], lo[6], lo[7]);  // lo[4 + g] = dword g of columns 4..7
@@ -147,7 +197,7 @@ void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, floa
 }  // namespace
 
 const QuantTable* quant_neon_table() {
-  static const QuantTable t{"neon", dot_1x4_t<DotMull>, quantize_act, panel_4x8_any<DotMull>, true, dequantize, true, pack_panel};
+  static const QuantTable t{"neon", quantize_act, panel_4x8_any<DotMull>, true, dequantize, true, pack_panel};
   return &t;
 }
 

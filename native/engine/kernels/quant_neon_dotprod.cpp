@@ -1,7 +1,7 @@
 // arm64 integer GEMM kernels with the ARMv8.2 dot-product extension
 // (quant_table.h contracts): SDOT adds the four s8 x s8 products of each
-// 4-byte group straight into its i32 lane, so both paths are exact at any
-// depth (q8_0 takes the panel path, as with VNNI). CMake builds this file
+// 4-byte group straight into its i32 lane, so the panel kernels are exact
+// at any depth (q8_0 takes the integer GEMM, as with VNNI). CMake builds this file
 // with +dotprod on arm64 and the table is used only where cpu_features()
 // reports the extension; activation quantization and dequantization are
 // quant_neon.cpp's. Without the flag (other targets) the table is nullptr.
@@ -18,7 +18,6 @@ namespace kern {
 namespace {
 
 struct DotSdot {
-  static int32x4_t dot(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
   // b's 4-byte group L against every group of a.
   template <int L>
   static int32x4_t dot_lane(int32x4_t acc, int8x16_t a, int8x16_t b) {
@@ -31,8 +30,7 @@ struct DotSdot {
 const QuantTable* quant_neon_dotprod_table() {
   if (!cpu_features().neon_dotprod) return nullptr;
   const QuantTable* base = quant_neon_table();
-  static const QuantTable t{"neon-dotprod", dot_1x4_t<DotSdot>, base->quantize_act, panel_4x8_any<DotSdot>, true, base->dequantize,
-                            true,           base->pack_panel};
+  static const QuantTable t{"neon-dotprod", base->quantize_act, panel_4x8_any<DotSdot>, true, base->dequantize, true, base->pack_panel};
   return &t;
 }
 

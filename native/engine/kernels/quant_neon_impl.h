@@ -1,6 +1,6 @@
 // Internal: the NEON integer GEMM kernels (quant_table.h contracts) written
-// once over a policy Dot that adds the four s8 x s8 products of each 4-byte
-// group into its i32 lane, instantiated by quant_neon.cpp (baseline ARMv8.0
+// once over a policy Dot whose dot_lane adds the four s8 x s8 products of
+// each 4-byte group into its i32 lane, instantiated by quant_neon.cpp (baseline ARMv8.0
 // NEON: widening multiplies) and quant_neon_dotprod.cpp (SDOT, built with
 // +dotprod). Everything here has internal linkage: the two files are
 // compiled for different ISAs and must not share an out-of-line copy.
@@ -14,45 +14,6 @@
 namespace sd {
 namespace kern {
 namespace {  // internal linkage: one copy per ISA file (see above)
-
-// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) of lanes l0..l3 = lo, l4..l7 = hi,
-// the scalar reference's order.
-inline float hsum8(float32x4_t lo, float32x4_t hi) {
-  const float32x4_t a = vaddq_f32(lo, hi);                            // l0+l4, l1+l5, l2+l6, l3+l7
-  const float32x2_t s = vadd_f32(vget_low_f32(a), vget_high_f32(a));  // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
-  return vget_lane_f32(s, 0) + vget_lane_f32(s, 1);
-}
-
-// Group path: vector t of a group holds 4 bytes of each of blocks 0..7, so
-// the low 16 bytes feed blocks 0..3 and the high 16 bytes blocks 4..7, one
-// i32 lane per block. Weight codes 0..31 are valid s8 values.
-template <class Dot>
-void dot_1x4_t(int64_t groups, const QRow& w, const QRow* x, float* out) {
-  float32x4_t acc[4][2];  // [row][blocks 0..3 | 4..7]
-  for (auto& a : acc) a[0] = a[1] = vdupq_n_f32(0.f);
-  for (int64_t g = 0; g < groups; ++g) {
-    const int8_t* wq = w.q + g * 256;
-    int32x4_t s[4][2];  // exact block sums [row][half]
-    for (auto& v : s) v[0] = v[1] = vdupq_n_s32(0);
-    for (int t = 0; t < 8; ++t) {
-      const int8x16_t w0 = vld1q_s8(wq + t * 32), w1 = vld1q_s8(wq + t * 32 + 16);
-      for (int j = 0; j < 4; ++j) {
-        const int8_t* xq = x[j].q + g * 256 + t * 32;
-        s[j][0] = Dot::dot(s[j][0], w0, vld1q_s8(xq));
-        s[j][1] = Dot::dot(s[j][1], w1, vld1q_s8(xq + 16));
-      }
-    }
-    for (int h = 0; h < 2; ++h) {
-      const float32x4_t wd = vld1q_f32(w.d + g * 8 + 4 * h), wm = vld1q_f32(w.ms + g * 8 + 4 * h);
-      for (int j = 0; j < 4; ++j) {
-        const float32x4_t sc = vmulq_f32(wd, vld1q_f32(x[j].d + g * 8 + 4 * h));
-        acc[j][h] = vfmaq_f32(acc[j][h], vcvtq_f32_s32(s[j][h]), sc);
-        acc[j][h] = vfmaq_f32(acc[j][h], wm, vld1q_f32(x[j].ms + g * 8 + 4 * h));
-      }
-    }
-  }
-  for (int j = 0; j < 4; ++j) out[j] = hsum8(acc[j][0], acc[j][1]);
-}
 
 // Panel path, step T of a block: weight vector T holds bytes 4T..4T+3 of
 // columns 0..3 (low half) and 4..7 (high half); activation group T is lane

@@ -3,7 +3,6 @@
 #include "kernels/op_checks.h"
 #include "kernels/quant_gemm.h"
 #include "kernels/quant_table.h"
-#include "quant/blocks.h"
 #include "tensor/thread_pool.h"
 
 namespace sd {
@@ -16,16 +15,10 @@ Tensor dequantize_weight(Compute& c, const Tensor& w) {
           std::string(dtype_name(w.dtype())) + " weight " + shape_str(w.shape()) + " rows are not whole blocks");
   Tensor f = new_tensor(c, w.shape());  // same shape as w, f32
   const int64_t row_bytes = dtype_bytes_for(w.dtype(), cols);
-  const bool fast = w.dtype() == DType::Q8_0 || w.dtype() == DType::Q4_0;  // the ISA path has these
   const QuantTable& qt = quant_table();
   parallel_for(c.pool, rows, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* src = static_cast<const uint8_t*>(w.data()) + r * row_bytes;
-      if (fast)
-        qt.dequantize(w.dtype(), src, cols / 32, f.data_as<float>() + r * cols);
-      else
-        quant::dequantize_row(w.dtype(), src, cols, f.data_as<float>() + r * cols);
-    }
+    for (int64_t r = r0; r < r1; ++r)
+      qt.dequantize(w.dtype(), static_cast<const uint8_t*>(w.data()) + r * row_bytes, cols, f.data_as<float>() + r * cols);
   });
   return f;
 }

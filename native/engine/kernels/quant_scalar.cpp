@@ -9,29 +9,6 @@ namespace sd {
 namespace kern {
 namespace {
 
-void dot_1x4(int64_t groups, const QRow& w, const QRow* x, float* out) {
-  for (int j = 0; j < 4; ++j) {
-    float acc[8] = {};
-    for (int64_t g = 0; g < groups; ++g) {
-      const int8_t* wq = w.q + g * 256;
-      const int8_t* xq = x[j].q + g * 256;
-      for (int lane = 0; lane < 8; ++lane) {
-        int32_t isum = 0;
-        for (int t = 0; t < 8; ++t) {
-          for (int k = 0; k < 4; ++k) {
-            const int i = t * 32 + lane * 4 + k;
-            isum += int(uint8_t(wq[i])) * int(xq[i]);
-          }
-        }
-        const int64_t b = g * 8 + lane;
-        acc[lane] = std::fma(float(isum), w.d[b] * x[j].d[b], acc[lane]);
-        acc[lane] = std::fma(w.ms[b], x[j].ms[b], acc[lane]);
-      }
-    }
-    out[j] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-  }
-}
-
 void quantize_act(const float* x, int64_t nb, int qmax, uint8_t* u, float* d) {
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 32;
@@ -65,12 +42,12 @@ void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float*
   }
 }
 
-void dequantize(DType t, const uint8_t* src, int64_t nb, float* y) { quant::dequantize_row(t, src, nb * 32, y); }
+void dequantize(DType t, const uint8_t* src, int64_t n, float* y) { quant::dequantize_row(t, src, n, y); }
 
 }  // namespace
 
 const QuantTable& quant_scalar_table() {
-  static const QuantTable t{"scalar", dot_1x4, quantize_act, panel_4x8, true, dequantize, true};
+  static const QuantTable t{"scalar", quantize_act, panel_4x8, true, dequantize, true};
   return t;
 }
 

@@ -18,33 +18,6 @@ namespace sd {
 namespace kern {
 namespace {  // internal linkage: one copy per ISA file (see above)
 
-inline float vnni_hsum(__m256 v) {
-  const __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 b = _mm_add_ps(a, _mm_movehl_ps(a, a));
-  return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
-}
-
-template <class Dp>
-void vnni_dot_1x4(int64_t groups, const QRow& w, const QRow* x, float* out) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (int64_t g = 0; g < groups; ++g) {
-    const int8_t* wq = w.q + g * 256;
-    __m256i s32[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (int t = 0; t < 8; ++t) {
-      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + t * 32));
-      for (int j = 0; j < 4; ++j)
-        s32[j] = Dp::dpbusd(s32[j], wv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j].q + g * 256 + t * 32)));
-    }
-    const __m256 wd = _mm256_loadu_ps(w.d + g * 8);
-    for (int j = 0; j < 4; ++j) {
-      const __m256 sc = _mm256_mul_ps(wd, _mm256_loadu_ps(x[j].d + g * 8));
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[j]), sc, acc[j]);
-      acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w.ms + g * 8), _mm256_loadu_ps(x[j].ms + g * 8), acc[j]);
-    }
-  }
-  for (int j = 0; j < 4; ++j) out[j] = vnni_hsum(acc[j]);
-}
-
 inline __m256i vnni_bcast4(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -85,7 +58,7 @@ void vnni_panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const f
 template <class Dp>
 QuantTable vnni_table(const char* name) {
   const QuantTable* avx2 = quant_avx2_table();
-  return QuantTable{name, vnni_dot_1x4<Dp>, avx2->quantize_act, vnni_panel_4x8<Dp>, true, avx2->dequantize, true, avx2->pack_panel};
+  return QuantTable{name, avx2->quantize_act, vnni_panel_4x8<Dp>, true, avx2->dequantize, true, avx2->pack_panel};
 }
 
 }  // namespace

@@ -26,7 +26,6 @@
 #include "kernels/op_checks.h"
 #include "kernels/quant_table.h"
 #include "kernels/scratch.h"
-#include "quant/blocks.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
 
@@ -65,15 +64,9 @@ const float* decode_rows(DType wt, const void* w, int64_t row_values, int64_t co
                          int64_t ld) {
   const int64_t bs = dtype_block_size(wt), b0 = v0 / bs, nblk = ceil_div(v0 + nv, bs) - b0;
   const int64_t row_bytes = dtype_bytes_for(wt, row_values), blk_bytes = dtype_bytes_for(wt, bs);
-  const bool fast = wt == DType::Q8_0 || wt == DType::Q4_0;  // the ISA path decodes these
   const QuantTable& qt = quant_table();
-  for (int64_t r = 0; r < cn; ++r) {
-    const uint8_t* src = static_cast<const uint8_t*>(w) + (co0 + r) * row_bytes + b0 * blk_bytes;
-    if (fast)
-      qt.dequantize(wt, src, nblk, dst + r * ld);
-    else
-      quant::dequantize_row(wt, src, nblk * bs, dst + r * ld);
-  }
+  for (int64_t r = 0; r < cn; ++r)
+    qt.dequantize(wt, static_cast<const uint8_t*>(w) + (co0 + r) * row_bytes + b0 * blk_bytes, nblk * bs, dst + r * ld);
   return dst + (v0 - b0 * bs);
 }
 

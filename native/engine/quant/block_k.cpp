@@ -92,9 +92,11 @@ void quantize_q2_K(const float* x, uint8_t* b) {
 }
 void dequantize_q2_K(const uint8_t* b, float* y) {
   const float d = rd_half(b + 80), dmin = rd_half(b + 82);
-  for (int e = 0; e < QK; ++e) {
-    const uint8_t sc = b[e / 16];
-    y[e] = d * (sc & 0xF) * ((b[16 + k2_byte(e)] >> k2_shift(e)) & 3) - dmin * (sc >> 4);
+  for (int i = 0; i < 16; ++i) {  // sub-block i: values 16i..16i+15
+    const float s = d * float(b[i] & 0xF), m = dmin * float(b[i] >> 4);
+    const uint8_t* q = b + 16 + k2_byte(16 * i);
+    const int shift = k2_shift(16 * i);
+    for (int t = 0; t < 16; ++t) y[16 * i + t] = s * float((q[t] >> shift) & 3) - m;
   }
 }
 
@@ -130,12 +132,13 @@ void quantize_q3_K(const float* x, uint8_t* b) {
 void dequantize_q3_K(const uint8_t* b, float* y) {
   const float d = rd_half(b + 108);
   const uint8_t* sp = b + 96;
-  for (int e = 0; e < QK; ++e) {
-    const int i = e / 16;
+  for (int i = 0; i < 16; ++i) {  // sub-block i: values 16i..16i+15
     const int sc = (((i < 8 ? sp[i] : sp[i - 8] >> 4) & 0xF) | (((sp[8 + i % 4] >> (2 * (i / 4))) & 3) << 4)) - 32;
-    const int lo = (b[32 + k2_byte(e)] >> k2_shift(e)) & 3;
-    const int hi = (b[e % 32] >> (e / 32)) & 1;
-    y[e] = d * sc * (lo - (hi ? 0 : 4));
+    const float s = d * float(sc);
+    const uint8_t* q = b + 32 + k2_byte(16 * i);
+    const uint8_t* h = b + (16 * i) % 32;  // the high bit of value e at bit e / 32 of byte e % 32
+    const int shift = k2_shift(16 * i), hbit = i / 2;
+    for (int t = 0; t < 16; ++t) y[16 * i + t] = s * float(((q[t] >> shift) & 3) - ((h[t] >> hbit) & 1 ? 0 : 4));
   }
 }
 
@@ -150,11 +153,13 @@ void quantize_q4_K(const float* x, uint8_t* b) {
 }
 void dequantize_q4_K(const uint8_t* b, float* y) {
   const float d = rd_half(b), dmin = rd_half(b + 2);
-  for (int e = 0; e < QK; ++e) {
+  for (int j = 0; j < 8; ++j) {  // sub-block j: values 32j..32j+31
     int sc, mn;
-    k_scale_min(b + 4, e / 32, &sc, &mn);
-    const int q = (b[16 + 32 * (e / 64) + e % 32] >> (e % 64 < 32 ? 0 : 4)) & 0xF;
-    y[e] = d * sc * q - dmin * mn;
+    k_scale_min(b + 4, j, &sc, &mn);
+    const float s = d * float(sc), m = dmin * float(mn);
+    const uint8_t* q = b + 16 + 32 * (j / 2);
+    const int shift = j % 2 ? 4 : 0;
+    for (int l = 0; l < 32; ++l) y[32 * j + l] = s * float((q[l] >> shift) & 0xF) - m;
   }
 }
 
@@ -173,12 +178,13 @@ void quantize_q5_K(const float* x, uint8_t* b) {
 }
 void dequantize_q5_K(const uint8_t* b, float* y) {
   const float d = rd_half(b), dmin = rd_half(b + 2);
-  for (int e = 0; e < QK; ++e) {
+  for (int j = 0; j < 8; ++j) {  // sub-block j: values 32j..32j+31
     int sc, mn;
-    k_scale_min(b + 4, e / 32, &sc, &mn);
-    const int lo = (b[48 + 32 * (e / 64) + e % 32] >> (e % 64 < 32 ? 0 : 4)) & 0xF;
-    const int hi = (b[16 + e % 32] >> (e / 32)) & 1;
-    y[e] = d * sc * (lo | (hi << 4)) - dmin * mn;
+    k_scale_min(b + 4, j, &sc, &mn);
+    const float s = d * float(sc), m = dmin * float(mn);
+    const uint8_t* q = b + 48 + 32 * (j / 2);
+    const int shift = j % 2 ? 4 : 0;
+    for (int l = 0; l < 32; ++l) y[32 * j + l] = s * float(((q[l] >> shift) & 0xF) | (((b[16 + l] >> j) & 1) << 4)) - m;
   }
 }
 
@@ -209,11 +215,13 @@ void quantize_q6_K(const float* x, uint8_t* b) {
 }
 void dequantize_q6_K(const uint8_t* b, float* y) {
   const float d = rd_half(b + 208);
-  for (int e = 0; e < QK; ++e) {
-    const int n = e / 128, p = (e % 128) / 32, l = e % 32;
-    const int lo = (b[64 * n + l + 32 * (p & 1)] >> (p >= 2 ? 4 : 0)) & 0xF;
-    const int hi = (b[128 + 32 * n + l] >> (2 * p)) & 3;
-    y[e] = d * static_cast<int8_t>(b[192 + e / 16]) * ((lo | (hi << 4)) - 32);
+  for (int i = 0; i < 16; ++i) {  // sub-block i: values e = 16i..16i+15, e = 128n + 32p + l
+    const int n = i / 8, p = (i % 8) / 2, l0 = 16 * (i % 2);
+    const float s = d * float(static_cast<int8_t>(b[192 + i]));
+    const uint8_t* lo = b + 64 * n + 32 * (p & 1) + l0;
+    const uint8_t* hi = b + 128 + 32 * n + l0;
+    const int shift = p >= 2 ? 4 : 0;
+    for (int t = 0; t < 16; ++t) y[16 * i + t] = s * float((((lo[t] >> shift) & 0xF) | (((hi[t] >> (2 * p)) & 3) << 4)) - 32);
   }
 }
 
