@@ -165,8 +165,8 @@ TEST(ops_route_preferred_shapes_to_the_integer_gemm) {
 }
 
 TEST(dequantize_weight_matches_the_block_decoder_bit_for_bit) {
-  // q8_0 / q4_0 / q4_K / q5_K take the path's vector decoder; the rest the block codecs.
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+  // q8_0, the 4- and 5-bit formats (and on AVX2 q6_K) take the path's vector decoder.
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     for (int64_t cols : {32, 288, 1280}) {
       if (cols % dtype_block_size(t)) continue;
       Tensor w = quantized(rand_tensor({7, cols}, 71, 0.3f), t);

@@ -104,9 +104,11 @@ void panel_4x8(int64_t nb, int depth, const uint8_t* const* xu, const float* con
   }
 }
 
-// Block b of one column's row as 32 unsigned codes in value order, its
-// scale d and offset o (w = d * (code - bias) + o; o unused for the _0
-// formats). Same values as the driver's signed_codes().
+// Block b (a k-quant's sub-block b % 8 of super-block b / 8) of a 4- or
+// 5-bit row as 32 unsigned codes u in value order, its scale d and constant
+// c: w = d * u + c, where d * u is exact (so one rounding, as the block
+// codecs). The panels take codes u - bias and offset o = c + bias * d (the
+// driver's signed_codes(), bit for bit: both terms are exact).
 class ColumnDecoder {
  public:
   explicit ColumnDecoder(DType t)
@@ -116,14 +118,15 @@ class ColumnDecoder {
         bias_(five_ ? 16 : 8),
         bytes_(dtype_block_bytes(t)) {}
   int bias() const { return bias_; }
+  bool constant() const { return one_ || kquant_; }  // c is more than -bias * d
 
-  __m256i codes(const uint8_t* row, int64_t b, float* d, float* o) const {
-    return kquant_ ? kquant_codes(row, b, d, o) : legacy_codes(row, b, d, o);
+  __m256i codes(const uint8_t* row, int64_t b, float* d, float* c) const {
+    return kquant_ ? kquant_codes(row, b, d, c) : legacy_codes(row, b, d, c);
   }
 
  private:
   // Legacy 32-value blocks: f16 d, f16 m (_1), 32 fifth bits (q5), 16 bytes of low / high nibbles for values i / i + 16.
-  __m256i legacy_codes(const uint8_t* row, int64_t b, float* d, float* o) const {
+  __m256i legacy_codes(const uint8_t* row, int64_t b, float* d, float* c) const {
     const uint8_t* p = row + b * bytes_;
     const int qs_at = int(bytes_) - 16;
     uint16_t h, m = 0;
@@ -142,12 +145,12 @@ class ColumnDecoder {
       u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(0x10)));
     }
     *d = _cvtsh_ss(h);
-    *o = _cvtsh_ss(m) + float(bias_) * *d;  // bias * d is exact: fused or not, one rounding
+    *c = one_ ? _cvtsh_ss(m) : -float(bias_) * *d;
     return u;
   }
 
   // q4_K / q5_K sub-block b % 8 of super-block b / 8: low or high nibbles of 32 bytes, | bit j of the 32 fifth-bit bytes.
-  __m256i kquant_codes(const uint8_t* row, int64_t b, float* d, float* o) const {
+  __m256i kquant_codes(const uint8_t* row, int64_t b, float* d, float* c) const {
     const uint8_t* p = row + (b / 8) * bytes_;
     const int j = int(b % 8);
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + (five_ ? 48 : 16) + 32 * (j / 2)));
@@ -157,7 +160,12 @@ class ColumnDecoder {
       const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16));
       u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(0x10)));
     }
-    *d = quant::k_sub_block(p, j, bias_, o);
+    int sc, mn;
+    quant::k_scale_min(p + 4, j, &sc, &mn);
+    uint16_t h[2];  // d, dmin
+    std::memcpy(h, p, 4);
+    *d = _cvtsh_ss(h[0]) * float(sc);
+    *c = -(_cvtsh_ss(h[1]) * float(mn));
     return u;
   }
 
@@ -182,15 +190,15 @@ void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, floa
         if (off) off[b * 8 + j] = 0.f;
         continue;
       }
-      float dd, o;
-      const __m256i u = dec.codes(cols[j], b, &dd, &o);
+      float dd, cc;
+      const __m256i u = dec.codes(cols[j], b, &dd, &cc);
       const __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
       const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
       const int sum = _mm_cvtsi128_si32(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2))) - dec.bias() * 32;
       c[j] = _mm256_sub_epi8(u, vbias);
       d[b * 8 + j] = dd;
       corr[b * 8 + j] = 128 * sum;
-      if (off) off[b * 8 + j] = o;
+      if (off) off[b * 8 + j] = cc + float(dec.bias()) * dd;
     }
     __m256i tt[8], v[8];
     for (int j = 0; j < 8; j += 2) {
@@ -216,7 +224,7 @@ inline void store8(__m128i codes, __m256 d, float* y) {
   _mm256_storeu_ps(y, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(codes))));
 }
 
-// 32 unsigned codes -> y[0..32) = s * code - m (s * code is exact: fused or not, one rounding).
+// 32 unsigned codes -> y[0..32) = s * code - m (s * code is exact: one rounding, as the block codecs).
 inline void store32_affine(__m256i codes, __m256 s, __m256 m, float* y) {
   const __m128i lo = _mm256_castsi256_si128(codes), hi = _mm256_extracti128_si256(codes, 1);
   const __m128i parts[4] = {lo, _mm_unpackhi_epi64(lo, lo), hi, _mm_unpackhi_epi64(hi, hi)};
@@ -238,43 +246,55 @@ void dequantize_q8_0(const uint8_t* src, int64_t nb, float* y) {
   }
 }
 
-// q4_0: value i < 16 is the low nibble of byte i, value 16 + i its high nibble, minus 8.
-void dequantize_q4_0(const uint8_t* src, int64_t nb, float* y) {
-  const __m128i low4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+// 4- and 5-bit formats: w = d * u + c per block, as ColumnDecoder reads it;
+// the _0 formats as d * (u - bias), as their codecs (a negative d gives -0
+// for code 0 there).
+void dequantize_4_5(DType t, const uint8_t* src, int64_t nb, float* y) {
+  const ColumnDecoder dec(t);
+  const __m256i vbias = _mm256_set1_epi8(char(dec.bias()));
   for (int64_t b = 0; b < nb; ++b, y += 32) {
-    const uint8_t* p = src + b * 18;
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, low4), eight);
-    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), low4), eight);
-    store8(lo, d, y);
-    store8(_mm_unpackhi_epi64(lo, lo), d, y + 8);
-    store8(hi, d, y + 16);
-    store8(_mm_unpackhi_epi64(hi, hi), d, y + 24);
+    float d, c;
+    const __m256i u = dec.codes(src, b, &d, &c);
+    if (dec.constant()) {
+      store32_affine(u, _mm256_set1_ps(d), _mm256_set1_ps(-c), y);
+    } else {
+      const __m256i q = _mm256_sub_epi8(u, vbias);
+      const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+      const __m256 vd = _mm256_set1_ps(d);
+      store8(lo, vd, y);
+      store8(_mm_unpackhi_epi64(lo, lo), vd, y + 8);
+      store8(hi, vd, y + 16);
+      store8(_mm_unpackhi_epi64(hi, hi), vd, y + 24);
+    }
   }
 }
 
-// q4_K / q5_K super-blocks: sub-block j = the low (even j) or high (odd j)
-// nibbles of 32 bytes, | bit j of the 32 fifth-bit bytes (q5_K), times
-// d * sc minus dmin * mn.
-void dequantize_k(bool five, const uint8_t* src, int64_t supers, float* y) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F), bit5 = _mm256_set1_epi8(0x10);
+// q6_K super-blocks (ql[128] | qh[64] | int8 scales[16] | f16 d): per
+// 128-value half h and part p (32 values), the low nibbles of ql[64h + 32(p & 1)
+// ..] (high nibbles for p >= 2) | bits 2p of qh[32h ..] << 4, minus 32,
+// times s = d * scale per 16 values; s * code rounds once, as the codec.
+void dequantize_q6_K(const uint8_t* src, int64_t supers, float* y) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
   for (int64_t sb = 0; sb < supers; ++sb) {
-    const uint8_t* p = src + sb * (five ? 176 : 144);
-    const float d = quant::rd_half(p), dmin = quant::rd_half(p + 2);
-    const __m256i qh = five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16)) : _mm256_setzero_si256();
-    for (int j = 0; j < 8; ++j, y += 32) {
-      int sc, mn;
-      quant::k_scale_min(p + 4, j, &sc, &mn);
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + (five ? 48 : 16) + 32 * (j / 2)));
-      __m256i u = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, low4);
-      if (five) {
-        const __m256i bit = _mm256_set1_epi8(char(1 << j));
-        u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), bit5));
+    const uint8_t* p = src + sb * 210;
+    uint16_t h;
+    std::memcpy(&h, p + 208, 2);
+    const float d = _cvtsh_ss(h);
+    for (int half = 0; half < 2; ++half) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 128 + 32 * half));
+      for (int part = 0; part < 4; ++part, y += 32) {
+        const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * half + 32 * (part & 1)));
+        const __m256i lo = _mm256_and_si256(part >= 2 ? _mm256_srli_epi16(ql, 4) : ql, low4);
+        const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * part)), three);
+        const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), bias);
+        const int8_t* sc = reinterpret_cast<const int8_t*>(p + 192 + 8 * half + 2 * part);
+        const __m256 s0 = _mm256_set1_ps(d * float(sc[0])), s1 = _mm256_set1_ps(d * float(sc[1]));
+        const __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1);
+        store8(q0, s0, y);
+        store8(_mm_unpackhi_epi64(q0, q0), s0, y + 8);
+        store8(q1, s1, y + 16);
+        store8(_mm_unpackhi_epi64(q1, q1), s1, y + 24);
       }
-      store32_affine(u, _mm256_set1_ps(d * float(sc)), _mm256_set1_ps(dmin * float(mn)), y);
     }
   }
 }
@@ -282,9 +302,13 @@ void dequantize_k(bool five, const uint8_t* src, int64_t supers, float* y) {
 void dequantize(DType t, const uint8_t* src, int64_t n, float* y) {
   switch (t) {
     case DType::Q8_0: return dequantize_q8_0(src, n / 32, y);
-    case DType::Q4_0: return dequantize_q4_0(src, n / 32, y);
-    case DType::Q4_K: return dequantize_k(false, src, n / 256, y);
-    case DType::Q5_K: return dequantize_k(true, src, n / 256, y);
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K: return dequantize_4_5(t, src, n / 32, y);
+    case DType::Q6_K: return dequantize_q6_K(src, n / 256, y);
     default: return quant::dequantize_row(t, src, n, y);
   }
 }

@@ -61,26 +61,6 @@ inline void store16(int8x16_t c, float d, float* y) {
   vst1q_f32(y + 12, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), d));
 }
 
-void dequantize(DType t, const uint8_t* src, int64_t n, float* y) {
-  if (t != DType::Q8_0 && t != DType::Q4_0) return quant::dequantize_row(t, src, n, y);
-  const uint8x16_t low4 = vdupq_n_u8(0x0F);
-  const int8x16_t eight = vdupq_n_s8(8);
-  for (int64_t b = 0; b < n / 32; ++b, y += 32) {
-    if (t == DType::Q8_0) {  // f16 d, 32 int8 codes
-      const uint8_t* p = src + b * 34;
-      const float d = quant::rd_half(p);
-      store16(vld1q_s8(reinterpret_cast<const int8_t*>(p + 2)), d, y);
-      store16(vld1q_s8(reinterpret_cast<const int8_t*>(p + 18)), d, y + 16);
-    } else {  // q4_0: value i < 16 is the low nibble of byte i, value 16 + i its high nibble, minus 8
-      const uint8_t* p = src + b * 18;
-      const float d = quant::rd_half(p);
-      const uint8x16_t v = vld1q_u8(p + 2);
-      store16(vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, low4)), eight), d, y);
-      store16(vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), eight), d, y + 16);
-    }
-  }
-}
-
 // Rows a..d (4 dwords each) -> columns: a = dword 0 of a..d, ..., d = dword 3.
 inline void transpose4(int32x4_t& a, int32x4_t& b, int32x4_t& c, int32x4_t& d) {
   const int64x2_t t0 = vreinterpretq_s64_s32(vtrn1q_s32(a, b)), t1 = vreinterpretq_s64_s32(vtrn2q_s32(a, b));  // a0 b0 a2 b2 | a1 b1 a3 b3
@@ -91,10 +71,12 @@ inline void transpose4(int32x4_t& a, int32x4_t& b, int32x4_t& c, int32x4_t& d) {
   d = vreinterpretq_s32_s64(vtrn2q_s64(t1, t3));
 }
 
-// Block b of one column's row as 32 unsigned codes in value order (u0:
-// values 0..15, u1: 16..31), its scale d and offset o (w = d * (code - bias)
-// + o; o unused for the _0 formats). Same values as the driver's
-// signed_codes().
+// Block b (a k-quant's sub-block b % 8 of super-block b / 8) of a 4- or
+// 5-bit row as 32 unsigned codes u in value order (u0: values 0..15, u1:
+// 16..31), its scale d and constant c: w = d * u + c, where d * u is exact
+// (so one rounding, as the block codecs). The panels take codes u - bias and
+// offset o = c + bias * d (the driver's signed_codes(), bit for bit: both
+// terms are exact).
 class ColumnDecoder {
  public:
   explicit ColumnDecoder(DType t)
@@ -104,14 +86,18 @@ class ColumnDecoder {
         bias_(five_ ? 16 : 8),
         bytes_(dtype_block_bytes(t)) {}
   int bias() const { return bias_; }
+  bool constant() const { return one_ || kquant_; }  // c is more than -bias * d
 
-  void codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* o) const {
-    return kquant_ ? kquant_codes(row, b, u0, u1, d, o) : legacy_codes(row, b, u0, u1, d, o);
+  void codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* c) const {
+    if (kquant_)
+      kquant_codes(row, b, u0, u1, d, c);
+    else
+      legacy_codes(row, b, u0, u1, d, c);
   }
 
  private:
   // Legacy 32-value blocks: f16 d, f16 m (_1), 32 fifth bits (q5), 16 bytes of low / high nibbles for values i / i + 16.
-  void legacy_codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* o) const {
+  void legacy_codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* c) const {
     // Fifth bits: code i takes bit i of the 32-bit qh word (byte i / 8, bit i % 8).
     static const uint8_t kSpreadLo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
     static const uint8_t kBits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
@@ -129,11 +115,11 @@ class ColumnDecoder {
       *u1 = vorrq_u8(*u1, vandq_u8(vtstq_u8(vqtbl1q_u8(h, spread_hi), bits), bit5));
     }
     *d = quant::rd_half(p);
-    *o = (one_ ? quant::rd_half(p + 2) : 0.f) + float(bias_) * *d;  // bias * d is exact: fused or not, one rounding
+    *c = one_ ? quant::rd_half(p + 2) : -float(bias_) * *d;
   }
 
   // q4_K / q5_K sub-block b % 8 of super-block b / 8: low or high nibbles of 32 bytes, | bit j of the 32 fifth-bit bytes.
-  void kquant_codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* o) const {
+  void kquant_codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* c) const {
     const uint8_t* p = row + (b / 8) * bytes_;
     const int j = int(b % 8);
     const uint8_t* qs = p + (five_ ? 48 : 16) + 32 * (j / 2);
@@ -146,7 +132,10 @@ class ColumnDecoder {
       *u0 = vorrq_u8(*u0, vandq_u8(vtstq_u8(vld1q_u8(p + 16), bit), bit5));
       *u1 = vorrq_u8(*u1, vandq_u8(vtstq_u8(vld1q_u8(p + 32), bit), bit5));
     }
-    *d = quant::k_sub_block(p, j, bias_, o);
+    int sc, mn;
+    quant::k_scale_min(p + 4, j, &sc, &mn);
+    *d = quant::rd_half(p) * float(sc);
+    *c = -(quant::rd_half(p + 2) * float(mn));
   }
 
   bool kquant_, five_, one_;
@@ -171,14 +160,14 @@ void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, floa
         continue;
       }
       uint8x16_t u0, u1;
-      float dd, o;
-      dec.codes(cols[j], b, &u0, &u1, &dd, &o);
+      float dd, cc;
+      dec.codes(cols[j], b, &u0, &u1, &dd, &cc);
       const int sum = int(vaddlvq_u8(u0)) + int(vaddlvq_u8(u1)) - dec.bias() * 32;
       lo[j] = vreinterpretq_s32_u8(vsubq_u8(u0, vbias));
       hi[j] = vreinterpretq_s32_u8(vsubq_u8(u1, vbias));
       d[b * 8 + j] = dd;
       corr[b * 8 + j] = 128 * sum;
-      if (off) off[b * 8 + j] = o;
+      if (off) off[b * 8 + j] = cc + float(dec.bias()) * dd;
     }
     transpose4(lo[0], lo[1], lo[2], lo[3]);  // lo[g] = dword g of columns 0..3
     transpose4(lo[4], lo[5], lo[6], lo[7]);  // lo[4 + g] = dword g of columns 4..7
@@ -191,6 +180,53 @@ void pack_panel(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, floa
       vst1q_s32(out + (4 + g) * 8, hi[g]);
       vst1q_s32(out + (4 + g) * 8 + 4, hi[4 + g]);
     }
+  }
+}
+
+// 16 unsigned codes -> y[0..16) = c + d * code (d * code is exact: one rounding, as the block codecs).
+inline void store16_affine(uint8x16_t u, float d, float c, float* y) {
+  const uint16x8_t lo = vmovl_u8(vget_low_u8(u)), hi = vmovl_high_u8(u);
+  const float32x4_t vc = vdupq_n_f32(c);
+  vst1q_f32(y, vfmaq_n_f32(vc, vcvtq_f32_u32(vmovl_u16(vget_low_u16(lo))), d));
+  vst1q_f32(y + 4, vfmaq_n_f32(vc, vcvtq_f32_u32(vmovl_high_u16(lo)), d));
+  vst1q_f32(y + 8, vfmaq_n_f32(vc, vcvtq_f32_u32(vmovl_u16(vget_low_u16(hi))), d));
+  vst1q_f32(y + 12, vfmaq_n_f32(vc, vcvtq_f32_u32(vmovl_high_u16(hi)), d));
+}
+
+void dequantize(DType t, const uint8_t* src, int64_t n, float* y) {
+  switch (t) {
+    case DType::Q8_0:  // f16 d, 32 int8 codes
+      for (int64_t b = 0; b < n / 32; ++b, y += 32) {
+        const uint8_t* p = src + b * 34;
+        const float d = quant::rd_half(p);
+        store16(vld1q_s8(reinterpret_cast<const int8_t*>(p + 2)), d, y);
+        store16(vld1q_s8(reinterpret_cast<const int8_t*>(p + 18)), d, y + 16);
+      }
+      return;
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      // The _0 formats as d * (u - bias), as their codecs (a negative d gives -0 for code 0 there).
+      const ColumnDecoder dec(t);
+      const uint8x16_t vbias = vdupq_n_u8(uint8_t(dec.bias()));
+      for (int64_t b = 0; b < n / 32; ++b, y += 32) {
+        uint8x16_t u0, u1;
+        float d, c;
+        dec.codes(src, b, &u0, &u1, &d, &c);
+        if (dec.constant()) {
+          store16_affine(u0, d, c, y);
+          store16_affine(u1, d, c, y + 16);
+        } else {
+          store16(vreinterpretq_s8_u8(vsubq_u8(u0, vbias)), d, y);
+          store16(vreinterpretq_s8_u8(vsubq_u8(u1, vbias)), d, y + 16);
+        }
+      }
+      return;
+    }
+    default: return quant::dequantize_row(t, src, n, y);
   }
 }
 
