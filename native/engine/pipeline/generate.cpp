@@ -126,11 +126,12 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   throw_if_aborted(cb);
   if (p.batch_size < 1) fail(ErrorCode::InvalidOption, "batchSize must be >= 1");
   result->precision = resolve_precision(p.precision, &result->warnings);
-  apply_heap_policy();
   ThreadPool pool(p.threads);
-  // Activations come from the heap, not an Arena: the Arena caches blocks by
-  // exact size, and the U-Net's many sizes kept 4.5x its live bytes reserved
-  // (256x256: 65 MB live, 293 MB reserved) for no measurable speed-up.
+  // Activations come from aligned_alloc64 (blocks of 1 MiB and more are
+  // mappings with a 32 MiB reuse cache, tensor/aligned_memory), not an
+  // Arena: the Arena caches blocks by exact size without a bound, and the
+  // U-Net's many sizes kept 4.5x its live bytes reserved (256x256: 65 MB
+  // live, 293 MB reserved) for no measurable speed-up.
   Compute c;
   c.pool = &pool;
   c.bf16 = result->precision == Precision::Fast;

@@ -1,6 +1,6 @@
 #include "pipeline/heap_policy.h"
 
-#include <mutex>
+#include "tensor/aligned_memory.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -8,21 +8,8 @@
 
 namespace sd {
 
-namespace {
-constexpr int kThresholdBytes = 16 << 20;
-}  // namespace
-
-void apply_heap_policy() {
-#if defined(__GLIBC__)
-  static std::once_flag once;
-  std::call_once(once, [] {
-    mallopt(M_MMAP_THRESHOLD, kThresholdBytes);
-    mallopt(M_TRIM_THRESHOLD, kThresholdBytes);
-  });
-#endif
-}
-
 void release_free_heap() {
+  release_cached_blocks();
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif

@@ -1,23 +1,18 @@
-// How the C heap hands activation memory back to the OS (glibc only).
+// How memory a finished pipeline stage freed goes back to the OS.
 //
-// The pipeline allocates activations from the heap (see generate.cpp). With
-// glibc's default, dynamic thresholds (blocks up to 32 MB come from the
-// worker thread's arena, which keeps up to 64 MB free at its top), the U-Net's
-// many 10-32 MB activations left the arena at ~3x its live size: at 512x512
-// the denoise stage held 430-460 MB anonymous memory for ~170 MB live.
-// Fixed 16 MB thresholds send the largest blocks straight to mmap (returned
-// on free) and trim the arena sooner: -115 MB peak RSS at 512x512 for
-// ~1.5% more CPU (page faults when those blocks are reused).
+// Activations of 1 MiB and more are private mappings with a bounded reuse
+// cache (tensor/aligned_memory.h); smaller blocks come from the C heap.
+// Between stages both are handed back, so memory a finished stage no longer
+// uses is not resident during the next. (Until session 6 the engine set
+// glibc's M_MMAP_THRESHOLD / M_TRIM_THRESHOLD to 16 MB for the whole
+// process instead; with the mappings that no longer made a difference, so
+// the host's malloc settings are left alone.)
 #pragma once
 
 namespace sd {
 
-// Sets the thresholds once per process (they are process-wide: the host's
-// own mallocs above 16 MB are mmapped too). Elsewhere: nothing.
-void apply_heap_policy();
-
-// Returns the heap's free pages to the OS (malloc_trim) between stages, so
-// memory a finished stage no longer uses is not resident during the next.
+// Unmaps the cached free mappings and, with glibc, returns the heap's free
+// pages (malloc_trim).
 void release_free_heap();
 
 }  // namespace sd
