@@ -111,31 +111,26 @@ void panel_4x8(int64_t nb, int depth, const uint8_t* const* xu, const float* con
 // driver's signed_codes(), bit for bit: both terms are exact).
 class ColumnDecoder {
  public:
-  explicit ColumnDecoder(DType t)
-      : kquant_(t == DType::Q4_K || t == DType::Q5_K),
-        five_(t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q5_K),
-        one_(t == DType::Q4_1 || t == DType::Q5_1),
-        bias_(five_ ? 16 : 8),
-        bytes_(dtype_block_bytes(t)) {}
-  int bias() const { return bias_; }
-  bool constant() const { return one_ || kquant_; }  // c is more than -bias * d
+  explicit ColumnDecoder(DType t) : f_(t) {}
+  int bias() const { return f_.bias; }
+  bool constant() const { return f_.one || f_.kquant; }  // c is more than -bias * d
 
   __m256i codes(const uint8_t* row, int64_t b, float* d, float* c) const {
-    return kquant_ ? kquant_codes(row, b, d, c) : legacy_codes(row, b, d, c);
+    return f_.kquant ? kquant_codes(row, b, d, c) : legacy_codes(row, b, d, c);
   }
 
  private:
   // Legacy 32-value blocks: f16 d, f16 m (_1), 32 fifth bits (q5), 16 bytes of low / high nibbles for values i / i + 16.
   __m256i legacy_codes(const uint8_t* row, int64_t b, float* d, float* c) const {
-    const uint8_t* p = row + b * bytes_;
-    const int qs_at = int(bytes_) - 16;
+    const uint8_t* p = row + b * f_.bytes;
+    const int qs_at = int(f_.bytes) - 16;
     uint16_t h, m = 0;
     std::memcpy(&h, p, 2);
-    if (one_) std::memcpy(&m, p + 2, 2);
+    if (f_.one) std::memcpy(&m, p + 2, 2);
     const __m128i low4 = _mm_set1_epi8(0x0F);
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + qs_at));
     __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));
-    if (five_) {  // byte i takes bit i of the 32-bit qh word
+    if (f_.five) {  // byte i takes bit i of the 32-bit qh word
       const __m256i spread =
           _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
       const __m256i bit = _mm256_set1_epi64x(0x8040201008040201ll);
@@ -145,17 +140,17 @@ class ColumnDecoder {
       u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(0x10)));
     }
     *d = _cvtsh_ss(h);
-    *c = one_ ? _cvtsh_ss(m) : -float(bias_) * *d;
+    *c = f_.one ? _cvtsh_ss(m) : -float(f_.bias) * *d;
     return u;
   }
 
   // q4_K / q5_K sub-block b % 8 of super-block b / 8: low or high nibbles of 32 bytes, | bit j of the 32 fifth-bit bytes.
   __m256i kquant_codes(const uint8_t* row, int64_t b, float* d, float* c) const {
-    const uint8_t* p = row + (b / 8) * bytes_;
+    const uint8_t* p = row + (b / 8) * f_.bytes;
     const int j = int(b % 8);
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + (five_ ? 48 : 16) + 32 * (j / 2)));
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + (f_.five ? 48 : 16) + 32 * (j / 2)));
     __m256i u = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0F));
-    if (five_) {
+    if (f_.five) {
       const __m256i bit = _mm256_set1_epi8(char(1 << j));
       const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16));
       u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(0x10)));
@@ -169,9 +164,7 @@ class ColumnDecoder {
     return u;
   }
 
-  bool kquant_, five_, one_;
-  int bias_;
-  int64_t bytes_;
+  LowBitLayout f_;
 };
 
 // One panel of 8 columns of 4- or 5-bit codes: per block, each column's 32

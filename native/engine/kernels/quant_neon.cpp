@@ -79,17 +79,12 @@ inline void transpose4(int32x4_t& a, int32x4_t& b, int32x4_t& c, int32x4_t& d) {
 // terms are exact).
 class ColumnDecoder {
  public:
-  explicit ColumnDecoder(DType t)
-      : kquant_(t == DType::Q4_K || t == DType::Q5_K),
-        five_(t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q5_K),
-        one_(t == DType::Q4_1 || t == DType::Q5_1),
-        bias_(five_ ? 16 : 8),
-        bytes_(dtype_block_bytes(t)) {}
-  int bias() const { return bias_; }
-  bool constant() const { return one_ || kquant_; }  // c is more than -bias * d
+  explicit ColumnDecoder(DType t) : f_(t) {}
+  int bias() const { return f_.bias; }
+  bool constant() const { return f_.one || f_.kquant; }  // c is more than -bias * d
 
   void codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* c) const {
-    if (kquant_)
+    if (f_.kquant)
       kquant_codes(row, b, u0, u1, d, c);
     else
       legacy_codes(row, b, u0, u1, d, c);
@@ -101,12 +96,12 @@ class ColumnDecoder {
     // Fifth bits: code i takes bit i of the 32-bit qh word (byte i / 8, bit i % 8).
     static const uint8_t kSpreadLo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
     static const uint8_t kBits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8_t* p = row + b * bytes_;
-    const int qs_at = int(bytes_) - 16;
+    const uint8_t* p = row + b * f_.bytes;
+    const int qs_at = int(f_.bytes) - 16;
     const uint8x16_t v = vld1q_u8(p + qs_at);
     *u0 = vandq_u8(v, vdupq_n_u8(0x0F));
     *u1 = vshrq_n_u8(v, 4);
-    if (five_) {
+    if (f_.five) {
       uint32_t qh;
       std::memcpy(&qh, p + qs_at - 4, 4);
       const uint8x16_t h = vreinterpretq_u8_u32(vdupq_n_u32(qh)), bit5 = vdupq_n_u8(0x10), bits = vld1q_u8(kBits);
@@ -115,19 +110,19 @@ class ColumnDecoder {
       *u1 = vorrq_u8(*u1, vandq_u8(vtstq_u8(vqtbl1q_u8(h, spread_hi), bits), bit5));
     }
     *d = quant::rd_half(p);
-    *c = one_ ? quant::rd_half(p + 2) : -float(bias_) * *d;
+    *c = f_.one ? quant::rd_half(p + 2) : -float(f_.bias) * *d;
   }
 
   // q4_K / q5_K sub-block b % 8 of super-block b / 8: low or high nibbles of 32 bytes, | bit j of the 32 fifth-bit bytes.
   void kquant_codes(const uint8_t* row, int64_t b, uint8x16_t* u0, uint8x16_t* u1, float* d, float* c) const {
-    const uint8_t* p = row + (b / 8) * bytes_;
+    const uint8_t* p = row + (b / 8) * f_.bytes;
     const int j = int(b % 8);
-    const uint8_t* qs = p + (five_ ? 48 : 16) + 32 * (j / 2);
+    const uint8_t* qs = p + (f_.five ? 48 : 16) + 32 * (j / 2);
     const uint8x16_t low4 = vdupq_n_u8(0x0F);
     const uint8x16_t v0 = vld1q_u8(qs), v1 = vld1q_u8(qs + 16);
     *u0 = j % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, low4);
     *u1 = j % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, low4);
-    if (five_) {
+    if (f_.five) {
       const uint8x16_t bit = vdupq_n_u8(uint8_t(1 << j)), bit5 = vdupq_n_u8(0x10);
       *u0 = vorrq_u8(*u0, vandq_u8(vtstq_u8(vld1q_u8(p + 16), bit), bit5));
       *u1 = vorrq_u8(*u1, vandq_u8(vtstq_u8(vld1q_u8(p + 32), bit), bit5));
@@ -138,9 +133,7 @@ class ColumnDecoder {
     *c = -(quant::rd_half(p + 2) * float(mn));
   }
 
-  bool kquant_, five_, one_;
-  int bias_;
-  int64_t bytes_;
+  LowBitLayout f_;
 };
 
 // One panel of 8 columns of 4- or 5-bit codes: per block, each column's 32

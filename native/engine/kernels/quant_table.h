@@ -67,6 +67,20 @@ struct QuantTable {
   void (*pack_panel)(DType t, const uint8_t* const* cols, int64_t nb, int8_t* q, float* d, int32_t* corr, float* off) = nullptr;
 };
 
+// What the vector block readers of the 4- and 5-bit formats (q4_0, q4_1,
+// q5_0, q5_1, q4_K, q5_K) need to know of a format's blocks.
+struct LowBitLayout {
+  bool kquant, five, one;  // 256-value super-blocks; a fifth bit per code; a stored min (the _1 formats)
+  int bias;                // unsigned code - bias = the panels' signed code
+  int64_t bytes;           // per block (k-quants: per super-block)
+  explicit LowBitLayout(DType t)
+      : kquant(t == DType::Q4_K || t == DType::Q5_K),
+        five(t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q5_K),
+        one(t == DType::Q4_1 || t == DType::Q5_1),
+        bias(five ? 16 : 8),
+        bytes(dtype_block_bytes(t)) {}
+};
+
 const QuantTable& quant_scalar_table();
 const QuantTable* quant_avx2_table();
 const QuantTable* quant_avx512_table();        // nullptr without AVX-512 VNNI
