@@ -209,7 +209,7 @@ const report = {
   peakRssByStageMb: main.stagePeaks.denoiseMb
     ? { encodeAndDenoise: main.stagePeaks.denoiseMb, decode: main.stagePeaks.decodeMb }
     : null,
-  // Sampled (50 ms) largest RSS per stage with its anonymous / file-backed split, MB.
+  // Sampled (50 ms) largest RSS per stage with its anonymous / file-backed split, MiB.
   rssSplitMb: main.rssSplit,
   unetGflops: (2 * 2 * uGmac) / stepS,
   vaeGflops: (2 * vGmac) / decodeS,
@@ -255,7 +255,7 @@ const rows = [
   ["VAE decode", `${f(decodeS)} s  (${f(report.vaeGflops, 1)} GFLOP/s effective)`],
   [
     "peak RSS",
-    `${f(rssMb, 0)} MB` +
+    `${f(rssMb, 0)} MiB` +
       (report.peakRssByStageMb
         ? ` (encode+denoise ${f(report.peakRssByStageMb.encodeAndDenoise, 0)}, decode ${f(report.peakRssByStageMb.decode, 0)})`
         : ""),
