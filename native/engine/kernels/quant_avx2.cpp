@@ -155,12 +155,11 @@ class ColumnDecoder {
       const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16));
       u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(0x10)));
     }
-    int sc, mn;
-    quant::k_scale_min(p + 4, j, &sc, &mn);
     uint16_t h[2];  // d, dmin
     std::memcpy(h, p, 4);
-    *d = _cvtsh_ss(h[0]) * float(sc);
-    *c = -(_cvtsh_ss(h[1]) * float(mn));
+    float m;
+    quant::k_sub_scale(p, j, _cvtsh_ss(h[0]), _cvtsh_ss(h[1]), d, &m);
+    *c = -m;
     return u;
   }
 

@@ -149,7 +149,10 @@ float signed_codes(DType t, const uint8_t* row, int64_t b, int8_t* q, float* o) 
         if (five) n |= ((p[16 + l] >> j) & 1) << 4;
         q[l] = static_cast<int8_t>(n - bias);
       }
-      return quant::k_sub_block(p, j, bias, o);
+      float s, m;
+      quant::k_sub_scale(p, j, quant::rd_half(p), quant::rd_half(p + 2), &s, &m);
+      *o = float(bias) * s - m;  // both terms exact: one rounding, as every packer
+      return s;
     }
     default: fail(ErrorCode::Internal, std::string("quant_gemm: no panel path for ") + dtype_name(t));
   }

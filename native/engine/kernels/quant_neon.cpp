@@ -127,10 +127,9 @@ class ColumnDecoder {
       *u0 = vorrq_u8(*u0, vandq_u8(vtstq_u8(vld1q_u8(p + 16), bit), bit5));
       *u1 = vorrq_u8(*u1, vandq_u8(vtstq_u8(vld1q_u8(p + 32), bit), bit5));
     }
-    int sc, mn;
-    quant::k_scale_min(p + 4, j, &sc, &mn);
-    *d = quant::rd_half(p) * float(sc);
-    *c = -(quant::rd_half(p + 2) * float(mn));
+    float m;
+    quant::k_sub_scale(p, j, quant::rd_half(p), quant::rd_half(p + 2), d, &m);
+    *c = -m;
   }
 
   LowBitLayout f_;

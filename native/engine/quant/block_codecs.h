@@ -54,17 +54,16 @@ inline void k_scale_min(const uint8_t* s, int j, int* sc, int* mn) {
   }
 }
 
-// Sub-block j (32 values) of a q4_K / q5_K super-block p, as the integer
-// GEMM's panels take it: w = d * (n - bias) + o for its unsigned codes n
-// (bias 8 for q4_K, 16 for q5_K); returns d and sets o. d = d_super * sc and
-// both products in o are exact, so o takes one rounding whether or not the
-// compiler fuses it: every packer gets the same bits.
-inline float k_sub_block(const uint8_t* p, int j, int bias, float* o) {
+// Sub-block j (32 values) of a q4_K / q5_K super-block p whose f16 d and
+// dmin the caller has read: w = s * n - m for its unsigned codes n, with
+// s = d * sc and m = dmin * mn. Both are exact products (an f16 value times
+// a 6-bit integer), so every decoder and packer built on them agrees bit for
+// bit whether or not its compiler fuses the next multiply-add.
+inline void k_sub_scale(const uint8_t* p, int j, float d, float dmin, float* s, float* m) {
   int sc, mn;
   k_scale_min(p + 4, j, &sc, &mn);
-  const float d = rd_half(p) * float(sc);
-  *o = float(bias) * d - rd_half(p + 2) * float(mn);
-  return d;
+  *s = d * float(sc);
+  *m = dmin * float(mn);
 }
 
 }  // namespace quant

@@ -154,9 +154,8 @@ void quantize_q4_K(const float* x, uint8_t* b) {
 void dequantize_q4_K(const uint8_t* b, float* y) {
   const float d = rd_half(b), dmin = rd_half(b + 2);
   for (int j = 0; j < 8; ++j) {  // sub-block j: values 32j..32j+31
-    int sc, mn;
-    k_scale_min(b + 4, j, &sc, &mn);
-    const float s = d * float(sc), m = dmin * float(mn);
+    float s, m;
+    k_sub_scale(b, j, d, dmin, &s, &m);
     const uint8_t* q = b + 16 + 32 * (j / 2);
     const int shift = j % 2 ? 4 : 0;
     for (int l = 0; l < 32; ++l) y[32 * j + l] = s * float((q[l] >> shift) & 0xF) - m;
@@ -179,9 +178,8 @@ void quantize_q5_K(const float* x, uint8_t* b) {
 void dequantize_q5_K(const uint8_t* b, float* y) {
   const float d = rd_half(b), dmin = rd_half(b + 2);
   for (int j = 0; j < 8; ++j) {  // sub-block j: values 32j..32j+31
-    int sc, mn;
-    k_scale_min(b + 4, j, &sc, &mn);
-    const float s = d * float(sc), m = dmin * float(mn);
+    float s, m;
+    k_sub_scale(b, j, d, dmin, &s, &m);
     const uint8_t* q = b + 48 + 32 * (j / 2);
     const int shift = j % 2 ? 4 : 0;
     for (int l = 0; l < 32; ++l) y[32 * j + l] = s * float(((q[l] >> shift) & 0xF) | (((b[16 + l] >> j) & 1) << 4)) - m;
