@@ -3,7 +3,8 @@
 # parser (libFuzzer + ASan/UBSan) and of the TypeScript input parsers, then the
 # engine's C++ tests under ASan + UBSan + LeakSanitizer, and the kernel tests
 # through the AVX-512 code paths emulated with SIMDe (this CPU may lack
-# AVX-512) and cross-built for arm64 (NEON) under qemu. Fails on any finding.
+# AVX-512), cross-built for arm64 (NEON) under qemu, and every engine test
+# cross-built for Windows (MinGW-w64) under Wine. Fails on any finding.
 #
 #   env: SD_FUZZ_CI          1 (default): repeatable fuzzing, i.e. every target starts from the
 #                            committed seeds and runs a fixed number of executions with a fixed
@@ -16,7 +17,8 @@
 #        SD_ASAN_EXCLUDE     ctest -E regex of tests skipped under the sanitizers (default:
 #                            test_pipeline_reference, several full pipelines, > 500 s under
 #                            ASan on 2 cores; it runs in the normal test job)
-#        SD_RELIABILITY_SKIP "fuzz", "fuzz-js", "asan", "emul-avx512" and/or "arm64" to skip a part
+#        SD_RELIABILITY_SKIP "fuzz", "fuzz-js", "asan", "emul-avx512", "arm64" and/or "windows"
+#                            to skip a part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SD_FUZZ_CI="${SD_FUZZ_CI:-1}"
@@ -86,6 +88,18 @@ if ! skip arm64; then
   # and run under qemu: a few minutes on 2 cores.
   step "arm64 kernel and model tests under qemu (NEON; logic, not speed)"
   node scripts/arm64-tests.mjs
+fi
+
+if ! skip windows; then
+  # Debian's MinGW-w64 cross compiler and Wine (test-only), installed when missing.
+  if ! command -v x86_64-w64-mingw32-g++-posix >/dev/null 2>&1 || ! [[ -x /usr/lib/wine/wine64 || -x /usr/bin/wine64 ]]; then
+    step "installing g++-mingw-w64-x86-64-posix + wine64"
+    apt_install --no-install-recommends g++-mingw-w64-x86-64-posix wine64
+  fi
+  # Every engine test on the Win32 API (file mapping, UTF-8 paths, Windows file
+  # semantics): about 4 minutes on 2 cores, most of it the build.
+  step "engine tests for Windows under Wine (MinGW-w64)"
+  node scripts/windows-tests.mjs
 fi
 
 printf '\n=== reliability: all passed in %d s\n' "$(( $(date +%s) - t_start ))"

@@ -167,45 +167,60 @@ TEST(weights_must_be_float_and_non_empty) {
   expect_reject("empty weight", dir.file("empty.safetensors"), ErrorCode::ModelFormat, "unet.out.0.bias");
 }
 
-static void copy_dir(const std::string& from, const std::string& to) { fs::copy(from, to, fs::copy_options::recursive); }
-
 TEST(broken_diffusers_folders) {
   iotest::TempDir dir("folders");
   const std::string base = dir.file("m");
-  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), base);
   fs::remove_all(base + "/unet");
   expect_reject("folder without unet/", base, ErrorCode::ModelUnsupported, "unet");
 
   fs::remove_all(base);
-  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), base);
   fs::remove(base + "/model_index.json");
   expect_reject("folder without model_index.json", base, ErrorCode::ModelUnsupported, "model_index.json");
 
   fs::remove_all(base);
-  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), base);
   iotest::write_file(base + "/unet/config.json", "{\"layers_per_block\": ");
   expect_reject("truncated config.json", base, ErrorCode::ModelFormat, "config.json");
 
   fs::remove_all(base);
-  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), base);
   iotest::write_file(base + "/unet/config.json", "{\"layers_per_block\": 3}");
   expect_reject("layers_per_block disagrees with the weights", base, ErrorCode::ModelFormat, "layers_per_block");
 
   fs::remove_all(base);
-  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), base);
   fs::remove(base + "/unet/diffusion_pytorch_model.safetensors");
   expect_reject("unet/ without weights", base, ErrorCode::ModelFormat, "unet");
 
   fs::remove_all(base);
-  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), base);
   write_st(base + "/unet/diffusion_pytorch_model.safetensors",
            {{"controlnet_cond_embedding.conv_in.weight", "F32", {1}, std::string(4, '\0')}});
   expect_reject("unknown U-Net tensor", base, ErrorCode::ModelUnsupported, "controlnet_cond_embedding");
 
   fs::remove_all(base);
-  copy_dir(sdtest::fixture("tiny-sd1/diffusers"), base);
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), base);
   iotest::write_file(base + "/unet/diffusion_pytorch_model.safetensors", std::string(4, 'x'));
   expect_reject("truncated unet weights", base, ErrorCode::ModelFormat, "diffusion_pytorch_model.safetensors");
+
+  // A sharded checkpoint's index may only name files beside it: no parent
+  // folder, no other folder, no Windows drive or alternate data stream.
+  auto json_str = [](const std::string& v) {
+    std::string out = "\"";
+    for (char ch : v) out += ch == '\\' || ch == '"' ? std::string("\\") + ch : std::string(1, ch);
+    return out + "\"";
+  };
+  for (const char* shard :
+       {"../unet.safetensors", "sub/x.safetensors", "..\\x.safetensors", "C:x.safetensors", "x.safetensors:ads", ".."}) {
+    fs::remove_all(base);
+    iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), base);
+    fs::remove(base + "/unet/diffusion_pytorch_model.safetensors");
+    iotest::write_file(base + "/unet/diffusion_pytorch_model.safetensors.index.json",
+                       std::string("{\"weight_map\": {\"conv_in.weight\": ") + json_str(shard) + "}}");
+    expect_reject(std::string("shard name ") + shard, base, ErrorCode::ModelFormat, "invalid shard file name");
+  }
 
   expect_reject("missing path", dir.file("nope"), ErrorCode::ModelNotFound);
 }

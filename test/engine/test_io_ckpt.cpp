@@ -129,7 +129,7 @@ TEST(tiny_sd1_ckpt_equals_safetensors) {
 TEST(diffusers_folder_with_bin_weights) {
   iotest::TempDir dir("bin");
   const std::string folder = dir.file("sd1");
-  std::filesystem::copy(sdtest::fixture("tiny-sd1/diffusers"), folder, std::filesystem::copy_options::recursive);
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), folder);
   const std::string unet = folder + "/unet/diffusion_pytorch_model";
   iotest::write_file(unet + ".bin", state_dict_zip(read_safetensors(unet + ".safetensors"), "diffusion_pytorch_model"));
   std::filesystem::remove(unet + ".safetensors");

@@ -7,8 +7,10 @@
 
 #include "core/error.h"
 #include "harness.h"
+#include "io/file_path.h"
 #include "io/json.h"
 #include "io/model_loader.h"
+#include "quant/convert_model.h"
 #include "test_io_util.h"
 
 using namespace sd;
@@ -173,4 +175,29 @@ TEST(overlay_model_shares_tensors_and_leaves_the_base_alone) {
   overlay->weights.set("te1.text_model.embeddings.token_embedding.extra", Tensor::zeros(DType::F32, {1, 32}));
   CHECK(overlay->weights.get(name).data() != base->weights.get(name).data());
   CHECK(!base->weights.has("te1.text_model.embeddings.token_embedding.extra"));
+}
+
+// Paths are UTF-8 (as JavaScript passes them). On Windows the file APIs take
+// them through the wide-character calls: a folder name no ANSI code page can
+// spell must still load, as a single file and as a diffusers folder, and a
+// converted GGUF must be writable there (scripts/windows-tests.mjs runs this
+// under Wine).
+TEST(non_ascii_paths_load) {
+  iotest::TempDir dir("utf8");
+  const std::string folder = dir.file("\xD0\x9C\xD0\xBE\xD0\xB4\xD0\xB5\xD0\xBB\xD1\x8C \xE6\xA8\xA1\xE5\x9E\x8B");  // "Модель 模型"
+  std::filesystem::create_directories(fs_path(folder));
+  const std::string file = folder + "/tiny \xE2\x98\x83.safetensors";  // "tiny ☃.safetensors"
+  std::filesystem::copy_file(fs_path(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors")), fs_path(file));
+  auto single = load(file, sdtest::fixture("tiny-sd1/diffusers"));
+  CHECK(single->info.family == "sd1");
+  const std::string diffusers = folder + "/diffusers";
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), diffusers);
+  auto from_folder = load(diffusers);
+  check_same_weights(*single, *from_folder);
+  CHECK(!from_folder->tokenizer_dir.empty() && std::filesystem::is_directory(fs_path(from_folder->tokenizer_dir)));
+  CHECK_THROWS_CODE(load(folder + "/missing \xE2\x98\x83.safetensors"), ErrorCode::ModelNotFound);
+  const std::string gguf = folder + "/tiny \xE2\x98\x83.gguf";
+  quant::convert_to_gguf(file, gguf, "f16");
+  auto converted = load(gguf, sdtest::fixture("tiny-sd1/diffusers"));
+  CHECK(converted->info.format == "gguf" && converted->weights.all().size() == single->weights.all().size());
 }

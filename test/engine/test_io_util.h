@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/file_path.h"
 #include "io/model_loader.h"
 #include "tensor/tensor.h"
 
@@ -58,6 +59,17 @@ inline void write_file(const std::string& path, const std::string& bytes) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream f(path, std::ios::binary);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A recursive copy (of a fixture folder) that the test may then modify or
+// delete: fixtures can be read-only, and Windows refuses to delete a
+// read-only file, so the copies are made owner-writable.
+inline void copy_tree(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  const fs::path dst = sd::fs_path(to);  // UTF-8, as the engine's paths
+  fs::copy(sd::fs_path(from), dst, fs::copy_options::recursive);
+  fs::permissions(dst, fs::perms::owner_write, fs::perm_options::add);
+  for (const auto& e : fs::recursive_directory_iterator(dst)) fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
 }
 
 // A fresh folder under the system temp dir, removed when the object dies.

@@ -8,11 +8,16 @@
 // ops; results do not depend on threads.
 #define SD_TEST_MAIN
 #include <cmath>
+#include <cstring>
 #include <vector>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 #include "harness.h"
 #include "kernel_test_util.h"
+#include "kernels/exact_fma.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "kernels/quant_gemm.h"
@@ -86,6 +91,42 @@ void check_matches_scalar(const Tensor& x, const Tensor& w, const Tensor* bias, 
 }
 
 }  // namespace
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("fma"))) float hardware_fma(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+bool have_hardware_fma() { return cpu_features().fma; }
+#elif defined(__aarch64__)
+float hardware_fma(float a, float b, float c) { return std::fma(a, b, c); }  // one fmadd instruction on AArch64
+bool have_hardware_fma() { return true; }
+#else
+float hardware_fma(float, float, float) { return 0.f; }
+bool have_hardware_fma() { return false; }
+#endif
+
+// The scalar table's products (exact_fma) are the hardware FMA's, bit for bit.
+TEST(exact_fma_is_correctly_rounded) {
+  // Exact value 1 + 3 * 2^-24 - 2^-70, just below a float midpoint: the
+  // double sum rounds onto the midpoint, which rounding to even would take
+  // up to 1 + 2^-22; the correct result is 1 + 2^-23.
+  const float one_ulp = 1.f + std::ldexp(1.f, -23);
+  const float a = one_ulp, b = std::ldexp(1.f - std::ldexp(1.f, -23), -24);
+  CHECK(kern::exact_fma(a, b, one_ulp) == one_ulp);
+  CHECK(kern::exact_fma(-a, b, -one_ulp) == -one_ulp);
+  CHECK(kern::exact_fma(2.f, 3.f, 1.f) == 7.f && kern::exact_fma(1e30f, 1e30f, 0.f) == INFINITY);
+  if (!have_hardware_fma()) return;
+  uint32_t state = 12345;
+  auto next = [&] { return state = state * 1664525u + 1013904223u; };
+  int differ = 0;
+  for (int i = 0; i < 200000; ++i) {
+    // Random signs, mantissas and exponents within +-40 (cancellation and wide exponent gaps included).
+    auto r = [&] { return std::ldexp(float(next() >> 8) / 16777216.f + 0.5f, int(next() % 81) - 40) * (next() & 1 ? -1.f : 1.f); };
+    const float x = r(), y = r(), z = i % 4 == 0 ? -x * y * (1.f + float(int(next() % 9) - 4) * 1e-7f) : r();
+    differ += kern::exact_fma(x, y, z) != hardware_fma(x, y, z);
+  }
+  CHECK_MSG(differ == 0, "%d of 200000 differ from the hardware fma", differ);
+}
 
 TEST(integer_gemm_matches_scalar_reference_bit_for_bit) {
   struct Case {

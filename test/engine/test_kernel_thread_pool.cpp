@@ -2,7 +2,9 @@
 // nested regions run inline, and parallel_for chunks depend only on n/grain.
 #define SD_TEST_MAIN
 #include <atomic>
+#include <cstdio>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "harness.h"
@@ -63,4 +65,9 @@ TEST(default_size_is_the_physical_core_count) {
   sd::ThreadPool pool;
   CHECK(pool.size() == sd::physical_cores());
   CHECK(sd::physical_cores() >= 1);
+  // Cores, not SMT siblings: never more than the logical CPUs (the OS query,
+  // sysfs / GetLogicalProcessorInformationEx / hw.physicalcpu, counts cores).
+  const unsigned logical = std::thread::hardware_concurrency();
+  CHECK(logical == 0 || sd::physical_cores() <= int(logical));
+  std::printf("  %d physical cores, %u logical CPUs\n", sd::physical_cores(), logical);
 }

@@ -4,8 +4,6 @@
 // 32, quantized matmul weights identical to on-load quantization, and a model
 // whose U-Net matches the safetensors one within the format's error.
 #define SD_TEST_MAIN
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -18,17 +16,10 @@
 #include "models/unet.h"
 #include "quant/blocks.h"
 #include "quant/convert_model.h"
+#include "test_io_util.h"
 #include "test_model_fixtures.h"
 
 using namespace sd;
-
-namespace {
-
-std::string tmp(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("sdq-" + std::to_string(::getpid()) + "-" + name)).string();
-}
-
-}  // namespace
 
 TEST(written_gguf_rereads_identically) {
   const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
@@ -46,7 +37,8 @@ TEST(written_gguf_rereads_identically) {
   GgufMetadata meta;
   meta.strings = {{"general.name", "test"}};
   meta.string_arrays = {{"tokenizer.ggml.tokens", {"a", "bc", ""}}};
-  const std::string path = tmp("all.gguf");
+  iotest::TempDir dir("gguf-all");  // outlives the mapped TensorFile below (Windows cannot delete a mapped file)
+  const std::string path = dir.file("all.gguf");
   size_t calls = 0;
   write_gguf(
       path, specs, meta, [&](size_t k, uint8_t* dst) { std::memcpy(dst, data[k].data(), data[k].size()); },
@@ -61,12 +53,39 @@ TEST(written_gguf_rereads_identically) {
     CHECK_MSG(std::memcmp(t.data(), data[k].data(), data[k].size()) == 0, "%s bytes differ", name.c_str());
     CHECK(reinterpret_cast<uintptr_t>(t.data()) % 32 == 0);
   }
-  std::filesystem::remove(path);
-  CHECK_THROWS_CODE(write_gguf(path, {{"bad", DType::Q8_0, {2, 3, 3}}}, {}, [](size_t, uint8_t*) {}), ErrorCode::InvalidOption);
+  CHECK_THROWS_CODE(write_gguf(dir.file("bad.gguf"), {{"bad", DType::Q8_0, {2, 3, 3}}}, {}, [](size_t, uint8_t*) {}),
+                    ErrorCode::InvalidOption);
+}
+
+// A write that fails part-way (here: the tensor source throws, as a corrupt
+// source tensor or a full disk would) leaves no file at the output path, no
+// temporary file, and an earlier file at that path untouched.
+TEST(failed_write_leaves_no_partial_file) {
+  iotest::TempDir dir("gguf-fail");
+  const std::vector<GgufTensorSpec> specs = {{"a", DType::F32, {4}}, {"b", DType::F32, {4}}};
+  auto fill_then_fail = [](size_t i, uint8_t* dst) {
+    if (i == 1) fail(ErrorCode::ModelFormat, "source tensor unreadable");
+    std::memset(dst, 0, 16);
+  };
+  const std::string fresh = dir.file("fresh.gguf");
+  CHECK_THROWS_CODE(write_gguf(fresh, specs, {}, fill_then_fail), ErrorCode::ModelFormat);
+  CHECK(!std::filesystem::exists(fresh));
+  CHECK(!std::filesystem::exists(fresh + ".partial"));
+
+  const std::string existing = dir.file("existing.gguf");
+  write_gguf(existing, specs, {}, [](size_t i, uint8_t* dst) { std::memset(dst, int(i) + 1, 16); });
+  const auto before = std::filesystem::file_size(existing);
+  CHECK_THROWS_CODE(write_gguf(existing, specs, {}, fill_then_fail), ErrorCode::ModelFormat);
+  CHECK(std::filesystem::file_size(existing) == before);
+  CHECK(!std::filesystem::exists(existing + ".partial"));
+  TensorFile f = read_gguf(existing);
+  CHECK(f.tensors.size() == 2 && static_cast<const uint8_t*>(f.tensors[1].second.data())[0] == 2);
+  CHECK_THROWS_CODE(write_gguf(dir.file("no/such/folder/x.gguf"), specs, {}, fill_then_fail), ErrorCode::Io);
 }
 
 TEST(convert_matches_the_converter_layout_and_on_load_quantization) {
-  const std::string out = tmp("tiny.q8_0.gguf");
+  iotest::TempDir dir("gguf-q8");
+  const std::string out = dir.file("tiny.q8_0.gguf");
   quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), out, "q8_0");
   TensorFile ours = read_gguf(out), theirs = read_gguf(sdtest::fixture("tiny-sd1/gguf/tiny-sd1.q8_0.gguf"));
   CHECK(ours.metadata.at("general.alignment") == "32");
@@ -107,12 +126,13 @@ TEST(convert_matches_the_converter_layout_and_on_load_quantization) {
   const double e = sdtest::rel_l2(got.data_as<float>(), ref["c0.out"].data_as<float>(), size_t(got.numel()));
   std::printf("  converted q8_0 U-Net rel L2 vs reference %.4f\n", e);
   CHECK(e <= 0.05);  // q8_0 on linear weights only (see test_quant_model)
-  std::filesystem::remove(out);
-  CHECK_THROWS_CODE(quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), out, "q9"), ErrorCode::InvalidOption);
+  CHECK_THROWS_CODE(quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), dir.file("q9.gguf"), "q9"),
+                    ErrorCode::InvalidOption);
 }
 
 TEST(f16_convert_is_bit_identical_to_the_converter_f16_file) {
-  const std::string out = tmp("tiny.f16.gguf");
+  iotest::TempDir dir("gguf-f16");
+  const std::string out = dir.file("tiny.f16.gguf");
   quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), out, "f16");
   TensorFile ours = read_gguf(out), theirs = read_gguf(sdtest::fixture("tiny-sd1/gguf/tiny-sd1.f16.gguf"));
   CHECK(ours.tensors.size() == theirs.tensors.size());
@@ -123,5 +143,4 @@ TEST(f16_convert_is_bit_identical_to_the_converter_f16_file) {
                   std::memcmp(a.data(), b.data(), size_t(a.nbytes())) == 0,
               "%s", ours.tensors[k].first.c_str());
   }
-  std::filesystem::remove(out);
 }

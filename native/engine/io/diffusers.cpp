@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/error.h"
+#include "io/file_path.h"
 #include "io/json.h"
 #include "io/name_map.h"
 
@@ -34,26 +35,27 @@ std::vector<std::string> weight_files(const fs::path& dir, const std::string& ba
     // A sharded checkpoint lists its shards in <base><ext>.index.json.
     fs::path index = dir / (base + ext + ".index.json");
     if (is_file(index)) {
-      Json j = Json::parse(read_json_object_file(index.string()));
+      Json j = Json::parse(read_json_object_file(utf8_path(index)));
       const Json* map = j.find("weight_map");
-      if (!map || !map->is_object()) fail(ErrorCode::ModelFormat, index.string() + ": no \"weight_map\" object");
+      if (!map || !map->is_object()) fail(ErrorCode::ModelFormat, utf8_path(index) + ": no \"weight_map\" object");
       std::set<std::string> shards;
       for (const auto& [name, file] : map->members()) {
         const std::string& f = file.is_string() ? file.as_string() : std::string();
-        // Shard names are plain file names in the same folder.
-        if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == "..")
-          fail(ErrorCode::ModelFormat, index.string() + ": weight \"" + name + "\" has an invalid shard file name");
+        // Shard names are plain file names in the same folder (no ':' either: a
+        // drive or an alternate data stream on Windows).
+        if (f.empty() || f.find_first_of("/\\:") != std::string::npos || f == "." || f == "..")
+          fail(ErrorCode::ModelFormat, utf8_path(index) + ": weight \"" + name + "\" has an invalid shard file name");
         shards.insert(f);
       }
       std::vector<std::string> out;
-      for (const auto& s : shards) out.push_back((dir / s).string());
+      for (const auto& s : shards) out.push_back(utf8_path(dir / fs_path(s)));
       return out;
     }
     for (const std::string& name : {base + ext, base + ".fp16" + ext}) {
-      if (is_file(dir / name)) return {(dir / name).string()};
+      if (is_file(dir / name)) return {utf8_path(dir / name)};
     }
   }
-  fail(ErrorCode::ModelFormat, dir.string() + ": no weights (" + base + ".safetensors) found");
+  fail(ErrorCode::ModelFormat, utf8_path(dir) + ": no weights (" + base + ".safetensors) found");
 }
 
 NamedTensors read_component(const fs::path& dir, const std::string& base, uint64_t* bytes) {
@@ -84,10 +86,10 @@ int layers_per_block(const std::string& config_text) {
 
 std::string read_json_object_file(const std::string& path) {
   std::error_code ec;
-  auto size = fs::file_size(path, ec);
+  auto size = fs::file_size(fs_path(path), ec);
   if (ec) fail(ErrorCode::Io, "cannot read " + path + ": " + ec.message());
   if (size > kMaxJsonFile) fail(ErrorCode::ModelFormat, path + " is " + std::to_string(size) + " bytes, too large for a config file");
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(fs_path(path), std::ios::binary);
   if (!in) fail(ErrorCode::Io, "cannot open " + path);
   std::ostringstream ss;
   ss << in.rdbuf();
@@ -110,16 +112,16 @@ void read_diffusers_configs(const std::string& dir, std::map<std::string, std::s
       {"model_index", "model_index.json"},  // pipeline flags, e.g. SDXL's force_zeros_for_empty_prompt
   };
   for (const auto& [key, rel] : kFiles) {
-    fs::path p = fs::path(dir) / rel;
-    if (is_file(p)) (*configs)[key] = read_json_object_file(p.string());
+    fs::path p = fs_path(dir) / rel;
+    if (is_file(p)) (*configs)[key] = read_json_object_file(utf8_path(p));
   }
 }
 
 void read_diffusers_folder(const std::string& dir_str, LoadedModel* out) {
-  const fs::path dir(dir_str);
+  const fs::path dir = fs_path(dir_str);
   if (!is_file(dir / "model_index.json"))
     fail(ErrorCode::ModelUnsupported, dir_str + " is a folder but not a diffusers model (no model_index.json)");
-  read_json_object_file((dir / "model_index.json").string());
+  read_json_object_file(utf8_path(dir / "model_index.json"));
   if (!is_dir(dir / "unet")) {
     std::string found;
     for (const char* c : {"vae", "text_encoder", "text_encoder_2", "tokenizer", "scheduler"})
@@ -136,7 +138,7 @@ void read_diffusers_folder(const std::string& dir_str, LoadedModel* out) {
   if (is_dir(dir / "vae")) map_diffusers_vae(read_component(dir / "vae", "diffusion_pytorch_model", &bytes), &out->weights);
   if (is_dir(dir / "text_encoder")) map_hf_text_encoder(read_component(dir / "text_encoder", "model", &bytes), "te1", &out->weights);
   if (is_dir(dir / "text_encoder_2")) map_hf_text_encoder(read_component(dir / "text_encoder_2", "model", &bytes), "te2", &out->weights);
-  if (is_dir(dir / "tokenizer")) out->tokenizer_dir = (dir / "tokenizer").string();
+  if (is_dir(dir / "tokenizer")) out->tokenizer_dir = utf8_path(dir / "tokenizer");
 
   // Size on disk: every file of the folder (configs and tokenizer included).
   std::error_code ec;

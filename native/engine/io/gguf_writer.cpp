@@ -1,9 +1,10 @@
 #include "io/gguf_writer.h"
 
-#include <cstdio>
-#include <memory>
+#include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
+#include "io/file_path.h"
 
 namespace sd {
 namespace {
@@ -87,21 +88,35 @@ void write_gguf(const std::string& path, const std::vector<GgufTensorSpec>& tens
   }
   while (h.b.size() % kAlignment) h.b += '\0';
 
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), std::fclose);
-  if (!f) fail(ErrorCode::Io, "cannot write " + path);
-  auto put = [&](const void* p, size_t n) {
-    if (n && std::fwrite(p, 1, n, f.get()) != n) fail(ErrorCode::Io, "writing " + path + " failed (disk full?)");
-  };
-  put(h.b.data(), h.b.size());
-  std::vector<uint8_t> buf;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const uint64_t padded = (sizes[i] + kAlignment - 1) / kAlignment * kAlignment;
-    buf.assign(size_t(padded), 0);
-    fill(i, buf.data());
-    put(buf.data(), buf.size());
-    if (progress) progress(i + 1, tensors.size());
+  // Written under a temporary name and renamed into place only when complete,
+  // so a failed conversion (disk full, an unreadable source tensor) leaves
+  // no truncated OUT.gguf and any earlier file at `path` intact.
+  const std::filesystem::path final_path = fs_path(path), partial = fs_path(path + ".partial");
+  try {
+    std::ofstream f(partial, std::ios::binary | std::ios::trunc);
+    if (!f) fail(ErrorCode::Io, "cannot write " + path);
+    auto put = [&](const void* p, size_t n) {
+      if (n && !f.write(static_cast<const char*>(p), std::streamsize(n))) fail(ErrorCode::Io, "writing " + path + " failed (disk full?)");
+    };
+    put(h.b.data(), h.b.size());
+    std::vector<uint8_t> buf;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const uint64_t padded = (sizes[i] + kAlignment - 1) / kAlignment * kAlignment;
+      buf.assign(size_t(padded), 0);
+      fill(i, buf.data());
+      put(buf.data(), buf.size());
+      if (progress) progress(i + 1, tensors.size());
+    }
+    f.close();
+    if (f.fail()) fail(ErrorCode::Io, "writing " + path + " failed (disk full?)");
+    std::error_code ec;
+    std::filesystem::rename(partial, final_path, ec);  // replaces an existing file
+    if (ec) fail(ErrorCode::Io, "cannot replace " + path + " (" + ec.message() + "; is it open, e.g. a loaded model?)");
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(partial, ec);
+    throw;
   }
-  if (std::fflush(f.get()) != 0) fail(ErrorCode::Io, "writing " + path + " failed (disk full?)");
 }
 
 }  // namespace sd

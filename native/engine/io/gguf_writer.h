@@ -24,8 +24,10 @@ struct GgufMetadata {
 };
 
 // `fill(i, dst)` writes tensor i's dtype_bytes_for(dtype, numel) bytes into
-// dst; `progress(i, n)` after each tensor. Throws ERR_IO when the file cannot
-// be written, ERR_INVALID_OPTION for a shape a block format cannot hold.
+// dst; `progress(i, n)` after each tensor. The file appears at `path` only
+// once complete (it is written as path + ".partial", removed on failure).
+// Throws ERR_IO when the file cannot be written, ERR_INVALID_OPTION for a
+// shape a block format cannot hold, and passes on what `fill` throws.
 void write_gguf(const std::string& path, const std::vector<GgufTensorSpec>& tensors, const GgufMetadata& meta,
                 const std::function<void(size_t, uint8_t*)>& fill, const std::function<void(size_t, size_t)>& progress = nullptr);
 

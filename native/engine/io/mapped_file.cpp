@@ -24,7 +24,10 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   int wlen = MultiByteToWideChar(CP_UTF8, 0, path.c_str(), -1, nullptr, 0);
   std::wstring wpath(wlen, L'\0');
   MultiByteToWideChar(CP_UTF8, 0, path.c_str(), -1, &wpath[0], wlen);
-  HANDLE h = CreateFileW(wpath.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+  // FILE_SHARE_DELETE: like a POSIX mapping, a loaded model does not stop the
+  // file from being renamed (or deleted, where Windows allows it for a mapped file).
+  HANDLE h =
+      CreateFileW(wpath.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
   if (h == INVALID_HANDLE_VALUE) {
     DWORD err = GetLastError();
     if (err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND) fail(ErrorCode::ModelNotFound, "no such file: " + path);

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "io/detect.h"
 #include "io/diffusers.h"
+#include "io/file_path.h"
 #include "io/name_map.h"
 #include "io/vae_file.h"
 #include "quant/quantize_model.h"
@@ -26,7 +27,7 @@ namespace {
 
 bool is_directory(const std::string& path) {
   std::error_code ec;
-  return std::filesystem::is_directory(path, ec);
+  return std::filesystem::is_directory(fs_path(path), ec);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/ckpt.h"
+#include "io/file_path.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "util/strings.h"
@@ -17,10 +18,10 @@ TensorFile read_tensor_file(const std::string& path) {
   char magic[4] = {0, 0, 0, 0};
   // A FIFO or device would block the read below (and the loader's thread) forever.
   std::error_code ec;
-  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+  if (std::filesystem::exists(fs_path(path), ec) && !std::filesystem::is_regular_file(fs_path(path), ec))
     fail(ErrorCode::Io, path + " is not a regular file");
   {
-    std::ifstream f(path, std::ios::binary);
+    std::ifstream f(fs_path(path), std::ios::binary);
     f.read(magic, 4);
   }
   if (std::memcmp(magic, "GGUF", 4) == 0) return read_gguf(path);

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "io/diffusers.h"
+#include "io/file_path.h"
 #include "io/name_map.h"
 #include "io/tensor_file.h"
 #include "util/strings.h"
@@ -57,14 +58,14 @@ const Tensor& need(const ModelWeights& w, const std::string& name, const std::st
 void replace_vae(LoadedModel* model, const std::string& path) {
   std::string file = path, config;
   std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    const fs::path dir(path);
+  if (fs::is_directory(fs_path(path), ec)) {
+    const fs::path dir = fs_path(path);
     file.clear();
     for (const char* name :
          {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.bin"})
-      if (file.empty() && is_file(dir / name)) file = (dir / name).string();
+      if (file.empty() && is_file(dir / name)) file = utf8_path(dir / name);
     if (file.empty()) fail(ErrorCode::ModelFormat, "vae " + path + ": folder has no diffusion_pytorch_model.safetensors");
-    if (is_file(dir / "config.json")) config = read_json_object_file((dir / "config.json").string());
+    if (is_file(dir / "config.json")) config = read_json_object_file(utf8_path(dir / "config.json"));
   } else if (!is_file(path)) {
     fail(ErrorCode::ModelNotFound, "vae file not found: " + path);
   }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/exact_fma.h"
 #include "kernels/quant_table.h"
 #include "quant/blocks.h"
 
@@ -34,8 +35,8 @@ void panel_4x8(int64_t nb, int /*depth*/, const uint8_t* const* xu, const float*
         for (int t = 0; t < 8; ++t)
           for (int k = 0; k < 4; ++k) isum += int(xb[4 * t + k]) * int(wb[t * 32 + c * 4 + k]);
         isum -= w.corr[b * 8 + c];
-        acc[c] = std::fma(float(isum), w.d[b * 8 + c] * xd[r][b], acc[c]);
-        if (w.off) acc[c] = std::fma(w.off[b * 8 + c], xd[r][nb + b], acc[c]);
+        acc[c] = exact_fma(float(isum), w.d[b * 8 + c] * xd[r][b], acc[c]);
+        if (w.off) acc[c] = exact_fma(w.off[b * 8 + c], xd[r][nb + b], acc[c]);
       }
     }
     for (int c = 0; c < 8; ++c) out[r * 8 + c] = acc[c];

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/ckpt.h"
+#include "io/file_path.h"
 #include "io/tensor_file.h"
 #include "util/strings.h"
 
@@ -26,7 +27,7 @@ Tensor as_rows(const Tensor& t, const std::string& path, const std::string& name
 // torch.save zip files (.pt / .bin) nest A1111 vectors one dict down.
 bool is_zip(const std::string& path) {
   char magic[4] = {};
-  std::ifstream f(path, std::ios::binary);
+  std::ifstream f(fs_path(path), std::ios::binary);
   return f.read(magic, 4) && std::memcmp(magic, "PK\x03\x04", 4) == 0;
 }
 
@@ -34,7 +35,7 @@ bool is_zip(const std::string& path) {
 
 EmbeddingFile read_embedding_file(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(ErrorCode::ModelNotFound, "embedding file not found: " + path);
+  if (!std::filesystem::is_regular_file(fs_path(path), ec)) fail(ErrorCode::ModelNotFound, "embedding file not found: " + path);
   TensorFile f = is_zip(path) ? read_ckpt_nested(path) : read_tensor_file(path);
   EmbeddingFile out;
   const std::string a1111_pt = "string_to_param.";

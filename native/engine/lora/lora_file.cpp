@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "io/file_path.h"
 #include "io/json.h"
 #include "io/tensor_file.h"
 #include "util/strings.h"
@@ -97,7 +98,7 @@ float peft_alpha(const PeftAlphas& a, const std::string& module, int64_t rank) {
 
 LoraFile read_lora_file(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(ErrorCode::ModelNotFound, "LoRA file not found: " + path);
+  if (!std::filesystem::is_regular_file(fs_path(path), ec)) fail(ErrorCode::ModelNotFound, "LoRA file not found: " + path);
   TensorFile file = read_tensor_file(path);
   LoraFile out;
   out.path = path;

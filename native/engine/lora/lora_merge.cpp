@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/file_path.h"
 #include "lora/lora_file.h"
 #include "lora/lora_targets.h"
 #include "models/layers.h"
@@ -143,8 +144,8 @@ LoraOverlay LoraCache::get(const LoadedModel& base, const std::vector<LoraReques
   std::ostringstream key;
   for (const LoraRequest& r : loras) {
     std::error_code ec;
-    const auto size = std::filesystem::file_size(r.path, ec);
-    const auto mtime = std::filesystem::last_write_time(r.path, ec).time_since_epoch().count();
+    const auto size = std::filesystem::file_size(fs_path(r.path), ec);
+    const auto mtime = std::filesystem::last_write_time(fs_path(r.path), ec).time_since_epoch().count();
     key << r.path << '\0' << size << '\0' << mtime << '\0' << std::hexfloat << r.scale << '\n';
   }
   std::lock_guard<std::mutex> lock(mu_);

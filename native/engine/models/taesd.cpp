@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/file_path.h"
 #include "io/tensor_file.h"
 #include "util/strings.h"
 
@@ -70,11 +71,11 @@ void add_taesd_weights(LoadedModel* model, const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::string file = path;
-  if (fs::is_directory(path, ec)) {
-    file = (fs::path(path) / "diffusion_pytorch_model.safetensors").string();
-    if (!fs::is_regular_file(file, ec))
+  if (fs::is_directory(fs_path(path), ec)) {
+    file = utf8_path(fs_path(path) / "diffusion_pytorch_model.safetensors");
+    if (!fs::is_regular_file(fs_path(file), ec))
       fail(ErrorCode::ModelFormat, "taesd " + path + ": folder has no diffusion_pytorch_model.safetensors");
-  } else if (!fs::is_regular_file(path, ec)) {
+  } else if (!fs::is_regular_file(fs_path(path), ec)) {
     fail(ErrorCode::ModelNotFound, "taesd file not found: " + path);
   }
   TensorFile tf = read_tensor_file(file);

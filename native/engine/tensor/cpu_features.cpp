@@ -3,10 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <set>
 #include <string>
-#include <thread>
 #include <utility>
 
 #if defined(SD_X86_DISPATCH) && (defined(__x86_64__) || defined(_M_X64))
@@ -155,24 +152,5 @@ bool set_cpu_path(CpuPath p) {
 }
 
 bool cpu_path_request_satisfied() { return env_request().second; }
-
-int physical_cores() {
-  static const int n = [] {
-    // Linux: count distinct (package, core) pairs; elsewhere fall back to
-    // the logical count.
-    std::set<std::pair<std::string, std::string>> cores;
-    unsigned logical = std::thread::hardware_concurrency();
-    for (unsigned i = 0; i < (logical ? logical : 1024); ++i) {
-      std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(i) + "/topology/";
-      std::ifstream core(base + "core_id"), pkg(base + "physical_package_id");
-      std::string c, p;
-      if (!(core >> c) || !(pkg >> p)) break;
-      cores.insert({p, c});
-    }
-    int count = cores.empty() ? int(logical) : int(cores.size());
-    return count > 0 ? count : 1;
-  }();
-  return n;
-}
 
 }  // namespace sd
