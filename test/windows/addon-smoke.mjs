@@ -1,11 +1,12 @@
 // The package on Windows: run by `node scripts/windows-tests.mjs --addon`
 // with a Windows node.exe under Wine, against an addon cross-built with
-// MinGW-w64 and loaded as a prebuild (prebuilds/win32-x64/). Not a vitest
+// MinGW-w64 and loaded as a prebuild (prebuilds/win32-x64/), and its CLI. Not a vitest
 // suite: vitest's toolchain (esbuild) has no Windows binary here. Exits 1 on
 // the first failed check; prints one line per check.
 //   node addon-smoke.mjs PACKAGE_DIR SHARED_DIR
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -78,6 +79,31 @@ await check("converts to GGUF in a non-ASCII folder and loads the result", async
 await check("a missing file rejects with ERR_MODEL_NOT_FOUND", async () => {
   const err = await loadModel(join(dir, "missing ☃.safetensors"), options).catch((e) => e);
   assert.equal(err?.code, "ERR_MODEL_NOT_FOUND");
+});
+
+await check("the CLI generates into a non-ASCII path", () => {
+  const out = join(dir, "cli ☃.png");
+  const logPath = join(dir, "cli.log");
+  const fd = openSync(logPath, "w"); // a file, not a pipe (see scripts/windows-tests.mjs)
+  const r = spawnSync(
+    process.execPath,
+    [join(pkg, "dist", "cli.js"), "generate", "-m", modelPath, "-p", "a lighthouse", "-W", "64", "-H", "64"].concat([
+      "--steps",
+      "2",
+      "--seed",
+      "3",
+      "--tokenizer",
+      options.tokenizer,
+      "--config",
+      options.config,
+      "-o",
+      out,
+    ]),
+    { stdio: ["ignore", fd, fd], timeout: 300_000 },
+  );
+  closeSync(fd);
+  assert.equal(r.status, 0, readFileSync(logPath, "utf8"));
+  assert.ok(readFileSync(out).subarray(1, 4).equals(Buffer.from("PNG")));
 });
 
 await model.dispose();
