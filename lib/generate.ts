@@ -10,7 +10,7 @@ import type { GenerateOptions, Precision, ResolvedParams } from "./options.js";
 import { formatParameters } from "./parameters.js";
 import { type NativeEvent, ProgressTracker } from "./progress.js";
 import { encodePrompt, PAD_OPENCLIP, PAD_SD1 } from "./prompt/index.js";
-import { resolveTokenizer } from "./tokenizer/index.js";
+import { resolveTokenizer, type Tokenizer } from "./tokenizer/index.js";
 
 export interface GenerateTimings {
   /** Lazy weight preparation done by this call (e.g. a weightType conversion), when there was any. */
@@ -294,16 +294,19 @@ export async function runGenerate(
 
 /**
  * The text side for a model: prompt syntax (lib/prompt) over the CLIP tokenizer
- * found the documented way (lib/tokenizer). Padding after EOS: EOS for SD 1.x's
- * and SDXL's CLIP-L encoder, 0 for the OpenCLIP encoders (SD 2.x, SDXL te2).
- * LoRA tags are parsed out of the prompt (lib/lora.ts resolves and applies them).
+ * found the documented way (lib/tokenizer), or `own`, the one the checkpoint
+ * file carries (GGUF), which wins as a diffusers folder's tokenizer/ does.
+ * Padding after EOS: EOS for SD 1.x's and SDXL's CLIP-L encoder, 0 for the
+ * OpenCLIP encoders (SD 2.x, SDXL te2). LoRA tags are parsed out of the prompt
+ * (lib/lora.ts resolves and applies them).
  */
 export async function promptTokenizerFor(
   info: { family: string; path: string },
   options: { tokenizer?: string },
   embeddings?: Pick<EmbeddingTable, "te1" | "te2">,
+  own?: Tokenizer,
 ): Promise<PromptTokenizer> {
-  const tok = await resolveTokenizer({ modelPath: info.path, tokenizer: options.tokenizer });
+  const tok = own ?? (await resolveTokenizer({ modelPath: info.path, tokenizer: options.tokenizer }));
   // Textual-inversion placeholders expand to their token ids, per encoder.
   const te1 = embeddings ? withPlaceholders(tok, embeddings.te1) : tok;
   const te2 = embeddings ? withPlaceholders(tok, embeddings.te2) : tok;

@@ -15,6 +15,7 @@ import {
 } from "./options.js";
 import { EventQueue, type ProgressEvent } from "./progress.js";
 import { TaskQueue } from "./queue.js";
+import { Tokenizer, vocabularyFromTokens } from "./tokenizer/index.js";
 import { isWeightType, WEIGHT_TYPES, type WeightType } from "./weight-types.js";
 
 /** The last item of generateStream(): the call's result. */
@@ -98,6 +99,7 @@ export class Model {
   // generate() calls on this model run one at a time, first come first served.
   readonly #queue = new TaskQueue();
   readonly #log: Logger;
+  #own: Tokenizer | null | undefined; // the checkpoint's own vocabulary; null: it has none
 
   /** @internal Use loadModel(). */
   constructor(nativeModel: NativeModel, options: LoadOptions = {}) {
@@ -182,8 +184,17 @@ export class Model {
     const resolved = fromPrompt.length > 0 ? { ...sized, loras: [...sized.loras, ...fromPrompt] } : sized;
     checkMemoryBudget(this.nativeModel(), resolved);
     const embeddings = await this.#embeddings(resolved);
-    const tokenize = await promptTokenizerFor(this.info, this.#options, embeddings);
+    const tokenize = await promptTokenizerFor(this.info, this.#options, embeddings, this.#ownTokenizer());
     return { resolved, images, tokenize, embeddings };
+  }
+
+  /** The tokenizer built from the vocabulary the checkpoint file carries (GGUF), once; undefined without one. */
+  #ownTokenizer(): Tokenizer | undefined {
+    if (this.#own === undefined) {
+      const v = this.nativeModel().vocabulary();
+      this.#own = v ? new Tokenizer(vocabularyFromTokens(v.tokens, v.merges, this.info.path)) : null;
+    }
+    return this.#own ?? undefined;
   }
 
   /** The call's textual-inversion files, read and given token ids (lib/embeddings.ts). */

@@ -33,6 +33,14 @@ export interface NativeModel {
   readEmbedding(path: string): NativeEmbedding;
   /** Peak activation bytes of a call (native/engine/pipeline/memory_estimate.h; lib/memory-budget.ts). */
   estimateMemory(width: number, height: number, batch: number, guided: boolean): number;
+  /** The CLIP vocabulary the checkpoint file carries (GGUF tokenizer.ggml.*), if any. */
+  vocabulary(): NativeVocabulary | undefined;
+}
+
+/** Tokens by id and BPE merges ("a b") in rank order (native/engine/io/clip_vocab.h). */
+export interface NativeVocabulary {
+  tokens: string[];
+  merges: string[];
 }
 
 export interface NativeLoadOptions {

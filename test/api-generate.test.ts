@@ -189,6 +189,7 @@ function scriptedNative(script: { events: NativeEvent[]; fail?: { code: string; 
       throw new Error("not scripted");
     },
     estimateMemory: () => 0,
+    vocabulary: () => undefined,
     generate(params: NativeGenerateParams, onEvent: (e: NativeEvent) => void) {
       calls.push(params);
       let aborted = false;

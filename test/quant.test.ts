@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertModel } from "../lib/convert.js";
 import { loadModel } from "../lib/index.js";
+import { TINY_SD1_DIFFUSERS } from "./helpers/tiny-sd1.js";
 import { ensureDist, REPO, run, TINY_SD1 } from "./package-helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "sd-native-quant-"));
@@ -54,6 +55,30 @@ describe("convertModel", () => {
     const source = await loadModel(TINY_SD1);
     expect(model.info.parameterCount).toBe(source.info.parameterCount);
     await Promise.all([model.dispose(), source.dispose()]);
+  });
+
+  it("carries a diffusers folder's tokenizer into the GGUF, which then needs no other vocabulary", async () => {
+    const out = join(tmp, "tiny-with-vocab.f16.gguf");
+    await convertModel(TINY_SD1_DIFFUSERS, out, { type: "f16" });
+    // No other source can answer: no option, no SD_NATIVE_TOKENIZER, an empty cache, an unreachable download.
+    const saved = { ...process.env };
+    delete process.env.SD_NATIVE_TOKENIZER;
+    process.env.SD_NATIVE_CACHE_DIR = join(tmp, "empty-cache");
+    process.env.SD_NATIVE_TOKENIZER_URL = "http://127.0.0.1:9/";
+    try {
+      const params = { prompt: "a (red:1.2) lighthouse, oil painting", width: 64, height: 64, steps: 2, seed: 5 };
+      const gguf = await loadModel(out, { config: TINY_SD1_DIFFUSERS, threads: 1 });
+      const folder = await loadModel(TINY_SD1_DIFFUSERS, { threads: 1 });
+      const [a, b] = [await gguf.generate(params), await folder.generate(params)];
+      // f16 holds the fixture's fp16-valued weights exactly and the prompt tokenizes alike: the same image.
+      expect(Buffer.from(a.images[0]?.data ?? []).equals(Buffer.from(b.images[0]?.data ?? []))).toBe(true);
+      // The control: the single file carries no vocabulary, so under the same settings it has none.
+      const bare = await loadModel(TINY_SD1, { config: TINY_SD1_DIFFUSERS, threads: 1 });
+      await expect(bare.generate(params)).rejects.toMatchObject({ code: "ERR_TOKENIZER_NOT_FOUND" });
+      await Promise.all([gguf.dispose(), folder.dispose(), bare.dispose()]);
+    } finally {
+      process.env = saved;
+    }
   });
 
   it("refuses bad arguments with typed errors", async () => {

@@ -8,3 +8,4 @@ export {
   VOCAB_SHA256,
 } from "./resolve.js";
 export { cleanText, loadTokenizer, Tokenizer } from "./tokenizer.js";
+export { vocabularyFromTokens } from "./vocab.js";

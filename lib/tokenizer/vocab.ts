@@ -74,6 +74,18 @@ export function vocabularyFromJson(vocabJson: string, mergesText: string, path: 
   return { encoder, ranks: rankMerges(lines, path) };
 }
 
+/** A vocabulary carried inside a checkpoint (GGUF tokenizer.ggml.tokens / merges): tokens by id, merges by rank. */
+export function vocabularyFromTokens(tokens: readonly string[], merges: readonly string[], path: string): Vocabulary {
+  const encoder = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    if (!encoder.has(t)) encoder.set(t, i);
+  });
+  for (const special of [BOS_TOKEN, EOS_TOKEN]) {
+    if (!encoder.has(special)) throw formatError(path, `the embedded vocabulary lacks ${special}`);
+  }
+  return { encoder, ranks: rankMerges(merges.slice(0, N_MERGES), path) };
+}
+
 async function isFile(p: string): Promise<boolean> {
   try {
     return (await stat(p)).isFile();

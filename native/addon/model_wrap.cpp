@@ -19,6 +19,7 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Generate>("generate"),
                          InstanceMethod<&ModelWrap::ReadEmbedding>("readEmbedding"),
                          InstanceMethod<&ModelWrap::EstimateMemory>("estimateMemory"),
+                         InstanceMethod<&ModelWrap::Vocabulary>("vocabulary"),
                      });
 }
 
@@ -99,6 +100,22 @@ Napi::Value ModelWrap::EstimateMemory(const Napi::CallbackInfo& info) {
       }))
     throw make_js_error(env, error);
   return Napi::Number::New(env, double(bytes));
+}
+
+Napi::Value ModelWrap::Vocabulary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!model_) throw make_js_error(env, {"ERR_DISPOSED", "the model has been disposed"});
+  const sd::ClipVocab& v = model_->vocab;
+  if (v.empty()) return env.Undefined();
+  auto strings = [&](const std::vector<std::string>& items) {
+    Napi::Array a = Napi::Array::New(env, items.size());
+    for (size_t i = 0; i < items.size(); ++i) a.Set(uint32_t(i), Napi::String::New(env, items[i]));
+    return a;
+  };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("tokens", strings(v.tokens));
+  o.Set("merges", strings(v.merges));
+  return o;
 }
 
 namespace {

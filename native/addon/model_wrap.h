@@ -27,6 +27,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value ReadEmbedding(const Napi::CallbackInfo& info);
   // estimateMemory(width, height, batch, guided) => bytes of activations (pipeline/memory_estimate.h)
   Napi::Value EstimateMemory(const Napi::CallbackInfo& info);
+  // vocabulary() => { tokens: string[], merges: string[] } | undefined: the CLIP vocabulary the checkpoint carries (GGUF)
+  Napi::Value Vocabulary(const Napi::CallbackInfo& info);
 
   std::shared_ptr<sd::LoadedModel> model_;
   // Merged weights of the last LoRA set used with this model (freed on dispose).

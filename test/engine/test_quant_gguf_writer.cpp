@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "harness.h"
+#include "io/clip_vocab.h"
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "io/model_loader.h"
@@ -128,6 +129,58 @@ TEST(convert_matches_the_converter_layout_and_on_load_quantization) {
   CHECK(e <= 0.05);  // q8_0 on linear weights only (see test_quant_model)
   CHECK_THROWS_CODE(quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), dir.file("q9.gguf"), "q9"),
                     ErrorCode::InvalidOption);
+}
+
+// convert embeds the source's own tokenizer (io/clip_vocab.h): a diffusers
+// folder's vocab.json + merges.txt, or the vocabulary a GGUF already carries;
+// a single file has none to carry.
+TEST(convert_carries_the_tokenizer_vocabulary) {
+  iotest::TempDir dir("gguf-vocab");
+  const ClipVocab folder = read_clip_vocab_folder(sdtest::fixture("tiny-sd1/diffusers/tokenizer"));
+  CHECK(folder.tokens.size() == 49408 && folder.tokens[0] == "!" && folder.tokens[49406] == "<|startoftext|>" &&
+        folder.tokens[49407] == "<|endoftext|>");
+  CHECK(folder.merges.size() == 48894 && folder.merges[0] == "i n");
+
+  const std::string first = dir.file("from-folder.gguf"), second = dir.file("from-gguf.q8_0.gguf"), bare = dir.file("bare.gguf");
+  quant::convert_to_gguf(sdtest::fixture("tiny-sd1/diffusers"), first, "f16");
+  {
+    TensorFile f = read_gguf(first);
+    CHECK(f.metadata.at("tokenizer.ggml.model") == "clip");
+    CHECK(f.string_arrays.at("tokenizer.ggml.tokens") == folder.tokens);
+    CHECK(f.string_arrays.at("tokenizer.ggml.merges") == folder.merges);
+  }
+  LoadOptions lo;
+  lo.config_path = sdtest::fixture("tiny-sd1/diffusers");
+  quant::convert_to_gguf(first, second, "q8_0");
+  auto m = load_model(second, lo);
+  CHECK(m->vocab.tokens == folder.tokens && m->vocab.merges == folder.merges);
+  quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), bare, "f16");
+  CHECK(load_model(bare, lo)->vocab.empty());
+  CHECK(read_gguf(bare).metadata.count("tokenizer.ggml.model") == 0);
+}
+
+// A file that says it carries a CLIP vocabulary must carry a usable one.
+TEST(malformed_embedded_vocabulary_is_refused) {
+  iotest::TempDir dir("gguf-badvocab");
+  const std::vector<GgufTensorSpec> one = {{"t", DType::F32, {4}}};
+  auto zeros = [](size_t, uint8_t* dst) { std::memset(dst, 0, 16); };
+  auto with = [&](const std::string& name, GgufMetadata meta) {
+    write_gguf(dir.file(name), one, meta, zeros);
+    return read_gguf(dir.file(name));
+  };
+  GgufMetadata clip;
+  clip.strings = {{"tokenizer.ggml.model", "clip"}};
+  CHECK_THROWS_CODE(clip_vocab_from_gguf(with("no-arrays.gguf", clip)), ErrorCode::ModelFormat);
+  GgufMetadata no_eos = clip;
+  no_eos.string_arrays = {{"tokenizer.ggml.tokens", {"a", "<|startoftext|>"}}, {"tokenizer.ggml.merges", {"a b"}}};
+  CHECK_THROWS_CODE(clip_vocab_from_gguf(with("no-eos.gguf", no_eos)), ErrorCode::ModelFormat);
+  GgufMetadata bad_merge = clip;
+  bad_merge.string_arrays = {{"tokenizer.ggml.tokens", {"<|startoftext|>", "<|endoftext|>"}}, {"tokenizer.ggml.merges", {"ab"}}};
+  CHECK_THROWS_CODE(clip_vocab_from_gguf(with("bad-merge.gguf", bad_merge)), ErrorCode::ModelFormat);
+  GgufMetadata other;  // another tokenizer model is not ours to read
+  other.strings = {{"tokenizer.ggml.model", "llama"}};
+  other.string_arrays = {{"tokenizer.ggml.tokens", {"x"}}};
+  CHECK(clip_vocab_from_gguf(with("llama.gguf", other)).empty());
 }
 
 TEST(f16_convert_is_bit_identical_to_the_converter_f16_file) {

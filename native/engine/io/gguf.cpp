@@ -66,8 +66,9 @@ class Reader {
     const uint8_t* p = take(len, what);
     return std::string(reinterpret_cast<const char*>(p), len);
   }
-  // Reads one value; returns a short text form for the metadata map.
-  std::string value(uint32_t type, int depth) {
+  // Reads one value; returns a short text form for the metadata map. The
+  // elements of an array of strings also go to *strings when given.
+  std::string value(uint32_t type, int depth, std::vector<std::string>* strings = nullptr) {
     if (type >= kValueTypes) bad("unknown metadata value type " + std::to_string(type));
     if (type == STRING) return str("metadata string");
     if (type == ARRAY) {
@@ -80,6 +81,8 @@ class Reader {
       if (count > (n_ - pos_) / min_size) bad("array of " + std::to_string(count) + " elements does not fit in the file");
       if (kScalarSize[et]) {
         take(count * kScalarSize[et], "array data");
+      } else if (et == STRING && strings) {
+        for (uint64_t i = 0; i < count; ++i) strings->push_back(str("metadata string"));
       } else {
         for (uint64_t i = 0; i < count; ++i) value(et, depth + 1);
       }
@@ -141,7 +144,9 @@ TensorFile parse_gguf(const uint8_t* data, uint64_t size, std::shared_ptr<void> 
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = r.str("metadata key");
     const uint32_t type = static_cast<uint32_t>(r.uint(4, "metadata type"));
-    std::string v = r.value(type, 0);
+    std::vector<std::string> strings;  // kept for tokenizer.* arrays only
+    std::string v = r.value(type, 0, key.rfind("tokenizer.", 0) == 0 ? &strings : nullptr);
+    if (type == ARRAY && !strings.empty()) out.string_arrays[key] = std::move(strings);
     if (key == "general.alignment") {
       if (type != U32) r.bad("general.alignment is not a uint32");
       alignment = std::stoull(v);

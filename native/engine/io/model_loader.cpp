@@ -43,6 +43,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptio
     TensorFile file = read_tensor_file(path);
     model->info.format = file.format;
     model->info.file_size = file.file_size;
+    if (file.format == "gguf") model->vocab = clip_vocab_from_gguf(file);
     hints.te1_openclip = map_single_file(file.tensors, &model->weights).te1_openclip;
     if (!options.config_path.empty()) {
       if (!is_directory(options.config_path))

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "io/clip_vocab.h"
 #include "io/tensor_file.h"
 #include "tensor/tensor.h"
 
@@ -70,6 +71,7 @@ struct LoadedModel {
   // text per component, e.g. "unet" -> "{...}"); models/ parse what they need.
   std::map<std::string, std::string> configs;
   std::string tokenizer_dir;  // the model's own tokenizer/ folder, if any
+  ClipVocab vocab;            // the vocabulary a GGUF file carries, if any (io/clip_vocab.h)
 };
 
 // Throws sd::Error: ERR_MODEL_NOT_FOUND, ERR_MODEL_FORMAT, ERR_MODEL_UNSUPPORTED, ERR_IO.

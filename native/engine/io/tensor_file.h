@@ -20,6 +20,8 @@ struct TensorFile {
   uint64_t file_size = 0;
   std::vector<std::pair<std::string, Tensor>> tensors;  // in file order
   std::map<std::string, std::string> metadata;
+  // GGUF string arrays under tokenizer.* (an embedded vocabulary, io/clip_vocab.h).
+  std::map<std::string, std::vector<std::string>> string_arrays;
 };
 
 // Opens a single weights file, choosing the reader by content ("GGUF" ->

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/clip_vocab.h"
 #include "io/gguf_writer.h"
 #include "quant/blocks.h"
 #include "quant/quantize_model.h"
@@ -48,8 +49,15 @@ void convert_to_gguf(const std::string& src, const std::string& out_path, const 
   std::vector<GgufTensorSpec> specs;
   for (const auto& it : items) specs.push_back(it.spec);
 
+  // The source's own tokenizer travels with the weights (io/clip_vocab.h).
+  GgufMetadata meta;
+  if (!model->vocab.empty()) {
+    add_clip_vocab(model->vocab, &meta);
+  } else if (!model->tokenizer_dir.empty()) {
+    add_clip_vocab(read_clip_vocab_folder(model->tokenizer_dir), &meta);
+  }
   write_gguf(
-      out_path, specs, {},
+      out_path, specs, meta,
       [&](size_t i, uint8_t* dst) {
         const Tensor& t = *items[i].src;
         const DType out = items[i].spec.dtype;

@@ -8,6 +8,10 @@
 // that blocks run along the innermost dimension, so 3x3 and 1x1 conv kernels
 // stay float; like that converter, the U-Net's time_embed stays float too); every other tensor is f16 (f32 / bf16 when `type` is one of
 // those), as that converter does.
+//
+// The source's own tokenizer (a diffusers tokenizer/ folder, or the
+// vocabulary a GGUF carries) is written as tokenizer.ggml.* metadata
+// (io/clip_vocab.h).
 #pragma once
 #include <functional>
 #include <string>
