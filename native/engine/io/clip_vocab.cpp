@@ -2,7 +2,6 @@
 
 #include <fstream>
 #include <sstream>
-#include <stdexcept>
 
 #include "core/error.h"
 #include "io/diffusers.h"
