@@ -5,10 +5,12 @@
 #define SD_TEST_MAIN
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "kernels/ops.h"
 #include "models/clip_text.h"
+#include "tensor/thread_pool.h"
 #include "test_model_fixtures.h"
 
 using namespace sd;
@@ -142,6 +144,44 @@ TEST(chunks_concatenate_along_the_sequence) {
   CHECK_CLOSE(first, ref["p0.penultimate_ln"], "chunk 0");
   CHECK_CLOSE(second, ref["p2.penultimate_ln"], "chunk 1");
   CHECK(o.pooled.shape() == (Shape{1, 32}));
+}
+
+// The pipeline encodes prompt and negative prompt in one batch
+// (encode_prompts); each prompt's result must be bit for bit what encoding
+// its chunks one at a time gives, weights and pooling included.
+TEST(prompts_encode_in_one_batch_as_they_would_alone) {
+  auto m = load_fixture_model("tiny-sd1/tiny-sd1.safetensors", {{"te1", "tiny-sd1/diffusers/text_encoder/config.json"}});
+  Refs ref = load_refs("tiny-sd1/ref/text_encoder.safetensors");
+  ThreadPool pool(2);
+  Compute c;
+  c.pool = &pool;
+  ClipTextEncoder te = ClipTextEncoder::bind(*m, "te1");
+  std::vector<float> ones(77, 1.0f), w = ones;
+  w[3] = 1.21f;
+  const std::vector<PromptChunk> a = {{ids_of(ref["p0.input_ids"]), w}, {ids_of(ref["p2.input_ids"]), ones}};
+  const std::vector<PromptChunk> b = {{ids_of(ref["p1.input_ids"]), ones}};
+  const ClipRequest req{2, true, true};
+  std::vector<ClipOutput> both = te.encode_prompts(c, {a, b}, req);
+  CHECK(both.size() == 2);
+  auto alone = [&](const std::vector<PromptChunk>& chunks) {  // the reference: batch 1 per chunk
+    ClipOutput o;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      ClipOutput one = te.encode(c, chunks[i].ids, 1, req);
+      apply_token_weights(c, one.hidden, chunks[i].weights);
+      o.hidden = i == 0 ? one.hidden : ops::concat(c, o.hidden, one.hidden, 1);
+      if (i == 0) o.pooled = one.pooled;
+    }
+    return o;
+  };
+  auto same = [](const Tensor& x, const Tensor& y) {
+    return x.shape() == y.shape() && std::memcmp(x.data(), y.data(), size_t(x.numel()) * sizeof(float)) == 0;
+  };
+  for (size_t k = 0; k < 2 && both.size() == 2; ++k) {
+    ClipOutput want = alone(k == 0 ? a : b);
+    CHECK_MSG(same(both[k].hidden, want.hidden), "prompt %zu hidden differs", k);
+    CHECK_MSG(same(both[k].pooled, want.pooled), "prompt %zu pooled differs", k);
+  }
+  CHECK_THROWS_CODE(te.encode_prompts(c, {a, {}}, req), ErrorCode::InvalidOption);
 }
 
 TEST(bad_token_input_is_refused) {

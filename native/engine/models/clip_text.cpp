@@ -149,15 +149,37 @@ ClipOutput ClipTextEncoder::encode(Compute& c, const std::vector<int32_t>& ids, 
 }
 
 ClipOutput ClipTextEncoder::encode_chunks(Compute& c, const std::vector<PromptChunk>& chunks, const ClipRequest& req) const {
-  if (chunks.empty()) fail(ErrorCode::InvalidOption, "a prompt needs at least one token chunk");
-  ClipOutput out;
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    ClipRequest r = req;
-    r.pooled = req.pooled && i == 0;
-    ClipOutput o = encode(c, chunks[i].ids, 1, r);
-    apply_token_weights(c, o.hidden, chunks[i].weights);
-    out.hidden = i == 0 ? o.hidden : ops::concat(c, out.hidden, o.hidden, 1);  // [1, 77*(i+1), D]
-    if (i == 0) out.pooled = o.pooled;
+  return encode_prompts(c, {chunks}, req)[0];
+}
+
+std::vector<ClipOutput> ClipTextEncoder::encode_prompts(Compute& c, const std::vector<std::vector<PromptChunk>>& prompts,
+                                                        const ClipRequest& req) const {
+  // One encoder pass over every chunk of every prompt: the GEMMs get all
+  // chunks' rows at once (the weights are packed once, not once per chunk),
+  // and each row's result is the same as encoding its chunk alone.
+  std::vector<int32_t> ids;
+  int64_t length = -1;
+  for (const auto& chunks : prompts) {
+    if (chunks.empty()) fail(ErrorCode::InvalidOption, "a prompt needs at least one token chunk");
+    for (const auto& ch : chunks) {
+      if (length >= 0 && int64_t(ch.ids.size()) != length) fail(ErrorCode::InvalidOption, "token chunks must have the same length");
+      length = int64_t(ch.ids.size());
+      ids.insert(ids.end(), ch.ids.begin(), ch.ids.end());
+    }
+  }
+  const int64_t total = length > 0 ? int64_t(ids.size()) / length : 0;
+  ClipOutput all = encode(c, ids, total, req);  // hidden [total, S, D], pooled [total, P]
+  std::vector<ClipOutput> out;
+  int64_t row = 0;
+  for (const auto& chunks : prompts) {
+    ClipOutput o;
+    for (size_t i = 0; i < chunks.size(); ++i, ++row) {
+      Tensor h = all.hidden.slice_rows(row, row + 1).to_f32();  // [1, S, D], its own storage
+      apply_token_weights(c, h, chunks[i].weights);
+      o.hidden = i == 0 ? h : ops::concat(c, o.hidden, h, 1);                             // [1, S*(i+1), D]
+      if (i == 0 && req.pooled) o.pooled = all.pooled.slice_rows(row, row + 1).to_f32();  // [1, P]: the first chunk's
+    }
+    out.push_back(std::move(o));
   }
   return out;
 }

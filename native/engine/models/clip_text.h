@@ -55,9 +55,13 @@ class ClipTextEncoder {
   std::vector<Tensor> hidden_states(Compute& c, const std::vector<int32_t>& ids, int64_t batch) const;
   Tensor final_layer_norm(Compute& c, const Tensor& x) const { return final_norm_(c, x); }
 
-  // Encodes each chunk (batch 1), applies its emphasis weights (apply_token_weights)
+  // Encodes each chunk, applies its emphasis weights (apply_token_weights)
   // and concatenates along the sequence: hidden [1, 77*n, D]; pooled from the first chunk.
   ClipOutput encode_chunks(Compute& c, const std::vector<PromptChunk>& chunks, const ClipRequest& req) const;
+  // encode_chunks for several prompts (e.g. prompt and negative prompt) in
+  // one encoder pass over all their chunks (equal chunk lengths); the same
+  // results as one encode_chunks call per prompt.
+  std::vector<ClipOutput> encode_prompts(Compute& c, const std::vector<std::vector<PromptChunk>>& prompts, const ClipRequest& req) const;
 
   int num_layers() const { return int(layers_.size()); }
   int64_t hidden_size() const { return final_norm_.gamma.size(0); }

@@ -69,15 +69,17 @@ Conditioning encode_conditioning(Compute& c, const LoadedModel& model, const Gen
     ClipTextEncoder te = ClipTextEncoder::bind(model, "te1");
     ClipRequest req;
     req.skip = conditioning_clip_skip(p.clip_skip);
-    ClipOutput pos = te.encode_chunks(c, to_chunks(p.prompt, "prompt"), req);  // [1, 77n, D]
     if (!guided) {
+      ClipOutput pos = te.encode_chunks(c, to_chunks(p.prompt, "prompt"), req);  // [1, 77n, D]
       out.context = batch_rows(nullptr, pos.hidden, batch);
       return out;
     }
-    ClipOutput neg = te.encode_chunks(c, to_chunks(p.negative_prompt, "negativePrompt"), req);
-    if (neg.hidden.shape() != pos.hidden.shape())
+    std::vector<PromptChunk> pos_chunks = to_chunks(p.prompt, "prompt"), neg_chunks = to_chunks(p.negative_prompt, "negativePrompt");
+    if (neg_chunks.size() != pos_chunks.size())
       fail(ErrorCode::InvalidOption, "prompt and negative prompt must have the same number of token chunks");
-    out.context = batch_rows(&neg.hidden, pos.hidden, batch);  // [2B, 77n, D]
+    std::vector<ClipOutput> both = te.encode_prompts(c, {pos_chunks, neg_chunks}, req);  // one pass over both prompts
+    const ClipOutput &pos = both[0], &neg = both[1];                                     // hidden [1, 77n, D] each
+    out.context = batch_rows(&neg.hidden, pos.hidden, batch);                            // [2B, 77n, D]
     return out;
   }
 
