@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertModel } from "../lib/convert.js";
 import { loadModel } from "../lib/index.js";
+import { FIXTURES } from "./helpers/reference.js";
 import { TINY_SD1_DIFFUSERS } from "./helpers/tiny-sd1.js";
 import { ensureDist, REPO, run, TINY_SD1 } from "./package-helpers.js";
 
@@ -79,6 +80,22 @@ describe("convertModel", () => {
     } finally {
       process.env = saved;
     }
+  });
+
+  it("converts SDXL: the GGUF generates what the diffusers folder does", async () => {
+    const folderPath = join(FIXTURES, "tiny-sdxl", "diffusers");
+    const out = join(tmp, "tiny-sdxl.f16.gguf");
+    await convertModel(folderPath, out, { type: "f16" });
+    const gguf = await loadModel(out, { config: folderPath, threads: 1 });
+    const folder = await loadModel(folderPath, { threads: 1 });
+    expect(gguf.info.family).toBe("sdxl");
+    const params = { prompt: "a lighthouse", width: 64, height: 64, steps: 2, seed: 9 };
+    const [a, b] = [await gguf.generate(params), await folder.generate(params)];
+    expect(Buffer.from(a.images[0]?.data ?? []).equals(Buffer.from(b.images[0]?.data ?? []))).toBe(true);
+    await Promise.all([gguf.dispose(), folder.dispose()]);
+    await expect(convertModel(join(FIXTURES, "tiny-sd2", "diffusers"), join(tmp, "sd2.gguf"))).rejects.toMatchObject({
+      code: "ERR_MODEL_UNSUPPORTED",
+    });
   });
 
   it("refuses bad arguments with typed errors", async () => {

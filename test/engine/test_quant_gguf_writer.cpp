@@ -6,6 +6,7 @@
 #define SD_TEST_MAIN
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "core/error.h"
@@ -14,6 +15,7 @@
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "io/model_loader.h"
+#include "io/safetensors.h"
 #include "models/unet.h"
 #include "quant/blocks.h"
 #include "quant/convert_model.h"
@@ -129,6 +131,48 @@ TEST(convert_matches_the_converter_layout_and_on_load_quantization) {
   CHECK(e <= 0.05);  // q8_0 on linear weights only (see test_quant_model)
   CHECK_THROWS_CODE(quant::convert_to_gguf(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), dir.file("q9.gguf"), "q9"),
                     ErrorCode::InvalidOption);
+}
+
+// SDXL: convert writes the single-file names back (CLIP-L under
+// conditioner.embedders.0.transformer., OpenCLIP under
+// conditioner.embedders.1.model. with q/k/v fused into attn.in_proj and
+// text_projection transposed back), so an f16 conversion of the f16 single
+// file holds every one of its tensors under the same name with the same
+// bytes; the diffusers folder converts to the same file contents.
+TEST(sdxl_convert_restores_the_single_file_layout) {
+  iotest::TempDir dir("gguf-sdxl");
+  const std::string source = sdtest::fixture("tiny-sdxl/tiny-sdxl.safetensors");
+  const std::string from_file = dir.file("file.gguf"), from_folder = dir.file("folder.gguf");
+  quant::convert_to_gguf(source, from_file, "f16");
+  quant::convert_to_gguf(sdtest::fixture("tiny-sdxl/diffusers"), from_folder, "f16");
+  TensorFile src = read_safetensors(source), a = read_gguf(from_file), b = read_gguf(from_folder);
+  std::map<std::string, const Tensor*> written;
+  for (const auto& [name, t] : a.tensors) written[name] = &t;
+  int same = 0;
+  for (const auto& [name, t] : src.tensors) {
+    auto it = written.find(name);
+    CHECK_MSG(it != written.end(), "%s is missing from the GGUF", name.c_str());
+    if (it == written.end()) continue;
+    const Tensor& w = *it->second;
+    const bool equal = w.shape() == t.shape() && w.dtype() == DType::F16 && t.dtype() == DType::F16 &&
+                       std::memcmp(w.data(), t.data(), size_t(t.nbytes())) == 0;
+    CHECK_MSG(equal, "%s differs (%s %s vs %s %s)", name.c_str(), dtype_name(w.dtype()), shape_str(w.shape()).c_str(),
+              dtype_name(t.dtype()), shape_str(t.shape()).c_str());
+    same += equal;
+  }
+  std::printf("  %d of %zu single-file tensors written back identically (%zu in the GGUF)\n", same, src.tensors.size(), a.tensors.size());
+  CHECK(a.tensors.size() == src.tensors.size());
+  CHECK(b.tensors.size() == a.tensors.size());
+  for (size_t k = 0; k < a.tensors.size() && k < b.tensors.size(); ++k)
+    CHECK_MSG(a.tensors[k].first == b.tensors[k].first && a.tensors[k].second.shape() == b.tensors[k].second.shape(), "%s vs %s",
+              a.tensors[k].first.c_str(), b.tensors[k].first.c_str());
+  LoadOptions lo;
+  lo.config_path = sdtest::fixture("tiny-sdxl/diffusers");
+  CHECK(load_model(from_file, lo)->info.family == "sdxl");
+  quant::convert_to_gguf(source, dir.file("q8.gguf"), "q8_0");  // (the tiny rows of 24 are not whole blocks: types stay f16)
+  CHECK(load_model(dir.file("q8.gguf"), lo)->info.family == "sdxl");
+  CHECK_THROWS_CODE(quant::convert_to_gguf(sdtest::fixture("tiny-sd2/diffusers"), dir.file("sd2.gguf"), "f16"),
+                    ErrorCode::ModelUnsupported);
 }
 
 // convert embeds the source's own tokenizer (io/clip_vocab.h): a diffusers

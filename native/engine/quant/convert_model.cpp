@@ -12,14 +12,129 @@
 
 namespace sd {
 namespace quant {
+namespace {
 
-std::string ldm_name(const std::string& canonical) {
-  const std::pair<const char*, const char*> prefixes[] = {
-      {"unet.", "model.diffusion_model."}, {"vae.", "first_stage_model."}, {"te1.", "cond_stage_model.transformer."}};
-  for (const auto& [from, to] : prefixes)
-    if (starts_with(canonical, from)) return to + canonical.substr(std::string(from).size());
-  fail(ErrorCode::ModelUnsupported, "convert: no single-file name for weight \"" + canonical + "\"");
+// One tensor of the output file: its single-file name, type and shape, and
+// where its values come from: the rows of one or more loaded tensors in
+// order (OpenCLIP's fused attn.in_proj = q, k, v), or one loaded tensor
+// transposed (OpenCLIP's text_projection is stored [in, out]).
+struct OutTensor {
+  GgufTensorSpec spec;
+  std::vector<const Tensor*> rows;
+  bool transpose = false;
+  std::string canonical;  // the (first) loaded tensor's name, for the type rule
+};
+
+// The single-file prefixes of a model's text encoders: SD 1.x
+// cond_stage_model.transformer.; SDXL conditioner.embedders.0.transformer.
+// (CLIP-L) and conditioner.embedders.1.model. (OpenCLIP bigG; embedders.0 on
+// a refiner, which has no CLIP-L).
+struct TextPrefixes {
+  std::string te1, te2;
+};
+
+TextPrefixes text_prefixes(const LoadedModel& m) {
+  if (m.info.family == "sd1") return {"cond_stage_model.transformer.", ""};
+  if (m.info.family == "sdxl") {
+    const bool refiner = !m.weights.has("te1.text_model.final_layer_norm.weight");
+    return {"conditioner.embedders.0.transformer.", refiner ? "conditioner.embedders.0.model." : "conditioner.embedders.1.model."};
+  }
+  // SD 2.x single files lose their last OpenCLIP layer at load (io/name_map.cpp), so they cannot be written back whole.
+  fail(ErrorCode::ModelUnsupported, "convert: " + m.info.family + " checkpoints are not supported (SD 1.x and SDXL)");
 }
+
+// OpenCLIP's name for a canonical (Hugging Face) text-encoder name after
+// "teN.": "" to skip it (k_proj / v_proj, written inside the fused in_proj).
+std::string openclip_name(const std::string& hf) {
+  static const std::pair<const char*, const char*> kLayer[] = {
+      {"self_attn.q_proj.weight", "attn.in_proj_weight"},
+      {"self_attn.q_proj.bias", "attn.in_proj_bias"},
+      {"self_attn.out_proj.", "attn.out_proj."},
+      {"layer_norm1.", "ln_1."},
+      {"layer_norm2.", "ln_2."},
+      {"mlp.fc1.", "mlp.c_fc."},
+      {"mlp.fc2.", "mlp.c_proj."},
+  };
+  if (hf == "text_model.embeddings.token_embedding.weight") return "token_embedding.weight";
+  if (hf == "text_model.embeddings.position_embedding.weight") return "positional_embedding";
+  if (hf == "text_projection.weight") return "text_projection";
+  if (starts_with(hf, "text_model.final_layer_norm.")) return "ln_final." + hf.substr(28);
+  const std::string layers = "text_model.encoder.layers.";
+  if (starts_with(hf, layers)) {
+    const size_t dot = hf.find('.', layers.size());
+    const std::string index = hf.substr(layers.size(), dot - layers.size()), rest = dot == std::string::npos ? "" : hf.substr(dot + 1);
+    if (starts_with(rest, "self_attn.k_proj.") || starts_with(rest, "self_attn.v_proj.")) return "";
+    for (const auto& [from, to] : kLayer)
+      if (starts_with(rest, from)) return "transformer.resblocks." + index + "." + to + rest.substr(std::string(from).size());
+  }
+  fail(ErrorCode::ModelUnsupported, "convert: no OpenCLIP name for text-encoder weight \"" + hf + "\"");
+}
+
+// Every loaded tensor under its single-file name (shapes as stored there).
+std::vector<OutTensor> single_file_layout(const LoadedModel& m) {
+  const TextPrefixes te = text_prefixes(m);
+  std::vector<OutTensor> out;
+  for (const auto& [name, t] : m.weights.all()) {
+    OutTensor o;
+    o.canonical = name;
+    o.rows = {&t};
+    if (starts_with(name, "unet.")) {
+      o.spec.name = "model.diffusion_model." + name.substr(5);
+    } else if (starts_with(name, "vae.")) {
+      o.spec.name = "first_stage_model." + name.substr(4);
+    } else if (starts_with(name, "te1.") && !te.te1.empty()) {
+      o.spec.name = te.te1 + name.substr(4);
+    } else if (starts_with(name, "te2.") && !te.te2.empty()) {
+      const std::string oc = openclip_name(name.substr(4));
+      if (oc.empty()) continue;
+      o.spec.name = te.te2 + oc;
+      if (ends_with(oc, "attn.in_proj_weight") || ends_with(oc, "attn.in_proj_bias")) {
+        const std::string kind = ends_with(oc, "weight") ? "weight" : "bias",
+                          q = name.substr(0, name.size() - kind.size() - 7);  // "...self_attn."
+        o.rows = {&t, &m.weights.get(q + "k_proj." + kind), &m.weights.get(q + "v_proj." + kind)};
+      }
+      o.transpose = oc == "text_projection";
+    } else {
+      fail(ErrorCode::ModelUnsupported, "convert: no single-file name for weight \"" + name + "\"");
+    }
+    Shape shape = t.shape();
+    for (size_t i = 1; i < o.rows.size(); ++i) shape[0] += o.rows[i]->size(0);
+    if (o.transpose) {
+      if (t.dim() != 2 || !dtype_is_float(t.dtype()))
+        fail(ErrorCode::ModelUnsupported,
+             "convert: cannot transpose " + name + " (" + dtype_name(t.dtype()) + " " + shape_str(t.shape()) + ")");
+      shape = {t.size(1), t.size(0)};
+    }
+    o.spec.shape = shape;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+// Writes o's values as `to` into dst, row by row.
+void fill_tensor(const OutTensor& o, DType to, uint8_t* dst) {
+  const int64_t cols = o.spec.shape.back(), out_bytes = dtype_bytes_for(to, cols);
+  std::vector<float> scratch(static_cast<size_t>(cols));
+  if (o.transpose) {
+    const Tensor t = o.rows[0]->to_f32();  // [out, in] -> rows of [in, out]
+    const int64_t rows = o.spec.shape[0];
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) row[size_t(c)] = t.data_as<float>()[c * rows + r];
+      convert_row(DType::F32, row.data(), to, cols, dst + r * out_bytes, scratch.data());
+    }
+    return;
+  }
+  for (const Tensor* t : o.rows) {
+    const int64_t n = t->dim() == 1 ? t->numel() : cols;  // a 1-D source (a fused bias's part) is one short row
+    const int64_t rows = t->numel() / n, in_bytes = dtype_bytes_for(t->dtype(), n), n_out = dtype_bytes_for(to, n);
+    scratch.resize(static_cast<size_t>(std::max(n, cols)));
+    for (int64_t r = 0; r < rows; ++r, dst += n_out)
+      convert_row(t->dtype(), static_cast<const uint8_t*>(t->data()) + r * in_bytes, to, n, dst, scratch.data());
+  }
+}
+
+}  // namespace
 
 void convert_to_gguf(const std::string& src, const std::string& out_path, const std::string& type,
                      const std::function<void(size_t, size_t)>& progress) {
@@ -28,24 +143,17 @@ void convert_to_gguf(const std::string& src, const std::string& out_path, const 
     fail(ErrorCode::InvalidOption,
          "convert: type \"" + type + "\" is not one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K");
   auto model = load_model(src, {});
-  if (model->info.family != "sd1")
-    fail(ErrorCode::ModelUnsupported, "convert: " + model->info.family + " checkpoints are not supported yet (SD 1.x only)");
   const DType base = (target == DType::F32 || target == DType::BF16) ? target : DType::F16;
 
-  struct Item {
-    GgufTensorSpec spec;
-    const Tensor* src;
-  };
-  std::vector<Item> items;
-  for (const auto& [name, t] : model->weights.all()) {
-    const bool vae = starts_with(name, "vae.");
-    // The converter also keeps the U-Net's time embedding in float.
-    const bool quantize = !vae && name.rfind("unet.time_embed.", 0) != 0 && is_matmul_weight(name, t.shape(), target) &&
-                          t.shape().back() % dtype_block_size(target) == 0;
-    items.push_back({{ldm_name(name), quantize ? target : base, t.shape()}, &t});
+  std::vector<OutTensor> items = single_file_layout(*model);
+  for (OutTensor& o : items) {
+    // The converter also keeps the U-Net's time embedding in float; a transposed tensor is written from f32.
+    const bool quantize = !starts_with(o.canonical, "vae.") && !starts_with(o.canonical, "unet.time_embed.") && !o.transpose &&
+                          is_matmul_weight(o.canonical, o.spec.shape, target) && o.spec.shape.back() % dtype_block_size(target) == 0;
+    o.spec.dtype = quantize ? target : base;
   }
   // The converter writes tensors sorted by name.
-  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.spec.name < b.spec.name; });
+  std::sort(items.begin(), items.end(), [](const OutTensor& a, const OutTensor& b) { return a.spec.name < b.spec.name; });
   std::vector<GgufTensorSpec> specs;
   for (const auto& it : items) specs.push_back(it.spec);
 
@@ -57,17 +165,7 @@ void convert_to_gguf(const std::string& src, const std::string& out_path, const 
     add_clip_vocab(read_clip_vocab_folder(model->tokenizer_dir), &meta);
   }
   write_gguf(
-      out_path, specs, meta,
-      [&](size_t i, uint8_t* dst) {
-        const Tensor& t = *items[i].src;
-        const DType out = items[i].spec.dtype;
-        const int64_t cols = t.shape().back(), rows = t.numel() / cols;
-        const int64_t in_bytes = dtype_bytes_for(t.dtype(), cols), out_bytes = dtype_bytes_for(out, cols);
-        std::vector<float> row(static_cast<size_t>(cols));
-        for (int64_t r = 0; r < rows; ++r)
-          convert_row(t.dtype(), static_cast<const uint8_t*>(t.data()) + r * in_bytes, out, cols, dst + r * out_bytes, row.data());
-      },
-      progress);
+      out_path, specs, meta, [&](size_t i, uint8_t* dst) { fill_tensor(items[i], items[i].spec.dtype, dst); }, progress);
 }
 
 }  // namespace quant

@@ -1,13 +1,19 @@
-// `sd-native convert`: any checkpoint we load -> one GGUF file with the
-// original single-file LDM names (model.diffusion_model.*, first_stage_model.*,
-// cond_stage_model.transformer.*), as the most used C++ SD engine's converter
-// writes them, so both engines read the result.
+// `sd-native convert`: any SD 1.x or SDXL checkpoint we load -> one GGUF
+// file with the original single-file names (model.diffusion_model.*,
+// first_stage_model.*, cond_stage_model.transformer.* for SD 1.x;
+// conditioner.embedders.0.transformer.* and the OpenCLIP
+// conditioner.embedders.1.model.* for SDXL, its q/k/v fused back into
+// attn.in_proj and text_projection transposed back to [in, out]), as the
+// most used C++ SD engine's converter writes them, so both engines read the
+// result. SD 2.x is refused: its single files lose the last OpenCLIP layer
+// at load (io/name_map.cpp), so they cannot be written back whole.
 //
-// Types: the U-Net's and text encoder's matmul weights whose rows are whole
+// Types: the U-Net's and text encoders' matmul weights whose rows are whole
 // blocks become `type` (quantize_model.h's rule, plus GGUF's own constraint
 // that blocks run along the innermost dimension, so 3x3 and 1x1 conv kernels
-// stay float; like that converter, the U-Net's time_embed stays float too); every other tensor is f16 (f32 / bf16 when `type` is one of
-// those), as that converter does.
+// stay float; like that converter, the U-Net's time_embed stays float too);
+// every other tensor is f16 (f32 / bf16 when `type` is one of those), as
+// that converter does.
 //
 // The source's own tokenizer (a diffusers tokenizer/ folder, or the
 // vocabulary a GGUF carries) is written as tokenizer.ggml.* metadata
@@ -21,14 +27,10 @@
 namespace sd {
 namespace quant {
 
-// Throws ERR_INVALID_OPTION (bad type), ERR_MODEL_UNSUPPORTED (families other
-// than SD 1.x, whose text encoders need OpenCLIP names), ERR_IO, and any
-// load_model() error. progress(done, total) after each tensor.
+// Throws ERR_INVALID_OPTION (bad type), ERR_MODEL_UNSUPPORTED (SD 2.x), ERR_IO,
+// and any load_model() error. progress(done, total) after each tensor.
 void convert_to_gguf(const std::string& src, const std::string& out_path, const std::string& type,
                      const std::function<void(size_t, size_t)>& progress = nullptr);
-
-// The LDM single-file name of a canonical SD 1.x weight name.
-std::string ldm_name(const std::string& canonical);
 
 }  // namespace quant
 }  // namespace sd
