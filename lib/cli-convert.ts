@@ -16,9 +16,14 @@ async function convertCommand(modelPath: string, opts: { output?: string; type: 
     : undefined;
   let started = false;
   const t0 = performance.now();
+  // Ctrl-C stops after the tensor being written and removes the partial file (exit 130).
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once("SIGINT", onSigint);
   try {
     await convertModel(modelPath, opts.output, {
       type: opts.type,
+      signal: controller.signal,
       onProgress: (done, total) => {
         if (!bar) return;
         if (!started) {
@@ -30,6 +35,7 @@ async function convertCommand(modelPath: string, opts: { output?: string; type: 
       },
     });
   } finally {
+    process.off("SIGINT", onSigint);
     if (started) bar?.stop();
   }
   process.stderr.write(`wrote ${opts.output} (${opts.type}) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);

@@ -1,7 +1,7 @@
 // convertModel(): an SD 1.x or SDXL checkpoint loadModel() opens -> a GGUF file with the
 // original LDM tensor names, readable by sd-native and by the most used C++
 // SD engine (docs/quantization.md).
-import { fromNativeError, invalidOption } from "./errors.js";
+import { AbortError, fromNativeError, invalidOption } from "./errors.js";
 import { native } from "./native.js";
 import { isWeightType, WEIGHT_TYPES, type WeightType } from "./weight-types.js";
 
@@ -10,6 +10,8 @@ export interface ConvertOptions {
   type?: WeightType;
   /** Called after each tensor is written. */
   onProgress?: (done: number, total: number) => void;
+  /** Stops the conversion after the tensor being written: rejects with AbortError and leaves no output file. */
+  signal?: AbortSignal;
 }
 
 export async function convertModel(src: string, out: string, options: ConvertOptions = {}): Promise<void> {
@@ -22,17 +24,23 @@ export async function convertModel(src: string, out: string, options: ConvertOpt
   if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
     throw invalidOption("onProgress", "must be a function");
   }
-  const binding = native();
-  const onProgress = options.onProgress;
+  const { onProgress, signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption("signal", "must be an AbortSignal");
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+  const handle = native().convertModel(src, out, type, (done, total) => {
+    try {
+      onProgress?.(done, total);
+    } catch {
+      // A throwing progress callback does not abort the conversion.
+    }
+  });
+  const onAbort = () => handle.abort();
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    await binding.convertModel(src, out, type, (done, total) => {
-      try {
-        onProgress?.(done, total);
-      } catch {
-        // A throwing progress callback does not abort the conversion.
-      }
-    });
+    await handle.promise;
   } catch (err) {
     throw fromNativeError(err);
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
 }

@@ -61,7 +61,7 @@ export interface NativeBinding {
     out: string,
     type: string,
     onProgress: (done: number, total: number) => void,
-  ): Promise<void>;
+  ): { promise: Promise<void>; abort(): void };
 }
 
 // dist/*.js and lib/*.ts both sit one level below the package root.

@@ -1,7 +1,7 @@
 // Quantized weights through the public API and CLI: loadModel weightType /
 // weightTypes (validation, reported dtypes), convertModel() to GGUF that
 // loadModel reads back as sd1 with q8_0 U-Net, and `sd-native convert`.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,6 +96,29 @@ describe("convertModel", () => {
     await expect(convertModel(join(FIXTURES, "tiny-sd2", "diffusers"), join(tmp, "sd2.gguf"))).rejects.toMatchObject({
       code: "ERR_MODEL_UNSUPPORTED",
     });
+  });
+
+  it("an abort stops the conversion with AbortError and leaves no file; an earlier file stays", async () => {
+    // Aborted in the same tick as the start: the worker checks after its first tensor, so this never races.
+    const abortedRun = (out: string) => {
+      const ac = new AbortController();
+      const run = convertModel(TINY_SD1, out, { type: "q8_0", signal: ac.signal });
+      ac.abort();
+      return run.catch((e) => e);
+    };
+    const out = join(tmp, "aborted.gguf");
+    expect(await abortedRun(out)).toMatchObject({ name: "AbortError", code: "ABORT_ERR" });
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+
+    writeFileSync(out, "an earlier file");
+    expect(await abortedRun(out)).toMatchObject({ code: "ABORT_ERR" });
+    expect(readFileSync(out, "utf8")).toBe("an earlier file");
+    await expect(convertModel(TINY_SD1, out, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: "ABORT_ERR",
+    });
+    // @ts-expect-error not a signal
+    await expect(convertModel(TINY_SD1, out, { signal: "stop" })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
   });
 
   it("refuses bad arguments with typed errors", async () => {

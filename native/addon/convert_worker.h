@@ -1,6 +1,7 @@
-// convertModel(src, out, type, onProgress) -> Promise<void>: `sd-native
-// convert` on a worker thread (quant/convert_model.h), progress forwarded to
-// the JS thread in order.
+// convertModel(src, out, type, onProgress) -> { promise: Promise<void>,
+// abort(): void }: `sd-native convert` on a worker thread
+// (quant/convert_model.h), progress forwarded to the JS thread in order;
+// abort() stops it after the tensor being written (ABORT_ERR, no file left).
 #pragma once
 #include <napi.h>
 
