@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "abortable.h"
 #include "core/error.h"
 #include "js_errors.h"
 #include "quant/convert_model.h"
@@ -72,15 +73,7 @@ Napi::Value ConvertModel(const Napi::CallbackInfo& info) {
   auto aborted = std::make_shared<std::atomic<bool>>(false);
   auto* worker = new ConvertWorker(info[3].As<Napi::Function>(), info[0].As<Napi::String>(), info[1].As<Napi::String>(),
                                    info[2].As<Napi::String>(), aborted);
-  Napi::Object handle = Napi::Object::New(env);
-  handle.Set("promise", worker->Promise());
-  handle.Set("abort", Napi::Function::New(
-                          env,
-                          [aborted](const Napi::CallbackInfo& ci) -> Napi::Value {
-                            aborted->store(true, std::memory_order_relaxed);
-                            return ci.Env().Undefined();
-                          },
-                          "abort"));
+  Napi::Object handle = abortable_handle(env, worker->Promise(), aborted);
   worker->Queue();
   return handle;
 }

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "abortable.h"
 #include "generate_params.h"
 #include "js_errors.h"
 #include "pipeline/pipeline.h"
@@ -171,15 +172,7 @@ Napi::Value StartGenerate(const Napi::CallbackInfo& info, std::shared_ptr<const 
   sd::GenerateParams params = parse_generate_params(env, info[0].As<Napi::Object>());
   auto aborted = std::make_shared<std::atomic<bool>>(false);
   auto* worker = new GenerateWorker(env, std::move(model), std::move(lora_cache), std::move(params), info[1].As<Napi::Function>(), aborted);
-  Napi::Object handle = Napi::Object::New(env);
-  handle.Set("promise", worker->Promise());
-  handle.Set("abort", Napi::Function::New(
-                          env,
-                          [aborted](const Napi::CallbackInfo& ci) -> Napi::Value {
-                            aborted->store(true, std::memory_order_relaxed);
-                            return ci.Env().Undefined();
-                          },
-                          "abort"));
+  Napi::Object handle = abortable_handle(env, worker->Promise(), aborted);
   worker->Queue();
   return handle;
 }
