@@ -1,6 +1,7 @@
 // Quantized weights through the public API and CLI: loadModel weightType /
-// weightTypes (validation, reported dtypes), convertModel() to GGUF that
-// loadModel reads back as sd1 with q8_0 U-Net, and `sd-native convert`.
+// weightTypes (validation, reported dtypes); convertModel() to GGUF that
+// loadModel reads back (SD 1.x and SDXL, the source's tokenizer carried
+// along), cancelled by an AbortSignal without leaving a file; `sd-native convert`.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
