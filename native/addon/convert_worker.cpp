@@ -17,7 +17,7 @@ using Progress = std::pair<size_t, size_t>;  // (tensors done, total)
 
 class ConvertWorker : public Napi::AsyncProgressQueueWorker<Progress> {
  public:
-  ConvertWorker(Napi::Function on_progress, std::string src, std::string out, std::string type, std::shared_ptr<std::atomic<bool>> aborted)
+  ConvertWorker(Napi::Function on_progress, std::string src, std::string out, std::string type, AbortFlag aborted)
       : Napi::AsyncProgressQueueWorker<Progress>(on_progress, "sd-native:convert"),
         deferred_(Napi::Promise::Deferred::New(on_progress.Env())),
         src_(std::move(src)),
@@ -59,7 +59,7 @@ class ConvertWorker : public Napi::AsyncProgressQueueWorker<Progress> {
  private:
   Napi::Promise::Deferred deferred_;
   std::string src_, out_, type_;
-  std::shared_ptr<std::atomic<bool>> aborted_;
+  AbortFlag aborted_;
   CapturedError error_;
   bool ok_ = false;
 };

@@ -169,7 +169,18 @@ TEST(sdxl_convert_restores_the_single_file_layout) {
   LoadOptions lo;
   lo.config_path = sdtest::fixture("tiny-sdxl/diffusers");
   CHECK(load_model(from_file, lo)->info.family == "sdxl");
-  quant::convert_to_gguf(source, dir.file("q8.gguf"), "q8_0");  // (the tiny rows of 24 are not whole blocks: types stay f16)
+  // q8_0: whole-block matmul rows take the type; the fused in_proj's rows of 24 are not whole blocks and stay f16.
+  quant::convert_to_gguf(source, dir.file("q8.gguf"), "q8_0");
+  {
+    TensorFile q8 = read_gguf(dir.file("q8.gguf"));
+    int quantized = 0;
+    for (const auto& [name, t] : q8.tensors) {
+      quantized += t.dtype() == DType::Q8_0;
+      if (name == "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight")
+        CHECK(t.dtype() == DType::F16 && t.shape() == (Shape{72, 24}));
+    }
+    CHECK_MSG(quantized > 100, "%d q8_0 tensors", quantized);
+  }
   CHECK(load_model(dir.file("q8.gguf"), lo)->info.family == "sdxl");
   CHECK_THROWS_CODE(quant::convert_to_gguf(sdtest::fixture("tiny-sd2/diffusers"), dir.file("sd2.gguf"), "f16"),
                     ErrorCode::ModelUnsupported);

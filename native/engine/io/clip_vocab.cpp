@@ -1,11 +1,9 @@
 #include "io/clip_vocab.h"
 
-#include <fstream>
 #include <sstream>
 
 #include "core/error.h"
 #include "io/diffusers.h"
-#include "io/file_path.h"
 #include "io/json.h"
 
 namespace sd {
@@ -33,14 +31,6 @@ void check_vocab(const ClipVocab& v, const std::string& where) {
   }
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(fs_path(path), std::ios::binary);
-  if (!in) fail(ErrorCode::Io, "cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 ClipVocab read_clip_vocab_folder(const std::string& dir) {
@@ -57,7 +47,7 @@ ClipVocab read_clip_vocab_folder(const std::string& dir) {
     seen[size_t(i)] = true;
     v.tokens[size_t(i)] = token;
   }
-  std::istringstream lines(read_text(merges_path));
+  std::istringstream lines(read_small_text_file(merges_path));
   std::string line;
   for (bool first = true; std::getline(lines, line); first = false) {
     if (!line.empty() && line.back() == '\r') line.pop_back();

@@ -18,7 +18,7 @@ namespace sd {
 namespace {
 
 // Config and index files are small; anything larger is not one.
-constexpr std::uintmax_t kMaxJsonFile = 64ull << 20;
+constexpr std::uintmax_t kMaxTextFile = 64ull << 20;
 
 bool is_dir(const fs::path& p) {
   std::error_code ec;
@@ -84,16 +84,21 @@ int layers_per_block(const std::string& config_text) {
 
 }  // namespace
 
-std::string read_json_object_file(const std::string& path) {
+std::string read_small_text_file(const std::string& path) {
   std::error_code ec;
   auto size = fs::file_size(fs_path(path), ec);
   if (ec) fail(ErrorCode::Io, "cannot read " + path + ": " + ec.message());
-  if (size > kMaxJsonFile) fail(ErrorCode::ModelFormat, path + " is " + std::to_string(size) + " bytes, too large for a config file");
+  if (size > kMaxTextFile)
+    fail(ErrorCode::ModelFormat, path + " is " + std::to_string(size) + " bytes, too large for a config or vocabulary file");
   std::ifstream in(fs_path(path), std::ios::binary);
   if (!in) fail(ErrorCode::Io, "cannot open " + path);
   std::ostringstream ss;
   ss << in.rdbuf();
-  std::string text = ss.str();
+  return ss.str();
+}
+
+std::string read_json_object_file(const std::string& path) {
+  std::string text = read_small_text_file(path);
   try {
     if (!Json::parse(text, 32).is_object()) fail(ErrorCode::ModelFormat, path + " is not a JSON object");
   } catch (const std::invalid_argument& e) {

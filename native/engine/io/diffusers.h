@@ -19,7 +19,10 @@ void read_diffusers_folder(const std::string& dir, LoadedModel* out);
 // ("unet", "vae", "te1", "te2", "scheduler"); absent files are skipped.
 void read_diffusers_configs(const std::string& dir, std::map<std::string, std::string>* configs);
 
-// Reads a small JSON text file (config, index) and checks it is an object.
+// Reads a small text file (config, index, tokenizer merges; at most 64 MB).
+// Throws ERR_IO / ERR_MODEL_FORMAT.
+std::string read_small_text_file(const std::string& path);
+// read_small_text_file, checked to be a JSON object.
 std::string read_json_object_file(const std::string& path);
 
 }  // namespace sd

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "io/file_path.h"
 
 #if defined(_WIN32)
 #define WIN32_LEAN_AND_MEAN
@@ -21,9 +22,7 @@ namespace sd {
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
-  int wlen = MultiByteToWideChar(CP_UTF8, 0, path.c_str(), -1, nullptr, 0);
-  std::wstring wpath(wlen, L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, path.c_str(), -1, &wpath[0], wlen);
+  const std::wstring wpath = fs_path(path).wstring();  // UTF-8 -> UTF-16
   // FILE_SHARE_DELETE: like a POSIX mapping, a loaded model does not stop the
   // file from being renamed (or deleted, where Windows allows it for a mapped file).
   HANDLE h =

@@ -174,10 +174,10 @@ std::vector<ClipOutput> ClipTextEncoder::encode_prompts(Compute& c, const std::v
   for (const auto& chunks : prompts) {
     ClipOutput o;
     for (size_t i = 0; i < chunks.size(); ++i, ++row) {
-      Tensor h = all.hidden.slice_rows(row, row + 1).to_f32();  // [1, S, D], its own storage
+      Tensor h = all.hidden.slice_rows(row, row + 1);  // [1, S, D], a view: rows are disjoint, so weighting in place is safe
       apply_token_weights(c, h, chunks[i].weights);
-      o.hidden = i == 0 ? h : ops::concat(c, o.hidden, h, 1);                             // [1, S*(i+1), D]
-      if (i == 0 && req.pooled) o.pooled = all.pooled.slice_rows(row, row + 1).to_f32();  // [1, P]: the first chunk's
+      o.hidden = i == 0 ? h : ops::concat(c, o.hidden, h, 1);                    // [1, S*(i+1), D]
+      if (i == 0 && req.pooled) o.pooled = all.pooled.slice_rows(row, row + 1);  // [1, P]: the first chunk's
     }
     out.push_back(std::move(o));
   }
