@@ -45,7 +45,7 @@ export function addConvertCommand(program: Command): void {
   program
     .command("convert")
     .description("write a checkpoint as GGUF (LDM names), quantizing the U-Net and text-encoder matmul weights")
-    .argument("<model>", "SD 1.x or SDXL checkpoint file or diffusers folder")
+    .argument("<model>", "SD 1.x, SD 2.x or SDXL checkpoint file or diffusers folder")
     .option("-o, --output <file>", "the .gguf file to write")
     .option("-t, --type <type>", `weight type: ${WEIGHT_TYPES.join(", ")}`, "f16")
     .action(convertCommand);

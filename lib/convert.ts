@@ -1,4 +1,4 @@
-// convertModel(): an SD 1.x or SDXL checkpoint loadModel() opens -> a GGUF file with the
+// convertModel(): an SD 1.x, SD 2.x or SDXL checkpoint loadModel() opens -> a GGUF file with the
 // original LDM tensor names, readable by sd-native and by the most used C++
 // SD engine (docs/quantization.md).
 import { AbortError, fromNativeError, invalidOption } from "./errors.js";

@@ -94,9 +94,19 @@ describe("convertModel", () => {
     const [a, b] = [await gguf.generate(params), await folder.generate(params)];
     expect(Buffer.from(a.images[0]?.data ?? []).equals(Buffer.from(b.images[0]?.data ?? []))).toBe(true);
     await Promise.all([gguf.dispose(), folder.dispose()]);
-    await expect(convertModel(join(FIXTURES, "tiny-sd2", "diffusers"), join(tmp, "sd2.gguf"))).rejects.toMatchObject({
-      code: "ERR_MODEL_UNSUPPORTED",
-    });
+  });
+
+  it("converts SD 2.x: the GGUF (with a zero last OpenCLIP layer) generates what the diffusers folder does", async () => {
+    const folderPath = join(FIXTURES, "tiny-sd2", "diffusers");
+    const out = join(tmp, "tiny-sd2.f16.gguf");
+    await convertModel(folderPath, out, { type: "f16" });
+    const gguf = await loadModel(out, { config: folderPath, threads: 1 });
+    const folder = await loadModel(folderPath, { threads: 1 });
+    expect(gguf.info.family).toBe("sd2");
+    const params = { prompt: "a lighthouse", width: 64, height: 64, steps: 2, seed: 9 };
+    const [a, b] = [await gguf.generate(params), await folder.generate(params)];
+    expect(Buffer.from(a.images[0]?.data ?? []).equals(Buffer.from(b.images[0]?.data ?? []))).toBe(true);
+    await Promise.all([gguf.dispose(), folder.dispose()]);
   });
 
   it("an abort stops the conversion with AbortError and leaves no file; an earlier file stays", async () => {

@@ -106,47 +106,12 @@ TEST(tiny_sd1_inpaint_both_forms) {
 }
 
 // SD2 single files are not shipped; build one from the diffusers folder the
-// way the original checkpoints store it (OpenCLIP names, fused q/k/v, one
-// extra final layer, text_projection and logit_scale) and check it loads to
-// exactly the folder's tensors.
+// way the original checkpoints store it (iotest::sd2_single_file) and check
+// it loads to exactly the folder's tensors, the extra layer, text_projection
+// and logit_scale carried aside.
 TEST(sd2_openclip_single_file_equals_folder) {
   auto folder = load(sdtest::fixture("tiny-sd2/diffusers"));
-  std::vector<iotest::OutTensor> out;
-  int layers = 0;
-  while (folder->weights.has("te1.text_model.encoder.layers." + std::to_string(layers) + ".self_attn.q_proj.weight")) ++layers;
-  CHECK(layers == 3);
-  auto f16 = [](const Tensor& t) { return iotest::tensor_bytes(t); };
-  for (const auto& [name, t] : folder->weights.all()) {
-    if (name.rfind("unet.", 0) == 0) out.push_back(iotest::out_tensor("model.diffusion_model." + name.substr(5), t));
-    if (name.rfind("vae.", 0) == 0) out.push_back(iotest::out_tensor("first_stage_model." + name.substr(4), t));
-  }
-  const std::string oc = "cond_stage_model.model.";
-  const std::string tm = "te1.text_model.";
-  const auto& w = folder->weights;
-  out.push_back(iotest::out_tensor(oc + "token_embedding.weight", w.get(tm + "embeddings.token_embedding.weight")));
-  out.push_back(iotest::out_tensor(oc + "positional_embedding", w.get(tm + "embeddings.position_embedding.weight")));
-  out.push_back(iotest::out_tensor(oc + "ln_final.weight", w.get(tm + "final_layer_norm.weight")));
-  out.push_back(iotest::out_tensor(oc + "ln_final.bias", w.get(tm + "final_layer_norm.bias")));
-  for (int i = 0; i <= layers; ++i) {
-    // Layer `layers` is the extra one SD2 never runs: reuse layer 0's values.
-    const std::string l = tm + "encoder.layers." + std::to_string(i < layers ? i : 0) + ".";
-    const std::string r = oc + "transformer.resblocks." + std::to_string(i) + ".";
-    for (const char* kind : {"weight", "bias"}) {
-      const Tensor& q = w.get(l + "self_attn.q_proj." + kind);
-      Shape fused = q.shape();
-      fused[0] *= 3;
-      out.push_back({r + "attn.in_proj_" + kind, "F16", fused,
-                     f16(q) + f16(w.get(l + "self_attn.k_proj." + kind)) + f16(w.get(l + "self_attn.v_proj." + kind))});
-      out.push_back(iotest::out_tensor(r + "attn.out_proj." + kind, w.get(l + "self_attn.out_proj." + kind)));
-      out.push_back(iotest::out_tensor(r + "ln_1." + kind, w.get(l + "layer_norm1." + kind)));
-      out.push_back(iotest::out_tensor(r + "ln_2." + kind, w.get(l + "layer_norm2." + kind)));
-      out.push_back(iotest::out_tensor(r + "mlp.c_fc." + kind, w.get(l + "mlp.fc1." + kind)));
-      out.push_back(iotest::out_tensor(r + "mlp.c_proj." + kind, w.get(l + "mlp.fc2." + kind)));
-    }
-  }
-  const int64_t h = w.get(tm + "final_layer_norm.weight").size(0);
-  out.push_back({oc + "text_projection", "F32", {h, h}, std::string(static_cast<size_t>(h * h * 4), '\0')});
-  out.push_back({oc + "logit_scale", "F32", {}, std::string(4, '\0')});
+  const std::vector<iotest::OutTensor> out = iotest::sd2_single_file(*folder);
   iotest::TempDir dir("sd2");
   iotest::write_file(dir.file("tiny-sd2.safetensors"), iotest::safetensors_bytes(out));
 
@@ -154,6 +119,10 @@ TEST(sd2_openclip_single_file_equals_folder) {
   CHECK(single->info.family == "sd2");
   CHECK(single->info.prediction == "v");
   check_same_weights(*folder, *single);
+  CHECK(folder->carried.empty());
+  CHECK(single->carried.size() == 14);  // the 12 tensors of layer 3, text_projection, logit_scale
+  CHECK(single->carried.count("cond_stage_model.model.transformer.resblocks.3.attn.in_proj_weight") == 1);
+  CHECK(single->carried.count("cond_stage_model.model.logit_scale") == 1);
   // Without the config folder SD2 still defaults to v-prediction.
   CHECK(load(dir.file("tiny-sd2.safetensors"))->info.prediction == "v");
 }

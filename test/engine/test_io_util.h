@@ -89,4 +89,59 @@ struct TempDir {
   std::string file(const std::string& name) const { return path + "/" + name; }
 };
 
+// An SD 2.x single file built from a loaded SD 2.x diffusers folder the way
+// the original checkpoints store it: OpenCLIP names under
+// cond_stage_model.model., fused q/k/v, one layer more than the folder (SD 2.x
+// never runs it; here layer 0's f16 values negated, so it equals no other),
+// a text_projection and a 0-D logit_scale (both f32, never run either).
+inline std::vector<OutTensor> sd2_single_file(const sd::LoadedModel& folder) {
+  std::vector<OutTensor> out;
+  int layers = 0;
+  while (folder.weights.has("te1.text_model.encoder.layers." + std::to_string(layers) + ".self_attn.q_proj.weight")) ++layers;
+  for (const auto& [name, t] : folder.weights.all()) {
+    if (name.rfind("unet.", 0) == 0) out.push_back(out_tensor("model.diffusion_model." + name.substr(5), t));
+    if (name.rfind("vae.", 0) == 0) out.push_back(out_tensor("first_stage_model." + name.substr(4), t));
+  }
+  const std::string oc = "cond_stage_model.model.", tm = "te1.text_model.";
+  const auto& w = folder.weights;
+  out.push_back(out_tensor(oc + "token_embedding.weight", w.get(tm + "embeddings.token_embedding.weight")));
+  out.push_back(out_tensor(oc + "positional_embedding", w.get(tm + "embeddings.position_embedding.weight")));
+  out.push_back(out_tensor(oc + "ln_final.weight", w.get(tm + "final_layer_norm.weight")));
+  out.push_back(out_tensor(oc + "ln_final.bias", w.get(tm + "final_layer_norm.bias")));
+  for (int i = 0; i <= layers; ++i) {
+    const bool extra = i == layers;
+    const std::string l = tm + "encoder.layers." + std::to_string(extra ? 0 : i) + ".";
+    const std::string r = oc + "transformer.resblocks." + std::to_string(i) + ".";
+    auto bytes = [&](const std::string& name) {
+      std::string b = tensor_bytes(w.get(name));
+      if (extra)
+        for (size_t k = 1; k < b.size(); k += 2) b[k] = char(b[k] ^ 0x80);  // f16 sign bits
+      return b;
+    };
+    auto put = [&](const std::string& to, const std::string& from) {
+      const sd::Tensor& t = w.get(from);
+      out.push_back({to, st_dtype(t.dtype()), t.shape(), bytes(from)});
+    };
+    for (const char* kind : {"weight", "bias"}) {
+      const std::string q = l + "self_attn.q_proj." + kind;
+      sd::Shape fused = w.get(q).shape();
+      fused[0] *= 3;
+      out.push_back({r + "attn.in_proj_" + kind, "F16", fused,
+                     bytes(q) + bytes(l + "self_attn.k_proj." + kind) + bytes(l + "self_attn.v_proj." + kind)});
+      put(r + "attn.out_proj." + kind, l + "self_attn.out_proj." + kind);
+      put(r + "ln_1." + kind, l + "layer_norm1." + kind);
+      put(r + "ln_2." + kind, l + "layer_norm2." + kind);
+      put(r + "mlp.c_fc." + kind, l + "mlp.fc1." + kind);
+      put(r + "mlp.c_proj." + kind, l + "mlp.fc2." + kind);
+    }
+  }
+  const int64_t h = w.get(tm + "final_layer_norm.weight").size(0);
+  std::vector<float> proj(static_cast<size_t>(h * h));
+  for (size_t k = 0; k < proj.size(); ++k) proj[k] = float(int(k % 7) - 3) * 0.25f;  // f16-exact
+  out.push_back({oc + "text_projection", "F32", {h, h}, std::string(reinterpret_cast<const char*>(proj.data()), proj.size() * 4)});
+  const float logit_scale = 4.5f;
+  out.push_back({oc + "logit_scale", "F32", {}, std::string(reinterpret_cast<const char*>(&logit_scale), 4)});
+  return out;
+}
+
 }  // namespace iotest

@@ -182,8 +182,84 @@ TEST(sdxl_convert_restores_the_single_file_layout) {
     CHECK_MSG(quantized > 100, "%d q8_0 tensors", quantized);
   }
   CHECK(load_model(dir.file("q8.gguf"), lo)->info.family == "sdxl");
-  CHECK_THROWS_CODE(quant::convert_to_gguf(sdtest::fixture("tiny-sd2/diffusers"), dir.file("sd2.gguf"), "f16"),
-                    ErrorCode::ModelUnsupported);
+}
+
+// The first difference between two models' weights ("" if none): names,
+// dtypes, shapes and values.
+static std::string weight_difference(const LoadedModel& a, const LoadedModel& b) {
+  if (a.weights.all().size() != b.weights.all().size()) return "tensor counts differ";
+  for (const auto& [name, t] : a.weights.all()) {
+    const Tensor* u = b.weights.find(name);
+    if (!u || u->dtype() != t.dtype() || u->shape() != t.shape()) return name + ": missing, or another dtype or shape";
+    const Tensor fa = t.to_f32(), fb = u->to_f32();
+    if (std::memcmp(fa.data(), fb.data(), size_t(fa.nbytes())) != 0) return name + ": values differ";
+  }
+  return "";
+}
+
+// SD 2.x: a single file converts with every tensor it holds (the last
+// OpenCLIP layer, text_projection and logit_scale the engine never runs
+// included); a diffusers folder, which lacks that layer, gets a zero one.
+// Both load back to the folder's weights.
+TEST(sd2_convert_writes_the_single_file_layout) {
+  LoadOptions lo;
+  lo.config_path = sdtest::fixture("tiny-sd2/diffusers");
+  auto folder = load_model(sdtest::fixture("tiny-sd2/diffusers"), {});
+  iotest::TempDir dir("gguf-sd2");
+  const std::string single = dir.file("tiny-sd2.safetensors");
+  iotest::write_file(single, iotest::safetensors_bytes(iotest::sd2_single_file(*folder)));
+  quant::convert_to_gguf(single, dir.file("a.gguf"), "f16");
+  {
+    TensorFile src = read_safetensors(single), a = read_gguf(dir.file("a.gguf"));
+    std::map<std::string, const Tensor*> written;
+    for (const auto& [name, t] : a.tensors) written[name] = &t;
+    CHECK_MSG(a.tensors.size() == src.tensors.size(), "%zu vs %zu", a.tensors.size(), src.tensors.size());
+    for (const auto& [name, t] : src.tensors) {
+      auto it = written.find(name);
+      CHECK_MSG(it != written.end(), "%s is missing from the GGUF", name.c_str());
+      if (it == written.end()) continue;
+      // f32 sources (text_projection, logit_scale) hold f16-exact values; the 0-D logit_scale becomes [1].
+      const Tensor w = it->second->to_f32(), v = t.to_f32();
+      CHECK_MSG(it->second->dtype() == DType::F16 && w.numel() == v.numel() && (t.dim() == 0 || w.shape() == v.shape()) &&
+                    std::memcmp(w.data(), v.data(), size_t(v.nbytes())) == 0,
+                "%s differs", name.c_str());
+    }
+  }
+  auto from_single = load_model(dir.file("a.gguf"), lo);
+  CHECK(from_single->info.family == "sd2" && from_single->info.prediction == "v");
+  const std::string d1 = weight_difference(*folder, *from_single);
+  CHECK_MSG(d1.empty(), "%s", d1.c_str());
+  // Converting the GGUF again is a fixed point: the carried tensors travel on.
+  quant::convert_to_gguf(dir.file("a.gguf"), dir.file("b.gguf"), "f16");
+  {
+    TensorFile a = read_gguf(dir.file("a.gguf")), b = read_gguf(dir.file("b.gguf"));
+    CHECK(a.tensors.size() == b.tensors.size());
+    for (size_t k = 0; k < a.tensors.size() && k < b.tensors.size(); ++k)
+      CHECK_MSG(a.tensors[k].first == b.tensors[k].first && a.tensors[k].second.shape() == b.tensors[k].second.shape() &&
+                    std::memcmp(a.tensors[k].second.data(), b.tensors[k].second.data(), size_t(a.tensors[k].second.nbytes())) == 0,
+                "%s", a.tensors[k].first.c_str());
+  }
+
+  quant::convert_to_gguf(sdtest::fixture("tiny-sd2/diffusers"), dir.file("c.gguf"), "f16");
+  {
+    TensorFile c = read_gguf(dir.file("c.gguf"));
+    std::map<std::string, const Tensor*> by_name;
+    for (const auto& [name, t] : c.tensors) by_name[name] = &t;
+    const std::string r0 = "cond_stage_model.model.transformer.resblocks.0.", r3 = "cond_stage_model.model.transformer.resblocks.3.";
+    int zero_layer = 0;
+    for (const auto& [name, t] : c.tensors) {
+      if (name.rfind(r3, 0) != 0) continue;
+      ++zero_layer;
+      const Tensor* first = by_name[r0 + name.substr(r3.size())];
+      CHECK_MSG(first && first->shape() == t.shape(), "%s has no layer-0 twin of its shape", name.c_str());
+      const Tensor f = t.to_f32();
+      for (int64_t k = 0; k < f.numel(); ++k) CHECK_MSG(f.data_as<float>()[k] == 0.0f, "%s[%lld] is not zero", name.c_str(), (long long)k);
+    }
+    CHECK_MSG(zero_layer == 12, "%d tensors in the zero layer", zero_layer);
+    CHECK(by_name.count("cond_stage_model.model.transformer.resblocks.4.attn.in_proj_weight") == 0);
+  }
+  const std::string d2 = weight_difference(*folder, *load_model(dir.file("c.gguf"), lo));
+  CHECK_MSG(d2.empty(), "%s", d2.c_str());
 }
 
 // convert embeds the source's own tokenizer (io/clip_vocab.h): a diffusers

@@ -44,7 +44,9 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptio
     model->info.format = file.format;
     model->info.file_size = file.file_size;
     if (file.format == "gguf") model->vocab = clip_vocab_from_gguf(file);
-    hints.te1_openclip = map_single_file(file.tensors, &model->weights).te1_openclip;
+    SingleFileLayout layout = map_single_file(file.tensors, &model->weights);
+    hints.te1_openclip = layout.te1_openclip;
+    model->carried = std::move(layout.carried);
     if (!options.config_path.empty()) {
       if (!is_directory(options.config_path))
         fail(ErrorCode::InvalidOption, "config: " + options.config_path + " is not a diffusers folder");

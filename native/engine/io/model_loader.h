@@ -72,6 +72,11 @@ struct LoadedModel {
   std::map<std::string, std::string> configs;
   std::string tokenizer_dir;  // the model's own tokenizer/ folder, if any
   ClipVocab vocab;            // the vocabulary a GGUF file carries, if any (io/clip_vocab.h)
+  // Tensors of a single file that the engine does not run but `convert`
+  // writes back under these (file) names, so a conversion loses nothing a
+  // loader may look for: SD 2.x's last OpenCLIP layer (SD 2.x conditions on
+  // the penultimate one), OpenCLIP's unused text_projection and logit_scale.
+  std::map<std::string, Tensor> carried;
 };
 
 // Throws sd::Error: ERR_MODEL_NOT_FOUND, ERR_MODEL_FORMAT, ERR_MODEL_UNSUPPORTED, ERR_IO.

@@ -235,7 +235,8 @@ void map_hf_text_encoder(const NamedTensors& tensors, const std::string& prefix,
 }
 
 void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& prefix, bool drop_last_layer, bool keep_projection,
-                               ModelWeights* out) {
+                               ModelWeights* out, const std::string& source_prefix, std::map<std::string, Tensor>* carried) {
+  auto carry = [&](const std::string& name, const Tensor& t) { (*carried)[source_prefix + name] = t; };
   int layers = 0;
   for (const auto& [name, t] : tensors) {
     auto p = split(name);
@@ -261,7 +262,10 @@ void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& p
     } else if (p.size() == 2 && p[0] == "ln_final") {
       put(out, tm + "final_layer_norm." + p[1], t);
     } else if (name == "text_projection") {
-      if (!keep_projection) continue;
+      if (!keep_projection) {
+        carry(name, t);
+        continue;
+      }
       if (t.dim() != 2) fail(ErrorCode::ModelFormat, prefix + ": text_projection has shape " + shape_str(t.shape()) + "; expected 2-D");
       // [in, out] -> HF Linear [out, in]: a small element-wise transposed copy
       // in the stored dtype.
@@ -275,10 +279,14 @@ void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& p
         for (int64_t c = 0; c < cols; ++c) std::memcpy(d + (c * rows + r) * es, s + (r * cols + c) * es, static_cast<size_t>(es));
       put(out, prefix + ".text_projection.weight", tr);
     } else if (name == "logit_scale") {
-      continue;  // contrastive-loss temperature, unused for conditioning
+      carry(name, t);  // contrastive-loss temperature, unused for conditioning
+      continue;
     } else if (p.size() >= 5 && p[0] == "transformer" && p[1] == "resblocks" && index_of(p[2]) >= 0) {
       int layer = index_of(p[2]);
-      if (layer >= keep) continue;
+      if (layer >= keep) {
+        carry(name, t);
+        continue;
+      }
       const std::string base = tm + "encoder.layers." + p[2] + ".";
       std::string rest = join(p, 3);
       if (rest == "attn.in_proj_weight" || rest == "attn.in_proj_bias") {
@@ -311,10 +319,12 @@ void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& p
 SingleFileLayout map_single_file(const NamedTensors& tensors, ModelWeights* out) {
   SingleFileLayout layout;
   NamedTensors unet, vae, te1_hf, te1_oc, te2_oc;
+  std::string te2_prefix;
   for (const auto& [name, t] : tensors) {
     auto take = [&, &name = name, &t = t](const std::string& prefix, NamedTensors* dst) {  // C++17 lambdas cannot capture bindings (clang)
       if (!starts_with(name, prefix)) return false;
       dst->emplace_back(name.substr(prefix.size()), t);
+      if (dst == &te2_oc) te2_prefix = prefix;
       return true;
     };
     if (take("model.diffusion_model.", &unet) || take("first_stage_model.", &vae) || take("cond_stage_model.transformer.", &te1_hf) ||
@@ -336,9 +346,11 @@ SingleFileLayout map_single_file(const NamedTensors& tensors, ModelWeights* out)
   map_hf_text_encoder(te1_hf, "te1", out);
   if (!te1_oc.empty()) {
     layout.te1_openclip = true;
-    map_openclip_text_encoder(te1_oc, "te1", /*drop_last_layer=*/true, /*keep_projection=*/false, out);
+    map_openclip_text_encoder(te1_oc, "te1", /*drop_last_layer=*/true, /*keep_projection=*/false, out, "cond_stage_model.model.",
+                              &layout.carried);
   }
-  if (!te2_oc.empty()) map_openclip_text_encoder(te2_oc, "te2", /*drop_last_layer=*/false, /*keep_projection=*/true, out);
+  if (!te2_oc.empty())
+    map_openclip_text_encoder(te2_oc, "te2", /*drop_last_layer=*/false, /*keep_projection=*/true, out, te2_prefix, &layout.carried);
   return layout;
 }
 

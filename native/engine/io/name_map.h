@@ -9,6 +9,7 @@
 // Mapped tensors are zero-copy views; the only copy is SDXL's small
 // text_projection, which OpenCLIP stores transposed.
 #pragma once
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,13 +39,18 @@ void map_hf_text_encoder(const NamedTensors& tensors, const std::string& prefix,
 // dropping it makes the single file equal to the diffusers folder.
 // text_projection ([in, out] in OpenCLIP) is kept only if `keep_projection`,
 // as <prefix>.text_projection.weight in HF Linear layout [out, in].
+// What it does not map (the dropped layer, an unkept text_projection,
+// logit_scale) goes to `carried` under `source_prefix` + its own name.
 void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& prefix, bool drop_last_layer, bool keep_projection,
-                               ModelWeights* out);
+                               ModelWeights* out, const std::string& source_prefix, std::map<std::string, Tensor>* carried);
 
 // What a single-file LDM checkpoint contained, for detection.
 struct SingleFileLayout {
   bool te1_openclip = false;  // SD2: cond_stage_model.model.*
   int ignored = 0;            // tensors outside the known prefixes (EMA copies, schedules, ...)
+  // OpenCLIP tensors the engine does not run, under their file names
+  // (LoadedModel::carried).
+  std::map<std::string, Tensor> carried;
 };
 
 // Original single-file names (model.diffusion_model.*, first_stage_model.*,

@@ -1,6 +1,7 @@
 #include "quant/convert_model.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
@@ -16,31 +17,34 @@ namespace {
 
 // One tensor of the output file: its single-file name, type and shape, and
 // where its values come from: the rows of one or more loaded tensors in
-// order (OpenCLIP's fused attn.in_proj = q, k, v), or one loaded tensor
-// transposed (OpenCLIP's text_projection is stored [in, out]).
+// order (OpenCLIP's fused attn.in_proj = q, k, v), one loaded tensor
+// transposed (OpenCLIP's text_projection is stored [in, out]), or none
+// (zeros: the SD 2.x layer a diffusers folder lacks, below).
 struct OutTensor {
   GgufTensorSpec spec;
   std::vector<const Tensor*> rows;
   bool transpose = false;
-  std::string canonical;  // the (first) loaded tensor's name, for the type rule
+  std::string canonical;  // the (first) loaded tensor's name, for the type rule; "" for carried tensors
 };
 
 // The single-file prefixes of a model's text encoders: SD 1.x
-// cond_stage_model.transformer.; SDXL conditioner.embedders.0.transformer.
-// (CLIP-L) and conditioner.embedders.1.model. (OpenCLIP bigG; embedders.0 on
-// a refiner, which has no CLIP-L).
+// cond_stage_model.transformer.; SD 2.x cond_stage_model.model. (OpenCLIP
+// names); SDXL conditioner.embedders.0.transformer. (CLIP-L) and
+// conditioner.embedders.1.model. (OpenCLIP bigG; embedders.0 on a refiner,
+// which has no CLIP-L).
 struct TextPrefixes {
   std::string te1, te2;
+  bool te1_openclip = false;
 };
 
 TextPrefixes text_prefixes(const LoadedModel& m) {
-  if (m.info.family == "sd1") return {"cond_stage_model.transformer.", ""};
+  if (m.info.family == "sd1") return {"cond_stage_model.transformer.", "", false};
+  if (m.info.family == "sd2") return {"cond_stage_model.model.", "", true};
   if (m.info.family == "sdxl") {
     const bool refiner = !m.weights.has("te1.text_model.final_layer_norm.weight");
-    return {"conditioner.embedders.0.transformer.", refiner ? "conditioner.embedders.0.model." : "conditioner.embedders.1.model."};
+    return {"conditioner.embedders.0.transformer.", refiner ? "conditioner.embedders.0.model." : "conditioner.embedders.1.model.", false};
   }
-  // SD 2.x single files lose their last OpenCLIP layer at load (io/name_map.cpp), so they cannot be written back whole.
-  fail(ErrorCode::ModelUnsupported, "convert: " + m.info.family + " checkpoints are not supported (SD 1.x and SDXL)");
+  fail(ErrorCode::ModelUnsupported, "convert: " + m.info.family + " checkpoints are not supported (SD 1.x, SD 2.x and SDXL)");
 }
 
 // OpenCLIP's name for a canonical (Hugging Face) text-encoder name after
@@ -70,7 +74,48 @@ std::string openclip_name(const std::string& hf) {
   fail(ErrorCode::ModelUnsupported, "convert: no OpenCLIP name for text-encoder weight \"" + hf + "\"");
 }
 
-// Every loaded tensor under its single-file name (shapes as stored there).
+// Names `o` for the OpenCLIP encoder under `prefix` from its canonical name
+// (teN.<HF name>); false to skip it (written inside a fused in_proj).
+bool name_openclip(const LoadedModel& m, const std::string& prefix, OutTensor* o) {
+  const std::string& name = o->canonical;
+  const std::string oc = openclip_name(name.substr(4));
+  if (oc.empty()) return false;
+  o->spec.name = prefix + oc;
+  if (ends_with(oc, "attn.in_proj_weight") || ends_with(oc, "attn.in_proj_bias")) {
+    const std::string kind = ends_with(oc, "weight") ? "weight" : "bias",
+                      q = name.substr(0, name.size() - kind.size() - 7);  // "...self_attn."
+    o->rows.push_back(&m.weights.get(q + "k_proj." + kind));
+    o->rows.push_back(&m.weights.get(q + "v_proj." + kind));
+  }
+  o->transpose = oc == "text_projection";
+  return true;
+}
+
+// SD 2.x conditions on the penultimate OpenCLIP layer, so a diffusers folder
+// has one layer fewer than the single files every loader expects. The
+// missing last layer is written as zeros: with zero out_proj and c_proj it
+// is an identity residual block, so even a loader that ran it would get the
+// penultimate layer's output.
+void add_zero_last_layer(const LoadedModel& m, const std::string& prefix, std::vector<OutTensor>* out) {
+  int layers = 0;
+  while (m.weights.has("te1.text_model.encoder.layers." + std::to_string(layers) + ".self_attn.q_proj.weight")) ++layers;
+  const std::string first = prefix + "transformer.resblocks.0.", last = prefix + "transformer.resblocks." + std::to_string(layers) + ".";
+  for (const auto& [name, t] : m.carried)
+    if (starts_with(name, last)) return;  // a single file's own last layer travels in `carried`
+  std::vector<OutTensor> zeros;
+  for (const OutTensor& o : *out) {
+    if (!starts_with(o.spec.name, first)) continue;
+    OutTensor z = o;
+    z.spec.name = last + o.spec.name.substr(first.size());
+    z.rows.clear();
+    z.transpose = false;
+    zeros.push_back(std::move(z));
+  }
+  out->insert(out->end(), zeros.begin(), zeros.end());
+}
+
+// Every loaded tensor under its single-file name (shapes as stored there),
+// then the carried ones (LoadedModel::carried) under their own.
 std::vector<OutTensor> single_file_layout(const LoadedModel& m) {
   const TextPrefixes te = text_prefixes(m);
   std::vector<OutTensor> out;
@@ -82,18 +127,12 @@ std::vector<OutTensor> single_file_layout(const LoadedModel& m) {
       o.spec.name = "model.diffusion_model." + name.substr(5);
     } else if (starts_with(name, "vae.")) {
       o.spec.name = "first_stage_model." + name.substr(4);
+    } else if (starts_with(name, "te1.") && te.te1_openclip) {
+      if (!name_openclip(m, te.te1, &o)) continue;
     } else if (starts_with(name, "te1.") && !te.te1.empty()) {
       o.spec.name = te.te1 + name.substr(4);
     } else if (starts_with(name, "te2.") && !te.te2.empty()) {
-      const std::string oc = openclip_name(name.substr(4));
-      if (oc.empty()) continue;
-      o.spec.name = te.te2 + oc;
-      if (ends_with(oc, "attn.in_proj_weight") || ends_with(oc, "attn.in_proj_bias")) {
-        const std::string kind = ends_with(oc, "weight") ? "weight" : "bias",
-                          q = name.substr(0, name.size() - kind.size() - 7);  // "...self_attn."
-        o.rows = {&t, &m.weights.get(q + "k_proj." + kind), &m.weights.get(q + "v_proj." + kind)};
-      }
-      o.transpose = oc == "text_projection";
+      if (!name_openclip(m, te.te2, &o)) continue;
     } else {
       fail(ErrorCode::ModelUnsupported, "convert: no single-file name for weight \"" + name + "\"");
     }
@@ -108,12 +147,26 @@ std::vector<OutTensor> single_file_layout(const LoadedModel& m) {
     o.spec.shape = shape;
     out.push_back(std::move(o));
   }
+  if (te.te1_openclip) add_zero_last_layer(m, te.te1, &out);
+  for (const auto& [name, t] : m.carried) {
+    OutTensor o;
+    o.spec.name = name;
+    o.spec.shape = t.dim() == 0 ? Shape{1} : t.shape();  // logit_scale is a 0-D scalar; GGUF tensors have >= 1 dimension
+    o.rows = {&t};
+    out.push_back(std::move(o));
+  }
   return out;
 }
 
 // Writes o's values as `to` into dst, row by row.
 void fill_tensor(const OutTensor& o, DType to, uint8_t* dst) {
   const int64_t cols = o.spec.shape.back(), out_bytes = dtype_bytes_for(to, cols);
+  if (o.rows.empty()) {  // all-zero bytes are zeros in every float and block format (zero scales)
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < o.spec.shape.size(); ++i) rows *= o.spec.shape[i];
+    std::memset(dst, 0, static_cast<size_t>(rows * out_bytes));
+    return;
+  }
   std::vector<float> scratch(static_cast<size_t>(cols));
   if (o.transpose) {
     const Tensor t = o.rows[0]->to_f32();  // [out, in] -> rows of [in, out]
@@ -147,9 +200,11 @@ void convert_to_gguf(const std::string& src, const std::string& out_path, const 
 
   std::vector<OutTensor> items = single_file_layout(*model);
   for (OutTensor& o : items) {
-    // The converter also keeps the U-Net's time embedding in float; a transposed tensor is written from f32.
-    const bool quantize = !starts_with(o.canonical, "vae.") && !starts_with(o.canonical, "unet.time_embed.") && !o.transpose &&
-                          is_matmul_weight(o.canonical, o.spec.shape, target) && o.spec.shape.back() % dtype_block_size(target) == 0;
+    // The converter also keeps the U-Net's time embedding in float; a transposed tensor is written from f32;
+    // carried tensors (never run) stay float.
+    const bool quantize = !o.canonical.empty() && !starts_with(o.canonical, "vae.") && !starts_with(o.canonical, "unet.time_embed.") &&
+                          !o.transpose && is_matmul_weight(o.canonical, o.spec.shape, target) &&
+                          o.spec.shape.back() % dtype_block_size(target) == 0;
     o.spec.dtype = quantize ? target : base;
   }
   // The converter writes tensors sorted by name.
