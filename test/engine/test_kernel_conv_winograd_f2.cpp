@@ -68,8 +68,8 @@ TEST(transpose_f32_matches_the_formula_for_every_dtype_and_tail) {
   struct Case {
     int64_t rows, cols, ld, ldd;
   };
-  for (Case cs :
-       {Case{8, 8, 8, 8}, Case{16, 72, 80, 19}, Case{13, 29, 31, 13}, Case{1, 1, 1, 1}, Case{7, 9, 9, 32}, Case{32, 1152, 1200, 32}})
+  for (Case cs : {Case{8, 8, 8, 8}, Case{16, 72, 80, 19}, Case{13, 29, 31, 13}, Case{1, 1, 1, 1}, Case{7, 9, 9, 32},
+                  Case{32, 1152, 1200, 32}, Case{6, 41, 43, 6}, Case{3, 17, 20, 6}})  // the last two: GEMM A panels, mr = 6 rows wide
     for (DType d : {DType::F32, DType::F16, DType::BF16}) {
       Tensor src32 = rand_tensor({cs.rows, cs.ld}, 70);
       Tensor src = ktest::as_dtype(src32, d), exact = src.to_f32();

@@ -58,25 +58,36 @@ void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, i
     // Block-quantized rows (depth contiguous, rs whole blocks; check_dtype):
     // the blocks covering each depth chunk are decoded into tmp, as f16 is
     // converted above, so no f32 copy of the weight is ever made.
+    // Groups of 8 rows are decoded, then transposed into the panel.
     const int64_t bs = dtype_block_size(v.dtype), bb = dtype_block_bytes(v.dtype);
     const QuantTable& qt = quant_table();
-    float tmp[kKcMax + 2 * kMaxBlock];
-    for (int i = 0; i < rows; ++i) {
-      const unsigned char* row = static_cast<const unsigned char*>(v.data) + (r0 + i) * (v.rs / bs) * bb;
+    constexpr int64_t kPitch = kKcMax + 2 * kMaxBlock;
+    float tmp[8 * kPitch];
+    for (int i0 = 0; i0 < rows; i0 += 8) {
+      const int n = std::min(8, rows - i0);
       for (int64_t kk = 0; kk < kc; kk += kKcMax) {
         const int64_t len = std::min(kKcMax, kc - kk), b0 = (k0 + kk) / bs, off = (k0 + kk) % bs;
         const int64_t nb = (off + len + bs - 1) / bs;
-        qt.dequantize(v.dtype, row + b0 * bb, nb * bs, tmp);
-        float* d = dst + kk * w + i;
-        for (int64_t k = 0; k < len; ++k) d[k * w] = tmp[off + k] * scale;
+        for (int i = 0; i < n; ++i) {
+          const unsigned char* row = static_cast<const unsigned char*>(v.data) + (r0 + i0 + i) * (v.rs / bs) * bb;
+          qt.dequantize(v.dtype, row + b0 * bb, nb * bs, tmp + i * kPitch);
+          if (scale != 1.f)
+            for (int64_t k = 0; k < len; ++k) tmp[i * kPitch + off + k] *= scale;
+        }
+        t.transpose_f32(DType::F32, tmp + off, kPitch, n, len, dst + kk * w + i0, w);
       }
     }
     for (int i = rows; i < w; ++i)
       for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = 0.f;
     return;
   }
-  if (v.cs == 1) {
-    // Depth contiguous (A row-major, or B stored [N, K] like Linear weights).
+  if (v.cs == 1 && scale == 1.f) {
+    // Depth contiguous (A row-major, or B stored [N, K] like Linear weights):
+    // a transpose, converting on the way (8x8 register blocks on SIMD paths).
+    t.transpose_f32(v.dtype, addr(v, r0, k0), v.rs, rows, kc, dst, w);
+    for (int i = rows; i < w; ++i)
+      for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = 0.f;
+  } else if (v.cs == 1) {
     float tmp[kKcMax];
     for (int i = 0; i < rows; ++i) {
       for (int64_t kk = 0; kk < kc; kk += kKcMax) {

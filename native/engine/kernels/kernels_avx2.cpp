@@ -5,6 +5,7 @@
 #if defined(SD_X86_DISPATCH) && (defined(__GNUC__) || defined(__clang__))  // GCC/Clang (clang-cl too) vector extensions
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -184,11 +185,12 @@ void softmax2_cols(float* p, int64_t rows, int64_t w, float* m, float* l, float*
   }
 }
 
-// 8 columns of 8 rows, f16/bf16 -> f32: an 8x8 16-bit transpose on 128-bit
-// registers, then one widening per column. col[c] holds rows 0..7 of column c.
-inline void transpose8x8_u16(const uint16_t* s, int64_t ld, bool bf16, __m256* col) {
+// 8 columns of rows [0, n) (n <= 8), f16/bf16 -> f32: an 8x8 16-bit
+// transpose on 128-bit registers (missing rows zero), then one widening per
+// column. col[c] holds rows 0..7 of column c.
+inline void transpose8x8_u16(const uint16_t* s, int64_t ld, int n, bool bf16, __m256* col) {
   __m128i a[8], t[8], q[8];
-  for (int i = 0; i < 8; ++i) a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * ld));
+  for (int i = 0; i < 8; ++i) a[i] = i < n ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * ld)) : _mm_setzero_si128();
   for (int i = 0; i < 4; ++i) {
     t[2 * i] = _mm_unpacklo_epi16(a[2 * i], a[2 * i + 1]);  // rows 2i, 2i+1 of columns 0..3
     t[2 * i + 1] = _mm_unpackhi_epi16(a[2 * i], a[2 * i + 1]);
@@ -211,44 +213,67 @@ inline void transpose8x8_u16(const uint16_t* s, int64_t ld, bool bf16, __m256* c
   }
 }
 
-// The same for f32, stored straight to dst[c * ldd] (c < 8): rows i and
-// i + 4 share a register, then 4x4 in-lane transposes.
-inline void transpose8x8_f32(const float* s, int64_t ld, float* dst, int64_t ldd) {
+// The same for f32: rows i and i + 4 share a register, then 4x4 in-lane
+// transposes.
+inline void transpose8x8_f32(const float* s, int64_t ld, int n, __m256* col) {
+  const __m128 zero = _mm_setzero_ps();
   for (int h = 0; h < 2; ++h) {
     __m256 v[4], t[4];
     for (int i = 0; i < 4; ++i)
-      v[i] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + i * ld + 4 * h)), _mm_loadu_ps(s + (i + 4) * ld + 4 * h), 1);
+      v[i] = _mm256_insertf128_ps(_mm256_castps128_ps256(i < n ? _mm_loadu_ps(s + i * ld + 4 * h) : zero),
+                                  i + 4 < n ? _mm_loadu_ps(s + (i + 4) * ld + 4 * h) : zero, 1);
     t[0] = _mm256_unpacklo_ps(v[0], v[1]);
     t[1] = _mm256_unpackhi_ps(v[0], v[1]);
     t[2] = _mm256_unpacklo_ps(v[2], v[3]);
     t[3] = _mm256_unpackhi_ps(v[2], v[3]);
-    float* d = dst + 4 * h * ldd;
-    _mm256_storeu_ps(d, _mm256_shuffle_ps(t[0], t[2], 0x44));
-    _mm256_storeu_ps(d + ldd, _mm256_shuffle_ps(t[0], t[2], 0xEE));
-    _mm256_storeu_ps(d + 2 * ldd, _mm256_shuffle_ps(t[1], t[3], 0x44));
-    _mm256_storeu_ps(d + 3 * ldd, _mm256_shuffle_ps(t[1], t[3], 0xEE));
+    col[4 * h] = _mm256_shuffle_ps(t[0], t[2], 0x44);
+    col[4 * h + 1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
+    col[4 * h + 2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
+    col[4 * h + 3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
   }
 }
 
+// d[0, n) = the first n lanes of v (n <= 8), writing nothing past them.
+inline void store_first(float* d, __m256 v, int n) {
+  if (n == 8) {
+    _mm256_storeu_ps(d, v);
+    return;
+  }
+  __m128 x = _mm256_castps256_ps128(v);
+  if (n >= 4) {
+    _mm_storeu_ps(d, x);
+    d += 4;
+    n -= 4;
+    x = _mm256_extractf128_ps(v, 1);
+  }
+  if (n >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(d), x);
+    d += 2;
+    n -= 2;
+    x = _mm_movehl_ps(x, x);
+  }
+  if (n) _mm_store_ss(d, x);
+}
+
+// 8x8 blocks, a last block of fewer rows included (GEMM panels are mr = 6
+// rows wide); columns past the last multiple of 8 through the scalar kernel.
 void transpose_f32(DType t, const void* src, int64_t ld, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
   if (t != DType::F32 && t != DType::F16 && t != DType::BF16) fail_unhandled_dtype(t);
-  const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
-  for (int64_t r = 0; r < r8; r += 8)
-    for (int64_t c = 0; c < c8; c += 8) {
-      if (t == DType::F32) {
-        transpose8x8_f32(static_cast<const float*>(src) + r * ld + c, ld, dst + c * ldd + r, ldd);
-      } else {
-        __m256 col[8];
-        transpose8x8_u16(static_cast<const uint16_t*>(src) + r * ld + c, ld, t == DType::BF16, col);
-        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (c + j) * ldd + r, col[j]);
-      }
-    }
-  // Tails through the scalar kernel: rows below r8 (all columns), columns
-  // past c8 (rows above r8).
+  const int64_t c8 = cols / 8 * 8, es = t == DType::F32 ? 4 : 2;
   const char* s = static_cast<const char*>(src);
-  const int64_t es = t == DType::F32 ? 4 : 2;
-  scalar_table().transpose_f32(t, s + r8 * ld * es, ld, rows - r8, cols, dst + r8, ldd);
-  scalar_table().transpose_f32(t, s + c8 * es, ld, r8, cols - c8, dst + c8 * ldd, ldd);
+  for (int64_t r = 0; r < rows; r += 8) {
+    const int n = int(std::min<int64_t>(8, rows - r));
+    for (int64_t c = 0; c < c8; c += 8) {
+      __m256 col[8];
+      const char* b = s + (r * ld + c) * es;
+      if (t == DType::F32)
+        transpose8x8_f32(reinterpret_cast<const float*>(b), ld, n, col);
+      else
+        transpose8x8_u16(reinterpret_cast<const uint16_t*>(b), ld, n, t == DType::BF16, col);
+      for (int j = 0; j < 8; ++j) store_first(dst + (c + j) * ldd + r, col[j], n);
+    }
+  }
+  scalar_table().transpose_f32(t, s + c8 * es, ld, rows, cols - c8, dst + c8 * ldd, ldd);
 }
 
 }  // namespace
