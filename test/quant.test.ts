@@ -1,6 +1,6 @@
 // Quantized weights through the public API and CLI: loadModel weightType /
 // weightTypes (validation, reported dtypes); convertModel() to GGUF that
-// loadModel reads back (SD 1.x and SDXL, the source's tokenizer carried
+// loadModel reads back (SD 1.x, SD 2.x and SDXL, the source's tokenizer carried
 // along), cancelled by an AbortSignal without leaving a file; `sd-native convert`.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -83,26 +83,17 @@ describe("convertModel", () => {
     }
   });
 
-  it("converts SDXL: the GGUF generates what the diffusers folder does", async () => {
-    const folderPath = join(FIXTURES, "tiny-sdxl", "diffusers");
-    const out = join(tmp, "tiny-sdxl.f16.gguf");
+  // SD 2.x: the folder has no last OpenCLIP layer; the GGUF gets a zero (identity) one that the loader sets aside again.
+  it.each([
+    ["SDXL", "tiny-sdxl", "sdxl"],
+    ["SD 2.x", "tiny-sd2", "sd2"],
+  ])("converts %s: the GGUF generates what the diffusers folder does", async (_name, fixture, family) => {
+    const folderPath = join(FIXTURES, fixture, "diffusers");
+    const out = join(tmp, `${fixture}.f16.gguf`);
     await convertModel(folderPath, out, { type: "f16" });
     const gguf = await loadModel(out, { config: folderPath, threads: 1 });
     const folder = await loadModel(folderPath, { threads: 1 });
-    expect(gguf.info.family).toBe("sdxl");
-    const params = { prompt: "a lighthouse", width: 64, height: 64, steps: 2, seed: 9 };
-    const [a, b] = [await gguf.generate(params), await folder.generate(params)];
-    expect(Buffer.from(a.images[0]?.data ?? []).equals(Buffer.from(b.images[0]?.data ?? []))).toBe(true);
-    await Promise.all([gguf.dispose(), folder.dispose()]);
-  });
-
-  it("converts SD 2.x: the GGUF (with a zero last OpenCLIP layer) generates what the diffusers folder does", async () => {
-    const folderPath = join(FIXTURES, "tiny-sd2", "diffusers");
-    const out = join(tmp, "tiny-sd2.f16.gguf");
-    await convertModel(folderPath, out, { type: "f16" });
-    const gguf = await loadModel(out, { config: folderPath, threads: 1 });
-    const folder = await loadModel(folderPath, { threads: 1 });
-    expect(gguf.info.family).toBe("sd2");
+    expect(gguf.info.family).toBe(family);
     const params = { prompt: "a lighthouse", width: 64, height: 64, steps: 2, seed: 9 };
     const [a, b] = [await gguf.generate(params), await folder.generate(params)];
     expect(Buffer.from(a.images[0]?.data ?? []).equals(Buffer.from(b.images[0]?.data ?? []))).toBe(true);
