@@ -56,9 +56,9 @@ inline const void* addr(const MatView& v, int64_t r, int64_t c) {
 void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, int64_t k0, int64_t kc, float* dst, float scale) {
   if (dtype_is_quantized(v.dtype)) {
     // Block-quantized rows (depth contiguous, rs whole blocks; check_dtype):
-    // the blocks covering each depth chunk are decoded into tmp, as f16 is
-    // converted above, so no f32 copy of the weight is ever made.
-    // Groups of 8 rows are decoded, then transposed into the panel.
+    // for 8 rows at a time, the blocks covering each depth chunk are decoded
+    // into tmp, then transposed into the panel, so no f32 copy of the weight
+    // is ever made.
     const int64_t bs = dtype_block_size(v.dtype), bb = dtype_block_bytes(v.dtype);
     const QuantTable& qt = quant_table();
     constexpr int64_t kPitch = kKcMax + 2 * kMaxBlock;
