@@ -10,6 +10,7 @@
 #include "io/file_path.h"
 #include "io/json.h"
 #include "io/model_loader.h"
+#include "io/name_map.h"
 #include "quant/convert_model.h"
 #include "test_io_util.h"
 
@@ -125,6 +126,15 @@ TEST(sd2_openclip_single_file_equals_folder) {
   CHECK(single->carried.count("cond_stage_model.model.logit_scale") == 1);
   // Without the config folder SD2 still defaults to v-prediction.
   CHECK(load(dir.file("tiny-sd2.safetensors"))->info.prediction == "v");
+}
+
+// Real SD 2.x files: ViT-H/14's text tower is 24 layers of width 1024 and SD 2.x
+// runs 23. Files exported from diffusers already stop at 23, and all of those run.
+TEST(sd2_runs_the_penultimate_layer_of_the_full_tower) {
+  CHECK(sd2_text_layers_to_run(1024, 24) == 23);
+  CHECK(sd2_text_layers_to_run(1024, 23) == 23);
+  CHECK(sd2_text_layers_to_run(16, 4) == 3);  // the tiny fixture's single file: one layer over its folder's 3
+  CHECK(sd2_text_layers_to_run(1024, 12) == 11);
 }
 
 TEST(config_path_must_be_a_folder) {

@@ -234,17 +234,26 @@ void map_hf_text_encoder(const NamedTensors& tensors, const std::string& prefix,
   }
 }
 
+int sd2_text_layers_to_run(int64_t width, int layers) {
+  constexpr int64_t kVitHWidth = 1024;
+  constexpr int kVitHLayers = 24;
+  if (width == kVitHWidth && layers == kVitHLayers - 1) return layers;  // exported from diffusers: the last layer is already gone
+  return layers - 1;
+}
+
 void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& prefix, bool drop_last_layer, bool keep_projection,
                                ModelWeights* out, const std::string& source_prefix, std::map<std::string, Tensor>* carried) {
   auto carry = [&](const std::string& name, const Tensor& t) { (*carried)[source_prefix + name] = t; };
   int layers = 0;
+  int64_t width = 0;
   for (const auto& [name, t] : tensors) {
     auto p = split(name);
     if (p.size() > 2 && p[0] == "transformer" && p[1] == "resblocks" && index_of(p[2]) >= 0) layers = std::max(layers, index_of(p[2]) + 1);
+    if (name == "token_embedding.weight" && t.dim() == 2) width = t.size(1);
   }
   if (drop_last_layer && layers < 2)
     fail(ErrorCode::ModelFormat, prefix + ": OpenCLIP text encoder has " + std::to_string(layers) + " layers; expected at least 2");
-  const int keep = drop_last_layer ? layers - 1 : layers;
+  const int keep = drop_last_layer ? sd2_text_layers_to_run(width, layers) : layers;
   static const std::map<std::string, std::string> kLayer = {
       {"ln_1", "layer_norm1"},
       {"ln_2", "layer_norm2"},

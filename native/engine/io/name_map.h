@@ -9,6 +9,7 @@
 // Mapped tensors are zero-copy views; the only copy is SDXL's small
 // text_projection, which OpenCLIP stores transposed.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -33,10 +34,19 @@ void map_diffusers_vae(const NamedTensors& tensors, ModelWeights* out);
 // HF CLIPTextModel(WithProjection) weights -> <prefix>.<same name>.
 void map_hf_text_encoder(const NamedTensors& tensors, const std::string& prefix, ModelWeights* out);
 
+// How many of an SD 2.x single file's `layers` OpenCLIP text layers of
+// `width` run: SD 2.x conditions on the penultimate layer of ViT-H/14's
+// 24-layer, 1024-wide tower (then ln_final). Original checkpoints hold all
+// 24, so the last is dropped; files exported from a diffusers folder (by
+// diffusers' own convert script) hold only the 23 that run, and all of them
+// stay. Other widths (test models) are taken to hold the whole tower.
+int sd2_text_layers_to_run(int64_t width, int layers);
+
 // OpenCLIP text tower (names relative to `...model.`) -> <prefix>.<HF name>.
 // `drop_last_layer`: SD2 checkpoints carry one resblock more than the encoder
 // SD2 actually runs (it conditions on the penultimate layer, then ln_final);
-// dropping it makes the single file equal to the diffusers folder.
+// dropping it (sd2_text_layers_to_run) makes the single file equal to the
+// diffusers folder.
 // text_projection ([in, out] in OpenCLIP) is kept only if `keep_projection`,
 // as <prefix>.text_projection.weight in HF Linear layout [out, in].
 // What it does not map (the dropped layer, an unkept text_projection,
