@@ -64,7 +64,7 @@ void gelu_(Compute& c, Tensor& x) {
 }
 void quick_gelu_(Compute& c, Tensor& x) {
   kern::OpTimer timer_(c, OpTimers::Elementwise);
-  map_inplace(c, x, "quick_gelu", [](float v) { return v / (1.f + std::exp(-1.702f * v)); });
+  table_inplace(c, x, "quick_gelu", kern::table().quick_gelu);
 }
 void scale_(Compute& c, Tensor& a, float s) {
   kern::OpTimer timer_(c, OpTimers::Elementwise);

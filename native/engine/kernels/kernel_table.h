@@ -36,9 +36,11 @@ struct Table {
   float (*exp_shift_sum)(float* x, int64_t n, float max);
   // Returns max(x[0..n)).
   float (*max_of)(const float* x, int64_t n);
-  // In place: x = x * sigmoid(x); x = exact (erf) GELU of x.
+  // In place: x = x * sigmoid(x); x = exact (erf) GELU of x; x = x *
+  // sigmoid(1.702 x) (CLIP's quick GELU).
   void (*silu)(float* x, int64_t n);
   void (*gelu)(float* x, int64_t n);
+  void (*quick_gelu)(float* x, int64_t n);
   // Attention's softmax over one block of keys, in base 2 (scores already
   // times log2(e)), on transposed scores p [rows][w] (w a multiple of 8), one
   // column per query, carrying FlashAttention's running statistics:

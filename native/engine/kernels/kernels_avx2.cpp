@@ -111,6 +111,13 @@ void silu(float* x, int64_t n) {
   });
 }
 
+void quick_gelu(float* x, int64_t n) {
+  map8(x, n, [](__m256 v) {
+    const __m256 e = avx2::exp(_mm256_mul_ps(_mm256_set1_ps(-1.702f), v));
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.f), e));
+  });
+}
+
 void gelu(float* x, int64_t n) {
   map8(x, n, [](__m256 v) {
     const __m256 half = _mm256_set1_ps(0.5f);
@@ -290,6 +297,7 @@ const Table* avx2_table() {
                        max_of,
                        silu,
                        gelu,
+                       quick_gelu,
                        softmax2_cols,
                        wino::weights<wino::F4x4, v8f, 8>,
                        wino::input<wino::F4x4, v8f, 8>,

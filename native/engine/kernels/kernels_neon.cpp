@@ -146,6 +146,10 @@ void silu(float* x, int64_t n) {
   map4(x, n, 0.f, [](float32x4_t v) { return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.f), neon::exp(vnegq_f32(v)))); });
 }
 
+void quick_gelu(float* x, int64_t n) {
+  map4(x, n, 0.f, [](float32x4_t v) { return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.f), neon::exp(vmulq_n_f32(v, -1.702f)))); });
+}
+
 void gelu(float* x, int64_t n) {
   map4(x, n, 0.f, [](float32x4_t v) {
     return vmulq_f32(vmulq_n_f32(v, 0.5f), vaddq_f32(vdupq_n_f32(1.f), neon::erf(vmulq_n_f32(v, 0.70710678118654752f))));
@@ -240,6 +244,7 @@ const Table* neon_table() {
     x.exp_shift_sum = exp_shift_sum;
     x.max_of = max_of;
     x.silu = silu;
+    x.quick_gelu = quick_gelu;
     x.gelu = gelu;
     x.softmax2_cols = softmax2_cols;
     x.transpose_f32 = transpose_f32;

@@ -65,6 +65,10 @@ void gelu(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.70710678118654752f));
 }
 
+void quick_gelu(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.f + std::exp(-1.702f * x[i]));
+}
+
 void softmax2_cols(float* p, int64_t rows, int64_t w, float* m, float* l, float* alpha) {
   for (int64_t i = 0; i < w; ++i) {
     float mn = m[i];
@@ -115,6 +119,7 @@ const Table& scalar_table() {
                        max_of,
                        silu,
                        gelu,
+                       quick_gelu,
                        softmax2_cols,
                        wino::weights<wino::F4x4, float, 1>,
                        wino::input<wino::F4x4, float, 1>,
