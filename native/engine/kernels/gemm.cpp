@@ -52,7 +52,8 @@ inline const void* addr(const MatView& v, int64_t r, int64_t c) {
 
 // Packs rows [r0, r0 + rows) x depth [k0, k0 + kc) of an operand whose "row"
 // index runs along the micro-panel width w (mr for A, nr for B). `v` is given
-// as (panel index, depth) -> element, i.e. A as-is and B transposed.
+// as (panel index, depth) -> element, i.e. A as-is and B transposed. The
+// values are placed exactly, then times `scale` (one rounding either way).
 void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, int64_t k0, int64_t kc, float* dst, float scale) {
   if (dtype_is_quantized(v.dtype)) {
     // Block-quantized rows (depth contiguous, rs whole blocks; check_dtype):
@@ -71,56 +72,26 @@ void pack_panel(const Table& t, const MatView& v, int64_t r0, int rows, int w, i
         for (int i = 0; i < n; ++i) {
           const unsigned char* row = static_cast<const unsigned char*>(v.data) + (r0 + i0 + i) * (v.rs / bs) * bb;
           qt.dequantize(v.dtype, row + b0 * bb, nb * bs, tmp + i * kPitch);
-          if (scale != 1.f)
-            for (int64_t k = 0; k < len; ++k) tmp[i * kPitch + off + k] *= scale;
         }
         t.transpose_f32(DType::F32, tmp + off, kPitch, n, len, dst + kk * w + i0, w);
       }
     }
-    for (int i = rows; i < w; ++i)
-      for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = 0.f;
-    return;
-  }
-  if (v.cs == 1 && scale == 1.f) {
+  } else if (v.cs == 1) {
     // Depth contiguous (A row-major, or B stored [N, K] like Linear weights):
     // a transpose, converting on the way (8x8 register blocks on SIMD paths).
     t.transpose_f32(v.dtype, addr(v, r0, k0), v.rs, rows, kc, dst, w);
-    for (int i = rows; i < w; ++i)
-      for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = 0.f;
-  } else if (v.cs == 1) {
-    float tmp[kKcMax];
-    for (int i = 0; i < rows; ++i) {
-      for (int64_t kk = 0; kk < kc; kk += kKcMax) {
-        const int64_t len = std::min(kKcMax, kc - kk);
-        const float* src;
-        if (v.dtype == DType::F32) {
-          src = static_cast<const float*>(addr(v, r0 + i, k0 + kk));
-        } else {
-          t.convert_to_f32(v.dtype, addr(v, r0 + i, k0 + kk), len, tmp);
-          src = tmp;
-        }
-        float* d = dst + kk * w + i;
-        if (scale == 1.f) {
-          for (int64_t k = 0; k < len; ++k) d[k * w] = src[k];
-        } else {
-          for (int64_t k = 0; k < len; ++k) d[k * w] = src[k] * scale;
-        }
-      }
-    }
-    for (int i = rows; i < w; ++i)
-      for (int64_t k = 0; k < kc; ++k) dst[k * w + i] = 0.f;
   } else if (v.rs == 1) {
     // Panel direction contiguous (B stored [K, N], A stored column-major).
-    for (int64_t k = 0; k < kc; ++k) {
-      float* d = dst + k * w;
-      t.convert_to_f32(v.dtype, addr(v, r0, k0 + k), rows, d);
-      if (scale != 1.f)
-        for (int i = 0; i < rows; ++i) d[i] *= scale;
-      for (int i = rows; i < w; ++i) d[i] = 0.f;
-    }
+    for (int64_t k = 0; k < kc; ++k) t.convert_to_f32(v.dtype, addr(v, r0, k0 + k), rows, dst + k * w);
   } else {
     for (int64_t k = 0; k < kc; ++k)
-      for (int i = 0; i < w; ++i) dst[k * w + i] = i < rows ? load(v, r0 + i, k0 + k) * scale : 0.f;
+      for (int i = 0; i < rows; ++i) dst[k * w + i] = load(v, r0 + i, k0 + k);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    float* d = dst + k * w;
+    if (scale != 1.f)
+      for (int i = 0; i < rows; ++i) d[i] *= scale;
+    for (int i = rows; i < w; ++i) d[i] = 0.f;
   }
 }
 
