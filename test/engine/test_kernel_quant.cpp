@@ -246,7 +246,8 @@ TEST(f32_gemm_decodes_quantized_operands_inside_its_packing) {
   Compute c;
   if (!kern::quant_gemm_preferred(DType::Q8_0, 320))
     CHECK(same_bits(ops::linear(c, x, w, nullptr), ops::linear(c, x, dequantized(w), nullptr)));
-  Tensor xi = rand_tensor({1, 64, 9, 11}, 85), wc = quantized(rand_tensor({16, 64, 3, 3}, 86, 0.1f), DType::Q4_0);
+  // q6_K (16-value sub-blocks) never takes the integer GEMM, so its stride-2 conv is the f32 im2col GEMM.
+  Tensor xi = rand_tensor({1, 256, 9, 11}, 85), wc = quantized(rand_tensor({16, 256, 3, 3}, 86, 0.1f), DType::Q6_K);
   CHECK(same_bits(ops::conv2d(c, xi, wc, nullptr, 2, 1), ops::conv2d(c, xi, dequantized(wc), nullptr, 2, 1)));
   // Rows that are not whole blocks never reach the packer.
   const kern::MatView a{x.data(), DType::F32, 48, 1}, partial{w.data(), DType::Q8_0, 1, 48};
@@ -319,6 +320,43 @@ TEST(quantized_3x3_conv_makes_no_f32_copy_of_its_weight) {
   Tensor y = ops::conv2d(c, x, w, nullptr, 1, 1);
   const int64_t f32_bytes = w.numel() * 4, peak = arena.stats().peak_in_use;
   CHECK_MSG(peak < f32_bytes / 8, "arena peak %lld bytes vs an f32 weight copy of %lld", (long long)peak, (long long)f32_bytes);
+}
+
+// Stride-2 3x3 convs, and stride-1 ones on maps of at most 32 output pixels
+// per batch, run one integer GEMM over the batch's im2col matrix: within
+// the activation rounding of the dequantized conv (and not equal to it, so
+// the route is taken), each image as if alone, any thread count.
+TEST(small_and_strided_3x3_convs_take_the_integer_gemm_over_im2col) {
+  struct Case {
+    DType t;
+    int64_t B, H, W;
+    int stride;
+  };
+  const Case cases[] = {{DType::Q4_0, 2, 9, 11, 2},
+                        {DType::Q4_K, 2, 8, 8, 2},
+                        {DType::Q4_0, 2, 4, 4, 1},
+                        {DType::Q5_1, 1, 3, 5, 1},
+                        {DType::Q4_K, 3, 3, 3, 1}};
+  ThreadPool two(2);
+  for (const Case& cs : cases) {
+    Tensor x = rand_tensor({cs.B, 256, cs.H, cs.W}, 101), w = quantized(rand_tensor({21, 256, 3, 3}, 102, 0.1f), cs.t);
+    Tensor b = rand_tensor({21}, 103);
+    Compute c1, c2{&two, nullptr};
+    Tensor y = ops::conv2d(c1, x, w, &b, cs.stride, 1);
+    Tensor ref = ops::conv2d(c1, x, dequantized(w), &b, cs.stride, 1);
+    const double err = sdtest::rel_l2(y.data_as<float>(), ref.data_as<float>(), size_t(ref.numel()));
+    CHECK_MSG(err <= 0.01 && err > 1e-5, "%s B=%lld %lldx%lld stride %d: rel %g", dtype_name(cs.t), (long long)cs.B, (long long)cs.H,
+              (long long)cs.W, cs.stride, err);
+    CHECK_MSG(same_bits(y, ops::conv2d(c2, x, w, &b, cs.stride, 1)), "%s: 1 vs 2 threads", dtype_name(cs.t));
+    const int64_t per_image = y.numel() / cs.B;
+    for (int64_t n = 0; n < cs.B; ++n) {
+      Tensor xn = Tensor::empty(DType::F32, {1, 256, cs.H, cs.W});
+      std::memcpy(xn.data(), x.data_as<float>() + n * xn.numel(), size_t(xn.numel() * 4));
+      Tensor yn = ops::conv2d(c1, xn, w, &b, cs.stride, 1);
+      CHECK_MSG(std::memcmp(yn.data(), y.data_as<float>() + n * per_image, size_t(per_image * 4)) == 0, "%s image %lld", dtype_name(cs.t),
+                (long long)n);
+    }
+  }
 }
 
 TEST(batched_1x1_conv_equals_the_per_image_convs) {

@@ -48,10 +48,10 @@ Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   require(w.dim() == 4 && w.is_contiguous(), op, "weight must be [Cout, Cin, kh, kw], got " + shape_str(w.shape()));
   const bool pointwise =
       w.size(2) == 1 && w.size(3) == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
-  const bool winograd = w.size(2) == 3 && w.size(3) == 3 && stride == 1;
-  if (winograd) return conv2d_impl(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
+  // 3x3 convs: conv2d_impl picks Winograd (blocks decoded per task), the
+  // integer GEMM over im2col, or the f32 im2col GEMM (blocks decoded in its packing).
   if (!pointwise || !quant_gemm_preferred(w.dtype(), w.size(1)) || x.dim() != 4 || x.size(1) != w.size(1))
-    return conv2d_impl(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);  // blocks decoded in the GEMM packing
+    return conv2d_impl(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
   const int64_t B = x.size(0), Cin = x.size(1), HW = x.size(2) * x.size(3), Cout = w.size(0);
   std::vector<float> bias;
   if (b) bias = param_f32(*b, op, "bias", Cout);

@@ -1,10 +1,11 @@
 // Internal: ops::linear / ops::conv2d for block-quantized weights (the ops
 // route here when the weight's dtype is quantized). Linear and 1x1 convs
 // run the integer GEMM (quant_gemm.h) where quant_gemm_preferred() says it
-// is faster; 3x3 stride-1 convs run Winograd on the blocks directly (it
-// decodes one weight-transform block at a time); other shapes and the
-// formats the integer GEMM does not prefer dequantize the weight to f32 per
-// call (an arena temporary) and take the f32 path.
+// is faster; 3x3 convs go to conv2d_impl, which picks the integer GEMM over
+// im2col (stride 2, tiny maps), Winograd on the blocks directly (it decodes
+// one weight-transform block at a time) or the f32 im2col GEMM (blocks
+// decoded in its packing); formats the integer GEMM does not prefer take
+// the f32 paths, decoding inside them.
 #pragma once
 #include "kernels/ops.h"
 
