@@ -1,9 +1,10 @@
 // ops::conv2d: 1x1 stride-1 convs are one GEMM per image; 3x3 stride-1 convs
 // use Winograd, F(4x4, 3x3) with enough output tiles, else F(2x2, 3x3)
-// (block-quantized weights too: quant_ops.cpp routes them back here);
+// (block-quantized weights too: Winograd decodes the blocks per task);
 // everything else (stride 2 and up) is an im2col GEMM over bounded chunks of
-// output pixels. Block-quantized weights the integer GEMM prefers take it
-// over im2col for stride-2 convs and tiny maps (integer_im2col below).
+// output pixels. Block-quantized weights the integer GEMM prefers
+// (quant_gemm.h) take it instead for 1x1 convs, and over im2col for
+// stride-2 3x3 convs and tiny maps (integer_im2col below).
 #include <algorithm>
 
 #include "kernels/gemm.h"
@@ -33,7 +34,7 @@ constexpr int64_t kColBytes = 8ll << 20;  // im2col chunk cap
 // stride-2 downsampling convs on small maps, 2 images per CFG batch).
 constexpr int64_t kBatchedMaxPixels = 256;
 
-// Block-quantized weights that the integer GEMM takes (quant_gemm.h) run
+// Block-quantized weights that the integer GEMM prefers run
 // 3x3 convs as one integer GEMM over the batch's im2col matrix, pixels as
 // rows, where that beats decoding them for the f32 paths: stride 2 and up
 // (the f32 im2col GEMM), and stride 1 on maps whose whole batch has at most
@@ -106,10 +107,8 @@ void conv_im2col_batched(Compute& c, const float* x, int64_t B, int64_t Cin, int
     for (int64_t co = 0; co < Cout; ++co) std::copy(tp + co * N + b * P, tp + co * N + (b + 1) * P, y + (b * Cout + co) * P);
 }
 
-bool integer_im2col(const Tensor& w, int64_t B, int64_t P, int stride) {
-  const int64_t rows = w.size(1) * w.size(2) * w.size(3);
-  return dtype_is_quantized(w.dtype()) && w.size(2) == 3 && quant_gemm_preferred(w.dtype(), rows) &&
-         (stride > 1 || B * P <= kIntMaxWinogradPixels) && rows * B * P * 4 <= kIntColBytes;
+bool integer_im2col(int64_t rows, int64_t k, int64_t B, int64_t P, int stride) {
+  return k == 3 && (stride > 1 || B * P <= kIntMaxWinogradPixels) && rows * B * P * 4 <= kIntColBytes;
 }
 
 // xt [B*P, rows]: each image's im2col matrix transposed, pixels as
@@ -159,9 +158,17 @@ Tensor conv2d_impl(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b
   const float* bp = b ? bias.data() : nullptr;
   Tensor y = new_tensor(c, {B, Cout, Ho, Wo});  // [B, Cout, Ho, Wo]
   const bool pointwise = k == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
-  if (integer_im2col(w, B, Ho * Wo, stride)) {
-    conv_im2col_integer(c, x.data_as<float>(), B, Cin, H, W, w, Cout, k, stride, pad_top, pad_left, bp, y.data_as<float>(), Ho, Wo);
-    return y;
+  if (dtype_is_quantized(w.dtype()) && quant_gemm_preferred(w.dtype(), Cin * k * k)) {
+    if (pointwise) {
+      // Pixels are the GEMM rows: X_n(p, ci) = x[n, ci, p]; Y_n(p, co) -> y[n, co, p]; the weight is unpacked once for all images.
+      quant_gemm(c, H * W, Cout, Cin, x.data_as<float>(), 1, H * W, w.data(), w.dtype(), y.data_as<float>(), 1, H * W, bp, B, Cin * H * W,
+                 Cout * H * W);
+      return y;
+    }
+    if (integer_im2col(Cin * k * k, k, B, Ho * Wo, stride)) {
+      conv_im2col_integer(c, x.data_as<float>(), B, Cin, H, W, w, Cout, k, stride, pad_top, pad_left, bp, y.data_as<float>(), Ho, Wo);
+      return y;
+    }
   }
   if (k == 3 && stride == 1) {
     // All images at once: the weight transform is shared by the batch.
@@ -196,7 +203,6 @@ namespace ops {
 Tensor conv2d(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left, int pad_bottom,
               int pad_right) {
   kern::OpTimer timer_(c, OpTimers::Conv2d);
-  if (dtype_is_quantized(w.dtype())) return kern::conv2d_quantized(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
   return kern::conv2d_impl(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
 }
 

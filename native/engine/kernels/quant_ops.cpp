@@ -41,26 +41,5 @@ Tensor linear_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tens
   return y;
 }
 
-Tensor conv2d_quantized(Compute& c, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad_top, int pad_left,
-                        int pad_bottom, int pad_right) {
-  const char* op = "conv2d";
-  require_act(x, op, "x");
-  require(w.dim() == 4 && w.is_contiguous(), op, "weight must be [Cout, Cin, kh, kw], got " + shape_str(w.shape()));
-  const bool pointwise =
-      w.size(2) == 1 && w.size(3) == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && pad_bottom == 0 && pad_right == 0;
-  // 3x3 convs: conv2d_impl picks Winograd (blocks decoded per task), the
-  // integer GEMM over im2col, or the f32 im2col GEMM (blocks decoded in its packing).
-  if (!pointwise || !quant_gemm_preferred(w.dtype(), w.size(1)) || x.dim() != 4 || x.size(1) != w.size(1))
-    return conv2d_impl(c, x, w, b, stride, pad_top, pad_left, pad_bottom, pad_right);
-  const int64_t B = x.size(0), Cin = x.size(1), HW = x.size(2) * x.size(3), Cout = w.size(0);
-  std::vector<float> bias;
-  if (b) bias = param_f32(*b, op, "bias", Cout);
-  Tensor y = new_tensor(c, {B, Cout, x.size(2), x.size(3)});  // [B, Cout, H, W]
-  // Pixels are the GEMM rows: X_n(p, ci) = x[n, ci, p]; Y_n(p, co) -> y[n, co, p]; the weight is unpacked once for all images.
-  quant_gemm(c, HW, Cout, Cin, x.data_as<float>(), 1, HW, w.data(), w.dtype(), y.data_as<float>(), 1, HW, b ? bias.data() : nullptr, B,
-             Cin * HW, Cout * HW);
-  return y;
-}
-
 }  // namespace kern
 }  // namespace sd
