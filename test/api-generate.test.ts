@@ -511,6 +511,20 @@ describe("generate() end to end (tiny-sd1)", () => {
     });
     expect([must(r.images[0]).width, must(r.images[0]).height]).toEqual([64, 64]); // 50x40 rounded to multiples of 8, min 64
   });
+
+  it("any multiple of 8: a 203x170 init image gives 200x168, whole or in VAE tiles", async () => {
+    const init = { width: 203, height: 170, data: new Uint8Array(203 * 170 * 3).fill(90) };
+    const run = (vaeTiling: boolean | { tileSize: number; overlap: number }) =>
+      model.generate({ ...base, initImage: init, strength: 0.6, width: undefined, height: undefined, vaeTiling });
+    const whole = await run(false);
+    const tiled = await run({ tileSize: 128, overlap: 32 });
+    for (const r of [whole, tiled]) expect([must(r.images[0]).width, must(r.images[0]).height]).toEqual([200, 168]);
+    const a = must(whole.images[0]).data;
+    const b = must(tiled.images[0]).data;
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff += Math.abs((a[i] ?? 0) - (b[i] ?? 0));
+    expect(diff / a.length).toBeLessThanOrEqual(1);
+  });
 });
 
 describe("generate() on every family (tiny models)", () => {
@@ -542,6 +556,9 @@ describe("generate() on every family (tiny models)", () => {
         expect(Buffer.from(must(a.images[0]).data).equals(Buffer.from(must(b.images[0]).data))).toBe(true);
         const other = await model.generate({ ...params, seed: 6 });
         expect(Buffer.from(must(other.images[0]).data).equals(Buffer.from(must(a.images[0]).data))).toBe(false);
+        // Multiples of 8 that the U-Net's downsamples do not divide (9x13 latent).
+        const odd = await model.generate({ ...params, width: 72, height: 104 });
+        expect([must(odd.images[0]).width, must(odd.images[0]).height]).toEqual([72, 104]);
       } finally {
         await model.dispose();
       }

@@ -4,6 +4,7 @@
 // heads, from its diffusers folder), SDXL text_time conditioning; bad inputs
 // refused. The feed-forward's token blocks against one pass.
 #define SD_TEST_MAIN
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -126,6 +127,37 @@ TEST(unet_output_is_bit_identical_across_thread_counts) {
   CHECK_CLOSE(b, ref["c5.out"], "c5.out on 3 threads");
 }
 
+// Latent sides that the three downsamples do not divide (an image side a
+// multiple of 8 but not of 64): each stride-2 conv rounds up (9 -> 5 -> 3
+// -> 2), each upsample meets its skip's size instead of doubling
+// (diffusers' forward_upsample_size), so every output block has the size of
+// the input block it mirrors and the output that of the input.
+TEST(unet_takes_latent_sides_the_downsamples_do_not_divide) {
+  auto m = tiny_sd1();
+  UNet unet = UNet::bind(*m);
+  Refs ref = load_refs("tiny-sd1/ref/unet.safetensors");
+  Compute c;
+  std::map<std::string, Shape> seen;
+  UNet::Probe probe = [&](const std::string& name, const Tensor& v) { seen[name] = v.shape(); };
+  Tensor x = ref["c0.sample"].slice_rows(0, 1);  // [1, 4, 16, 16]
+  Tensor odd = Tensor::empty(DType::F32, {1, 4, 9, 13});
+  for (int64_t ch = 0; ch < 4; ++ch)
+    for (int64_t y = 0; y < 9; ++y)
+      for (int64_t xx = 0; xx < 13; ++xx) odd.data_as<float>()[(ch * 9 + y) * 13 + xx] = x.data_as<float>()[(ch * 16 + y) * 16 + xx];
+  Tensor out = unet.forward(c, odd, ref["c0.timestep"], ref["c0.encoder_hidden_states"], nullptr, &probe);
+  CHECK(out.shape() == (Shape{1, 4, 9, 13}));
+  bool finite = true;
+  for (int64_t i = 0; i < out.numel(); ++i) finite &= std::isfinite(out.data_as<float>()[i]);
+  CHECK(finite);
+  CHECK(seen["input_blocks.3"] == (Shape{1, 32, 5, 7}) && seen["input_blocks.9"] == (Shape{1, 32, 2, 2}));
+  CHECK(seen["middle_block"] == (Shape{1, 64, 2, 2}));
+  // output block 3k + 2 upsamples to the size of input block 9 - 3k - 1's
+  // output (the skip it meets next): 3x4, 5x7, 9x13.
+  CHECK(seen["output_blocks.2"].at(2) == 3 && seen["output_blocks.2"].at(3) == 4);
+  CHECK(seen["output_blocks.5"].at(2) == 5 && seen["output_blocks.5"].at(3) == 7);
+  CHECK(seen["output_blocks.8"].at(2) == 9 && seen["output_blocks.8"].at(3) == 13);
+}
+
 TEST(unet_refuses_inputs_of_the_wrong_shape) {
   auto m = tiny_sd1();
   UNet unet = UNet::bind(*m);
@@ -135,7 +167,7 @@ TEST(unet_refuses_inputs_of_the_wrong_shape) {
   const Tensor& ctx = ref["c0.encoder_hidden_states"];  // [1, 77, 32]
   const Tensor& t = ref["c0.timestep"];
   CHECK_THROWS_CODE(unet.forward(c, Tensor::zeros(DType::F32, {1, 3, 16, 16}), t, ctx), ErrorCode::InvalidOption);
-  CHECK_THROWS_CODE(unet.forward(c, Tensor::zeros(DType::F32, {1, 4, 12, 16}), t, ctx), ErrorCode::InvalidOption);
+  CHECK_THROWS_CODE(unet.forward(c, Tensor::zeros(DType::F32, {1, 4, 0, 16}), t, ctx), ErrorCode::InvalidOption);
   CHECK_THROWS_CODE(unet.forward(c, x, t, Tensor::zeros(DType::F32, {1, 77, 16})), ErrorCode::InvalidOption);
   CHECK_THROWS_CODE(unet.forward(c, x, Tensor::zeros(DType::F32, {3}), ctx), ErrorCode::InvalidOption);
 }

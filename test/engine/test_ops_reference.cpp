@@ -3,6 +3,8 @@
 // SD_NATIVE_CPU selects (ctest runs this once per path). Also: results are
 // bit-identical for 1 and 2 threads, and bad shapes raise typed errors.
 #define SD_TEST_MAIN
+#include <cstring>
+
 #include "core/error.h"
 #include "harness.h"
 #include "kernel_test_util.h"
@@ -293,6 +295,26 @@ TEST(upsample_concat_transpose_move_the_right_elements) {
     for (int y = 0; y < 6; ++y)
       for (int xx = 0; xx < 10; ++xx) ok &= u.data_as<float>()[(ch * 6 + y) * 10 + xx] == x.data_as<float>()[(ch * 3 + y / 2) * 5 + xx / 2];
   CHECK(ok);
+  // Other sizes take PyTorch's nearest index, floor(i * in / out) in float:
+  // 3 -> 5 rows read 0 0 1 1 2; 5 -> 9 columns read 0 0 1 1 2 2 3 3 4 (the
+  // 2x map less its last column); 5 -> 3 reads 0 1 3.
+  Tensor odd = sd::ops::upsample_nearest(c, x, 5, 9);
+  CHECK(odd.shape() == (sd::Shape{1, 2, 5, 9}));
+  const int rows[5] = {0, 0, 1, 1, 2}, cols[9] = {0, 0, 1, 1, 2, 2, 3, 3, 4};
+  ok = true;
+  for (int ch = 0; ch < 2; ++ch)
+    for (int y = 0; y < 5; ++y)
+      for (int xx = 0; xx < 9; ++xx)
+        ok &= odd.data_as<float>()[(ch * 5 + y) * 9 + xx] == x.data_as<float>()[(ch * 3 + rows[y]) * 5 + cols[xx]];
+  CHECK(ok);
+  Tensor down = sd::ops::upsample_nearest(c, x, 3, 3);
+  const int dcols[3] = {0, 1, 3};
+  ok = true;
+  for (int y = 0; y < 3; ++y)
+    for (int xx = 0; xx < 3; ++xx) ok &= down.data_as<float>()[y * 3 + xx] == x.data_as<float>()[y * 5 + dcols[xx]];
+  CHECK(ok);
+  Tensor twice = sd::ops::upsample_nearest(c, x, 6, 10);
+  CHECK(std::memcmp(twice.data(), u.data(), size_t(u.nbytes())) == 0);
   Tensor a = rand_tensor({2, 3, 4}, 27), b = rand_tensor({2, 1, 4}, 28);
   Tensor cat = sd::ops::concat(c, a, b, 1);
   CHECK(cat.shape() == (sd::Shape{2, 4, 4}));

@@ -1,5 +1,8 @@
-// Data movement ops: nearest 2x upsample, concat, last-two-dims transpose.
+// Data movement ops: nearest upsample, concat, last-two-dims transpose.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/op_checks.h"
 #include "kernels/ops.h"
@@ -29,6 +32,38 @@ Tensor upsample_nearest2x_rows(Compute& c, const Tensor& x, int64_t row0, int64_
       const float* src = xp + (bc * H + (row0 + i) / 2) * W;
       float* dst = yp + r * 2 * W;
       for (int64_t j = 0; j < W; ++j) dst[2 * j] = dst[2 * j + 1] = src[j];
+    }
+  });
+  return y;
+}
+
+namespace {
+int64_t nearest_source(int64_t i, int64_t in, int64_t out) {
+  if (out == in) return i;
+  if (out == 2 * in) return i >> 1;
+  const float scale = float(in) / float(out);
+  return std::min<int64_t>(int64_t(std::floor(float(i) * scale)), in - 1);
+}
+}  // namespace
+
+Tensor upsample_nearest(Compute& c, const Tensor& x, int64_t Ho, int64_t Wo) {
+  const char* op = "upsample_nearest";
+  kern::require_act(x, op, "x");
+  kern::require(x.dim() == 4, op, "x must be [B, C, H, W], got " + shape_str(x.shape()));
+  kern::require(Ho > 0 && Wo > 0, op, "output size must be positive");
+  const int64_t BC = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  if (Ho == 2 * H && Wo == 2 * W) return upsample_nearest2x(c, x);
+  kern::OpTimer timer_(c, OpTimers::Layout);
+  std::vector<int64_t> cols(static_cast<size_t>(Wo));
+  for (int64_t j = 0; j < Wo; ++j) cols[size_t(j)] = nearest_source(j, W, Wo);
+  Tensor y = kern::new_tensor(c, {x.size(0), x.size(1), Ho, Wo});  // [B, C, Ho, Wo]
+  const float* xp = x.data_as<float>();
+  float* yp = y.data_as<float>();
+  parallel_for(c.pool, BC * Ho, balanced_grain(BC * Ho, 32), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {  // r = output row (bc, i)
+      const float* src = xp + (r / Ho * H + nearest_source(r % Ho, H, Ho)) * W;
+      float* dst = yp + r * Wo;
+      for (int64_t j = 0; j < Wo; ++j) dst[j] = src[cols[size_t(j)]];
     }
   });
   return y;

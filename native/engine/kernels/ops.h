@@ -106,6 +106,10 @@ void scale_(Compute& c, Tensor& a, float s);
 // [row0, row1) of it: [B, C, row1 - row0, 2W].
 Tensor upsample_nearest2x(Compute& c, const Tensor& x);
 Tensor upsample_nearest2x_rows(Compute& c, const Tensor& x, int64_t row0, int64_t row1);
+// x [B, C, H, W] -> [B, C, Ho, Wo], nearest with PyTorch's source index
+// (interpolate(size=...)): i / 2 at exactly 2x, else floor(i * (float(H) / Ho))
+// in float, clamped. The U-Net meets an odd skip size this way (2H - 1).
+Tensor upsample_nearest(Compute& c, const Tensor& x, int64_t Ho, int64_t Wo);
 // dst [B, C, H, W] rows [row0, row0 + R) = src [B, C, R, W].
 void paste_rows(Compute& c, Tensor& dst, const Tensor& src, int64_t row0);
 // Concatenate along `dim` (all other dims equal).

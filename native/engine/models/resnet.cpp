@@ -83,6 +83,11 @@ Upsample Upsample::bind(const ModelWeights& w, const std::string& p) {
 
 Tensor Upsample::forward(Compute& c, const Tensor& x) const { return forward_banded(c, x, kBandBytes); }
 
+Tensor Upsample::forward_to(Compute& c, const Tensor& x, int64_t Ho, int64_t Wo) const {
+  if (Ho == 2 * x.size(2) && Wo == 2 * x.size(3)) return forward(c, x);
+  return conv(c, ops::upsample_nearest(c, x, Ho, Wo));  // [B, Cout, Ho, Wo]
+}
+
 Tensor Upsample::forward_banded(Compute& c, const Tensor& x, int64_t band_bytes) const {
   // Above band_bytes of upsampled input, bands of output rows: only a band
   // of the upsampled map exists at a time (the VAE's last upsample at

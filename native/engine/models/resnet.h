@@ -54,6 +54,10 @@ struct Upsample {
   Conv2d conv;  // [C, C, 3, 3]
   static Upsample bind(const ModelWeights& w, const std::string& prefix);
   Tensor forward(Compute& c, const Tensor& x) const;  // [B, C, H, W] -> [B, C, 2H, 2W]
+  // [B, C, H, W] -> [B, C, Ho, Wo]: the U-Net's upsample meets its skip's
+  // size, 2H - 1 where the way down halved an odd size (diffusers'
+  // forward_upsample_size).
+  Tensor forward_to(Compute& c, const Tensor& x, int64_t Ho, int64_t Wo) const;
   // forward() in bands of output rows when the upsampled map would exceed
   // band_bytes (forward: kBandBytes; tests pass small values).
   static constexpr int64_t kBandBytes = 32ll << 20;

@@ -44,12 +44,12 @@ void probe_out(const UNet::Probe* probe, const std::string& name, const Tensor& 
 
 }  // namespace
 
-Tensor UNetStage::forward(Compute& c, Tensor x, const Tensor& emb_act, const Tensor& context) const {
+Tensor UNetStage::forward(Compute& c, Tensor x, const Tensor& emb_act, const Tensor& context, const Tensor* next_skip) const {
   if (down) return down->forward(c, x);
   Tensor h = res->forward(c, std::move(x), emb_act);  // [B, C', H, W]
   if (attn) h = attn->forward(c, h, context);
   if (res2) h = res2->forward(c, h, emb_act);
-  if (up) h = up->forward(c, h);  // [B, C', 2H, 2W]
+  if (up) h = next_skip ? up->forward_to(c, h, next_skip->size(2), next_skip->size(3)) : up->forward(c, h);  // [B, C', ~2H, ~2W]
   return h;
 }
 
@@ -92,7 +92,6 @@ UNet UNet::bind(const LoadedModel& model) {
     u.input_blocks_.push_back(std::move(s));
   }
   if (u.input_blocks_.empty()) fail(ErrorCode::ModelFormat, "unet: no input_blocks");
-  u.num_downsamples_ = int(level);
 
   u.middle_block_.res = UNetResBlock::bind(w, "unet.middle_block.0", hp.groups, hp.eps);
   u.middle_block_.attn = bind_attn(w, "unet.middle_block.1", hp, level);
@@ -128,12 +127,9 @@ UNet UNet::bind(const LoadedModel& model) {
 
 Tensor UNet::forward(Compute& c, const Tensor& x, const Tensor& t, const Tensor& context, const UNetAddedCond* added,
                      const Probe* probe) const {
-  if (x.dim() != 4 || x.size(1) != in_channels_)
+  if (x.dim() != 4 || x.size(1) != in_channels_ || x.numel() == 0)
     fail(ErrorCode::InvalidOption, "unet input must be [B, " + std::to_string(in_channels_) + ", H, W], got " + shape_str(x.shape()));
-  int64_t b = x.size(0), f = downsample_factor();
-  if (x.size(2) % f != 0 || x.size(3) % f != 0)
-    fail(ErrorCode::InvalidOption,
-         "latent size " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)) + " must be a multiple of " + std::to_string(f));
+  const int64_t b = x.size(0);
   if (context.dim() != 3 || context.size(0) != b || context.size(2) != context_dim_)
     fail(ErrorCode::InvalidOption,
          "unet context must be [" + std::to_string(b) + ", S, " + std::to_string(context_dim_) + "], got " + shape_str(context.shape()));
@@ -172,7 +168,7 @@ Tensor UNet::forward(Compute& c, const Tensor& x, const Tensor& t, const Tensor&
   for (size_t n = 0; n < output_blocks_.size(); ++n) {
     h = ops::concat(c, h, skips.back(), 1);  // [B, C + Cskip, H, W]
     skips.pop_back();
-    h = output_blocks_[n].forward(c, std::move(h), emb, context);
+    h = output_blocks_[n].forward(c, std::move(h), emb, context, skips.empty() ? nullptr : &skips.back());
     probe_out(probe, "output_blocks." + std::to_string(n), h);
   }
   h = out_conv_(c, out_norm_(c, h, /*silu=*/true));  // [B, Cout, H, W]

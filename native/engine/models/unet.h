@@ -26,8 +26,10 @@ struct UNetStage {
   std::optional<Downsample> down;
   std::optional<Upsample> up;
   // x [B, C, H, W], emb_act [B, E], context [B, S, D] -> [B, C', H', W'].
-  // x by value: released as soon as the ResBlock is done with it.
-  Tensor forward(Compute& c, Tensor x, const Tensor& emb_act, const Tensor& context) const;
+  // x by value: released as soon as the ResBlock is done with it. An
+  // upsample meets next_skip's size (2H, or 2H - 1 after an odd size was
+  // halved on the way down); without one it doubles.
+  Tensor forward(Compute& c, Tensor x, const Tensor& emb_act, const Tensor& context, const Tensor* next_skip = nullptr) const;
 };
 
 // SDXL added conditioning ("text_time").
@@ -57,9 +59,8 @@ class UNet {
   int context_dim() const { return context_dim_; }
   bool is_inpaint() const { return in_channels_ == 9; }
   bool has_text_time() const { return label_emb_.has_value(); }
-  int pooled_dim() const { return pooled_dim_; }                   // SDXL: P in text_embeds [B, P]
-  int model_channels() const { return model_channels_; }           // C0: the first level's width
-  int downsample_factor() const { return 1 << num_downsamples_; }  // H, W must divide by it
+  int pooled_dim() const { return pooled_dim_; }          // SDXL: P in text_embeds [B, P]
+  int model_channels() const { return model_channels_; }  // C0: the first level's width
 
  private:
   Conv2d conv_in_;                         // input_blocks.0.0: [C0, Cin, 3, 3]
@@ -74,7 +75,6 @@ class UNet {
   int model_channels_ = 0;  // C0: sinusoid width of the timestep
   int in_channels_ = 0, out_channels_ = 0, context_dim_ = 0;
   int addition_time_embed_dim_ = 0, pooled_dim_ = 0;
-  int num_downsamples_ = 0;
 };
 
 }  // namespace sd

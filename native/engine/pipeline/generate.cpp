@@ -143,10 +143,8 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   const UNet unet = UNet::bind(model);
   const VAE vae = VAE::bind(model);
   const int factor = vae.downsample_factor();
-  if (p.width % factor || p.height % factor || (p.width / factor) % unet.downsample_factor() ||
-      (p.height / factor) % unet.downsample_factor())
-    fail(ErrorCode::InvalidOption,
-         "width and height must be multiples of " + std::to_string(factor * unet.downsample_factor()) + " for this model");
+  if (p.width % factor || p.height % factor)
+    fail(ErrorCode::InvalidOption, "width and height must be multiples of " + std::to_string(factor) + " for this model");
   const bool guided = p.cfg_scale != 1.0f;
   const bool img2img = p.init_image.width > 0;
   const bool inpaint = img2img && p.mask.width > 0;
