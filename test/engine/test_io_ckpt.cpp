@@ -89,7 +89,9 @@ TEST(small_checkpoint_round_trips) {
 }
 
 // A state dict as torch.save writes it: one storage per tensor.
-// `lightning` wraps it as {"state_dict": {...}, "global_step": N}.
+// `lightning` wraps it as PyTorch Lightning does: {"state_dict": {...},
+// "global_step": numpy.int64 scalar, "callbacks": {ModelCheckpoint class:
+// {..., "best_k_models": set}}, "hparams": ModelCheckpoint instance}.
 static std::string state_dict_zip(const TensorFile& src, const std::string& archive, bool lightning = false) {
   PickleWriter p;
   p.op('}').mark();
@@ -102,7 +104,17 @@ static std::string state_dict_zip(const TensorFile& src, const std::string& arch
     entries.emplace_back(archive + "/data/" + std::to_string(i), iotest::tensor_bytes(t));
   }
   p.op('u');
-  if (lightning) p.str("global_step").integer(100000).op('u');
+  if (lightning) {
+    // numpy.core.multiarray.scalar(numpy.dtype("i8", False, True) + BUILD state, _codecs.encode(bytes, "latin1"))
+    p.str("global_step").global("numpy.core.multiarray", "scalar").mark();
+    p.global("numpy", "dtype").mark().str("i8").op('\x89').op('\x88').op('t').op('R');
+    p.mark().integer(3).str("<").op('N').op('N').op('N').integer(-1).integer(-1).integer(0).op('t').op('b');
+    p.global("_codecs", "encode").mark().str("\xa0\x86\x01").str("latin1").op('t').op('R').op('t').op('R');
+    p.str("callbacks").op('}').global("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint").op('}');
+    p.str("best_k_models").global("__builtin__", "set").mark().op(']').op('t').op('R').op('s').op('s');
+    p.str("hparams").global("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint").op(')').op('\x81');
+    p.op('}').op('b').op('u');
+  }
   entries.insert(entries.begin(), {archive + "/data.pkl", p.finish()});
   return iotest::zip_bytes(entries);
 }
@@ -145,6 +157,30 @@ TEST(diffusers_folder_with_bin_weights) {
 
 static std::string ckpt_with_pickle(const std::string& pkl) {
   return iotest::zip_bytes({{"archive/data.pkl", pkl}, {"archive/data/0", floats({1, 2})}});
+}
+
+// Protocol-4 sets (EMPTY_SET, ADDITEMS, FROZENSET) and NEWOBJ_EX of an inert class.
+TEST(protocol4_sets_and_inert_objects_beside_a_state_dict) {
+  PickleWriter p;
+  p.raw()[1] = '\x04';
+  p.op('}').mark().str("model.a").tensor("FloatStorage", "0", 2, 0, {2}, {1});
+  p.str("seen").op('\x8f').mark().integer(1).integer(2).op('\x90');
+  p.str("frozen").mark().integer(3).op('\x91');
+  p.str("ckpt").global("lightning.pytorch.callbacks.model_checkpoint", "ModelCheckpoint").op(')').op('}').op('\x92');
+  p.op('u');
+  iotest::TempDir dir("p4");
+  iotest::write_file(dir.file("m.ckpt"), iotest::zip_bytes({{"archive/data.pkl", p.finish()}, {"archive/data/0", floats({7, 8})}}));
+  TensorFile f = read_ckpt(dir.file("m.ckpt"));
+  CHECK(f.tensors.size() == 1 && f.tensors[0].first == "model.a");
+  CHECK(values(f.tensors[0].second) == std::vector<float>({7, 8}));
+}
+
+// The content decides the format: a safetensors file named .ckpt loads.
+TEST(safetensors_named_ckpt_loads_as_safetensors) {
+  iotest::TempDir dir("renamed");
+  std::filesystem::copy_file(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors"), dir.file("tiny.ckpt"));
+  auto m = load_model(dir.file("tiny.ckpt"), {});
+  CHECK(m->info.format == "safetensors" && m->info.family == "sd1");
 }
 
 TEST(hostile_globals_are_refused_not_run) {

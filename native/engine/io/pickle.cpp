@@ -31,10 +31,33 @@ bool storage_dtype(const std::string& name, DType* out) {
   return true;
 }
 
-bool allowed_global(const std::string& name) {
+bool tensor_global(const std::string& name) {
   DType dt;
   return name == "collections.OrderedDict" || name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_parameter" ||
          storage_dtype(name, &dt);
+}
+
+// Classes that training checkpoints pickle beside the state dict (PyTorch
+// Lightning's ModelCheckpoint callback state, numpy scalars such as
+// global_step, sets): known to be data, never needed for the weights, so
+// they become inert Object values instead of refusing the file.
+bool inert_global(const std::string& name) {
+  static const char* const kInert[] = {
+      "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint",
+      "lightning.pytorch.callbacks.model_checkpoint.ModelCheckpoint",
+      "numpy.core.multiarray.scalar",
+      "numpy._core.multiarray.scalar",
+      "numpy.core.multiarray._reconstruct",
+      "numpy._core.multiarray._reconstruct",
+      "numpy.dtype",
+      "numpy.ndarray",
+      "_codecs.encode",
+      "__builtin__.set",
+      "builtins.set",
+  };
+  for (const char* n : kInert)
+    if (name == n) return true;
+  return false;
 }
 
 class Unpickler {
@@ -146,6 +169,26 @@ class Unpickler {
         case 0x81: {  // REDUCE / NEWOBJ: callable(*args), never executed
           PyRef args = pop(), fn = pop();
           push(reduce(fn, args));
+          break;
+        }
+        case 0x92: {  // NEWOBJ_EX: cls(*args, **kwargs), only for inert classes
+          PyRef kwargs = pop(), args = pop(), cls = pop();
+          if (cls->kind != Kind::Global || !inert_global(cls->s)) error("NEWOBJ_EX of something that is not an inert class");
+          push(make(Kind::Object));
+          break;
+        }
+        case 0x8f: push(make(Kind::List)); break;  // EMPTY_SET: kept as a list
+        case 0x90: {                               // ADDITEMS
+          auto xs = pop_to_mark();
+          need(1);
+          if (stack_.back()->kind != Kind::List) error("ADDITEMS to a non-set");
+          stack_.back()->items.insert(stack_.back()->items.end(), xs.begin(), xs.end());
+          break;
+        }
+        case 0x91: {  // FROZENSET
+          auto v = make(Kind::List);
+          v->items = pop_to_mark();
+          push(v);
           break;
         }
         case 'b': {  // BUILD: object state (e.g. a state dict's _metadata) is not needed
@@ -264,10 +307,11 @@ class Unpickler {
     push(memo_[idx]);
   }
   PyRef global(const std::string& name) {
-    if (!allowed_global(name))
+    if (!tensor_global(name) && !inert_global(name))
       fail(ErrorCode::ModelUnsupported, where_ + ": refusing to load: the pickle references the global \"" + name + "\" (at byte " +
                                             std::to_string(op_at_) +
-                                            "); only tensors and plain containers are allowed, and nothing was executed");
+                                            "); only tensors, plain containers and known training metadata are allowed, and "
+                                            "nothing was executed");
     auto v = make(Kind::Global);
     v->s = name;
     return v;
@@ -282,6 +326,7 @@ class Unpickler {
   }
   PyRef reduce(const PyRef& fn, const PyRef& args) {
     if (fn->kind != Kind::Global || args->kind != Kind::Tuple) error("REDUCE of something that is not an allowed global");
+    if (inert_global(fn->s)) return make(Kind::Object);
     const auto& a = args->items;
     if (fn->s == "collections.OrderedDict") {
       auto d = make(Kind::Dict);

@@ -4,9 +4,13 @@
 //   collections.OrderedDict, torch._utils._rebuild_tensor_v2,
 //   torch._utils._rebuild_parameter, torch.<Float|Half|BFloat16|Double|Long|
 //   Int|Short|Char|Byte|Bool>Storage.
+// and, as inert Object values, the training metadata Lightning checkpoints
+// carry beside the state dict (ModelCheckpoint, numpy scalars/arrays/dtypes,
+// _codecs.encode, set).
 // Nothing is ever called or imported: a REDUCE of an allowed global builds
-// our own value, and any other global (os.system, builtins.eval, ...) is
-// refused by name with ERR_MODEL_UNSUPPORTED when it is first referenced.
+// our own value (an Object for the inert ones), and any other global
+// (os.system, builtins.eval, ...) is refused by name with
+// ERR_MODEL_UNSUPPORTED when it is first referenced.
 // Stack, memo and value nesting are bounded.
 #pragma once
 #include <cstdint>
@@ -23,7 +27,8 @@ struct PyValue;
 using PyRef = std::shared_ptr<PyValue>;
 
 struct PyValue {
-  enum class Kind { None, Bool, Int, Float, String, Bytes, Tuple, List, Dict, Global, Storage, Tensor };
+  // Object: an instance of an inert class (never a tensor); sets are Lists.
+  enum class Kind { None, Bool, Int, Float, String, Bytes, Tuple, List, Dict, Global, Storage, Tensor, Object };
   Kind kind = Kind::None;
   int64_t i = 0;                              // Bool / Int; Storage: element count
   double f = 0;                               // Float
