@@ -155,6 +155,59 @@ TEST(diffusers_folder_with_bin_weights) {
   }
 }
 
+static void check_same_weights(const LoadedModel& a, const LoadedModel& b, const char* what) {
+  bool same = a.weights.all().size() == b.weights.all().size();
+  for (const auto& [name, t] : b.weights.all()) {
+    const Tensor* u = a.weights.find(name);
+    same &= u && u->shape() == t.shape() && std::memcmp(u->data(), t.data(), static_cast<size_t>(t.nbytes())) == 0;
+  }
+  CHECK_MSG(same, "%s", what);
+}
+
+// The file names diffusers and transformers save components under: a text
+// encoder as pytorch_model.bin, fp16 shards behind
+// diffusion_pytorch_model.safetensors.index.fp16.json, a leftover index whose
+// shards are gone beside a single fp16 file; an index whose shard is missing
+// and nothing else: ERR_MODEL_NOT_FOUND naming the shard.
+TEST(diffusers_component_files_under_every_saved_name) {
+  iotest::TempDir dir("names");
+  const std::string folder = dir.file("sd1");
+  iotest::copy_tree(sdtest::fixture("tiny-sd1/diffusers"), folder);
+  auto ref = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
+  const std::string te = folder + "/text_encoder/";
+  iotest::write_file(te + "pytorch_model.bin", state_dict_zip(read_safetensors(te + "model.safetensors"), "pytorch_model"));
+  std::filesystem::remove(te + "model.safetensors");
+
+  const std::string unet = folder + "/unet/";
+  TensorFile u = read_safetensors(unet + "diffusion_pytorch_model.safetensors");
+  std::vector<iotest::OutTensor> shard[2];
+  std::string map;
+  for (size_t i = 0; i < u.tensors.size(); ++i) {
+    const std::string file = "diffusion_pytorch_model.fp16-0000" + std::to_string(i % 2 + 1) + "-of-00002.safetensors";
+    shard[i % 2].push_back(iotest::out_tensor(u.tensors[i].first, u.tensors[i].second));
+    map += std::string(map.empty() ? "" : ", ") + "\"" + u.tensors[i].first + "\": \"" + file + "\"";
+  }
+  for (int k = 0; k < 2; ++k)
+    iotest::write_file(unet + "diffusion_pytorch_model.fp16-0000" + std::to_string(k + 1) + "-of-00002.safetensors",
+                       iotest::safetensors_bytes(shard[k]));
+  iotest::write_file(unet + "diffusion_pytorch_model.safetensors.index.fp16.json", "{\"weight_map\": {" + map + "}}");
+  std::filesystem::rename(unet + "diffusion_pytorch_model.safetensors", dir.file("unet.safetensors"));
+  check_same_weights(*load_model(folder, {}), *ref, "pytorch_model.bin text encoder, fp16 shards");
+
+  for (int k = 1; k <= 2; ++k)
+    std::filesystem::remove(unet + "diffusion_pytorch_model.fp16-0000" + std::to_string(k) + "-of-00002.safetensors");
+  bool not_found = false;
+  try {
+    load_model(folder, {});
+  } catch (const Error& e) {
+    not_found = e.code() == ErrorCode::ModelNotFound && std::string(e.what()).find("fp16-00001-of-00002") != std::string::npos;
+  }
+  CHECK(not_found);
+
+  std::filesystem::rename(dir.file("unet.safetensors"), unet + "diffusion_pytorch_model.fp16.safetensors");
+  check_same_weights(*load_model(folder, {}), *ref, "leftover index beside a single fp16 file");
+}
+
 static std::string ckpt_with_pickle(const std::string& pkl) {
   return iotest::zip_bytes({{"archive/data.pkl", pkl}, {"archive/data/0", floats({1, 2})}});
 }

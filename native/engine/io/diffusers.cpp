@@ -29,39 +29,60 @@ bool is_file(const fs::path& p) {
   return fs::is_regular_file(p, ec);
 }
 
-// The weight files of one component folder, in load order.
-std::vector<std::string> weight_files(const fs::path& dir, const std::string& base) {
-  for (const char* ext : {".safetensors", ".bin"}) {
-    // A sharded checkpoint lists its shards in <base><ext>.index.json.
-    fs::path index = dir / (base + ext + ".index.json");
-    if (is_file(index)) {
-      Json j = Json::parse(read_json_object_file(utf8_path(index)));
-      const Json* map = j.find("weight_map");
-      if (!map || !map->is_object()) fail(ErrorCode::ModelFormat, utf8_path(index) + ": no \"weight_map\" object");
-      std::set<std::string> shards;
-      for (const auto& [name, file] : map->members()) {
-        const std::string& f = file.is_string() ? file.as_string() : std::string();
-        // Shard names are plain file names in the same folder (no ':' either: a
-        // drive or an alternate data stream on Windows).
-        if (f.empty() || f.find_first_of("/\\:") != std::string::npos || f == "." || f == "..")
-          fail(ErrorCode::ModelFormat, utf8_path(index) + ": weight \"" + name + "\" has an invalid shard file name");
-        shards.insert(f);
-      }
-      std::vector<std::string> out;
-      for (const auto& s : shards) out.push_back(utf8_path(dir / fs_path(s)));
-      return out;
-    }
-    for (const std::string& name : {base + ext, base + ".fp16" + ext}) {
-      if (is_file(dir / name)) return {utf8_path(dir / name)};
-    }
+// The shard files a sharded checkpoint's index lists, or none (and the
+// first missing one in *missing) when one of them is absent: a leftover
+// index beside other weights.
+std::vector<std::string> shard_files(const fs::path& dir, const fs::path& index, std::string* missing) {
+  Json j = Json::parse(read_json_object_file(utf8_path(index)));
+  const Json* map = j.find("weight_map");
+  if (!map || !map->is_object()) fail(ErrorCode::ModelFormat, utf8_path(index) + ": no \"weight_map\" object");
+  std::set<std::string> shards;
+  for (const auto& [name, file] : map->members()) {
+    const std::string& f = file.is_string() ? file.as_string() : std::string();
+    // Shard names are plain file names in the same folder (no ':' either: a
+    // drive or an alternate data stream on Windows).
+    if (f.empty() || f.find_first_of("/\\:") != std::string::npos || f == "." || f == "..")
+      fail(ErrorCode::ModelFormat, utf8_path(index) + ": weight \"" + name + "\" has an invalid shard file name");
+    shards.insert(f);
   }
-  fail(ErrorCode::ModelFormat, utf8_path(dir) + ": no weights (" + base + ".safetensors) found");
+  std::vector<std::string> out;
+  for (const auto& s : shards) {
+    if (!is_file(dir / fs_path(s))) {
+      if (missing->empty()) *missing = utf8_path(dir / fs_path(s)) + " (listed in " + utf8_path(index) + ")";
+      return {};
+    }
+    out.push_back(utf8_path(dir / fs_path(s)));
+  }
+  return out;
 }
 
-NamedTensors read_component(const fs::path& dir, const std::string& base, uint64_t* bytes) {
+// The weight files of one component folder, in load order. The names
+// diffusers and transformers save under: <base>[.fp16].safetensors or .bin,
+// or shards listed in <base>.<ext>.index[.fp16].json; safetensors first, full
+// precision first. `bases`: "diffusion_pytorch_model" for diffusers models;
+// "model" (safetensors) and "pytorch_model" (.bin) for transformers' encoders.
+std::vector<std::string> weight_files(const fs::path& dir, const std::vector<std::string>& bases) {
+  std::string missing;
+  for (const char* ext : {".safetensors", ".bin"})
+    for (const char* variant : {"", ".fp16"})
+      for (const std::string& base : bases) {
+        fs::path index = dir / (base + ext + ".index" + variant + ".json");
+        if (is_file(index)) {
+          std::vector<std::string> shards = shard_files(dir, index, &missing);
+          if (!shards.empty()) return shards;
+        }
+        if (is_file(dir / (base + variant + ext))) return {utf8_path(dir / (base + variant + ext))};
+      }
+  if (!missing.empty()) fail(ErrorCode::ModelNotFound, "weight shard not found: " + missing);
+  std::string tried;
+  for (const std::string& base : bases) tried += (tried.empty() ? "" : ", ") + base + "[.fp16].safetensors/.bin";
+  fail(ErrorCode::ModelFormat, utf8_path(dir) + ": no weights found (looked for " + tried + " and their sharded .index.json)");
+}
+
+NamedTensors read_component(const fs::path& dir, const std::vector<std::string>& bases, uint64_t* bytes) {
   NamedTensors all;
   std::set<std::string> seen;
-  for (const auto& path : weight_files(dir, base)) {
+  for (const auto& path : weight_files(dir, bases)) {
     TensorFile f = read_tensor_file(path);
     *bytes += f.file_size;
     for (auto& [name, t] : f.tensors) {
@@ -138,11 +159,13 @@ void read_diffusers_folder(const std::string& dir_str, LoadedModel* out) {
 
   uint64_t bytes = 0;
   auto unet_cfg = out->configs.find("unet");
-  map_diffusers_unet(read_component(dir / "unet", "diffusion_pytorch_model", &bytes),
+  map_diffusers_unet(read_component(dir / "unet", {"diffusion_pytorch_model"}, &bytes),
                      layers_per_block(unet_cfg == out->configs.end() ? std::string() : unet_cfg->second), &out->weights);
-  if (is_dir(dir / "vae")) map_diffusers_vae(read_component(dir / "vae", "diffusion_pytorch_model", &bytes), &out->weights);
-  if (is_dir(dir / "text_encoder")) map_hf_text_encoder(read_component(dir / "text_encoder", "model", &bytes), "te1", &out->weights);
-  if (is_dir(dir / "text_encoder_2")) map_hf_text_encoder(read_component(dir / "text_encoder_2", "model", &bytes), "te2", &out->weights);
+  if (is_dir(dir / "vae")) map_diffusers_vae(read_component(dir / "vae", {"diffusion_pytorch_model"}, &bytes), &out->weights);
+  if (is_dir(dir / "text_encoder"))
+    map_hf_text_encoder(read_component(dir / "text_encoder", {"model", "pytorch_model"}, &bytes), "te1", &out->weights);
+  if (is_dir(dir / "text_encoder_2"))
+    map_hf_text_encoder(read_component(dir / "text_encoder_2", {"model", "pytorch_model"}, &bytes), "te2", &out->weights);
   if (is_dir(dir / "tokenizer")) out->tokenizer_dir = utf8_path(dir / "tokenizer");
 
   // Size on disk: every file of the folder (configs and tokenizer included).
