@@ -11,6 +11,7 @@
 #include "io/json.h"
 #include "io/model_loader.h"
 #include "io/name_map.h"
+#include "io/safetensors.h"
 #include "quant/convert_model.h"
 #include "test_io_util.h"
 
@@ -126,6 +127,42 @@ TEST(sd2_openclip_single_file_equals_folder) {
   CHECK(single->carried.count("cond_stage_model.model.logit_scale") == 1);
   // Without the config folder SD2 still defaults to v-prediction.
   CHECK(load(dir.file("tiny-sd2.safetensors"))->info.prediction == "v");
+}
+
+// What conversion scripts leave in OpenCLIP weights: a position_ids buffer
+// (skipped) and SDXL's text_projection already as a Linear `.weight`
+// [out, in] (taken as is). A tensor nothing knows is refused, naming the file.
+TEST(openclip_weights_as_conversion_scripts_leave_them) {
+  auto folder = load(sdtest::fixture("tiny-sd2/diffusers"));
+  std::vector<iotest::OutTensor> sd2 = iotest::sd2_single_file(*folder);
+  Tensor ids = Tensor::empty(DType::I64, {1, 77});
+  for (int64_t i = 0; i < 77; ++i) ids.data_as<int64_t>()[i] = i;
+  sd2.push_back(iotest::out_tensor("cond_stage_model.model.transformer.text_model.embeddings.position_ids", ids));
+  iotest::TempDir dir("oc");
+  iotest::write_file(dir.file("sd2.safetensors"), iotest::safetensors_bytes(sd2));
+  check_same_weights(*folder, *load(dir.file("sd2.safetensors"), sdtest::fixture("tiny-sd2/diffusers")));
+
+  auto xl = load(sdtest::fixture("tiny-sdxl/tiny-sdxl.safetensors"));
+  std::vector<iotest::OutTensor> renamed;
+  for (const auto& [name, t] : read_safetensors(sdtest::fixture("tiny-sdxl/tiny-sdxl.safetensors")).tensors) {
+    if (name == "conditioner.embedders.1.model.text_projection")
+      renamed.push_back(iotest::out_tensor(name + ".weight", *xl->weights.find("te2.text_projection.weight")));
+    else
+      renamed.push_back(iotest::out_tensor(name, t));
+  }
+  iotest::write_file(dir.file("xl.safetensors"), iotest::safetensors_bytes(renamed));
+  check_same_weights(*xl, *load(dir.file("xl.safetensors")));
+
+  sd2.push_back(iotest::out_tensor("cond_stage_model.model.transformer.resblocks.0.attn.mystery", ids));
+  iotest::write_file(dir.file("odd.safetensors"), iotest::safetensors_bytes(sd2));
+  bool named = false;
+  try {
+    load(dir.file("odd.safetensors"));
+  } catch (const Error& e) {
+    named = e.code() == ErrorCode::ModelUnsupported && std::string(e.what()).find(dir.file("odd.safetensors")) == 0 &&
+            std::string(e.what()).find("attn.mystery") != std::string::npos;
+  }
+  CHECK(named);
 }
 
 // Real SD 2.x files: ViT-H/14's text tower is 24 layers of width 1024 and SD 2.x

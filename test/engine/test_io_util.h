@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,8 +42,14 @@ inline OutTensor out_tensor(const std::string& name, const sd::Tensor& t) {
   return {name, st_dtype(t.dtype()), t.shape(), tensor_bytes(t)};
 }
 
-inline std::string safetensors_bytes(const std::vector<OutTensor>& ts) {
+// `metadata`: the header's __metadata__ string map (plain keys and values).
+inline std::string safetensors_bytes(const std::vector<OutTensor>& ts, const std::map<std::string, std::string>& metadata = {}) {
   std::string header = "{", data;
+  if (!metadata.empty()) {
+    header += "\"__metadata__\":{";
+    for (const auto& [k, v] : metadata) header += (header.back() == '{' ? "\"" : ",\"") + k + "\":\"" + v + "\"";
+    header += "}";
+  }
   for (const auto& t : ts) {
     if (header.size() > 1) header += ",";
     header += "\"" + t.name + "\":{\"dtype\":\"" + t.dtype + "\",\"shape\":[";
@@ -53,6 +61,11 @@ inline std::string safetensors_bytes(const std::vector<OutTensor>& ts) {
   std::string out(8, '\0');
   for (int i = 0; i < 8; ++i) out[i] = char((uint64_t(header.size()) >> (8 * i)) & 0xff);
   return out + header + data;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
 inline void write_file(const std::string& path, const std::string& bytes) {

@@ -197,6 +197,49 @@ static std::string weight_difference(const LoadedModel& a, const LoadedModel& b)
   return "";
 }
 
+// The prediction type travels: a `v_pred` marker (SDXL v-prediction
+// releases; `ztsnr` beside it) makes a file v-prediction, and convert keeps
+// both markers; convert writes modelspec.prediction_type, so an epsilon SD 2.x
+// GGUF (where v is the default) loads back as epsilon; safetensors
+// __metadata__ modelspec.prediction_type is read too.
+TEST(prediction_type_travels_through_convert) {
+  iotest::TempDir dir("gguf-pred");
+  std::vector<iotest::OutTensor> xl;
+  for (const auto& [name, t] : read_safetensors(sdtest::fixture("tiny-sdxl/tiny-sdxl.safetensors")).tensors)
+    xl.push_back(iotest::out_tensor(name, t));
+  CHECK(load_model(sdtest::fixture("tiny-sdxl/tiny-sdxl.safetensors"), {})->info.prediction == "epsilon");
+  for (const char* marker : {"v_pred", "ztsnr"}) xl.push_back({marker, "F32", {0}, ""});
+  iotest::write_file(dir.file("xl-v.safetensors"), iotest::safetensors_bytes(xl));
+  CHECK(load_model(dir.file("xl-v.safetensors"), {})->info.prediction == "v");
+  quant::convert_to_gguf(dir.file("xl-v.safetensors"), dir.file("xl-v.gguf"), "q8_0");
+  TensorFile g = read_gguf(dir.file("xl-v.gguf"));
+  int markers = 0;
+  for (const auto& [name, t] : g.tensors) markers += (name == "v_pred" || name == "ztsnr") && t.shape() == Shape{1};
+  CHECK(markers == 2);
+  CHECK(g.metadata["modelspec.prediction_type"] == "v");
+  CHECK(load_model(dir.file("xl-v.gguf"), {})->info.prediction == "v");
+
+  const std::string sd2 = dir.file("sd2-eps");
+  iotest::copy_tree(sdtest::fixture("tiny-sd2/diffusers"), sd2);
+  const std::string sched = sd2 + "/scheduler/scheduler_config.json";
+  std::string cfg = iotest::read_file(sched);
+  const size_t at = cfg.find("\"v_prediction\"");
+  CHECK(at != std::string::npos);
+  if (at != std::string::npos) iotest::write_file(sched, cfg.replace(at, 14, "\"epsilon\""));
+  CHECK(load_model(sd2, {})->info.prediction == "epsilon");
+  quant::convert_to_gguf(sd2, dir.file("sd2-eps.gguf"), "f16");
+  auto back = load_model(dir.file("sd2-eps.gguf"), {});
+  CHECK(back->info.family == "sd2" && back->info.prediction == "epsilon");
+  TensorFile eps = read_gguf(dir.file("sd2-eps.gguf"));
+  for (const auto& [name, t] : eps.tensors) CHECK_MSG(name != "v_pred", "an epsilon model got a v_pred marker");
+
+  std::vector<iotest::OutTensor> sd1;
+  for (const auto& [name, t] : read_safetensors(sdtest::fixture("tiny-sd1/tiny-sd1.safetensors")).tensors)
+    sd1.push_back(iotest::out_tensor(name, t));
+  iotest::write_file(dir.file("sd1-v.safetensors"), iotest::safetensors_bytes(sd1, {{"modelspec.prediction_type", "v"}}));
+  CHECK(load_model(dir.file("sd1-v.safetensors"), {})->info.prediction == "v");
+}
+
 // SD 2.x: a single file converts with every tensor it holds (the last
 // OpenCLIP layer, text_projection and logit_scale the engine never runs
 // included); a diffusers folder, which lacks that layer, gets a zero one.
@@ -213,7 +256,8 @@ TEST(sd2_convert_writes_the_single_file_layout) {
     TensorFile src = read_safetensors(single), a = read_gguf(dir.file("a.gguf"));
     std::map<std::string, const Tensor*> written;
     for (const auto& [name, t] : a.tensors) written[name] = &t;
-    CHECK_MSG(a.tensors.size() == src.tensors.size(), "%zu vs %zu", a.tensors.size(), src.tensors.size());
+    CHECK_MSG(a.tensors.size() == src.tensors.size() + 1, "%zu vs %zu + v_pred", a.tensors.size(), src.tensors.size());
+    CHECK(written.count("v_pred") == 1);
     for (const auto& [name, t] : src.tensors) {
       auto it = written.find(name);
       CHECK_MSG(it != written.end(), "%s is missing from the GGUF", name.c_str());

@@ -170,6 +170,8 @@ void detect_model(LoadedModel* model, const DetectHints& hints) {
     info.prediction = "epsilon";
   else if (!pt.empty())
     fail(ErrorCode::ModelUnsupported, info.path + ": scheduler prediction_type \"" + pt + "\" is not supported (epsilon, v_prediction)");
+  else if (!hints.prediction.empty())
+    info.prediction = hints.prediction;
   else
     info.prediction = info.family == "sd2" ? "v" : "epsilon";
 }

@@ -13,6 +13,9 @@ namespace sd {
 
 struct DetectHints {
   bool te1_openclip = false;  // te1 was mapped from OpenCLIP names (SD2 single file)
+  // "v" / "epsilon" from the file itself (a `v_pred` marker tensor, or
+  // modelspec.prediction_type metadata); "" when it says nothing.
+  std::string prediction;
 };
 
 // Sets info.family / prediction / inpaint / components / parameter_count.

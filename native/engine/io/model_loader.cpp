@@ -30,6 +30,18 @@ bool is_directory(const std::string& path) {
   return std::filesystem::is_directory(fs_path(path), ec);
 }
 
+// What a single file says of its prediction type: modelspec.prediction_type
+// metadata (kohya's sd-scripts, our convert), else a `v_pred` marker tensor.
+std::string file_prediction(const TensorFile& file, const SingleFileLayout& layout) {
+  auto it = file.metadata.find("modelspec.prediction_type");
+  if (it != file.metadata.end()) {
+    if (it->second == "v" || it->second == "v_prediction") return "v";
+    if (it->second == "epsilon") return "epsilon";
+    fail(ErrorCode::ModelUnsupported, file.path + ": modelspec.prediction_type \"" + it->second + "\" is not supported (epsilon, v)");
+  }
+  return layout.v_pred_marker ? "v" : "";
+}
+
 }  // namespace
 
 std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptions& options) {
@@ -44,8 +56,14 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const LoadOptio
     model->info.format = file.format;
     model->info.file_size = file.file_size;
     if (file.format == "gguf") model->vocab = clip_vocab_from_gguf(file);
-    SingleFileLayout layout = map_single_file(file.tensors, &model->weights);
+    SingleFileLayout layout;
+    try {
+      layout = map_single_file(file.tensors, &model->weights);
+    } catch (const Error& e) {
+      fail(e.code(), path + ": " + e.what());  // the mapping's messages name tensors, not the file
+    }
     hints.te1_openclip = layout.te1_openclip;
+    hints.prediction = file_prediction(file, layout);
     model->carried = std::move(layout.carried);
     if (!options.config_path.empty()) {
       if (!is_directory(options.config_path))

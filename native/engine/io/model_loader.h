@@ -75,7 +75,8 @@ struct LoadedModel {
   // Tensors of a single file that the engine does not run but `convert`
   // writes back under these (file) names, so a conversion loses nothing a
   // loader may look for: SD 2.x's last OpenCLIP layer (SD 2.x conditions on
-  // the penultimate one), OpenCLIP's unused text_projection and logit_scale.
+  // the penultimate one), OpenCLIP's unused text_projection and logit_scale,
+  // the `v_pred` / `ztsnr` markers.
   std::map<std::string, Tensor> carried;
 };
 

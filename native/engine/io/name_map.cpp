@@ -287,9 +287,17 @@ void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& p
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) std::memcpy(d + (c * rows + r) * es, s + (r * cols + c) * es, static_cast<size_t>(es));
       put(out, prefix + ".text_projection.weight", tr);
+    } else if (name == "text_projection.weight") {
+      // Already a Linear [out, in] (some SDXL conversion scripts renamed HF's).
+      if (keep_projection)
+        put(out, prefix + ".text_projection.weight", t);
+      else
+        carry(name, t);
     } else if (name == "logit_scale") {
       carry(name, t);  // contrastive-loss temperature, unused for conditioning
       continue;
+    } else if (ends_with(name, "position_ids")) {
+      continue;  // a buffer (0..76) some conversions pass through; positions are implicit
     } else if (p.size() >= 5 && p[0] == "transformer" && p[1] == "resblocks" && index_of(p[2]) >= 0) {
       int layer = index_of(p[2]);
       if (layer >= keep) {
@@ -340,6 +348,11 @@ SingleFileLayout map_single_file(const NamedTensors& tensors, ModelWeights* out)
         take("conditioner.embedders.0.transformer.", &te1_hf) || take("cond_stage_model.model.", &te1_oc) ||
         take("conditioner.embedders.1.model.", &te2_oc) || take("conditioner.embedders.0.model.", &te2_oc))  // SDXL refiner: OpenCLIP only
       continue;
+    if (name == "v_pred" || name == "ztsnr") {  // markers: v-prediction, zero terminal SNR training
+      layout.v_pred_marker |= name == "v_pred";
+      layout.carried[name] = t;
+      continue;
+    }
     ++layout.ignored;
   }
   for (auto& [name, t] : unet) put(out, "unet." + name, t);

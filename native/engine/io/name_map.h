@@ -56,10 +56,11 @@ void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& p
 
 // What a single-file LDM checkpoint contained, for detection.
 struct SingleFileLayout {
-  bool te1_openclip = false;  // SD2: cond_stage_model.model.*
-  int ignored = 0;            // tensors outside the known prefixes (EMA copies, schedules, ...)
-  // OpenCLIP tensors the engine does not run, under their file names
-  // (LoadedModel::carried).
+  bool te1_openclip = false;   // SD2: cond_stage_model.model.*
+  bool v_pred_marker = false;  // a top-level `v_pred` tensor: v-prediction (ComfyUI / A1111 / sd.cpp convention)
+  int ignored = 0;             // tensors outside the known prefixes (EMA copies, schedules, ...)
+  // OpenCLIP tensors the engine does not run and the `v_pred` / `ztsnr`
+  // markers, under their file names (LoadedModel::carried).
   std::map<std::string, Tensor> carried;
 };
 

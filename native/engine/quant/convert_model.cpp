@@ -151,8 +151,16 @@ std::vector<OutTensor> single_file_layout(const LoadedModel& m) {
   for (const auto& [name, t] : m.carried) {
     OutTensor o;
     o.spec.name = name;
-    o.spec.shape = t.dim() == 0 ? Shape{1} : t.shape();  // logit_scale is a 0-D scalar; GGUF tensors have >= 1 dimension
-    o.rows = {&t};
+    o.spec.shape = t.dim() == 0 || t.numel() == 0 ? Shape{1} : t.shape();  // GGUF tensors have >= 1 dimension and element
+    if (t.numel() > 0) o.rows = {&t};                                      // an empty marker (v_pred, ztsnr) is written as one zero
+    out.push_back(std::move(o));
+  }
+  // A v-prediction model says so with a `v_pred` tensor, the marker
+  // stable-diffusion.cpp and ComfyUI read (SDXL); our loader reads it too.
+  if (m.info.prediction == "v" && !m.carried.count("v_pred")) {
+    OutTensor o;
+    o.spec.name = "v_pred";
+    o.spec.shape = {1};
     out.push_back(std::move(o));
   }
   return out;
@@ -200,11 +208,11 @@ void convert_to_gguf(const std::string& src, const std::string& out_path, const 
 
   std::vector<OutTensor> items = single_file_layout(*model);
   for (OutTensor& o : items) {
-    // The converter also keeps the U-Net's time embedding in float; a transposed tensor is written from f32;
-    // carried tensors (never run) stay float.
+    // The converter also keeps the U-Net's time and SDXL label embeddings in float; a transposed tensor is
+    // written from f32; carried tensors (never run) stay float.
     const bool quantize = !o.canonical.empty() && !starts_with(o.canonical, "vae.") && !starts_with(o.canonical, "unet.time_embed.") &&
-                          !o.transpose && is_matmul_weight(o.canonical, o.spec.shape, target) &&
-                          o.spec.shape.back() % dtype_block_size(target) == 0;
+                          !starts_with(o.canonical, "unet.label_emb.") && !o.transpose &&
+                          is_matmul_weight(o.canonical, o.spec.shape, target) && o.spec.shape.back() % dtype_block_size(target) == 0;
     o.spec.dtype = quantize ? target : base;
   }
   // The converter writes tensors sorted by name.
@@ -214,6 +222,7 @@ void convert_to_gguf(const std::string& src, const std::string& out_path, const 
 
   // The source's own tokenizer travels with the weights (io/clip_vocab.h).
   GgufMetadata meta;
+  meta.strings.emplace_back("modelspec.prediction_type", model->info.prediction);  // "epsilon" | "v"
   if (!model->vocab.empty()) {
     add_clip_vocab(model->vocab, &meta);
   } else if (!model->tokenizer_dir.empty()) {
