@@ -1,7 +1,7 @@
 // convertModel(): an SD 1.x, SD 2.x or SDXL checkpoint loadModel() opens -> a GGUF file with the
 // original LDM tensor names, readable by sd-native and by the most used C++
 // SD engine (docs/quantization.md).
-import { AbortError, fromNativeError, invalidOption } from "./errors.js";
+import { AbortError, checkKnownKeys, fromNativeError, invalidOption } from "./errors.js";
 import { native } from "./native.js";
 import { isWeightType, WEIGHT_TYPES, type WeightType } from "./weight-types.js";
 
@@ -17,6 +17,8 @@ export interface ConvertOptions {
 export async function convertModel(src: string, out: string, options: ConvertOptions = {}): Promise<void> {
   if (typeof src !== "string" || src === "") throw invalidOption("src", "must be a non-empty string");
   if (typeof out !== "string" || out === "") throw invalidOption("out", "must be a non-empty string");
+  if (typeof options !== "object" || options === null) throw invalidOption("options", "must be an object");
+  checkKnownKeys("convertModel()", options, ["type", "onProgress", "signal"]);
   const type = options.type ?? "f16";
   if (!isWeightType(type)) {
     throw invalidOption("type", `must be one of ${WEIGHT_TYPES.join(", ")}, got ${String(type)}`);

@@ -59,3 +59,10 @@ export function fromNativeError(err: unknown): SdError {
 export function invalidOption(name: string, message: string): SdError {
   return new SdError("ERR_INVALID_OPTION", `${name}: ${message}`);
 }
+
+/** Rejects keys outside `known` (typos such as `onprogress` or `thread` would otherwise be ignored). */
+export function checkKnownKeys(of: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw invalidOption(key, `is not an option of ${of}; known: ${known.join(", ")}`);
+  }
+}

@@ -221,11 +221,11 @@ export async function runGenerate(
   if (p.precision !== "default") params.precision = p.precision;
   if (p.loras.length > 0) params.loras = p.loras.map((l) => ({ path: l.path, scale: l.scale }));
   if (images.initImage) {
-    const rgb = resize(toRgb(images.initImage), p.width, p.height);
+    const rgb = resize(toRgb(images.initImage), p.width, p.height, "initImage");
     params.initImage = { width: rgb.width, height: rgb.height, data: rgb.data };
   }
   if (images.mask) {
-    const gray = resize(toGray(images.mask), p.width, p.height);
+    const gray = resize(toGray(images.mask), p.width, p.height, "mask");
     params.mask = { width: gray.width, height: gray.height, data: gray.data };
   }
 

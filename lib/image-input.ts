@@ -111,10 +111,17 @@ function filterTaps(src: number, dst: number): Array<{ start: number; weights: F
   return taps;
 }
 
+/** Largest intermediate of resize(), in values (an 8192-row source to 4096 RGBA columns). */
+const MAX_RESIZE_VALUES = 2 ** 27;
+
 /** Stretches `p` to width x height (aspect ratio not kept) with a separable bilinear filter. */
-export function resize(p: Pixels, width: number, height: number): Pixels {
+export function resize(p: Pixels, width: number, height: number, name = "image"): Pixels {
   if (p.width === width && p.height === height) return p;
   const ch = p.channels;
+  // The horizontal pass keeps every source row: a 1 x 2^26 strip would need gigabytes.
+  if (p.height * width * ch > MAX_RESIZE_VALUES) {
+    throw invalidOption(name, `${p.width}x${p.height} is too elongated to resize to ${width}x${height}`);
+  }
   const xs = filterTaps(p.width, width);
   const ys = filterTaps(p.height, height);
   const tmp = new Float64Array(p.height * width * ch); // [src h, dst w, ch]

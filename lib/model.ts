@@ -1,6 +1,6 @@
 import { basename, extname } from "node:path";
 import { buildEmbeddingTable, type EmbeddingTable, embeddingFilesFor } from "./embeddings.js";
-import { AbortError, fromNativeError, invalidOption, SdError } from "./errors.js";
+import { AbortError, checkKnownKeys, fromNativeError, invalidOption, SdError } from "./errors.js";
 import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
 import { checkLogOptions, type Logger, type LogLevel, makeLog } from "./log.js";
 import { checkDirOption, resolvePromptLoras } from "./lora.js";
@@ -220,6 +220,7 @@ export class Model {
     params: GenerateParams,
     options: Omit<GenerateOptions, "onProgress"> = {},
   ): AsyncGenerator<ProgressEvent | GenerateDone, void, undefined> {
+    checkGenerateOptions(options); // typed errors before the signal is touched
     const queue = new EventQueue<ProgressEvent, GenerateDone>();
     const controller = new AbortController();
     const forward = () => controller.abort(options.signal?.reason);
@@ -253,8 +254,23 @@ export class Model {
   }
 }
 
+const LOAD_OPTION_KEYS = [
+  "threads",
+  "tokenizer",
+  "config",
+  "logger",
+  "logLevel",
+  "vae",
+  "taesd",
+  "embeddingDir",
+  "weightType",
+  "weightTypes",
+  "loraDir",
+] as const satisfies readonly (keyof LoadOptions)[];
+
 function validateLoadOptions(options: LoadOptions): void {
   if (typeof options !== "object" || options === null) throw invalidOption("options", "must be an object");
+  checkKnownKeys("loadModel()", options, LOAD_OPTION_KEYS);
   const { threads, tokenizer, config } = options;
   checkLogOptions(options.logger, options.logLevel);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024)) {

@@ -1,7 +1,7 @@
 // generate() options: their types, validation (before any native work) and the
 // per-family defaults. Everything here is pure so it can be tested without a model.
 import { checkEmbeddings, type EmbeddingSpec } from "./embeddings.js";
-import { invalidOption } from "./errors.js";
+import { checkKnownKeys, invalidOption } from "./errors.js";
 import { checkLoras, type LoraSpec, type ResolvedLora } from "./lora.js";
 import type { ProgressEvent } from "./progress.js";
 
@@ -26,8 +26,8 @@ export type Sampler = (typeof SAMPLERS)[number];
 export const SCHEDULERS = ["discrete", "karras", "exponential", "sgm_uniform", "simple", "ays"] as const;
 export type Scheduler = (typeof SCHEDULERS)[number];
 
-/** "cpu": the numbers of PyTorch's CPU generator (same image as diffusers on CPU); "cuda": of its CUDA (Philox) generator. */
-export const RNGS = ["cpu", "cuda"] as const;
+/** "cpu": the numbers of PyTorch's CPU generator (same image as diffusers on CPU). PyTorch's CUDA (Philox) numbers are not implemented. */
+export const RNGS = ["cpu"] as const;
 export type Rng = (typeof RNGS)[number];
 
 export const DECODERS = ["vae", "taesd"] as const;
@@ -161,7 +161,7 @@ export function defaultSize(traits: ModelTraits): number {
   return 512;
 }
 
-const KNOWN_PARAMS = new Set<string>([
+const KNOWN_PARAMS = [
   "prompt",
   "negativePrompt",
   "width",
@@ -183,7 +183,7 @@ const KNOWN_PARAMS = new Set<string>([
   "embeddings",
   "vaeTiling",
   "precision",
-]);
+] as const;
 
 function list(values: readonly string[]): string {
   return values.map((v) => `"${v}"`).join(", ");
@@ -321,10 +321,7 @@ export function resolveParams(
   context: { initImageSize?: { width: number; height: number }; seed?: () => number } = {},
 ): ResolvedParams {
   if (typeof params !== "object" || params === null) throw invalidOption("params", "must be an object");
-  for (const key of Object.keys(params)) {
-    if (!KNOWN_PARAMS.has(key))
-      throw invalidOption(key, `is not an option of generate(); known: ${[...KNOWN_PARAMS].join(", ")}`);
-  }
+  checkKnownKeys("generate()", params, KNOWN_PARAMS);
   if (typeof params.prompt !== "string")
     throw invalidOption("prompt", `must be a string, got ${describe(params.prompt)}`);
   const negativePrompt = params.negativePrompt === undefined ? "" : params.negativePrompt;
@@ -410,6 +407,7 @@ export function checkGenerateOptions(
   options: GenerateOptions,
 ): Required<Pick<GenerateOptions, "previewEvery">> & GenerateOptions {
   if (typeof options !== "object" || options === null) throw invalidOption("options", "must be an object");
+  checkKnownKeys("generate()'s options", options, ["signal", "onProgress", "previewEvery"]);
   const { signal, onProgress, previewEvery } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption("signal", "must be an AbortSignal");
   if (onProgress !== undefined && typeof onProgress !== "function") {

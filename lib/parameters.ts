@@ -56,7 +56,7 @@ export function formatParameters(p: ResolvedParams, ctx: ParametersContext): str
   if (p.initImage !== undefined) fields.push(["Denoising strength", p.strength]);
   if (p.clipSkip > 1) fields.push(["Clip skip", p.clipSkip]);
   // The web UI's default RNG is the GPU one; "CPU" tells it to reproduce ours.
-  if (p.rng === "cpu") fields.push(["RNG", "CPU"]);
+  fields.push(["RNG", "CPU"]);
   if (p.batchSize > 1) fields.push(["Batch size", p.batchSize], ["Batch pos", ctx.batchIndex]);
   const lines = [p.prompt];
   if (p.negativePrompt !== "") lines.push(`Negative prompt: ${p.negativePrompt}`);

@@ -1,6 +1,7 @@
 // Per-model FIFO: calls on one model run one at a time, in call order (the
 // engine model is not re-entrant and a second call would only halve the speed
 // of both). Different models have different queues and run concurrently.
+import { getMaxListeners, setMaxListeners } from "node:events";
 import { AbortError, type SdError } from "./errors.js";
 
 /** A unit of work. It must settle soon after `signal` aborts (rejecting with signal.reason). */
@@ -56,7 +57,12 @@ export class TaskQueue {
         reject,
         detach: () => signal?.removeEventListener("abort", onAbort),
       };
-      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal) {
+        // One listener per queued call: a signal shared by many queued calls
+        // must not trip Node's listener-leak warning (10 by default).
+        setMaxListeners(Math.max(getMaxListeners(signal), this.#waiting.length + 2), signal);
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
       this.#waiting.push(entry);
       this.#pump();
     });

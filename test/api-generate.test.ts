@@ -11,6 +11,7 @@ import {
 } from "../lib/generate.js";
 import {
   AbortError,
+  type GenerateOptions,
   type GenerateResult,
   loadModel,
   type Model,
@@ -496,6 +497,24 @@ describe("generate() end to end (tiny-sd1)", () => {
     }
     const after = await model.generate({ ...base, steps: 1 });
     expect(after.images).toHaveLength(1);
+    const bad = { signal: "x" } as unknown as GenerateOptions;
+    await expect(model.generateStream(base, bad).next()).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+  });
+
+  it("many calls queued on one signal raise no listener-leak warning", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const ac = new AbortController();
+      const calls = Array.from({ length: 12 }, () => model.generate({ ...base, steps: 1 }, { signal: ac.signal }));
+      ac.abort();
+      await Promise.allSettled(calls);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings).not.toContain("MaxListenersExceededWarning");
   });
 
   it("img2img and inpainting accept raw pixels of another size", async () => {

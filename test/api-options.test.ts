@@ -111,6 +111,15 @@ describe("generate() validation names the option and what is allowed", () => {
   });
   it("unknown option names (typos)", () => {
     invalid(() => resolveParams({ ...ok, cfg_scale: 7 } as unknown as GenerateParams, SD1), "cfg_scale", "cfgScale");
+    invalid(
+      () => checkGenerateOptions({ onprogress: () => {} } as unknown as GenerateOptions),
+      "onprogress",
+      "onProgress",
+    );
+  });
+  it("rng: only PyTorch's CPU generator", () => {
+    expect(resolveParams({ ...ok, rng: "cpu" }, SD1).rng).toBe("cpu");
+    invalid(() => resolveParams({ ...ok, rng: "cuda" } as unknown as GenerateParams, SD1), "rng");
   });
   it("width and height: multiples of 8 within bounds", () => {
     for (const bad of [0, 63, 100, 513, 4104, 8192, -512, 512.5, Number.NaN]) {

@@ -140,14 +140,13 @@ describe("parameters text (web UI format)", () => {
         strength: 0.5,
         clipSkip: 2,
         batchSize: 2,
-        rng: "cuda",
         width: 64,
         height: 64,
       },
       traits,
     );
     expect(formatParameters(p, { model: "my, model", batchIndex: 1 })).toBe(
-      'x\nSteps: 4, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64, Model: "my, model", Denoising strength: 0.5, Clip skip: 2, Batch size: 2, Batch pos: 1',
+      'x\nSteps: 4, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64, Model: "my, model", Denoising strength: 0.5, Clip skip: 2, RNG: CPU, Batch size: 2, Batch pos: 1',
     );
   });
 });
@@ -243,6 +242,12 @@ describe("resize (stretch, bilinear, antialiased when shrinking)", () => {
       1,
     );
     expect([...r.data]).toEqual([Math.round((0.75 * 100 + 0.25 * 200) / 1.75), Math.round((25 + 150 + 30) / 1.75)]);
+  });
+  it("refuses a strip too elongated for the intermediate (typed, no RangeError)", () => {
+    const strip = { width: 1, height: 2 ** 26, channels: 1 as const, data: new Uint8Array(0) };
+    expect(() => resize(strip, 64, 64, "initImage")).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_OPTION", message: expect.stringMatching(/^initImage: /) }),
+    );
   });
   it("upscaling a 2-pixel ramp is monotone and keeps the end values", () => {
     const r = resize({ width: 2, height: 1, channels: 1, data: new Uint8Array([0, 200]) }, 8, 1);

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadModel, SdError } from "../lib/index.js";
+import { type LoadOptions, loadModel, SdError } from "../lib/index.js";
 
 const FIXTURES = join(__dirname, "..", "..", "shared", "fixtures");
 
@@ -25,5 +25,9 @@ describe("loadModel", () => {
   it("rejects bad options before any native work", async () => {
     await expect(loadModel("")).rejects.toBeInstanceOf(SdError);
     await expect(loadModel("x", { threads: 0 })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+    await expect(loadModel("x", { thread: 1 } as unknown as LoadOptions)).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+      message: expect.stringMatching(/^thread: is not an option of loadModel\(\); known: threads/),
+    });
   });
 });

@@ -2,11 +2,11 @@
 // weightTypes (validation, reported dtypes); convertModel() to GGUF that
 // loadModel reads back (SD 1.x, SD 2.x and SDXL, the source's tokenizer carried
 // along), cancelled by an AbortSignal without leaving a file; `sd-native convert`.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { convertModel } from "../lib/convert.js";
+import { type ConvertOptions, convertModel } from "../lib/convert.js";
 import { loadModel } from "../lib/index.js";
 import { FIXTURES } from "./helpers/reference.js";
 import { TINY_SD1_DIFFUSERS } from "./helpers/tiny-sd1.js";
@@ -131,6 +131,22 @@ describe("convertModel", () => {
     await expect(convertModel(join(tmp, "missing.safetensors"), join(tmp, "y.gguf"))).rejects.toMatchObject({
       code: "ERR_MODEL_NOT_FOUND",
     });
+    const typo = { tpye: "q4_0" } as unknown as ConvertOptions;
+    await expect(convertModel(TINY_SD1, join(tmp, "x.gguf"), typo)).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+    });
+    const none = null as unknown as ConvertOptions;
+    await expect(convertModel(TINY_SD1, join(tmp, "x.gguf"), none)).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+    });
+  });
+
+  it("refuses to write over its own source", async () => {
+    const src = join(tmp, "self.safetensors");
+    copyFileSync(TINY_SD1, src);
+    const before = readFileSync(src);
+    await expect(convertModel(src, src, { type: "q8_0" })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+    expect(readFileSync(src).equals(before)).toBe(true);
   });
 });
 

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "core/error.h"
 #include "io/clip_vocab.h"
+#include "io/file_path.h"
 #include "io/gguf_writer.h"
 #include "quant/blocks.h"
 #include "quant/quantize_model.h"
@@ -203,6 +205,9 @@ void convert_to_gguf(const std::string& src, const std::string& out_path, const 
   if (!dtype_from_name(type, &target) || !(dtype_is_float(target) ? target != DType::F64 : is_block_format(target)))
     fail(ErrorCode::InvalidOption,
          "convert: type \"" + type + "\" is not one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K");
+  std::error_code ec;
+  if (std::filesystem::equivalent(fs_path(src), fs_path(out_path), ec))
+    fail(ErrorCode::InvalidOption, "convert: the output " + out_path + " is the source checkpoint itself; write to another file");
   auto model = load_model(src, {});
   const DType base = (target == DType::F32 || target == DType::BF16) ? target : DType::F16;
 
