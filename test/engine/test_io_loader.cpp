@@ -3,6 +3,7 @@
 // same canonical tensors with the same values.
 #define SD_TEST_MAIN
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "core/error.h"
@@ -14,6 +15,7 @@
 #include "io/safetensors.h"
 #include "quant/convert_model.h"
 #include "test_io_util.h"
+#include "util/strings.h"
 
 using namespace sd;
 
@@ -172,6 +174,82 @@ TEST(sd2_runs_the_penultimate_layer_of_the_full_tower) {
   CHECK(sd2_text_layers_to_run(1024, 23) == 23);
   CHECK(sd2_text_layers_to_run(16, 4) == 3);  // the tiny fixture's single file: one layer over its folder's 3
   CHECK(sd2_text_layers_to_run(1024, 12) == 11);
+}
+
+// stable-diffusion.cpp's converter writes OpenCLIP encoders under Hugging
+// Face names: SDXL's bigG as cond_stage_model.1.transformer.text_model.*
+// (q/k/v split, text_projection kept in OpenCLIP's [in, out] layout), CLIP-L
+// as cond_stage_model.transformer.*, the U-Net's linear proj_in / proj_out
+// as 1x1 convs. Such a file loads to the same values.
+TEST(sdxl_as_stable_diffusion_cpp_names_it) {
+  auto xl = load(sdtest::fixture("tiny-sdxl/tiny-sdxl.safetensors"));
+  std::vector<iotest::OutTensor> out;
+  for (const auto& [name, t] : xl->weights.all()) {
+    if (starts_with(name, "unet.")) {
+      const bool proj = ends_with(name, "proj_in.weight") || ends_with(name, "proj_out.weight");
+      out.push_back(iotest::out_tensor("model.diffusion_model." + name.substr(5), proj ? t.reshape({t.size(0), t.size(1), 1, 1}) : t));
+    } else if (starts_with(name, "vae.")) {
+      out.push_back(iotest::out_tensor("first_stage_model." + name.substr(4), t));
+    } else if (name == "te2.text_projection.weight") {
+      Tensor f = t.to_f32(), tr = Tensor::empty(DType::F32, {t.size(1), t.size(0)});  // back to [in, out]
+      for (int64_t r = 0; r < t.size(0); ++r)
+        for (int64_t c = 0; c < t.size(1); ++c) tr.data_as<float>()[c * t.size(0) + r] = f.data_as<float>()[r * t.size(1) + c];
+      out.push_back(iotest::out_tensor("cond_stage_model.1.transformer.text_model.text_projection", tr));
+    } else if (starts_with(name, "te2.")) {
+      out.push_back(iotest::out_tensor("cond_stage_model.1.transformer." + name.substr(4), t));
+    } else if (starts_with(name, "te1.")) {
+      out.push_back(iotest::out_tensor("cond_stage_model.transformer." + name.substr(4), t));
+    }
+  }
+  iotest::TempDir dir("sdcpp");
+  iotest::write_file(dir.file("xl.safetensors"), iotest::safetensors_bytes(out));
+  auto back = load(dir.file("xl.safetensors"));
+  CHECK(back->info.family == "sdxl");
+  CHECK(back->weights.all().size() == xl->weights.all().size());
+  for (const auto& [name, t] : xl->weights.all()) {
+    const Tensor* u = back->weights.find(name);
+    const Tensor a = t.to_f32();
+    const bool same = u && u->numel() == t.numel() && std::memcmp(u->to_f32().data(), a.data(), size_t(a.nbytes())) == 0;
+    CHECK_MSG(same, "%s", name.c_str());
+  }
+}
+
+// A diffusers folder's components in one file under unet. / vae. / te. /
+// te.1. (stable-diffusion.cpp's GGUF of a diffusers folder, names as read)
+// loads to the folder's weights.
+TEST(diffusers_components_in_one_file) {
+  for (const char* fixture : {"tiny-sd1/diffusers", "tiny-sdxl/diffusers"}) {
+    const std::string folder = sdtest::fixture(fixture);
+    std::vector<iotest::OutTensor> out;
+    const std::pair<const char*, const char*> parts[] = {{"unet/diffusion_pytorch_model.safetensors", "unet."},
+                                                         {"vae/diffusion_pytorch_model.safetensors", "vae."},
+                                                         {"text_encoder/model.safetensors", "te."},
+                                                         {"text_encoder_2/model.safetensors", "te.1."}};
+    for (const auto& [file, prefix] : parts) {
+      if (!std::filesystem::exists(folder + "/" + file)) continue;
+      for (const auto& [name, t] : read_safetensors(folder + "/" + file).tensors) out.push_back(iotest::out_tensor(prefix + name, t));
+    }
+    iotest::TempDir dir("onefile");
+    iotest::write_file(dir.file("m.safetensors"), iotest::safetensors_bytes(out));
+    check_same_weights(*load(folder), *load(dir.file("m.safetensors")));
+  }
+}
+
+// An SD 2.x ViT-H (width 1024) under Hugging Face names, all 24 layers (as
+// stable-diffusion.cpp writes it): the last layer is not mapped, so the
+// penultimate one conditions, as from OpenCLIP names.
+TEST(hf_named_vit_h_runs_its_penultimate_layer) {
+  NamedTensors te;
+  te.emplace_back("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight", Tensor::zeros(DType::F32, {2, 1024}));
+  for (int l = 0; l < 24; ++l)
+    te.emplace_back("cond_stage_model.transformer.text_model.encoder.layers." + std::to_string(l) + ".mlp.fc1.bias",
+                    Tensor::zeros(DType::F32, {4}));
+  te.emplace_back("cond_stage_model.transformer.text_model.text_projection", Tensor::zeros(DType::F32, {1024, 1024}));
+  ModelWeights w;
+  map_single_file(te, &w);
+  CHECK(w.has("te1.text_model.encoder.layers.22.mlp.fc1.bias"));
+  CHECK(!w.has("te1.text_model.encoder.layers.23.mlp.fc1.bias"));
+  CHECK(!w.has("te1.text_projection.weight"));
 }
 
 TEST(config_path_must_be_a_folder) {

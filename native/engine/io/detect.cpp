@@ -158,8 +158,8 @@ void detect_model(LoadedModel* model, const DetectHints& hints) {
 
   if (sdxl)
     info.family = "sdxl";
-  else if (hints.te1_openclip || linear_proj || config_string(*model, "te1", "hidden_act") == "gelu")
-    info.family = "sd2";
+  else if (hints.te1_openclip || linear_proj || h1 == 1024 || config_string(*model, "te1", "hidden_act") == "gelu")
+    info.family = "sd2";  // 1024: ViT-H, whatever its names (stable-diffusion.cpp's GGUF: HF names, 1x1-conv projections)
   else
     info.family = "sd1";
 

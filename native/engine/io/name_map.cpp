@@ -93,6 +93,50 @@ void put(ModelWeights* out, const std::string& name, const Tensor& t) {
 }
 
 // LDM attention 1x1 convs: diffusers stores them as Linear [C, C].
+// OpenCLIP's text_projection [in, out] -> an HF Linear weight [out, in]: a
+// small element-wise transposed copy in the stored dtype.
+Tensor openclip_projection_as_linear(const Tensor& t, const std::string& prefix) {
+  if (t.dim() != 2) fail(ErrorCode::ModelFormat, prefix + ": text_projection has shape " + shape_str(t.shape()) + "; expected 2-D");
+  if (dtype_is_quantized(t.dtype()))
+    fail(ErrorCode::ModelUnsupported, prefix + ": a block-quantized OpenCLIP text_projection cannot be transposed");
+  const int64_t rows = t.size(0), cols = t.size(1), es = dtype_bytes_for(t.dtype(), 1);
+  Tensor tr = Tensor::empty(t.dtype(), {cols, rows});
+  const char* s = static_cast<const char*>(t.data());
+  char* d = static_cast<char*>(tr.data());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) std::memcpy(d + (c * rows + r) * es, s + (r * cols + c) * es, static_cast<size_t>(es));
+  return tr;
+}
+
+// stable-diffusion.cpp's converter writes OpenCLIP encoders under Hugging
+// Face names (q/k/v split), all layers kept, the projection as
+// `text_model.text_projection` in OpenCLIP's [in, out] layout. SD 2.x's
+// ViT-H (width 1024) then runs its penultimate layer, as from OpenCLIP names;
+// SDXL's bigG keeps its projection, transposed to a Linear weight.
+NamedTensors from_hf_named_openclip(NamedTensors tensors, const std::string& prefix, bool keep_projection, ModelWeights* out) {
+  int layers = 0;
+  int64_t width = 0;
+  for (const auto& [name, t] : tensors) {
+    auto p = split(name);
+    if (p.size() > 3 && p[0] == "text_model" && p[1] == "encoder" && p[2] == "layers" && index_of(p[3]) >= 0)
+      layers = std::max(layers, index_of(p[3]) + 1);
+    if (name == "text_model.embeddings.token_embedding.weight" && t.dim() == 2) width = t.size(1);
+  }
+  const bool sd2 = !keep_projection && width == 1024 && layers >= 2;
+  const int keep = sd2 ? sd2_text_layers_to_run(width, layers) : layers;
+  NamedTensors kept;
+  for (auto& [name, t] : tensors) {
+    auto p = split(name);
+    if (name == "text_model.text_projection") {
+      if (keep_projection) put(out, prefix + ".text_projection.weight", openclip_projection_as_linear(t, prefix));
+      continue;
+    }
+    if (p.size() > 3 && p[0] == "text_model" && p[1] == "encoder" && p[2] == "layers" && index_of(p[3]) >= keep) continue;
+    kept.emplace_back(std::move(name), std::move(t));
+  }
+  return kept;
+}
+
 Tensor as_conv1x1(const Tensor& t) {
   if (t.dim() == 2) return t.reshape({t.size(0), t.size(1), 1, 1});
   return t;
@@ -275,18 +319,7 @@ void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& p
         carry(name, t);
         continue;
       }
-      if (t.dim() != 2) fail(ErrorCode::ModelFormat, prefix + ": text_projection has shape " + shape_str(t.shape()) + "; expected 2-D");
-      // [in, out] -> HF Linear [out, in]: a small element-wise transposed copy
-      // in the stored dtype.
-      if (dtype_is_quantized(t.dtype()))
-        fail(ErrorCode::ModelUnsupported, prefix + ": a block-quantized OpenCLIP text_projection cannot be transposed");
-      const int64_t rows = t.size(0), cols = t.size(1), es = dtype_bytes_for(t.dtype(), 1);
-      Tensor tr = Tensor::empty(t.dtype(), {cols, rows});
-      const char* s = static_cast<const char*>(t.data());
-      char* d = static_cast<char*>(tr.data());
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) std::memcpy(d + (c * rows + r) * es, s + (r * cols + c) * es, static_cast<size_t>(es));
-      put(out, prefix + ".text_projection.weight", tr);
+      put(out, prefix + ".text_projection.weight", openclip_projection_as_linear(t, prefix));
     } else if (name == "text_projection.weight") {
       // Already a Linear [out, in] (some SDXL conversion scripts renamed HF's).
       if (keep_projection)
@@ -335,7 +368,8 @@ void map_openclip_text_encoder(const NamedTensors& tensors, const std::string& p
 
 SingleFileLayout map_single_file(const NamedTensors& tensors, ModelWeights* out) {
   SingleFileLayout layout;
-  NamedTensors unet, vae, te1_hf, te1_oc, te2_oc;
+  NamedTensors unet, vae, te1_hf, te1_oc, te2_oc, te2_hf;
+  NamedTensors diff_unet, diff_vae, diff_te2;  // a diffusers folder in one file: unet. / vae. / te. / te.1. (stable-diffusion.cpp)
   std::string te2_prefix;
   for (const auto& [name, t] : tensors) {
     auto take = [&, &name = name, &t = t](const std::string& prefix, NamedTensors* dst) {  // C++17 lambdas cannot capture bindings (clang)
@@ -346,7 +380,10 @@ SingleFileLayout map_single_file(const NamedTensors& tensors, ModelWeights* out)
     };
     if (take("model.diffusion_model.", &unet) || take("first_stage_model.", &vae) || take("cond_stage_model.transformer.", &te1_hf) ||
         take("conditioner.embedders.0.transformer.", &te1_hf) || take("cond_stage_model.model.", &te1_oc) ||
-        take("conditioner.embedders.1.model.", &te2_oc) || take("conditioner.embedders.0.model.", &te2_oc))  // SDXL refiner: OpenCLIP only
+        take("conditioner.embedders.1.model.", &te2_oc) ||
+        take("conditioner.embedders.0.model.", &te2_oc) ||   // SDXL refiner: OpenCLIP only
+        take("cond_stage_model.1.transformer.", &te2_hf) ||  // sd.cpp's SDXL bigG
+        take("unet.", &diff_unet) || take("vae.", &diff_vae) || take("te.1.", &diff_te2) || take("te.", &te1_hf))
       continue;
     if (name == "v_pred" || name == "ztsnr") {  // markers: v-prediction, zero terminal SNR training
       layout.v_pred_marker |= name == "v_pred";
@@ -356,6 +393,9 @@ SingleFileLayout map_single_file(const NamedTensors& tensors, ModelWeights* out)
     ++layout.ignored;
   }
   for (auto& [name, t] : unet) put(out, "unet." + name, t);
+  if (!diff_unet.empty()) map_diffusers_unet(diff_unet, /*layers_per_block=*/-1, out);
+  if (!diff_vae.empty()) map_diffusers_vae(diff_vae, out);
+  if (!diff_te2.empty()) map_hf_text_encoder(diff_te2, "te2", out);
   for (auto& [name, t] : vae) {
     // Some converters store the VAE attention as Linear [C, C].
     bool attn = name.find(".mid.attn_1.") != std::string::npos && name.find(".norm.") == std::string::npos;
@@ -365,7 +405,9 @@ SingleFileLayout map_single_file(const NamedTensors& tensors, ModelWeights* out)
     // Old transformers versions had no `text_model.` level.
     if (!starts_with(name, "text_model.") && name != "text_projection.weight") name = "text_model." + name;
   }
-  map_hf_text_encoder(te1_hf, "te1", out);
+  // HF-named OpenCLIP encoders (stable-diffusion.cpp's GGUF): SD 2.x's as te1 (no te2), SDXL's bigG as te2.
+  map_hf_text_encoder(from_hf_named_openclip(std::move(te1_hf), "te1", /*keep_projection=*/false, out), "te1", out);
+  if (!te2_hf.empty()) map_hf_text_encoder(from_hf_named_openclip(std::move(te2_hf), "te2", /*keep_projection=*/true, out), "te2", out);
   if (!te1_oc.empty()) {
     layout.te1_openclip = true;
     map_openclip_text_encoder(te1_oc, "te1", /*drop_last_layer=*/true, /*keep_projection=*/false, out, "cond_stage_model.model.",
