@@ -8,6 +8,7 @@
 #include "lora/embedding_file.h"
 #include "models/taesd.h"
 #include "pipeline/memory_estimate.h"
+#include "pipeline/prediction_probe.h"
 
 namespace sdnode {
 
@@ -134,6 +135,7 @@ class LoadWorker : public Napi::AsyncWorker {
   void Execute() override {
     ok_ = capture_errors(&error_, [&] {
       model_ = sd::load_model(path_, options_);
+      sd::settle_prediction(model_.get());
       if (!taesd_.empty()) sd::add_taesd_weights(model_.get(), taesd_);
     });
   }

@@ -2,6 +2,7 @@
 // right family, and the single-file and diffusers forms of one model give the
 // same canonical tensors with the same values.
 #define SD_TEST_MAIN
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -13,6 +14,7 @@
 #include "io/model_loader.h"
 #include "io/name_map.h"
 #include "io/safetensors.h"
+#include "pipeline/prediction_probe.h"
 #include "quant/convert_model.h"
 #include "test_io_util.h"
 #include "util/strings.h"
@@ -165,6 +167,33 @@ TEST(openclip_weights_as_conversion_scripts_leave_them) {
             std::string(e.what()).find("attn.mystery") != std::string::npos;
   }
   CHECK(named);
+}
+
+// SD 2.x with nothing saying its prediction type: the U-Net decides. With
+// a zeroed output conv whose bias is b, the probe's mean(out - 0.5) is
+// b - 0.5: v below -1 (b = -0.6), epsilon above (b = -0.4, 0). A folder's
+// scheduler config is never second-guessed.
+TEST(sd2_prediction_is_probed_when_nothing_says) {
+  auto folder = load(sdtest::fixture("tiny-sd2/diffusers"));
+  CHECK(!folder->info.prediction_guessed);
+  iotest::TempDir dir("probe");
+  iotest::write_file(dir.file("sd2.safetensors"), iotest::safetensors_bytes(iotest::sd2_single_file(*folder)));
+  for (const auto& [bias, expected] : {std::pair<float, const char*>{-0.6f, "v"}, {-0.4f, "epsilon"}, {0.0f, "epsilon"}}) {
+    auto m = load(dir.file("sd2.safetensors"));
+    CHECK(m->info.prediction == "v" && m->info.prediction_guessed);
+    const Tensor& w = m->weights.get("unet.out.2.weight");
+    m->weights.set("unet.out.2.weight", Tensor::zeros(DType::F32, w.shape()));
+    Tensor b = Tensor::empty(DType::F32, {w.size(0)});
+    for (int64_t i = 0; i < b.numel(); ++i) b.data_as<float>()[i] = bias;
+    m->weights.set("unet.out.2.bias", b);
+    CHECK(std::abs(sd2_v_probe(*m) - (double(bias) - 0.5)) < 1e-6);
+    settle_prediction(m.get());
+    CHECK_MSG(m->info.prediction == expected && !m->info.prediction_guessed, "bias %g: %s", double(bias), m->info.prediction.c_str());
+  }
+  auto with_config = load(dir.file("sd2.safetensors"), sdtest::fixture("tiny-sd2/diffusers"));
+  with_config->weights.set("unet.out.2.bias", Tensor::zeros(DType::F32, {4}));
+  settle_prediction(with_config.get());
+  CHECK(with_config->info.prediction == "v");
 }
 
 // Real SD 2.x files: ViT-H/14's text tower is 24 layers of width 1024 and SD 2.x

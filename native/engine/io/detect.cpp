@@ -172,8 +172,10 @@ void detect_model(LoadedModel* model, const DetectHints& hints) {
     fail(ErrorCode::ModelUnsupported, info.path + ": scheduler prediction_type \"" + pt + "\" is not supported (epsilon, v_prediction)");
   else if (!hints.prediction.empty())
     info.prediction = hints.prediction;
-  else
+  else {
     info.prediction = info.family == "sd2" ? "v" : "epsilon";
+    info.prediction_guessed = true;
+  }
 }
 
 namespace {

@@ -48,6 +48,7 @@ struct ModelInfo {
   int64_t parameter_count = 0;
   std::map<std::string, ComponentInfo> components;  // "unet", "vae", "te1", "te2"
   std::string prediction;                           // "epsilon" | "v" (best guess; settable per call)
+  bool prediction_guessed = false;                  // nothing said it: the family's default (pipeline/prediction_probe.h)
   bool inpaint = false;                             // 9-channel U-Net
 };
 

@@ -9,6 +9,7 @@
 #include "io/clip_vocab.h"
 #include "io/file_path.h"
 #include "io/gguf_writer.h"
+#include "pipeline/prediction_probe.h"
 #include "quant/blocks.h"
 #include "quant/quantize_model.h"
 #include "util/strings.h"
@@ -209,6 +210,7 @@ void convert_to_gguf(const std::string& src, const std::string& out_path, const 
   if (std::filesystem::equivalent(fs_path(src), fs_path(out_path), ec))
     fail(ErrorCode::InvalidOption, "convert: the output " + out_path + " is the source checkpoint itself; write to another file");
   auto model = load_model(src, {});
+  settle_prediction(model.get());  // recorded in the output (modelspec.prediction_type)
   const DType base = (target == DType::F32 || target == DType::BF16) ? target : DType::F16;
 
   std::vector<OutTensor> items = single_file_layout(*model);
