@@ -144,6 +144,34 @@ TEST(inpainting) {
   run_case({"tiny-sd1/diffusers", "", "tiny-sd1-inpaint/ref/inpaint4_euler.safetensors", "euler", "discrete"});
 }
 
+// A `ztsnr` marker (trained with zero terminal SNR) samples on the rescaled
+// schedule: the first denoise event's sigma is ~4096 instead of 14.6.
+TEST(ztsnr_marker_samples_the_zero_terminal_snr_schedule) {
+  struct Sigmas : Recorder {
+    void progress(Stage stage, int step, int, float sigma) override {
+      if (stage == Stage::Denoise && step == 0) first = sigma;
+    }
+    float first = 0;
+  };
+  auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
+  sdtest::ReferenceFile ref("tiny-sd1/ref/sample_euler.safetensors");
+  GenerateParams p;
+  p.prompt = sdtest::tokens_of(ref["prompt_ids"]);
+  p.negative_prompt = sdtest::tokens_of(ref["negative_ids"]);
+  p.width = p.height = 64;
+  p.steps = 2;
+  p.sampler = "euler";
+  p.seed = 3;
+  Sigmas plain, zsnr;
+  GenerateResult a, b;
+  run_generate(*model, p, plain, &a);
+  model->carried["ztsnr"] = Tensor::zeros(DType::F32, {1});
+  run_generate(*model, p, zsnr, &b);
+  CHECK_MSG(std::fabs(plain.first - 14.6146f) < 1e-3f && std::fabs(zsnr.first - 4096.0f) < 0.5f, "first sigma %g, %g", plain.first,
+            zsnr.first);
+  CHECK(a.images.at(0).data != b.images.at(0).data);
+}
+
 TEST(txt2img_seeded_is_deterministic) {
   auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
   sdtest::ReferenceFile ref("tiny-sd1/ref/sample_euler.safetensors");

@@ -39,6 +39,28 @@ TEST(training_schedule_matches_the_reference_float32_values) {
   CHECK(std::fabs(sd1().sigma_min() - 0.029168) < 1e-6 && std::fabs(sd1().sigma_max() - 14.614647) < 1e-5);
 }
 
+// Zero terminal SNR (Lin et al., Algorithm 1), checked against its closed
+// form in double: sqrt(ac'_t) = (sqrt(ac_t) - sqrt(ac_T)) * sqrt(ac_0) /
+// (sqrt(ac_0) - sqrt(ac_T)); the last ac' is 2^-24 (sigma_max ~4096), not 0.
+// A scheduler config with rescale_betas_zero_snr gets that schedule.
+TEST(zero_terminal_snr_rescales_to_the_closed_form) {
+  const ModelSchedule& m = sd1();
+  const ModelSchedule z = m.zero_terminal_snr();
+  const double s0 = std::sqrt(double(m.alphas_cumprod.front())), sT = std::sqrt(double(m.alphas_cumprod.back()));
+  double worst = 0;
+  for (int t = 0; t + 1 < 1000; ++t) {
+    const double want = (std::sqrt(double(m.alphas_cumprod[t])) - sT) * s0 / (s0 - sT);
+    worst = std::fmax(worst, std::fabs(std::sqrt(double(z.alphas_cumprod[t])) - want) / want);
+  }
+  CHECK_MSG(worst < 2e-5, "worst relative error %.3g", worst);
+  CHECK(z.alphas_cumprod.back() == 0x1p-24f);
+  CHECK(std::fabs(z.sigma_max() - 4096.0) < 0.01 && std::fabs(z.sigma_min() - m.sigma_min()) < 1e-6);
+  const SchedulerConfig cfg = parse_scheduler_config(
+      R"({"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "rescale_betas_zero_snr": true})");
+  CHECK(cfg.schedule.alphas_cumprod == z.alphas_cumprod);
+  CHECK_THROWS_CODE(parse_scheduler_config(R"({"rescale_betas_zero_snr": "yes"})"), ErrorCode::ModelFormat);
+}
+
 TEST(sigma_and_timestep_conversions_invert_each_other) {
   const ModelSchedule& m = sd1();
   for (int t : {0, 1, 17, 500, 998, 999}) CHECK_MSG(std::fabs(m.sigma_to_t(m.sigmas[t]) - t) < 1e-4, "t %d", t);
@@ -218,6 +240,7 @@ TEST(diffusers_scheduler_configs_give_schedule_prediction_and_spacing) {
   CHECK_THROWS_CODE(parse_scheduler_config(R"({"beta_start":0.1,"beta_end":0.01})"), ErrorCode::ModelFormat);
   CHECK_THROWS_CODE(parse_scheduler_config(R"({"beta_schedule":"squaredcos_cap_v2"})"), ErrorCode::ModelUnsupported);
   CHECK_THROWS_CODE(parse_scheduler_config(R"({"trained_betas":[0.1,0.2]})"), ErrorCode::ModelUnsupported);
+  // The default "linear" 0.0001 .. 0.02 reaches alphas_cumprod < 2^-24 at t = 998: no increasing sigmas with zero terminal SNR.
   CHECK_THROWS_CODE(parse_scheduler_config(R"({"rescale_betas_zero_snr":true})"), ErrorCode::ModelUnsupported);
   CHECK_THROWS_CODE(parse_scheduler_config(R"({"prediction_type":"sample"})"), ErrorCode::ModelUnsupported);
   CHECK_THROWS_CODE(ModelSchedule::from_betas({0.5f, 1.5f}), ErrorCode::InvalidOption);

@@ -39,7 +39,9 @@ constexpr float kNoSigma = std::numeric_limits<float>::quiet_NaN();
 // config (the loader supplies the standard one for single files).
 ModelSchedule model_schedule(const LoadedModel& model, SamplingOptions* opt) {
   auto it = model.configs.find("scheduler");
-  const SchedulerConfig cfg = it == model.configs.end() ? default_scheduler_config() : parse_scheduler_config(it->second);
+  SchedulerConfig cfg = it == model.configs.end() ? default_scheduler_config() : parse_scheduler_config(it->second);
+  // A `ztsnr` marker: trained with zero terminal SNR (unless the config already rescaled).
+  if (model.carried.count("ztsnr") && cfg.schedule.alphas_cumprod.back() > 0x1p-24f) cfg.schedule = cfg.schedule.zero_terminal_snr();
   opt->model_leading_spacing = cfg.leading_spacing;
   opt->model_trailing_spacing = cfg.trailing_spacing;
   opt->steps_offset = cfg.steps_offset;

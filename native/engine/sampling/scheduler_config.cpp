@@ -34,8 +34,8 @@ SchedulerConfig parse_scheduler_config(const std::string& text) {
   const Json* trained = j.find("trained_betas");
   if (trained != nullptr && !trained->is_null()) fail(ErrorCode::ModelUnsupported, "scheduler_config.json: trained_betas is not supported");
   const Json* zsnr = j.find("rescale_betas_zero_snr");
-  if (zsnr != nullptr && zsnr->is_bool() && zsnr->as_bool())
-    fail(ErrorCode::ModelUnsupported, "scheduler_config.json: rescale_betas_zero_snr is not supported");
+  if (zsnr != nullptr && !zsnr->is_null() && !zsnr->is_bool())
+    fail(ErrorCode::ModelFormat, "scheduler_config.json: rescale_betas_zero_snr must be a boolean");
 
   const double b0 = number("beta_start", 0.0001), b1 = number("beta_end", 0.02), T = number("num_train_timesteps", 1000);
   if (!(T >= 2 && T <= 100000 && T == double(int(T))))
@@ -50,6 +50,7 @@ SchedulerConfig parse_scheduler_config(const std::string& text) {
   } else {
     fail(ErrorCode::ModelUnsupported, "scheduler_config.json: beta_schedule '" + kind + "' is not supported (scaled_linear, linear)");
   }
+  if (zsnr != nullptr && zsnr->is_bool() && zsnr->as_bool()) c.schedule = c.schedule.zero_terminal_snr();
   const std::string pred = string("prediction_type", "");
   if (pred == "sample") fail(ErrorCode::ModelUnsupported, "scheduler_config.json: prediction_type 'sample' is not supported");
   if (!pred.empty()) {

@@ -24,7 +24,8 @@ SchedulerConfig default_scheduler_config();
 // Throws ERR_MODEL_FORMAT for malformed JSON or wrongly typed fields and
 // ERR_MODEL_UNSUPPORTED for schedules this engine does not implement
 // (beta_schedule other than scaled_linear/linear, trained_betas,
-// rescale_betas_zero_snr, prediction_type "sample").
+// prediction_type "sample"). rescale_betas_zero_snr: the schedule is
+// ModelSchedule::zero_terminal_snr().
 SchedulerConfig parse_scheduler_config(const std::string& json_text);
 
 }  // namespace sd

@@ -135,6 +135,31 @@ ModelSchedule ModelSchedule::from_betas(std::vector<float> betas) {
   return m;
 }
 
+ModelSchedule ModelSchedule::zero_terminal_snr() const {
+  const size_t T = alphas_cumprod.size();
+  std::vector<float> bar_sqrt(T);
+  for (size_t i = 0; i < T; ++i) bar_sqrt[i] = std::sqrt(alphas_cumprod[i]);
+  const float first = bar_sqrt.front(), last = bar_sqrt.back();
+  for (float& s : bar_sqrt) s = (s - last) * (first / (first - last));
+  ModelSchedule m;
+  m.betas.resize(T);
+  double cum = 1.0;  // torch.cumprod accumulates in double on CPU
+  for (size_t i = 0; i < T; ++i) {
+    const float bar = bar_sqrt[i] * bar_sqrt[i];
+    const float alpha = i == 0 ? bar : bar / (bar_sqrt[i - 1] * bar_sqrt[i - 1]);
+    m.betas[i] = 1.0f - alpha;
+    cum *= double(1.0f - m.betas[i]);
+    m.alphas_cumprod.push_back(i + 1 == T ? 0x1p-24f : float(cum));
+    m.sigmas.push_back(std::sqrt((1.0f - m.alphas_cumprod.back()) / m.alphas_cumprod.back()));
+  }
+  for (size_t i = 1; i < T; ++i)
+    if (!(m.sigmas[i] > m.sigmas[i - 1]))
+      fail(ErrorCode::ModelUnsupported,
+           "zero terminal SNR: on this beta schedule alphas_cumprod falls below 2^-24 before the last step, so sigma would not increase "
+           "with t");
+  return m;
+}
+
 double ModelSchedule::t_to_sigma(double t) const {
   const int T = num_train_timesteps();
   if (t <= 0) return sigmas.front();

@@ -22,6 +22,12 @@ struct ModelSchedule {
   static ModelSchedule linear(double beta_start, double beta_end, int num_train_timesteps);
   // alphas_cumprod and sigmas from the betas ([T], T >= 2, each in (0, 1)).
   static ModelSchedule from_betas(std::vector<float> betas);
+  // Zero terminal SNR (Lin et al. 2024, "Common Diffusion Noise Schedules and
+  // Sample Steps are Flawed", Algorithm 1): sqrt(alphas_cumprod) shifted so
+  // its last value is 0 and scaled so its first is unchanged. The last
+  // alphas_cumprod then becomes 2^-24 instead of 0, as diffusers' samplers
+  // set it, so sigma_max is ~4096, not infinite (float32 as torch computes).
+  ModelSchedule zero_terminal_snr() const;
 
   int num_train_timesteps() const { return static_cast<int>(sigmas.size()); }
   double sigma_min() const { return sigmas.front(); }
