@@ -109,7 +109,8 @@ Tensor openclip_projection_as_linear(const Tensor& t, const std::string& prefix)
 }
 
 // stable-diffusion.cpp's converter writes OpenCLIP encoders under Hugging
-// Face names (q/k/v split), all layers kept, the projection as
+// Face names (q/k/v split, or fused as `self_attn.in_proj.*` by its newer
+// --convert-name), all layers kept, the projection as
 // `text_model.text_projection` in OpenCLIP's [in, out] layout. SD 2.x's
 // ViT-H (width 1024) then runs its penultimate layer, as from OpenCLIP names;
 // SDXL's bigG keeps its projection, transposed to a Linear weight.
@@ -132,6 +133,14 @@ NamedTensors from_hf_named_openclip(NamedTensors tensors, const std::string& pre
       continue;
     }
     if (p.size() > 3 && p[0] == "text_model" && p[1] == "encoder" && p[2] == "layers" && index_of(p[3]) >= keep) continue;
+    if (p.size() == 7 && p[4] == "self_attn" && p[5] == "in_proj" && t.dim() >= 1 && t.size(0) % 3 == 0 && t.size(0) > 0) {
+      const std::string base = "text_model.encoder.layers." + p[3] + ".self_attn.", kind = p[6];  // cat(q, k, v) along rows
+      const int64_t h = t.size(0) / 3;
+      kept.emplace_back(base + "q_proj." + kind, t.slice_rows(0, h));
+      kept.emplace_back(base + "k_proj." + kind, t.slice_rows(h, 2 * h));
+      kept.emplace_back(base + "v_proj." + kind, t.slice_rows(2 * h, 3 * h));
+      continue;
+    }
     kept.emplace_back(std::move(name), std::move(t));
   }
   return kept;
