@@ -144,6 +144,19 @@ TEST(inpainting) {
   run_case({"tiny-sd1/diffusers", "", "tiny-sd1-inpaint/ref/inpaint4_euler.safetensors", "euler", "discrete"});
 }
 
+// 64x64 on the reference case's prompt pair.
+static GenerateParams reference_prompt_params(int steps, const char* sampler, uint64_t seed) {
+  sdtest::ReferenceFile ref("tiny-sd1/ref/sample_euler.safetensors");
+  GenerateParams p;
+  p.prompt = sdtest::tokens_of(ref["prompt_ids"]);
+  p.negative_prompt = sdtest::tokens_of(ref["negative_ids"]);
+  p.width = p.height = 64;
+  p.steps = steps;
+  p.sampler = sampler;
+  p.seed = seed;
+  return p;
+}
+
 // A `ztsnr` marker (trained with zero terminal SNR) samples on the rescaled
 // schedule: the first denoise event's sigma is ~4096 instead of 14.6.
 TEST(ztsnr_marker_samples_the_zero_terminal_snr_schedule) {
@@ -154,14 +167,7 @@ TEST(ztsnr_marker_samples_the_zero_terminal_snr_schedule) {
     float first = 0;
   };
   auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
-  sdtest::ReferenceFile ref("tiny-sd1/ref/sample_euler.safetensors");
-  GenerateParams p;
-  p.prompt = sdtest::tokens_of(ref["prompt_ids"]);
-  p.negative_prompt = sdtest::tokens_of(ref["negative_ids"]);
-  p.width = p.height = 64;
-  p.steps = 2;
-  p.sampler = "euler";
-  p.seed = 3;
+  const GenerateParams p = reference_prompt_params(2, "euler", 3);
   Sigmas plain, zsnr;
   GenerateResult a, b;
   run_generate(*model, p, plain, &a);
@@ -174,14 +180,7 @@ TEST(ztsnr_marker_samples_the_zero_terminal_snr_schedule) {
 
 TEST(txt2img_seeded_is_deterministic) {
   auto model = load_model(sdtest::fixture("tiny-sd1/diffusers"), {});
-  sdtest::ReferenceFile ref("tiny-sd1/ref/sample_euler.safetensors");
-  GenerateParams p;
-  p.prompt = sdtest::tokens_of(ref["prompt_ids"]);
-  p.negative_prompt = sdtest::tokens_of(ref["negative_ids"]);
-  p.width = p.height = 64;
-  p.steps = 3;
-  p.sampler = "euler_a";
-  p.seed = 7;
+  GenerateParams p = reference_prompt_params(3, "euler_a", 7);
   Recorder cb;
   GenerateResult a, b;
   run_generate(*model, p, cb, &a);
