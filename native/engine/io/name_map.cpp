@@ -92,7 +92,6 @@ void put(ModelWeights* out, const std::string& name, const Tensor& t) {
   out->set(name, t);
 }
 
-// LDM attention 1x1 convs: diffusers stores them as Linear [C, C].
 // OpenCLIP's text_projection [in, out] -> an HF Linear weight [out, in]: a
 // small element-wise transposed copy in the stored dtype.
 Tensor openclip_projection_as_linear(const Tensor& t, const std::string& prefix) {
@@ -146,6 +145,7 @@ NamedTensors from_hf_named_openclip(NamedTensors tensors, const std::string& pre
   return kept;
 }
 
+// LDM attention 1x1 convs: diffusers stores them as Linear [C, C].
 Tensor as_conv1x1(const Tensor& t) {
   if (t.dim() == 2) return t.reshape({t.size(0), t.size(1), 1, 1});
   return t;
