@@ -22,6 +22,7 @@
 #include "prompt_tokens.h"
 #include "test_io_util.h"
 #include "test_model_fixtures.h"
+#include "util/strings.h"
 
 using namespace sd;
 using namespace modeltest;
@@ -203,9 +204,9 @@ TEST(locon_3x3_conv_and_unknown_keys) {
                                 iotest::out_tensor("lora_unet_not_a_module.lora_up.weight", up)}));
   LoraOverlay o = merge_loras(*m, {{path, 2.0f}});
   CHECK(o.merged_weights == 1);
-  CHECK(o.warnings.size() == 2);  // the dora_scale key, the module that matches nothing
-  CHECK(o.warnings.size() == 2 && o.warnings[0].find(".dora_scale") != std::string::npos &&
-        o.warnings[1].find("lora_unet_not_a_module") != std::string::npos);
+  CHECK(o.warnings.size() == 3);  // DoRA not applied, the dora_scale key, the module that matches nothing
+  CHECK(o.warnings.size() == 3 && o.warnings[0].find("DoRA") != std::string::npos &&
+        o.warnings[1].find(".dora_scale") != std::string::npos && o.warnings[2].find("lora_unet_not_a_module") != std::string::npos);
   // W'[o, i, y, x] = W + 2.0 * (0.5 / 1) * up[o] * down[i, y, x].
   Tensor base = w.to_f32(), got = o.model->weights.get(target);
   double worst = 0;
@@ -216,6 +217,105 @@ TEST(locon_3x3_conv_and_unknown_keys) {
       worst = std::max(worst, std::fabs(double(got.data_as<float>()[oc * 288 + k]) - want));
     }
   CHECK_MSG(worst < 1e-5, "LoCon merge off by %.3g", worst);
+}
+
+// LyCORIS LoHa: W' = W + scale * alpha / r * (w1_a w1_b) * (w2_a w2_b)
+// (element-wise), on a linear (to_q [32, 32]) and a 3x3 conv whose factor
+// w1_b is [r, in*3*3]; computed here from the factors directly.
+TEST(loha_adds_the_hadamard_product_of_its_factors) {
+  auto m = load_tiny_sd1();
+  iotest::TempDir dir("loha");
+  struct Case {
+    const char* module;
+    const char* target;
+    int64_t out, K;
+  };
+  const Case cases[] = {{"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q",
+                         "unet.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight", 32, 32},
+                        {"lora_unet_down_blocks_0_resnets_0_conv1", "unet.input_blocks.1.0.in_layers.2.weight", 32, 288}};
+  const int64_t r = 3;
+  std::vector<iotest::OutTensor> file;
+  std::vector<Tensor> f(8);
+  for (int c = 0; c < 2; ++c) {
+    const Shape shapes[4] = {{cases[c].out, r}, {r, cases[c].K}, {cases[c].out, r}, {r, cases[c].K}};
+    const char* names[4] = {".hada_w1_a", ".hada_w1_b", ".hada_w2_a", ".hada_w2_b"};
+    for (int k = 0; k < 4; ++k) {
+      Tensor& t = f[size_t(c * 4 + k)];
+      t = Tensor::empty(DType::F32, shapes[k]);
+      for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = 0.1f * float((i * (k + 3) + c) % 11) - 0.5f;
+      file.push_back(iotest::out_tensor(cases[c].module + std::string(names[k]), t));
+    }
+    Tensor alpha = Tensor::empty(DType::F32, {});
+    alpha.data_as<float>()[0] = 1.5f;
+    file.push_back(iotest::out_tensor(cases[c].module + std::string(".alpha"), alpha));
+  }
+  const std::string path = dir.path + "/loha.safetensors";
+  iotest::write_file(path, iotest::safetensors_bytes(file));
+  LoraOverlay o = merge_loras(*m, {{path, 0.8f}});
+  CHECK(o.merged_weights == 2 && o.warnings.empty());
+  for (int c = 0; c < 2; ++c) {
+    const float* a1 = f[size_t(c * 4)].data_as<float>();
+    const float* b1 = f[size_t(c * 4 + 1)].data_as<float>();
+    const float* a2 = f[size_t(c * 4 + 2)].data_as<float>();
+    const float* b2 = f[size_t(c * 4 + 3)].data_as<float>();
+    const Tensor base = m->weights.get(cases[c].target).to_f32(), got = o.model->weights.get(cases[c].target);
+    const int64_t K = cases[c].K;
+    double worst = 0;
+    for (int64_t oc = 0; oc < cases[c].out; ++oc)
+      for (int64_t k = 0; k < K; ++k) {
+        double p1 = 0, p2 = 0;
+        for (int64_t i = 0; i < r; ++i) {
+          p1 += double(a1[oc * r + i]) * b1[i * K + k];
+          p2 += double(a2[oc * r + i]) * b2[i * K + k];
+        }
+        const double want = base.data_as<float>()[oc * K + k] + 0.8 * 1.5 / double(r) * p1 * p2;
+        worst = std::max(worst, std::fabs(double(got.data_as<float>()[oc * K + k]) - want));
+      }
+    CHECK_MSG(worst < 1e-5, "%s: LoHa merge off by %.3g", cases[c].module, worst);
+  }
+  // LoKr and Tucker forms are refused by name.
+  const std::string lokr = dir.path + "/lokr.safetensors";
+  iotest::write_file(lokr, iotest::safetensors_bytes({iotest::out_tensor(std::string(cases[0].module) + ".lokr_w1", f[0])}));
+  bool named = false;
+  try {
+    merge_loras(*m, {{lokr, 1.0f}});
+  } catch (const Error& e) {
+    named = e.code() == ErrorCode::LoraFormat && std::string(e.what()).find("LoKr") != std::string::npos;
+  }
+  CHECK(named);
+}
+
+// The diffusers training scripts' spellings of a LoRA pair read as the peft
+// ones: U-Net .lora.down/.lora.up, text encoder .lora_linear_layer.down/up,
+// older attention processors .processor.to_q_lora / to_out_lora.
+TEST(diffusers_training_script_names_read_as_peft_pairs) {
+  LoraFile peft = read_lora_file(fixture(kPeft));
+  std::vector<iotest::OutTensor> renamed;
+  for (const LoraModule& mod : peft.modules) {
+    std::string base = mod.name;
+    std::string down = base + ".lora.down.weight", up = base + ".lora.up.weight";
+    if (starts_with(base, "text_encoder.")) {
+      down = base + ".lora_linear_layer.down.weight";
+      up = base + ".lora_linear_layer.up.weight";
+    } else if (ends_with(base, ".to_q") || ends_with(base, ".to_out.0")) {
+      const std::string proj = ends_with(base, ".to_q") ? "to_q" : "to_out";
+      const std::string attn = base.substr(0, base.rfind(proj) - 1);
+      down = attn + ".processor." + proj + "_lora.down.weight";
+      up = attn + ".processor." + proj + "_lora.up.weight";
+    }
+    renamed.push_back(iotest::out_tensor(down, mod.down));
+    renamed.push_back(iotest::out_tensor(up, mod.up));
+    Tensor alpha = Tensor::empty(DType::F32, {});
+    alpha.data_as<float>()[0] = mod.alpha;
+    renamed.push_back(iotest::out_tensor(base + ".alpha", alpha));
+  }
+  iotest::TempDir dir("lora-names");
+  iotest::write_file(dir.path + "/trainscript.safetensors", iotest::safetensors_bytes(renamed));
+  LoraFile back = read_lora_file(dir.path + "/trainscript.safetensors");
+  CHECK(back.modules.size() == peft.modules.size() && back.unknown_keys.empty());
+  for (size_t i = 0; i < peft.modules.size() && i < back.modules.size(); ++i)
+    CHECK_MSG(back.modules[i].name == peft.modules[i].name && back.modules[i].alpha == peft.modules[i].alpha, "%s vs %s",
+              back.modules[i].name.c_str(), peft.modules[i].name.c_str());
 }
 
 TEST(bad_files_get_typed_errors) {

@@ -14,18 +14,51 @@ namespace sd {
 
 namespace {
 
-enum class Role { Down, Up, Alpha };
+enum class Role { Down, Up, Alpha, HadaW1A, HadaW1B, HadaW2A, HadaW2B };
 
 struct Parts {
   Tensor down, up, alpha;
+  Tensor hada[4];  // LoHa: w1_a, w1_b, w2_a, w2_b
+  Tensor& slot(Role r) {
+    switch (r) {
+      case Role::Down: return down;
+      case Role::Up: return up;
+      case Role::Alpha: return alpha;
+      default: return hada[int(r) - int(Role::HadaW1A)];
+    }
+  }
 };
 
+// Older diffusers training scripts name attention LoRAs after the attention
+// processor: <attn>.processor.to_q_lora.down.weight is <attn>.to_q's, and
+// to_out_lora is <attn>.to_out.0's.
+std::string without_processor(const std::string& name) {
+  const size_t at = name.find(".processor.to_");
+  const size_t lora = at == std::string::npos ? at : name.find("_lora.", at);
+  if (lora == std::string::npos) return name;
+  std::string proj = name.substr(at + 11, lora - at - 11);  // "to_q", "to_out"
+  if (proj == "to_out") proj += ".0";
+  return name.substr(0, at) + "." + proj + ".lora" + name.substr(lora + 5);
+}
+
 // The role a tensor name plays, and its module name (the name minus the suffix).
-bool classify(const std::string& name, Role* role, std::string* module) {
+bool classify(const std::string& raw, Role* role, std::string* module) {
   static const std::pair<const char*, Role> kSuffixes[] = {
-      {".lora_down.weight", Role::Down}, {".lora_up.weight", Role::Up}, {".alpha", Role::Alpha},
-      {".lora_A.weight", Role::Down},    {".lora_B.weight", Role::Up},
+      {".lora_down.weight", Role::Down},
+      {".lora_up.weight", Role::Up},
+      {".alpha", Role::Alpha},
+      {".lora_A.weight", Role::Down},  // peft
+      {".lora_B.weight", Role::Up},
+      {".lora.down.weight", Role::Down},  // diffusers training scripts
+      {".lora.up.weight", Role::Up},
+      {".lora_linear_layer.down.weight", Role::Down},
+      {".lora_linear_layer.up.weight", Role::Up},
+      {".hada_w1_a", Role::HadaW1A},  // LyCORIS LoHa
+      {".hada_w1_b", Role::HadaW1B},
+      {".hada_w2_a", Role::HadaW2A},
+      {".hada_w2_b", Role::HadaW2B},
   };
+  const std::string name = without_processor(raw);
   for (const auto& [suffix, r] : kSuffixes) {
     if (ends_with(name, suffix)) {
       *role = r;
@@ -37,6 +70,37 @@ bool classify(const std::string& name, Role* role, std::string* module) {
 }
 
 [[noreturn]] void bad(const std::string& path, const std::string& what) { fail(ErrorCode::LoraFormat, "LoRA " + path + ": " + what); }
+
+// LyCORIS kinds whose weight difference is not (a product of) low-rank
+// pairs: refused by name rather than half-applied.
+void refuse_unsupported_kinds(const std::string& path, const std::string& name) {
+  static const std::pair<const char*, const char*> kKinds[] = {{".lokr_w1", "LoKr (LyCORIS Kronecker)"},
+                                                               {".lokr_w2", "LoKr (LyCORIS Kronecker)"},
+                                                               {".hada_t1", "Tucker LoHa (LyCORIS)"},
+                                                               {".lora_mid.weight", "Tucker LoCon (LyCORIS)"}};
+  for (const auto& [marker, kind] : kKinds)
+    if (name.find(marker) != std::string::npos)
+      bad(path, std::string(kind) + " is not supported (LoRA, LoCon and LoHa are); tensor \"" + name + "\"");
+}
+
+// LoHa's difference (w1_a w1_b) * (w2_a w2_b), element-wise, as one low-rank
+// pair: entry (o, k) is sum_ij w1_a[o,i] w2_a[o,j] w1_b[i,k] w2_b[j,k], so
+// up[o, i*r2 + j] = w1_a[o,i] w2_a[o,j] and down[i*r2 + j, k] = w1_b[i,k] w2_b[j,k]
+// (rank r1 * r2; the quantized side path takes it like any LoRA).
+void loha_as_low_rank(const Tensor (&h)[4], Tensor* up, Tensor* down) {
+  const Tensor a1 = h[0].to_f32(), b1 = h[1].to_f32(), a2 = h[2].to_f32(), b2 = h[3].to_f32();
+  const int64_t out = a1.size(0), r1 = a1.size(1), r2 = a2.size(1), K = b1.numel() / r1;
+  *up = Tensor::empty(DType::F32, {out, r1 * r2});
+  *down = Tensor::empty(DType::F32, {r1 * r2, K});
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < r1; ++i)
+      for (int64_t j = 0; j < r2; ++j)
+        up->data_as<float>()[(o * r1 + i) * r2 + j] = a1.data_as<float>()[o * r1 + i] * a2.data_as<float>()[o * r2 + j];
+  for (int64_t i = 0; i < r1; ++i)
+    for (int64_t j = 0; j < r2; ++j)
+      for (int64_t k = 0; k < K; ++k)
+        down->data_as<float>()[(i * r2 + j) * K + k] = b1.data_as<float>()[i * K + k] * b2.data_as<float>()[j * K + k];
+}
 
 // peft alpha per component, from the adapter metadata diffusers writes.
 struct PeftAlphas {
@@ -104,18 +168,30 @@ LoraFile read_lora_file(const std::string& path) {
   out.path = path;
   std::map<std::string, Parts> parts;  // ordered: deterministic module order
   for (auto& [name, t] : file.tensors) {
+    refuse_unsupported_kinds(path, name);
     Role role;
     std::string module;
     if (!classify(name, &role, &module)) {
       out.unknown_keys.push_back(name);
       continue;
     }
-    Tensor& slot = role == Role::Down ? parts[module].down : role == Role::Up ? parts[module].up : parts[module].alpha;
+    Tensor& slot = parts[module].slot(role);
     if (slot.data()) bad(path, "two tensors for " + name);
     slot = t;
   }
   const PeftAlphas peft = peft_alphas(file.metadata, path);
   for (auto& [module, p] : parts) {
+    int64_t scale_rank = 0;  // alpha / scale_rank: LoHa scales by its factors' rank, not the product's
+    if (p.hada[0].data() || p.hada[1].data() || p.hada[2].data() || p.hada[3].data()) {
+      for (const Tensor& h : p.hada)
+        if (!h.data() || h.dim() != 2) bad(path, module + ": a LoHa module needs 2-D hada_w1_a, hada_w1_b, hada_w2_a and hada_w2_b");
+      const int64_t K = p.hada[1].size(1);
+      if (p.hada[0].size(1) != p.hada[1].size(0) || p.hada[2].size(1) != p.hada[3].size(0) || p.hada[0].size(0) != p.hada[2].size(0) ||
+          p.hada[3].size(1) != K)
+        bad(path, module + ": LoHa factors have inconsistent shapes");
+      scale_rank = p.hada[1].size(0);
+      loha_as_low_rank(p.hada, &p.up, &p.down);
+    }
     if (!p.down.data() || !p.up.data()) bad(path, module + " lacks its " + std::string(p.down.data() ? "up" : "down") + " weight");
     if (p.down.dim() != 2 && p.down.dim() != 4) bad(path, module + ": down weight must be 2-D or 4-D");
     if (p.up.dim() != p.down.dim()) bad(path, module + ": up and down weights differ in rank of shape");
@@ -127,11 +203,14 @@ LoraFile read_lora_file(const std::string& path) {
     m.name = module;
     m.down = p.down;
     m.up = p.up;
+    m.scale_rank = scale_rank ? scale_rank : m.rank();
     // Without an alpha tensor: the peft metadata's alpha, else alpha = rank.
-    m.alpha = p.alpha.data() ? scalar_of(p.alpha, path, module) : peft_alpha(peft, module, m.rank());
+    m.alpha = p.alpha.data() ? scalar_of(p.alpha, path, module) : peft_alpha(peft, module, m.scale_rank);
     out.modules.push_back(std::move(m));
   }
-  if (out.modules.empty()) bad(path, "no LoRA tensors (expected *.lora_down/lora_up.weight or *.lora_A/lora_B.weight)");
+  if (out.modules.empty())
+    bad(path,
+        "no LoRA tensors (expected *.lora_down/lora_up.weight, *.lora_A/lora_B.weight, *.lora.down/up.weight or LoHa *.hada_w1_a ...)");
   return out;
 }
 

@@ -7,7 +7,13 @@
 //   peft:   <component>.<module>.lora_A.weight (= down), .lora_B.weight (= up);
 //           alpha per component in __metadata__["lora_adapter_metadata"]
 //           ("<component>.lora_alpha", per-module "<component>.alpha_pattern"),
-//           absent: alpha = r.
+//           absent: alpha = r. The diffusers training scripts' spellings
+//           .lora.down/.lora.up, .lora_linear_layer.down/up and
+//           .processor.to_q_lora.down (= .to_q) are the same pairs.
+//   LoHa:   <name>.hada_w1_a [out, r], .hada_w1_b [r, in*kh*kw], .hada_w2_a,
+//           .hada_w2_b, .alpha: (w1_a w1_b) * (w2_a w2_b) element-wise, scaled
+//           by alpha / r; read as one low-rank pair of rank r^2.
+// LoKr and the Tucker forms (lokr_*, hada_t1, lora_mid) are refused by name.
 #pragma once
 #include <string>
 #include <vector>
@@ -17,10 +23,11 @@
 namespace sd {
 
 struct LoraModule {
-  std::string name;  // module name as in the file, e.g. lora_unet_mid_block_..._to_q or unet.mid_block....to_q
-  Tensor down;       // [r, in] or [r, in, kh, kw] (LoCon)
-  Tensor up;         // [out, r] or [out, r, 1, 1]
-  float alpha = 0;   // effective alpha (multiplier = scale * alpha / r)
+  std::string name;        // module name as in the file, e.g. lora_unet_mid_block_..._to_q or unet.mid_block....to_q
+  Tensor down;             // [r, in] or [r, in, kh, kw] (LoCon)
+  Tensor up;               // [out, r] or [out, r, 1, 1]
+  float alpha = 0;         // effective alpha (multiplier = scale * alpha / scale_rank)
+  int64_t scale_rank = 0;  // the r of alpha / r: rank() for LoRA, a factor's rank for LoHa
   int64_t rank() const { return down.size(0); }
 };
 

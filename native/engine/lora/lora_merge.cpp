@@ -1,5 +1,6 @@
 #include "lora/lora_merge.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include "lora/lora_targets.h"
 #include "models/layers.h"
 #include "quant/blocks.h"
+#include "util/strings.h"
 
 namespace sd {
 
@@ -107,7 +109,7 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
         fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": " + m.name + " has shape up [" + std::to_string(m.up.size(0)) +
                                         ", r] x down [r, " + std::to_string(K) + "] but " + it->second + " has " + shape_str(w.shape()) +
                                         " (a LoRA for another model?)");
-      const float mult = req.scale * m.alpha / float(m.rank());
+      const float mult = req.scale * m.alpha / float(m.scale_rank);
       if (mode == LoraApply::Auto && dtype_is_quantized(w.dtype())) {
         SideTerms& t = sides[it->second];
         t.downs.push_back(m.down);
@@ -123,6 +125,9 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
     if (applied == 0)
       fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": none of its " + std::to_string(file.modules.size()) +
                                       " modules matches a weight of this " + base.info.family + " model (e.g. " + list(unmatched, 3) + ")");
+    if (std::any_of(file.unknown_keys.begin(), file.unknown_keys.end(), [](const std::string& k) { return ends_with(k, ".dora_scale"); }))
+      result.warnings.push_back("LoRA " + req.path +
+                                ": its DoRA magnitudes (dora_scale) are not applied; it runs as a plain LoRA, unlike in DoRA-aware UIs");
     if (!file.unknown_keys.empty())
       result.warnings.push_back("LoRA " + req.path + ": ignored " + std::to_string(file.unknown_keys.size()) +
                                 " tensor(s) of unknown role: " + list(file.unknown_keys, 20));
