@@ -22,6 +22,28 @@ export interface NativeEmbedding {
   te2?: Float32Array;
   dim1?: number;
   dim2?: number;
+  /** The model's text-encoder widths (te2: SDXL only). */
+  modelDim1?: number;
+  modelDim2?: number;
+}
+
+/**
+ * Why `file` does not fit its model ("" when it does): it must have vectors
+ * of the right width for every text encoder the model has, and none for one
+ * it lacks (an SD 1.x embedding on SDXL, an SDXL one on SD 1.x, SD 1.x's
+ * 768-wide vectors on SD 2.x's 1024-wide encoder).
+ */
+export function embeddingMismatch(file: NativeEmbedding): string {
+  const describe = (dim: number | undefined) => (dim ? `${dim}-wide vectors` : "no vectors");
+  for (const [dim, model, enc] of [
+    [file.dim1, file.modelDim1, "first"],
+    [file.dim2, file.modelDim2, "second"],
+  ] as const) {
+    if (dim !== model) {
+      return `has ${describe(dim)} for the ${enc} text encoder, which ${model ? `takes ${model}` : "this model does not have"}`;
+    }
+  }
+  return "";
 }
 
 /** Extra token rows for one encoder: ids VOCAB_SIZE + j embed row j. */
@@ -72,7 +94,7 @@ export async function embeddingFilesFor(
     const ext = extname(name).toLowerCase();
     if (!(EMBEDDING_EXTENSIONS as readonly string[]).includes(ext)) continue;
     const token = basename(name, extname(name));
-    const re = placeholderPattern([token]);
+    const re = placeholderPattern([token.toLowerCase()]);
     if (texts.some((t) => t.search(re) >= 0)) out.push({ path: join(embeddingDir, name), token });
   }
   return out;
@@ -89,7 +111,8 @@ export function buildEmbeddingTable(
   };
   const seen = new Set<string>();
   for (const { spec, file } of files) {
-    const token = spec.token ?? (file.token || basename(spec.path, extname(spec.path)));
+    // Names match case-insensitively, as in the web UI (CLIP lowercases the text).
+    const token = (spec.token ?? (file.token || basename(spec.path, extname(spec.path)))).toLowerCase();
     // The first file of a token wins (the `embeddings` option comes before embeddingDir).
     if (seen.has(token)) continue;
     seen.add(token);
@@ -134,8 +157,8 @@ const STARTS_WORD = /^[\p{L}\p{N}_]/u;
 const ENDS_WORD = /[\p{L}\p{N}_]$/u;
 
 /**
- * Matches any of `names` as a whole word, as A1111 matches an embedding name
- * as whole tokens: "cat" fires in "a cat, sitting" but not inside "category"
+ * Matches any of `names` (lowercase) as a whole word, ignoring case, as A1111
+ * matches an embedding name as whole tokens: "cat" fires in "a cat, sitting" but not inside "category"
  * or "bobcat". Only an edge of the name that is a word character needs a
  * non-word neighbour, so "<style>" still matches in "house<style>".
  */
@@ -147,7 +170,7 @@ function placeholderPattern(names: readonly string[]): RegExp {
       const after = ENDS_WORD.test(name) ? "(?![\\p{L}\\p{N}_])" : "";
       return `${before}${escapeRegExp(name)}${after}`;
     });
-  return new RegExp(alternatives.join("|"), "gu");
+  return new RegExp(alternatives.join("|"), "giu");
 }
 
 /**
@@ -164,7 +187,10 @@ export function withPlaceholders(tok: ChunkTokenizer, placeholders: ReadonlyMap<
       const ids: number[] = [];
       let last = 0;
       for (const m of text.matchAll(re)) {
-        ids.push(...tok.encode(text.slice(last, m.index)).slice(1, -1), ...(placeholders.get(m[0]) ?? []));
+        ids.push(
+          ...tok.encode(text.slice(last, m.index)).slice(1, -1),
+          ...(placeholders.get(m[0].toLowerCase()) ?? []),
+        );
         last = m.index + m[0].length;
       }
       ids.push(...tok.encode(text.slice(last)).slice(1, -1));

@@ -1,5 +1,11 @@
 import { basename, extname } from "node:path";
-import { buildEmbeddingTable, type EmbeddingTable, embeddingFilesFor } from "./embeddings.js";
+import {
+  buildEmbeddingTable,
+  type EmbeddingTable,
+  embeddingFilesFor,
+  embeddingMismatch,
+  type NativeEmbedding,
+} from "./embeddings.js";
 import { AbortError, checkKnownKeys, fromNativeError, invalidOption, SdError } from "./errors.js";
 import { decodeInputs, type GenerateResult, promptTokenizerFor, runGenerate } from "./generate.js";
 import { checkLogOptions, type Logger, type LogLevel, makeLog } from "./log.js";
@@ -202,12 +208,19 @@ export class Model {
     const specs = await embeddingFilesFor(p.embeddings, this.#options.embeddingDir, [p.prompt, p.negativePrompt]);
     if (specs.length === 0) return undefined;
     const nativeModel = this.nativeModel();
-    const files = specs.map((spec) => {
+    const files = specs.flatMap((spec) => {
+      let file: NativeEmbedding;
       try {
-        return { spec, file: nativeModel.readEmbedding(spec.path) };
+        file = nativeModel.readEmbedding(spec.path);
       } catch (err) {
         throw fromNativeError(err);
       }
+      // One made for another family: an error when asked for by name, skipped (as the web UI does) from embeddingDir.
+      const mismatch = embeddingMismatch(file);
+      if (mismatch === "") return [{ spec, file }];
+      if (p.embeddings.includes(spec)) throw invalidOption("embeddings", `${spec.path} ${mismatch}`);
+      this.#log("warn", `embedding ${spec.path} skipped: it ${mismatch}`);
+      return [];
     });
     return buildEmbeddingTable(files);
   }

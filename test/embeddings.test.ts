@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildEmbeddingTable, embeddingFilesFor, withPlaceholders } from "../lib/embeddings.js";
+import { buildEmbeddingTable, embeddingFilesFor, embeddingMismatch, withPlaceholders } from "../lib/embeddings.js";
 import { loadModel, type Model } from "../lib/index.js";
 import { encodePrompt, PAD_SD1 } from "../lib/prompt/index.js";
 import { loadTokenizer } from "../lib/tokenizer/index.js";
@@ -103,6 +103,52 @@ describe("textual inversion", () => {
     expect(imageBytes(a).equals(imageBytes(d))).toBe(true);
     expect(imageBytes(a).equals(imageBytes(fromDir))).toBe(true);
     expect(imageBytes(a).equals(imageBytes(none))).toBe(false);
+  });
+
+  it("names match whatever their case, as in the web UI", async () => {
+    const lower = await model.generate(PARAMS);
+    const upper = await model.generate({ ...PARAMS, prompt: "a house in <TINY-Style>" });
+    expect(imageBytes(upper).equals(imageBytes(lower))).toBe(true);
+  });
+
+  it("an embedding for another family: skipped with a warning from embeddingDir, refused by name", async () => {
+    // 8-wide vectors; the tiny model's text encoder is 32 wide.
+    const header = JSON.stringify({ emb_params: { dtype: "F32", shape: [1, 8], data_offsets: [0, 32] } });
+    const file = Buffer.alloc(8 + header.length + 32);
+    file.writeBigUInt64LE(BigInt(header.length));
+    file.write(header, 8);
+    const otherDir = mkdtempSync(join(tmpdir(), "sd-ti-other-"));
+    writeFileSync(join(otherDir, "narrow.safetensors"), file);
+    const warnings: string[] = [];
+    const other = await loadModel(TINY_SD1, {
+      ...TINY_SD1_OPTIONS,
+      embeddingDir: otherDir,
+      logger: (level, message) => level === "warn" && warnings.push(message),
+    });
+    try {
+      const skipped = await other.generate({ ...PARAMS, prompt: "a house in narrow" });
+      const plain = await model.generate({ ...PARAMS, prompt: "a house in narrow" });
+      expect(imageBytes(skipped).equals(imageBytes(plain))).toBe(true);
+      expect(warnings.join("\n")).toMatch(
+        /narrow\.safetensors skipped: it has 8-wide vectors for the first text encoder, which takes 32/,
+      );
+      await expect(
+        other.generate({ ...PARAMS, embeddings: [{ path: join(otherDir, "narrow.safetensors"), token: "narrow" }] }),
+      ).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+    } finally {
+      await other.dispose();
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
+
+  it("embeddingMismatch: every encoder of the model at its width, none it lacks", () => {
+    const sd1 = { modelDim1: 768 };
+    const sdxl = { modelDim1: 768, modelDim2: 1280 };
+    expect(embeddingMismatch({ token: "", dim1: 768, ...sd1 })).toBe("");
+    expect(embeddingMismatch({ token: "", dim1: 768, dim2: 1280, ...sdxl })).toBe("");
+    expect(embeddingMismatch({ token: "", dim1: 768, ...sdxl })).toMatch(/no vectors for the second text encoder/);
+    expect(embeddingMismatch({ token: "", dim1: 768, dim2: 1280, ...sd1 })).toMatch(/this model does not have/);
+    expect(embeddingMismatch({ token: "", dim1: 768, modelDim1: 1024 })).toMatch(/768-wide vectors .* takes 1024/);
   });
 
   it("bad embeddings get typed errors", async () => {

@@ -85,6 +85,11 @@ Napi::Value ModelWrap::ReadEmbedding(const Napi::CallbackInfo& info) {
   };
   rows(e.te1, "te1", "dim1");
   rows(e.te2, "te2", "dim2");
+  // The model's text-encoder widths, to tell an embedding made for another family.
+  if (model_)
+    for (const auto& [te, key] : {std::pair<const char*, const char*>{"te1", "modelDim1"}, {"te2", "modelDim2"}})
+      if (const sd::Tensor* w = model_->weights.find(std::string(te) + ".text_model.embeddings.token_embedding.weight"))
+        o.Set(key, Napi::Number::New(env, double(w->size(1))));
   return o;
 }
 
