@@ -4,6 +4,7 @@
 import { extname } from "node:path";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
+import { checkSavePath } from "./image.js";
 import type { LoraSpec } from "./lora.js";
 import { type LoadOptions, loadModel } from "./model.js";
 import {
@@ -53,12 +54,14 @@ interface GenerateFlags {
 }
 
 // Numbers are passed on as typed; generate() validates them (so "-W abc" is
-// reported as ERR_INVALID_OPTION like any other bad value).
+// reported as ERR_INVALID_OPTION like any other bad value). Only plain
+// decimals count: Number("") is 0 and Number("0x10") 16, so an empty
+// "--seed $SEED" would silently mean seed 0.
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 function num(v: string | undefined): number | undefined {
-  return v === undefined ? undefined : Number(v);
+  if (v === undefined) return undefined;
+  return DECIMAL.test(v.trim()) ? Number(v) : Number.NaN;
 }
-
-const SCALE = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /**
  * --vae-tiling auto|on|off|SIZE[:OVERLAP] -> the vaeTiling option. Anything
@@ -80,7 +83,7 @@ export function parseVaeTilingFlag(value: string): VaeTiling {
 export function parseLoraFlag(value: string): LoraSpec {
   const colon = value.lastIndexOf(":");
   const tail = value.slice(colon + 1);
-  if (colon > 0 && SCALE.test(tail)) return { path: value.slice(0, colon), scale: Number(tail) };
+  if (colon > 0 && DECIMAL.test(tail)) return { path: value.slice(0, colon), scale: Number(tail) };
   return { path: value, scale: 1 };
 }
 
@@ -182,19 +185,26 @@ async function generateCommand(flags: GenerateFlags): Promise<void> {
   for (const key of Object.keys(params) as Array<keyof GenerateParams>) {
     if (params[key] === undefined) delete params[key];
   }
-  // Bad options fail before the (possibly slow) model load; family-specific defaults come later.
+  // Bad options and an unwritable -o fail before the (possibly slow) model load; family-specific defaults come later.
   resolveParams(params, { family: "sd1", prediction: "epsilon" });
+  await checkSavePath(flags.output);
   const controller = new AbortController();
+  const view = new ProgressView(Boolean(process.stderr.isTTY));
   let interrupts = 0;
   const onSigint = () => {
     interrupts += 1;
-    if (interrupts > 1) process.exit(130); // a second Ctrl-C does not wait for the step to finish
+    if (interrupts > 1) {
+      view.stop(); // restores the cursor the bar hid
+      process.exit(130); // a second Ctrl-C does not wait for the step to finish
+    }
     process.stderr.write("\ncancelling (Ctrl-C again to quit now)...\n");
     controller.abort();
   };
   process.on("SIGINT", onSigint);
-  const view = new ProgressView(Boolean(process.stderr.isTTY));
   const model = await loadModel(flags.model, {
+    logger: (level, message) => {
+      if (level === "warn" || level === "error") process.stderr.write(`warning: ${message}\n`);
+    },
     threads: num(flags.threads),
     tokenizer: flags.tokenizer,
     config: flags.config,
@@ -276,7 +286,7 @@ export function addGenerateCommand(program: Command): void {
       "--vae-tiling <mode>",
       "VAE decode in tiles: auto, on, off or SIZE[:OVERLAP] in pixels (default auto: tiles above ~1 GiB of activations)",
     )
-    .option("--precision <mode>", `${PRECISIONS.join(" or ")} (default: exact; fast may change the numbers)`)
+    .option("--precision <mode>", `${PRECISIONS.join(" or ")} (default: default, exact; fast may change the numbers)`)
     .option("-o, --output <path>", "output image (.png; .jpg/.webp need the sharp package)", "output.png")
     .option("--json", "print the result metadata as JSON on stdout")
     .action(generateCommand);

@@ -82,6 +82,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A closed pipe (`sd-native generate --json ... | head`) is the reader's
+// choice, not an error worth a stack trace.
+process.stdout.on("error", (err: Error & { code?: string }) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 main(process.argv).then((code) => {
   process.exitCode = code;
 });

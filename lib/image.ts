@@ -1,7 +1,7 @@
 // Generated images: RGB pixels plus the recipe that made them; PNG encoding
 // through pngjs, JPEG/WebP through the optional `sharp` package.
-import { writeFile } from "node:fs/promises";
-import { extname } from "node:path";
+import { stat, writeFile } from "node:fs/promises";
+import { dirname, extname, resolve } from "node:path";
 import { PNG } from "pngjs";
 import { invalidOption, SdError } from "./errors.js";
 import { addPngText } from "./png-text.js";
@@ -51,20 +51,38 @@ export class Image {
    * (need the optional dependency `sharp`; these do not carry the parameters).
    */
   async save(path: string): Promise<void> {
-    if (typeof path !== "string" || path === "") throw invalidOption("path", "must be a non-empty string");
-    const ext = extname(path).toLowerCase();
+    const ext = saveFormat(path);
     if (ext === ".png") {
       await writeIo(path, await this.toPNG());
       return;
-    }
-    if (ext !== ".jpg" && ext !== ".jpeg" && ext !== ".webp") {
-      throw invalidOption("path", `unsupported extension "${ext}"; use .png, .jpg, .jpeg or .webp`);
     }
     const sharp = await loadSharp(ext);
     const raw = sharp(this.data, { raw: { width: this.width, height: this.height, channels: 3 } });
     const encoded = await (ext === ".webp" ? raw.webp({ quality: 92 }) : raw.jpeg({ quality: 92 })).toBuffer();
     await writeIo(path, encoded);
   }
+}
+
+/** The extension `save(path)` encodes by, or ERR_INVALID_OPTION. */
+function saveFormat(path: string): ".png" | ".jpg" | ".jpeg" | ".webp" {
+  if (typeof path !== "string" || path === "") throw invalidOption("path", "must be a non-empty string");
+  const ext = extname(path).toLowerCase();
+  if (ext === ".png" || ext === ".jpg" || ext === ".jpeg" || ext === ".webp") return ext;
+  throw invalidOption("path", `unsupported extension "${ext}"; use .png, .jpg, .jpeg or .webp`);
+}
+
+/**
+ * Checks, before any work, that `save(path)` can write there: a known
+ * extension, `sharp` for .jpg/.webp, an existing folder, not a folder itself
+ * (the CLI checks -o so a long generation is not lost at the end).
+ */
+export async function checkSavePath(path: string): Promise<void> {
+  const ext = saveFormat(path);
+  if (ext !== ".png") await loadSharp(ext);
+  const folder = dirname(resolve(path));
+  const isDir = async (p: string) => (await stat(p).catch(() => undefined))?.isDirectory();
+  if (!(await isDir(folder))) throw new SdError("ERR_IO", `cannot write ${path}: the folder ${folder} does not exist`);
+  if (await isDir(path)) throw new SdError("ERR_IO", `cannot write ${path}: it is a folder`);
 }
 
 async function writeIo(path: string, data: Uint8Array): Promise<void> {

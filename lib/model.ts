@@ -140,7 +140,7 @@ export class Model {
     const call = checkGenerateOptions(options);
     const first = resolveParams(params, this.info);
     if (first.decoder === "taesd" && this.#options.taesd === undefined) {
-      throw invalidOption("decoder", '"taesd" needs a TAESD: loadModel(path, { taesd })');
+      throw invalidOption("decoder", '"taesd" needs a TAESD: the `taesd` load option (--taesd on the command line)');
     }
     if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
     const nativeModel = this.nativeModel();

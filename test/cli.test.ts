@@ -74,6 +74,24 @@ describe("sd-native CLI", () => {
     expect(s.stderr).toContain('"dpm++2m"');
   });
 
+  it("an empty or non-decimal number and an unwritable -o fail before loading the model", () => {
+    const missing = join(tmp, "does-not-exist.safetensors"); // loading it would be ERR_MODEL_NOT_FOUND
+    for (const seed of ["", " ", "0x10"]) {
+      const r = cli("generate", "-m", missing, "-p", "x", "--seed", seed);
+      expect(r.status).toBe(1);
+      expectOneLineError(r.stderr, "ERR_INVALID_OPTION");
+      expect(r.stderr).toContain("seed: must be an integer");
+    }
+    const noDir = cli("generate", "-m", missing, "-p", "x", "-o", join(tmp, "no-such-folder", "x.png"));
+    expectOneLineError(noDir.stderr, "ERR_IO");
+    expect(noDir.stderr).toContain("does not exist");
+    const folder = cli("generate", "-m", missing, "-p", "x", "-o", tmp);
+    expectOneLineError(folder.stderr, "ERR_INVALID_OPTION"); // no extension
+    const bmp = cli("generate", "-m", missing, "-p", "x", "-o", join(tmp, "x.bmp"));
+    expectOneLineError(bmp.stderr, "ERR_INVALID_OPTION");
+    expect(bmp.stderr).toContain('".bmp"');
+  });
+
   it("a missing model is ERR_MODEL_NOT_FOUND; --verbose adds the stack", () => {
     const r = cli("generate", "-m", join(tmp, "nope.safetensors"), "-p", "x");
     expect(r.status).toBe(1);

@@ -42,7 +42,7 @@ function notFound(cachedFile: string, why: string, cause: unknown): SdError {
   return new SdError(
     "ERR_TOKENIZER_NOT_FOUND",
     `No CLIP tokenizer vocabulary available (${why}). Fix it in one of three ways: ` +
-      `pass the \`tokenizer\` load option with the path of ${GZ_NAME} (or a vocab.json + merges.txt, or a folder); ` +
+      `pass the \`tokenizer\` load option (--tokenizer on the command line) with the path of ${GZ_NAME} (or a vocab.json + merges.txt, or a folder); ` +
       `set the SD_NATIVE_TOKENIZER environment variable to such a path; ` +
       `or place ${GZ_NAME} at ${cachedFile} (downloaded there automatically when the network is reachable; ` +
       `SD_NATIVE_TOKENIZER_URL changes the source).`,

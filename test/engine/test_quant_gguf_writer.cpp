@@ -70,20 +70,35 @@ TEST(failed_write_leaves_no_partial_file) {
     if (i == 1) fail(ErrorCode::ModelFormat, "source tensor unreadable");
     std::memset(dst, 0, 16);
   };
+  auto partial_files = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path)) n += e.path().extension() == ".partial";
+    return n;
+  };
   const std::string fresh = dir.file("fresh.gguf");
   CHECK_THROWS_CODE(write_gguf(fresh, specs, {}, fill_then_fail), ErrorCode::ModelFormat);
   CHECK(!std::filesystem::exists(fresh));
-  CHECK(!std::filesystem::exists(fresh + ".partial"));
+  CHECK(partial_files() == 0);
 
   const std::string existing = dir.file("existing.gguf");
   write_gguf(existing, specs, {}, [](size_t i, uint8_t* dst) { std::memset(dst, int(i) + 1, 16); });
   const auto before = std::filesystem::file_size(existing);
   CHECK_THROWS_CODE(write_gguf(existing, specs, {}, fill_then_fail), ErrorCode::ModelFormat);
   CHECK(std::filesystem::file_size(existing) == before);
-  CHECK(!std::filesystem::exists(existing + ".partial"));
+  CHECK(partial_files() == 0);
   TensorFile f = read_gguf(existing);
   CHECK(f.tensors.size() == 2 && static_cast<const uint8_t*>(f.tensors[1].second.data())[0] == 2);
   CHECK_THROWS_CODE(write_gguf(dir.file("no/such/folder/x.gguf"), specs, {}, fill_then_fail), ErrorCode::Io);
+  // Two writes to one path at once each use their own temporary file: the
+  // second, started while the first is part-way, leaves the first intact.
+  const std::string both = dir.file("both.gguf");
+  write_gguf(both, specs, {}, [&](size_t i, uint8_t* dst) {
+    std::memset(dst, 7, 16);
+    if (i == 0) write_gguf(both, specs, {}, [](size_t, uint8_t* d) { std::memset(d, 9, 16); });
+  });
+  TensorFile b = read_gguf(both);
+  CHECK(b.tensors.size() == 2 && static_cast<const uint8_t*>(b.tensors[0].second.data())[0] == 7 &&
+        static_cast<const uint8_t*>(b.tensors[1].second.data())[0] == 7);
 }
 
 TEST(convert_matches_the_converter_layout_and_on_load_quantization) {

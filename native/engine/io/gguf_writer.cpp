@@ -1,7 +1,9 @@
 #include "io/gguf_writer.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "core/error.h"
 #include "io/file_path.h"
@@ -90,8 +92,12 @@ void write_gguf(const std::string& path, const std::vector<GgufTensorSpec>& tens
 
   // Written under a temporary name and renamed into place only when complete,
   // so a failed conversion (disk full, an unreadable source tensor) leaves
-  // no truncated OUT.gguf and any earlier file at `path` intact.
-  const std::filesystem::path final_path = fs_path(path), partial = fs_path(path + ".partial");
+  // no truncated OUT.gguf and any earlier file at `path` intact. The name is
+  // unique per call: two conversions to one path must not write one file.
+  char tag[24];
+  std::snprintf(tag, sizeof tag, ".%016llx",
+                static_cast<unsigned long long>((uint64_t(std::random_device{}()) << 32) ^ std::random_device{}()));
+  const std::filesystem::path final_path = fs_path(path), partial = fs_path(path + tag + ".partial");
   try {
     std::ofstream f(partial, std::ios::binary | std::ios::trunc);
     if (!f) fail(ErrorCode::Io, "cannot write " + path);

@@ -155,7 +155,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
     fail(ErrorCode::InvalidOption, "decoder must be \"vae\" or \"taesd\", got \"" + p.decoder + "\"");
   const bool taesd_decode = p.decoder == "taesd";
   if (taesd_decode && !TinyAutoencoder::present(model))
-    fail(ErrorCode::InvalidOption, "decoder \"taesd\" needs a TAESD: loadModel(path, { taesd })");
+    fail(ErrorCode::InvalidOption, "decoder \"taesd\" needs a TAESD: the `taesd` load option (--taesd on the command line)");
   std::optional<TinyAutoencoder> tiny;  // final decoder and/or preview source
   if (TinyAutoencoder::present(model) && (taesd_decode || p.preview_every > 0)) tiny = TinyAutoencoder::bind(model);
   if (taesd_decode && !tiny->has_decoder()) fail(ErrorCode::InvalidOption, "the TAESD given to loadModel has no decoder");
