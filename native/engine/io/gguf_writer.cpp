@@ -100,7 +100,11 @@ void write_gguf(const std::string& path, const std::vector<GgufTensorSpec>& tens
   const std::filesystem::path final_path = fs_path(path), partial = fs_path(path + tag + ".partial");
   try {
     std::ofstream f(partial, std::ios::binary | std::ios::trunc);
-    if (!f) fail(ErrorCode::Io, "cannot write " + path);
+    if (!f) {
+      std::error_code ec;
+      const bool folder = std::filesystem::is_directory(fs_path(path).parent_path().empty() ? "." : fs_path(path).parent_path(), ec);
+      fail(ErrorCode::Io, "cannot write " + path + (folder ? " (permission denied?)" : ": its folder does not exist"));
+    }
     auto put = [&](const void* p, size_t n) {
       if (n && !f.write(static_cast<const char*>(p), std::streamsize(n))) fail(ErrorCode::Io, "writing " + path + " failed (disk full?)");
     };
