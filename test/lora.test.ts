@@ -72,13 +72,13 @@ describe("LoRA", () => {
         new Map([
           [`${q}.lora_down.weight`, f32([1, 64], new Array(64).fill(0.01))],
           [`${q}.lora_up.weight`, f32([64, 1], new Array(64).fill(0.01))],
-          ["lora_unet_something.hada_w1_a", f32([1], [1])],
+          ["lora_unet_something.diff", f32([1], [1])],
         ]),
       ),
     );
     warnings.length = 0;
     await model.generate({ ...base, width: 64, height: 64, steps: 1, loras: [{ path: file }] });
-    expect(warnings.some((w) => w.includes("lora_unet_something.hada_w1_a"))).toBe(true);
+    expect(warnings.some((w) => w.includes("lora_unet_something.diff"))).toBe(true);
   });
 
   it("bad requests get typed errors", async () => {
