@@ -4,6 +4,7 @@
 import { extname } from "node:path";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
+import { SdError } from "./errors.js";
 import { checkSavePath } from "./image.js";
 import type { LoraSpec } from "./lora.js";
 import { type LoadOptions, loadModel } from "./model.js";
@@ -158,7 +159,58 @@ class ProgressView {
   }
 }
 
+// API option names in error messages -> the flags a CLI user typed.
+const FLAG_NAMES: Readonly<Record<string, string>> = {
+  prompt: "--prompt",
+  negativePrompt: "--negative-prompt",
+  width: "--width",
+  height: "--height",
+  steps: "--steps",
+  cfgScale: "--cfg",
+  sampler: "--sampler",
+  scheduler: "--scheduler",
+  seed: "--seed",
+  rng: "--rng",
+  clipSkip: "--clip-skip",
+  batchSize: "--batch",
+  initImage: "--init-img",
+  strength: "--strength",
+  mask: "--mask",
+  loras: "--lora",
+  embeddings: "--embedding",
+  decoder: "--decoder",
+  vaeTiling: "--vae-tiling",
+  precision: "--precision",
+  path: "--output",
+  threads: "--threads",
+  weightType: "--weight-type",
+  tokenizer: "--tokenizer",
+  config: "--config",
+  loraDir: "--lora-dir",
+  embeddingDir: "--embedding-dir",
+  vae: "--vae",
+  taesd: "--taesd",
+};
+
+/** Rewrites an ERR_INVALID_OPTION message's leading option name as its flag. */
+export function withFlagName(err: unknown): unknown {
+  if (!(err instanceof SdError) || err.code !== "ERR_INVALID_OPTION") return err;
+  const m = /^([A-Za-z.]+): /.exec(err.message);
+  const flag = m ? FLAG_NAMES[m[1] as string] : undefined;
+  return flag
+    ? new SdError(err.code, `${flag}: ${err.message.slice((m as RegExpExecArray)[0].length)}`, { cause: err })
+    : err;
+}
+
 async function generateCommand(flags: GenerateFlags): Promise<void> {
+  try {
+    await runGenerateCommand(flags);
+  } catch (err) {
+    throw withFlagName(err);
+  }
+}
+
+async function runGenerateCommand(flags: GenerateFlags): Promise<void> {
   const params: GenerateParams = {
     prompt: flags.prompt,
     negativePrompt: flags.negativePrompt,

@@ -67,7 +67,7 @@ describe("sd-native CLI", () => {
     const r = cli("generate", "-m", join(tmp, "does-not-exist.safetensors"), "-p", "x", "-W", "500");
     expect(r.status).toBe(1);
     expectOneLineError(r.stderr, "ERR_INVALID_OPTION");
-    expect(r.stderr).toContain("width: must be a multiple of 8");
+    expect(r.stderr).toContain("--width: must be a multiple of 8");
     const s = cli("generate", "-m", TINY_SD1, "-p", "x", "--sampler", "euler_ancestral");
     expect(s.status).toBe(1);
     expectOneLineError(s.stderr, "ERR_INVALID_OPTION");
@@ -80,7 +80,7 @@ describe("sd-native CLI", () => {
       const r = cli("generate", "-m", missing, "-p", "x", "--seed", seed);
       expect(r.status).toBe(1);
       expectOneLineError(r.stderr, "ERR_INVALID_OPTION");
-      expect(r.stderr).toContain("seed: must be an integer");
+      expect(r.stderr).toContain("--seed: must be an integer");
     }
     const noDir = cli("generate", "-m", missing, "-p", "x", "-o", join(tmp, "no-such-folder", "x.png"));
     expectOneLineError(noDir.stderr, "ERR_IO");
