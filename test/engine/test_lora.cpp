@@ -273,16 +273,68 @@ TEST(loha_adds_the_hadamard_product_of_its_factors) {
       }
     CHECK_MSG(worst < 1e-5, "%s: LoHa merge off by %.3g", cases[c].module, worst);
   }
-  // LoKr and Tucker forms are refused by name.
-  const std::string lokr = dir.path + "/lokr.safetensors";
-  iotest::write_file(lokr, iotest::safetensors_bytes({iotest::out_tensor(std::string(cases[0].module) + ".lokr_w1", f[0])}));
+  // The Tucker forms are refused by name.
+  const std::string tucker = dir.path + "/tucker.safetensors";
+  iotest::write_file(tucker, iotest::safetensors_bytes({iotest::out_tensor(std::string(cases[0].module) + ".hada_t1", f[0])}));
   bool named = false;
   try {
-    merge_loras(*m, {{lokr, 1.0f}});
+    merge_loras(*m, {{tucker, 1.0f}});
   } catch (const Error& e) {
-    named = e.code() == ErrorCode::LoraFormat && std::string(e.what()).find("LoKr") != std::string::npos;
+    named = e.code() == ErrorCode::LoraFormat && std::string(e.what()).find("Tucker LoHa") != std::string::npos;
   }
   CHECK(named);
+}
+
+// LyCORIS LoKr: W' = W + scale * s * kron(w1, w2), s = alpha / r when a
+// factor is stored as a low-rank pair (r: its rank), else 1. A linear
+// (to_q [32, 32] = kron([4, 2], [8, 16]), w2 as a rank-3 pair, alpha 1.5) and
+// a 3x3 conv ([32, 32, 3, 3] = kron([4, 4], [8, 8, 3, 3]), both whole, alpha
+// ignored); computed here from the Kronecker product directly.
+TEST(lokr_adds_the_kronecker_product_of_its_factors) {
+  auto m = load_tiny_sd1();
+  iotest::TempDir dir("lokr");
+  auto filled = [](const Shape& shape, int seed) {
+    Tensor t = Tensor::empty(DType::F32, shape);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = 0.1f * float((i * 7 + seed) % 13) - 0.6f;
+    return t;
+  };
+  const std::string q = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q";
+  const std::string conv = "lora_unet_down_blocks_0_resnets_0_conv1";
+  const Tensor w1q = filled({4, 2}, 1), w2a = filled({8, 3}, 2), w2b = filled({3, 16}, 3);
+  const Tensor w1c = filled({4, 4}, 4), w2c = filled({8, 8, 3, 3}, 5);
+  Tensor alpha = Tensor::empty(DType::F32, {});
+  alpha.data_as<float>()[0] = 1.5f;
+  const std::string path = dir.path + "/lokr.safetensors";
+  iotest::write_file(path,
+                     iotest::safetensors_bytes({iotest::out_tensor(q + ".lokr_w1", w1q), iotest::out_tensor(q + ".lokr_w2_a", w2a),
+                                                iotest::out_tensor(q + ".lokr_w2_b", w2b), iotest::out_tensor(q + ".alpha", alpha),
+                                                iotest::out_tensor(conv + ".lokr_w1", w1c), iotest::out_tensor(conv + ".lokr_w2", w2c),
+                                                iotest::out_tensor(conv + ".alpha", alpha)}));
+  LoraOverlay o = merge_loras(*m, {{path, 0.5f}});
+  CHECK(o.merged_weights == 2 && o.warnings.empty());
+  // kron(w1 [a, b], w2 [c, D]) at ((i, p), (j, col)) = w1[i, j] * w2[p, col].
+  auto check = [&](const char* target, const Tensor& w1, const Tensor& w2, double s) {
+    const int64_t a = w1.size(0), b = w1.size(1), c = w2.size(0), D = w2.numel() / c;
+    const Tensor base = m->weights.get(target).to_f32(), got = o.model->weights.get(target);
+    double worst = 0;
+    for (int64_t i = 0; i < a; ++i)
+      for (int64_t p = 0; p < c; ++p)
+        for (int64_t j = 0; j < b; ++j)
+          for (int64_t col = 0; col < D; ++col) {
+            const int64_t at = (i * c + p) * (b * D) + j * D + col;
+            const double want =
+                base.data_as<float>()[at] + 0.5 * s * double(w1.data_as<float>()[i * b + j]) * w2.data_as<float>()[p * D + col];
+            worst = std::max(worst, std::fabs(double(got.data_as<float>()[at]) - want));
+          }
+    CHECK_MSG(worst < 1e-5, "%s: LoKr merge off by %.3g", target, worst);
+  };
+  Tensor w2q = Tensor::zeros(DType::F32, {8, 16});
+  for (int64_t p = 0; p < 8; ++p)
+    for (int64_t k = 0; k < 3; ++k)
+      for (int64_t col = 0; col < 16; ++col)
+        w2q.data_as<float>()[p * 16 + col] += w2a.data_as<float>()[p * 3 + k] * w2b.data_as<float>()[k * 16 + col];
+  check("unet.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight", w1q, w2q, 1.5 / 3.0);
+  check("unet.input_blocks.1.0.in_layers.2.weight", w1c, w2c, 1.0);
 }
 
 // The diffusers training scripts' spellings of a LoRA pair read as the peft

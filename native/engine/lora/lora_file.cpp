@@ -1,7 +1,9 @@
 #include "lora/lora_file.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
 #include <map>
 
 #include "core/error.h"
@@ -14,17 +16,18 @@ namespace sd {
 
 namespace {
 
-enum class Role { Down, Up, Alpha, HadaW1A, HadaW1B, HadaW2A, HadaW2B };
+enum class Role { Down, Up, Alpha, HadaW1A, HadaW1B, HadaW2A, HadaW2B, LokrW1, LokrW1A, LokrW1B, LokrW2, LokrW2A, LokrW2B };
 
 struct Parts {
   Tensor down, up, alpha;
   Tensor hada[4];  // LoHa: w1_a, w1_b, w2_a, w2_b
+  Tensor lokr[6];  // LoKr: w1, w1_a, w1_b, w2, w2_a, w2_b
   Tensor& slot(Role r) {
     switch (r) {
       case Role::Down: return down;
       case Role::Up: return up;
       case Role::Alpha: return alpha;
-      default: return hada[int(r) - int(Role::HadaW1A)];
+      default: return r < Role::LokrW1 ? hada[int(r) - int(Role::HadaW1A)] : lokr[int(r) - int(Role::LokrW1)];
     }
   }
 };
@@ -57,6 +60,12 @@ bool classify(const std::string& raw, Role* role, std::string* module) {
       {".hada_w1_b", Role::HadaW1B},
       {".hada_w2_a", Role::HadaW2A},
       {".hada_w2_b", Role::HadaW2B},
+      {".lokr_w1", Role::LokrW1},  // LyCORIS LoKr
+      {".lokr_w1_a", Role::LokrW1A},
+      {".lokr_w1_b", Role::LokrW1B},
+      {".lokr_w2", Role::LokrW2},
+      {".lokr_w2_a", Role::LokrW2A},
+      {".lokr_w2_b", Role::LokrW2B},
   };
   const std::string name = without_processor(raw);
   for (const auto& [suffix, r] : kSuffixes) {
@@ -74,13 +83,11 @@ bool classify(const std::string& raw, Role* role, std::string* module) {
 // LyCORIS kinds whose weight difference is not (a product of) low-rank
 // pairs: refused by name rather than half-applied.
 void refuse_unsupported_kinds(const std::string& path, const std::string& name) {
-  static const std::pair<const char*, const char*> kKinds[] = {{".lokr_w1", "LoKr (LyCORIS Kronecker)"},
-                                                               {".lokr_w2", "LoKr (LyCORIS Kronecker)"},
-                                                               {".hada_t1", "Tucker LoHa (LyCORIS)"},
-                                                               {".lora_mid.weight", "Tucker LoCon (LyCORIS)"}};
+  static const std::pair<const char*, const char*> kKinds[] = {
+      {".hada_t1", "Tucker LoHa (LyCORIS)"}, {".lokr_t2", "Tucker LoKr (LyCORIS)"}, {".lora_mid.weight", "Tucker LoCon (LyCORIS)"}};
   for (const auto& [marker, kind] : kKinds)
     if (name.find(marker) != std::string::npos)
-      bad(path, std::string(kind) + " is not supported (LoRA, LoCon and LoHa are); tensor \"" + name + "\"");
+      bad(path, std::string(kind) + " is not supported (LoRA, LoCon, LoHa and LoKr are); tensor \"" + name + "\"");
 }
 
 // LoHa's difference (w1_a w1_b) * (w2_a w2_b), element-wise, as one low-rank
@@ -158,6 +165,45 @@ float peft_alpha(const PeftAlphas& a, const std::string& module, int64_t rank) {
   return cit != a.component.end() ? float(cit->second) : float(rank);
 }
 
+// A [rows, cols] factor: stored whole, or as a @ b.
+Tensor factor(const Tensor& whole, const Tensor& a, const Tensor& b) {
+  if (whole.data()) return whole.to_f32();
+  const Tensor fa = a.to_f32(), fb = b.to_f32();
+  const int64_t rows = fa.size(0), r = fa.size(1), cols = fb.numel() / r;
+  Tensor out = Tensor::zeros(DType::F32, {rows, cols});
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t k = 0; k < r; ++k)
+      for (int64_t j = 0; j < cols; ++j)
+        out.data_as<float>()[i * cols + j] += fa.data_as<float>()[i * r + k] * fb.data_as<float>()[k * cols + j];
+  return out;
+}
+
+// LoKr's difference kron(w1, w2) (w1 [a, b], w2 [c, D], D = d*kh*kw for a
+// conv) as one low-rank pair. With w2 = A B (A [c, r], B [r, D]; A = I when
+// w2 is whole): entry ((i,p), (j,q)) is w1[i,j] sum_k A[p,k] B[k,q], so
+// up[(i,p), (j,k)] = w1[i,j] A[p,k] and down[(j,k), (j',q)] = [j = j'] B[k,q].
+void lokr_as_low_rank(const Tensor (&l)[6], Tensor* up, Tensor* down) {
+  const Tensor w1 = factor(l[0], l[1], l[2]);
+  const bool w2_whole = l[3].data() != nullptr;
+  const Tensor w2 = w2_whole ? l[3].to_f32() : Tensor();
+  const Tensor A = w2_whole ? Tensor() : l[4].to_f32(), B = w2_whole ? Tensor() : l[5].to_f32();
+  const int64_t a = w1.size(0), b = w1.size(1), c = w2_whole ? w2.size(0) : A.size(0);
+  const int64_t r = w2_whole ? c : A.size(1), D = w2_whole ? w2.numel() / c : B.numel() / r;
+  *up = Tensor::zeros(DType::F32, {a * c, b * r});
+  *down = Tensor::zeros(DType::F32, {b * r, b * D});
+  for (int64_t i = 0; i < a; ++i)
+    for (int64_t p = 0; p < c; ++p)
+      for (int64_t j = 0; j < b; ++j)
+        for (int64_t k = 0; k < r; ++k)
+          up->data_as<float>()[(i * c + p) * (b * r) + j * r + k] =
+              w1.data_as<float>()[i * b + j] * (w2_whole ? float(p == k) : A.data_as<float>()[p * r + k]);
+  for (int64_t j = 0; j < b; ++j)
+    for (int64_t k = 0; k < r; ++k)
+      for (int64_t q = 0; q < D; ++q)
+        down->data_as<float>()[(j * r + k) * (b * D) + j * D + q] =
+            w2_whole ? w2.data_as<float>()[k * D + q] : B.data_as<float>()[k * D + q];
+}
+
 }  // namespace
 
 LoraFile read_lora_file(const std::string& path) {
@@ -192,6 +238,21 @@ LoraFile read_lora_file(const std::string& path) {
       scale_rank = p.hada[1].size(0);
       loha_as_low_rank(p.hada, &p.up, &p.down);
     }
+    bool lokr_unscaled = false;
+    if (std::any_of(std::begin(p.lokr), std::end(p.lokr), [](const Tensor& t) { return t.data() != nullptr; })) {
+      // w1 and w2 each whole or as a pair; alpha / r applies when one is a pair
+      // (r: that pair's rank, w2's if both), else the difference is taken as is.
+      const Tensor* l = p.lokr;
+      const bool w1_ok = l[0].data() ? !l[1].data() && !l[2].data() && l[0].dim() == 2 : l[1].data() && l[2].data();
+      const bool w2_ok = l[3].data() ? !l[4].data() && !l[5].data() : l[4].data() && l[5].data();
+      if (!w1_ok || !w2_ok) bad(path, module + ": a LoKr module needs lokr_w1 (or lokr_w1_a and _b) and lokr_w2 (or lokr_w2_a and _b)");
+      if ((l[1].data() && (l[1].dim() != 2 || l[2].dim() != 2 || l[1].size(1) != l[2].size(0))) ||
+          (l[4].data() && (l[4].dim() != 2 || l[4].size(1) != l[5].size(0))))
+        bad(path, module + ": LoKr factors have inconsistent shapes");
+      scale_rank = l[4].data() ? l[5].size(0) : l[1].data() ? l[2].size(0) : 0;
+      lokr_unscaled = scale_rank == 0;
+      lokr_as_low_rank(p.lokr, &p.up, &p.down);
+    }
     if (!p.down.data() || !p.up.data()) bad(path, module + " lacks its " + std::string(p.down.data() ? "up" : "down") + " weight");
     if (p.down.dim() != 2 && p.down.dim() != 4) bad(path, module + ": down weight must be 2-D or 4-D");
     if (p.up.dim() != p.down.dim()) bad(path, module + ": up and down weights differ in rank of shape");
@@ -206,6 +267,7 @@ LoraFile read_lora_file(const std::string& path) {
     m.scale_rank = scale_rank ? scale_rank : m.rank();
     // Without an alpha tensor: the peft metadata's alpha, else alpha = rank.
     m.alpha = p.alpha.data() ? scalar_of(p.alpha, path, module) : peft_alpha(peft, module, m.scale_rank);
+    if (lokr_unscaled) m.alpha = float(m.scale_rank);  // both factors whole: no alpha / r
     out.modules.push_back(std::move(m));
   }
   if (out.modules.empty())

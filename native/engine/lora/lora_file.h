@@ -13,7 +13,11 @@
 //   LoHa:   <name>.hada_w1_a [out, r], .hada_w1_b [r, in*kh*kw], .hada_w2_a,
 //           .hada_w2_b, .alpha: (w1_a w1_b) * (w2_a w2_b) element-wise, scaled
 //           by alpha / r; read as one low-rank pair of rank r^2.
-// LoKr and the Tucker forms (lokr_*, hada_t1, lora_mid) are refused by name.
+//   LoKr:   <name>.lokr_w1 [a, b] (or .lokr_w1_a/_b), .lokr_w2 [c, d(, kh, kw)]
+//           (or .lokr_w2_a/_b), .alpha: kron(w1, w2), scaled by alpha / r when a
+//           factor is a pair (r: its rank, w2's if both), else by 1; read as
+//           one low-rank pair of rank b * rank(w2).
+// The Tucker forms (hada_t1, lokr_t2, lora_mid) are refused by name.
 #pragma once
 #include <string>
 #include <vector>
