@@ -335,6 +335,30 @@ TEST(lokr_adds_the_kronecker_product_of_its_factors) {
         w2q.data_as<float>()[p * 16 + col] += w2a.data_as<float>()[p * 3 + k] * w2b.data_as<float>()[k * 16 + col];
   check("unet.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight", w1q, w2q, 1.5 / 3.0);
   check("unet.input_blocks.1.0.in_layers.2.weight", w1c, w2c, 1.0);
+
+  // On a q8_0 model: the pair-form module takes a side path, the dense one
+  // (whole w2) is merged into a dequantized copy, and a LoCon on that same
+  // conv joins the copy instead of keeping a side path of its own.
+  auto q8 = load_tiny_sd1("q8_0");
+  const std::string locon = dir.path + "/locon.safetensors";
+  const Tensor down = filled({1, 32, 3, 3}, 6), up = filled({32, 1, 1, 1}, 7);
+  iotest::write_file(locon, iotest::safetensors_bytes(
+                                {iotest::out_tensor(conv + ".lora_down.weight", down), iotest::out_tensor(conv + ".lora_up.weight", up)}));
+  LoraOverlay oq = merge_loras(*q8, {{path, 0.5f}, {locon, 0.25f}});
+  CHECK(oq.merged_weights == 1 && oq.side_paths == 1);
+  const std::string target = "unet.input_blocks.1.0.in_layers.2.weight";
+  const Tensor got = oq.model->weights.get(target);
+  const Tensor deq = LoraOverlay(merge_loras(*q8, {{locon, 0.0f}}, LoraApply::Merge)).model->weights.get(target);
+  double worst = 0;
+  for (int64_t oc = 0; oc < 32; ++oc)
+    for (int64_t col = 0; col < 288; ++col) {
+      const int64_t i = oc / 8, p = oc % 8, j = col / 72, rest = col % 72;
+      const double want = double(deq.data_as<float>()[oc * 288 + col]) +
+                          0.5 * double(w1c.data_as<float>()[i * 4 + j]) * w2c.data_as<float>()[p * 72 + rest] +
+                          0.25 * double(up.data_as<float>()[oc]) * down.data_as<float>()[col];
+      worst = std::max(worst, std::fabs(double(got.data_as<float>()[oc * 288 + col]) - want));
+    }
+  CHECK_MSG(worst < 1e-4, "q8_0 LoKr + LoCon merge off by %.3g", worst);
 }
 
 // The diffusers training scripts' spellings of a LoRA pair read as the peft

@@ -179,29 +179,37 @@ Tensor factor(const Tensor& whole, const Tensor& a, const Tensor& b) {
 }
 
 // LoKr's difference kron(w1, w2) (w1 [a, b], w2 [c, D], D = d*kh*kw for a
-// conv) as one low-rank pair. With w2 = A B (A [c, r], B [r, D]; A = I when
-// w2 is whole): entry ((i,p), (j,q)) is w1[i,j] sum_k A[p,k] B[k,q], so
-// up[(i,p), (j,k)] = w1[i,j] A[p,k] and down[(j,k), (j',q)] = [j = j'] B[k,q].
-void lokr_as_low_rank(const Tensor (&l)[6], Tensor* up, Tensor* down) {
+// conv). With w2 = A B (A [c, r], B [r, D]) it is one low-rank pair: entry
+// ((i,p), (j,q)) is w1[i,j] sum_k A[p,k] B[k,q], so up[(i,p), (j,k)] =
+// w1[i,j] A[p,k] and down[(j,k), (j',q)] = [j = j'] B[k,q] (rank b*r). A
+// whole w2 has no small rank: the difference is formed densely, [a*c, b*D].
+void lokr_difference(const Tensor (&l)[6], Tensor* up, Tensor* down, Tensor* dense) {
   const Tensor w1 = factor(l[0], l[1], l[2]);
-  const bool w2_whole = l[3].data() != nullptr;
-  const Tensor w2 = w2_whole ? l[3].to_f32() : Tensor();
-  const Tensor A = w2_whole ? Tensor() : l[4].to_f32(), B = w2_whole ? Tensor() : l[5].to_f32();
-  const int64_t a = w1.size(0), b = w1.size(1), c = w2_whole ? w2.size(0) : A.size(0);
-  const int64_t r = w2_whole ? c : A.size(1), D = w2_whole ? w2.numel() / c : B.numel() / r;
+  const int64_t a = w1.size(0), b = w1.size(1);
+  const float* W1 = w1.data_as<float>();
+  if (l[3].data()) {
+    const Tensor w2 = l[3].to_f32();
+    const int64_t c = w2.size(0), D = w2.numel() / c;
+    *dense = Tensor::empty(DType::F32, {a * c, b * D});
+    for (int64_t i = 0; i < a; ++i)
+      for (int64_t p = 0; p < c; ++p)
+        for (int64_t j = 0; j < b; ++j)
+          for (int64_t q = 0; q < D; ++q)
+            dense->data_as<float>()[(i * c + p) * (b * D) + j * D + q] = W1[i * b + j] * w2.data_as<float>()[p * D + q];
+    return;
+  }
+  const Tensor A = l[4].to_f32(), B = l[5].to_f32();
+  const int64_t c = A.size(0), r = A.size(1), D = B.numel() / r;
   *up = Tensor::zeros(DType::F32, {a * c, b * r});
   *down = Tensor::zeros(DType::F32, {b * r, b * D});
   for (int64_t i = 0; i < a; ++i)
     for (int64_t p = 0; p < c; ++p)
       for (int64_t j = 0; j < b; ++j)
         for (int64_t k = 0; k < r; ++k)
-          up->data_as<float>()[(i * c + p) * (b * r) + j * r + k] =
-              w1.data_as<float>()[i * b + j] * (w2_whole ? float(p == k) : A.data_as<float>()[p * r + k]);
+          up->data_as<float>()[(i * c + p) * (b * r) + j * r + k] = W1[i * b + j] * A.data_as<float>()[p * r + k];
   for (int64_t j = 0; j < b; ++j)
     for (int64_t k = 0; k < r; ++k)
-      for (int64_t q = 0; q < D; ++q)
-        down->data_as<float>()[(j * r + k) * (b * D) + j * D + q] =
-            w2_whole ? w2.data_as<float>()[k * D + q] : B.data_as<float>()[k * D + q];
+      for (int64_t q = 0; q < D; ++q) down->data_as<float>()[(j * r + k) * (b * D) + j * D + q] = B.data_as<float>()[k * D + q];
 }
 
 }  // namespace
@@ -239,6 +247,7 @@ LoraFile read_lora_file(const std::string& path) {
       loha_as_low_rank(p.hada, &p.up, &p.down);
     }
     bool lokr_unscaled = false;
+    Tensor dense;
     if (std::any_of(std::begin(p.lokr), std::end(p.lokr), [](const Tensor& t) { return t.data() != nullptr; })) {
       // w1 and w2 each whole or as a pair; alpha / r applies when one is a pair
       // (r: that pair's rank, w2's if both), else the difference is taken as is.
@@ -251,7 +260,16 @@ LoraFile read_lora_file(const std::string& path) {
         bad(path, module + ": LoKr factors have inconsistent shapes");
       scale_rank = l[4].data() ? l[5].size(0) : l[1].data() ? l[2].size(0) : 0;
       lokr_unscaled = scale_rank == 0;
-      lokr_as_low_rank(p.lokr, &p.up, &p.down);
+      lokr_difference(p.lokr, &p.up, &p.down, &dense);
+    }
+    if (dense.data()) {
+      LoraModule m;
+      m.name = module;
+      m.dense = dense;
+      m.scale_rank = lokr_unscaled ? 1 : scale_rank;
+      m.alpha = lokr_unscaled ? 1.0f : p.alpha.data() ? scalar_of(p.alpha, path, module) : float(scale_rank);
+      out.modules.push_back(std::move(m));
+      continue;
     }
     if (!p.down.data() || !p.up.data()) bad(path, module + " lacks its " + std::string(p.down.data() ? "up" : "down") + " weight");
     if (p.down.dim() != 2 && p.down.dim() != 4) bad(path, module + ": down weight must be 2-D or 4-D");
@@ -267,7 +285,6 @@ LoraFile read_lora_file(const std::string& path) {
     m.scale_rank = scale_rank ? scale_rank : m.rank();
     // Without an alpha tensor: the peft metadata's alpha, else alpha = rank.
     m.alpha = p.alpha.data() ? scalar_of(p.alpha, path, module) : peft_alpha(peft, module, m.scale_rank);
-    if (lokr_unscaled) m.alpha = float(m.scale_rank);  // both factors whole: no alpha / r
     out.modules.push_back(std::move(m));
   }
   if (out.modules.empty())

@@ -16,7 +16,8 @@
 //   LoKr:   <name>.lokr_w1 [a, b] (or .lokr_w1_a/_b), .lokr_w2 [c, d(, kh, kw)]
 //           (or .lokr_w2_a/_b), .alpha: kron(w1, w2), scaled by alpha / r when a
 //           factor is a pair (r: its rank, w2's if both), else by 1; read as
-//           one low-rank pair of rank b * rank(w2).
+//           one low-rank pair of rank b * r when w2 is a pair, else as the
+//           dense difference (LoraModule::dense).
 // The Tucker forms (hada_t1, lokr_t2, lora_mid) are refused by name.
 #pragma once
 #include <string>
@@ -30,9 +31,10 @@ struct LoraModule {
   std::string name;        // module name as in the file, e.g. lora_unet_mid_block_..._to_q or unet.mid_block....to_q
   Tensor down;             // [r, in] or [r, in, kh, kw] (LoCon)
   Tensor up;               // [out, r] or [out, r, 1, 1]
+  Tensor dense;            // instead of up/down: the whole difference [out, in*kh*kw] (f32; LoKr with a whole w2)
   float alpha = 0;         // effective alpha (multiplier = scale * alpha / scale_rank)
   int64_t scale_rank = 0;  // the r of alpha / r: rank() for LoRA, a factor's rank for LoHa
-  int64_t rank() const { return down.size(0); }
+  int64_t rank() const { return dense.data() ? 0 : down.size(0); }
 };
 
 struct LoraFile {

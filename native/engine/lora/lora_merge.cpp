@@ -104,12 +104,23 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
         continue;
       }
       const Tensor& w = base.weights.get(it->second);  // [out, in] or [out, in, kh, kw]
+      const float mult = req.scale * m.alpha / float(m.scale_rank);
+      if (m.dense.data()) {  // a whole difference: always merged (no side path takes it)
+        if (m.dense.size(0) != w.size(0) || m.dense.numel() != w.numel())
+          fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": " + m.name + " has a difference of shape " + shape_str(m.dense.shape()) +
+                                          " but " + it->second + " has " + shape_str(w.shape()) + " (a LoRA for another model?)");
+        auto slot = merged.find(it->second);
+        if (slot == merged.end()) slot = merged.emplace(it->second, f32_copy(w)).first;
+        float* W = slot->second.data_as<float>();
+        for (int64_t i = 0; i < w.numel(); ++i) W[i] += mult * m.dense.data_as<float>()[i];
+        ++applied;
+        continue;
+      }
       const int64_t K = m.down.numel() / m.rank();
       if (m.up.size(0) != w.size(0) || m.up.size(0) * K != w.numel())
         fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": " + m.name + " has shape up [" + std::to_string(m.up.size(0)) +
                                         ", r] x down [r, " + std::to_string(K) + "] but " + it->second + " has " + shape_str(w.shape()) +
                                         " (a LoRA for another model?)");
-      const float mult = req.scale * m.alpha / float(m.scale_rank);
       if (mode == LoraApply::Auto && dtype_is_quantized(w.dtype())) {
         SideTerms& t = sides[it->second];
         t.downs.push_back(m.down);
@@ -134,6 +145,17 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
     if (!unmatched.empty())
       result.warnings.push_back("LoRA " + req.path + ": " + std::to_string(unmatched.size()) +
                                 " module(s) match no weight of this model: " + list(unmatched, 20));
+  }
+  // A quantized weight a dense difference merged: its low-rank terms join that copy.
+  for (auto it = sides.begin(); it != sides.end();) {
+    auto slot = merged.find(it->first);
+    if (slot == merged.end()) {
+      ++it;
+      continue;
+    }
+    for (size_t k = 0; k < it->second.downs.size(); ++k)
+      add_low_rank(slot->second, it->second.ups[k], it->second.downs[k], it->second.mults[k]);
+    it = sides.erase(it);
   }
   auto overlay = overlay_model(base);
   for (auto& [name, t] : merged) overlay->weights.set(name, std::move(t));
