@@ -27,7 +27,7 @@ export function checkMemoryBudget(
   nativeModel: NativeModel,
   p: { width: number; height: number; batchSize: number; cfgScale: number },
 ): void {
-  const needed = nativeModel.estimateMemory(p.width, p.height, p.batchSize, p.cfgScale !== 1);
+  const needed = nativeModel.estimateMemory(p.width, p.height, p.batchSize, p.cfgScale > 1);
   const available = availableMemory();
   if (needed > available) {
     throw new SdError(

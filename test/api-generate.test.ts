@@ -531,6 +531,22 @@ describe("generate() end to end (tiny-sd1)", () => {
     expect([must(r.images[0]).width, must(r.images[0]).height]).toEqual([64, 64]); // 50x40 rounded to multiples of 8, min 64
   });
 
+  it("guidance only above cfgScale 1, as in diffusers: at 0 or 0.5 the image is the cond-only one", async () => {
+    const one = await model.generate({ ...base, cfgScale: 1 });
+    for (const cfgScale of [0, 0.5]) {
+      const r = await model.generate({ ...base, cfgScale });
+      expect(Buffer.from(must(r.images[0]).data).equals(Buffer.from(must(one.images[0]).data))).toBe(true);
+    }
+    const guided = await model.generate({ ...base, cfgScale: 1.5 });
+    expect(Buffer.from(must(guided.images[0]).data).equals(Buffer.from(must(one.images[0]).data))).toBe(false);
+  });
+
+  it("img2img runs int(steps * strength) steps counted in double: 0.7 of 10 is 7", async () => {
+    const init = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(120) };
+    const r = await model.generate({ ...base, steps: 10, initImage: init, strength: 0.7, sampler: "euler" });
+    expect(r.timings.perStepMs).toHaveLength(7);
+  });
+
   it("any multiple of 8: a 203x170 init image gives 200x168, whole or in VAE tiles", async () => {
     const init = { width: 203, height: 170, data: new Uint8Array(203 * 170 * 3).fill(90) };
     const run = (vaeTiling: boolean | { tileSize: number; overlap: number }) =>

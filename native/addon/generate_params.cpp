@@ -116,7 +116,7 @@ sd::GenerateParams parse_generate_params(Napi::Env env, const Napi::Object& o) {
   p.batch_size = get_int(env, o, "batchSize", 1, 64);
   get_pixels(env, o, "initImage", 3, &p.init_image.width, &p.init_image.height, &p.init_image.data);
   get_pixels(env, o, "mask", 1, &p.mask.width, &p.mask.height, &p.mask.data);
-  p.strength = static_cast<float>(get_number(env, o, "strength"));
+  p.strength = get_number(env, o, "strength");
   p.preview_every = get_int(env, o, "previewEvery", 0, 10000);
   p.threads = get_int(env, o, "threads", 0, 1024);
   if (o.Has("decoder") && !o.Get("decoder").IsUndefined()) p.decoder = get_string(env, o, "decoder");

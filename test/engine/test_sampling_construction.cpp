@@ -242,10 +242,33 @@ TEST(guidance_runs_one_batch_uncond_then_cond_and_skips_uncond_at_scale_one) {
   guided(x, 3.0f, 500.0f, d);
   CHECK(rows == 2);
   CHECK(std::fabs(d.data_as<float>()[5] - (2.0f - 3.0f * (1 + 7.5f * 2))) < 1e-5f);
-  Denoiser plain(model, sd1(), Prediction::Epsilon, 1.0f);
-  plain(x, 3.0f, 500.0f, d);
-  CHECK(rows == 1);  // cond only: row 0 returned 1 here
-  CHECK(std::fabs(d.data_as<float>()[5] - (2.0f - 3.0f * 1)) < 1e-5f);
+  // At 1 and below (turbo models' 0) the conditional pass runs alone, as in diffusers.
+  for (float scale : {1.0f, 0.5f, 0.0f}) {
+    Denoiser plain(model, sd1(), Prediction::Epsilon, scale);
+    plain(x, 3.0f, 500.0f, d);
+    CHECK_MSG(rows == 1, "scale %g ran %lld rows", double(scale), static_cast<long long>(rows));  // cond only: row 0 returned 1 here
+    CHECK(std::fabs(d.data_as<float>()[5] - (2.0f - 3.0f * 1)) < 1e-5f);
+  }
+}
+
+// round(linspace(0, 999, 1001)) repeats timestep 500 at 1000 steps: the
+// multistep solvers take a first-order step after the repeated level instead
+// of dividing by its zero log-step.
+TEST(multistep_solvers_survive_a_repeated_level) {
+  ScheduleOptions o;
+  o.spacing = Spacing::LinspaceRounded;
+  const Schedule sched = make_schedule(sd1(), 1000, o);
+  int repeats = 0;
+  for (size_t i = 1; i < sched.sigmas.size(); ++i) repeats += sched.sigmas[i] == sched.sigmas[i - 1];
+  CHECK(repeats == 1);
+  for (Sampler s : {Sampler::Dpmpp2m, Sampler::Dpmpp2mSde, Sampler::Unipc}) {
+    Result r = run(s, sched, 5, Prediction::Epsilon, 4);
+    bool finite = true;
+    for (int64_t i = 0; i < r.x.numel(); ++i) finite &= std::isfinite(r.x.data_as<float>()[i]);
+    CHECK_MSG(finite, "%s", sampler_name(s));
+    const double err = ode_error(r.x, start_latent(5, sched.sigmas[0], 4), sched.sigmas[0]);
+    CHECK_MSG(s == Sampler::Dpmpp2mSde || err < 1e-3, "%s: rel error %.3g against the exact ODE solution", sampler_name(s), err);
+  }
 }
 
 TEST(v_prediction_denoises_like_epsilon) {

@@ -61,6 +61,16 @@ TEST(zero_terminal_snr_rescales_to_the_closed_form) {
   CHECK_THROWS_CODE(parse_scheduler_config(R"({"rescale_betas_zero_snr": "yes"})"), ErrorCode::ModelFormat);
 }
 
+// img2img keeps int(N * strength) steps in double, as Python: 0.7 of 10 is 7
+// (in float, 0.7f * 10 = 6.9999998 gave 6).
+TEST(strength_truncation_counts_in_double) {
+  const Schedule full = make_schedule(sd1(), 10, ScheduleOptions{});
+  CHECK(truncate_for_strength(full, 0.7).steps() == 7);
+  CHECK(truncate_for_strength(full, 0.35 * 2).steps() == 7);
+  CHECK(make_schedule(sd1(), 20, ScheduleOptions{}).steps() == 20 &&
+        truncate_for_strength(make_schedule(sd1(), 20, ScheduleOptions{}), 0.35).steps() == 7);
+}
+
 TEST(sigma_and_timestep_conversions_invert_each_other) {
   const ModelSchedule& m = sd1();
   for (int t : {0, 1, 17, 500, 998, 999}) CHECK_MSG(std::fabs(m.sigma_to_t(m.sigmas[t]) - t) < 1e-4, "t %d", t);
@@ -149,6 +159,11 @@ TEST(sgm_uniform_is_uniform_in_timestep_without_the_endpoint) {
   // t = linspace(999, 0, 11)[:10]
   for (int i = 0; i < 10; ++i) CHECK_MSG(std::fabs(s.timesteps[i] - (999 - 99.9 * i)) < 1e-3, "t[%d] %g", i, s.timesteps[i]);
   CHECK(s.sigmas[10] == 0);
+  // The Euler family's diffusers-style range (range_from_spacing, for
+  // karras/exponential) does not apply: the same schedule on SDXL's leading spacing.
+  o.range_from_spacing = true;
+  o.spacing = Spacing::Leading;
+  CHECK(make_schedule(sd1(), 10, o).sigmas == s.sigmas);
 }
 
 TEST(simple_takes_every_nth_training_sigma) {

@@ -147,7 +147,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   const int factor = vae.downsample_factor();
   if (p.width % factor || p.height % factor)
     fail(ErrorCode::InvalidOption, "width and height must be multiples of " + std::to_string(factor) + " for this model");
-  const bool guided = p.cfg_scale != 1.0f;
+  const bool guided = p.cfg_scale > 1.0f;  // as diffusers: no negative pass at 1 or below
   const bool img2img = p.init_image.width > 0;
   const bool inpaint = img2img && p.mask.width > 0;
   if (unet.is_inpaint() && !inpaint) fail(ErrorCode::InvalidOption, "this is an inpainting model: pass initImage and mask");
@@ -193,20 +193,20 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   Tensor x;               // [B, L, h, w] k-diffusion latent
   Tensor unit_noise;      // [B, L, h, w] the initial N(0,1) draw
   if (img2img) {
-    if (!inpaint || p.strength < 1.0f) sched = truncate_for_strength(setup.schedule, p.strength);
+    if (!inpaint || p.strength < 1.0) sched = truncate_for_strength(setup.schedule, p.strength);
     Tensor image = rgb_to_tensor(p.init_image);  // [1, 3, H, W]
     Tensor mask;
     if (inpaint) {
       mask = mask_to_tensor(p.mask);  // [1, 1, H, W]
       mask_latent = mask_to_latent(mask, factor);
     }
-    const bool need_image_latents = !unet.is_inpaint() || p.strength < 1.0f;
+    const bool need_image_latents = !unet.is_inpaint() || p.strength < 1.0;
     if (need_image_latents) image_latents = repeat_rows(encode_image(c, vae, image, rng), B);
     unit_noise = randn(rng, latent_shape, DrawPurpose::InitialNoise);
     if (inpaint) masked_latents = encode_image(c, vae, masked_image(image, mask), rng);
     release_weight_pages(model.weights, "vae.encoder.");
     x = Tensor::empty(DType::F32, latent_shape);
-    if (inpaint && p.strength >= 1.0f) {
+    if (inpaint && p.strength >= 1.0) {
       std::memcpy(x.data(), unit_noise.data(), size_t(x.nbytes()));
       ops::scale_(c, x, setup.init_noise_sigma);
     } else {

@@ -98,7 +98,7 @@ struct GenerateParams {
   // img2img / inpainting. Empty init_image (width 0): txt2img. Both images have
   // exactly width x height pixels (the TS layer resizes).
   RgbImage init_image;
-  float strength = 0.75f;  // (0, 1]: fraction of the schedule that is run
+  double strength = 0.75;  // (0, 1]: fraction of the schedule that is run (double: int(steps * 0.7) must be 7 of 10, as in Python)
   MaskImage mask;          // only with init_image
 
   // Final decoder: "vae" (the model's) or "taesd" (the tiny autoencoder given

@@ -35,7 +35,9 @@ class Denoiser {
   void operator()(const Tensor& x, float sigma, Tensor& denoised);
 
   const ModelSchedule& schedule() const { return schedule_; }
-  bool guided() const { return cfg_scale_ != 1.0f; }
+  // Classifier-free guidance only above 1, as diffusers: at 1 or below (the
+  // turbo models' 0) the conditional pass alone runs.
+  bool guided() const { return cfg_scale_ > 1.0f; }
 
  private:
   ModelFn model_;

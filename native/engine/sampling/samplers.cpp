@@ -177,7 +177,7 @@ void sample_dpmpp_2m(Denoiser& model, Tensor& x, const Schedule& sched, const No
     } else {
       const double h = std::log(s / s_next);  // lambda = -log(sigma)
       const float ratio = float(s_next / s), phi = float(-std::expm1(-h));
-      if (i == 0) {
+      if (i == 0 || h_last == 0) {  // first step, or after a repeated level (round(linspace) at 1000 steps)
         for (int64_t e = 0; e < r.n; ++e) xp[e] = ratio * xp[e] + phi * dp[e];
       } else {
         const float k = float(0.5 * h / h_last);  // 1 / (2 r), r = h_last / h
@@ -237,7 +237,7 @@ void sample_dpmpp_2m_sde(Denoiser& model, Tensor& x, const Schedule& sched, cons
       const double h = std::log(s / s_next);
       const float a = float(s_next / s * std::exp(-h)), b = float(-std::expm1(-2 * h));
       const float c = float(s_next * std::sqrt(-std::expm1(-2 * h)));
-      const float k = i == 0 ? 0.0f : float(0.5 * h / h_last);  // 0.5 / r
+      const float k = i == 0 || h_last == 0 ? 0.0f : float(0.5 * h / h_last);  // 0.5 / r; first order after a repeated level
       for (int64_t e = 0; e < r.n; ++e) xp[e] = a * xp[e] + b * (dp[e] + k * (dp[e] - old[e])) + c * zp[e];
       h_last = h;
     }
@@ -369,6 +369,12 @@ void unipc_update(std::vector<float>& out, const float* x, const std::deque<std:
   const double s0 = ss.back();
   const std::vector<float>& m0 = ms.back();
   const double h = s_t == 0 ? INFINITY : std::log(s0 / double(s_t));  // lambda_t - lambda_s0, lambda = -log(sigma)
+  if (h == 0) {  // a repeated level (round(linspace) at 1000 steps): nothing to integrate
+    out.assign(x, x + n);
+    return;
+  }
+  // A history entry at the same level would divide by r = 0: first order then.
+  if (order == 2 && !(std::log(s0 / double(ss[ss.size() - 2])) != 0)) order = 1;
   std::vector<double> rks;
   std::vector<std::vector<float>> D1s;
   for (int k = 1; k < order; ++k) {

@@ -78,7 +78,9 @@ Schedule discrete(const ModelSchedule& m, int n, const ScheduleOptions& opt) {
   }
   Schedule s;
   for (double t : ts) {
-    if (t < 0 || t > T - 1) fail(ErrorCode::InvalidOption, "too many steps for this model's schedule");
+    if (t < 0 || t > T - 1)
+      fail(ErrorCode::InvalidOption, "steps: " + std::to_string(n) + " is too many for this sampler on this model's schedule (timestep " +
+                                         std::to_string(int(t)) + " > " + std::to_string(T - 1) + ")");
     s.sigmas.push_back(float(m.t_to_sigma(t)));
     s.timesteps.push_back(float(t));
   }
@@ -211,7 +213,9 @@ const std::vector<double>& ays_sigmas(AysFamily family) {
 Schedule make_schedule(const ModelSchedule& m, int n, const ScheduleOptions& opt) {
   if (n < 1 || n > 10000) fail(ErrorCode::InvalidOption, "steps must be in [1, 10000], got " + std::to_string(n));
   double smin = m.sigma_min(), smax = m.sigma_max();
-  if (opt.range_from_spacing) {
+  // Only karras / exponential copy diffusers' spacing-derived range; sgm_uniform,
+  // simple and ays always span the model's (as ComfyUI defines them).
+  if (opt.range_from_spacing && (opt.kind == ScheduleKind::Karras || opt.kind == ScheduleKind::Exponential)) {
     ScheduleOptions d = opt;
     d.final_sigma_min = false;
     Schedule spaced = discrete(m, n, d);
@@ -254,7 +258,9 @@ Schedule make_schedule(const ModelSchedule& m, int n, const ScheduleOptions& opt
 Schedule custom_schedule(const ModelSchedule& m, const std::vector<float>& sigmas, bool integer_timesteps) {
   if (sigmas.size() < 2) fail(ErrorCode::InvalidOption, "sigmas: need at least 2 values (steps + 1)");
   for (size_t i = 0; i < sigmas.size(); ++i) {
-    if (!std::isfinite(sigmas[i]) || sigmas[i] < 0) fail(ErrorCode::InvalidOption, "sigmas: values must be finite and >= 0");
+    // 1e6 is far above any model's sigma_max (SD: 14.6; zero terminal SNR: 4096); larger values overflow sigma^2 + 1 in float.
+    if (!std::isfinite(sigmas[i]) || sigmas[i] < 0 || sigmas[i] > 1e6f)
+      fail(ErrorCode::InvalidOption, "sigmas: values must be finite, >= 0 and <= 1e6");
     if (i > 0 && !(sigmas[i] < sigmas[i - 1])) fail(ErrorCode::InvalidOption, "sigmas: values must be strictly descending");
   }
   Schedule s;
