@@ -22,17 +22,96 @@ function isJpeg(b: Uint8Array): boolean {
   return b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
 }
 
+/**
+ * The PNG up to the end of its IEND chunk: bytes after it (left by cropping
+ * tools, or appended by others) are ignored, as libpng and browsers do; pngjs
+ * would refuse them.
+ */
+function throughIend(b: Buffer): Buffer {
+  let at = 8;
+  while (at + 12 <= b.length) {
+    const length = b.readUInt32BE(at);
+    if (b.toString("latin1", at + 4, at + 8) === "IEND") return b.subarray(0, Math.min(b.length, at + 12 + length));
+    at += 12 + length;
+  }
+  return b;
+}
+
+/** EXIF Orientation (1..8) from a JPEG's APP1 payload, 1 when absent or unreadable. */
+export function exifOrientation(exif: Uint8Array | undefined): number {
+  if (!exif) return 1;
+  const b = Buffer.from(exif.buffer, exif.byteOffset, exif.byteLength);
+  // The TIFF header ("II*\0" or "MM\0*") follows the "Exif\0\0" marker, partly stripped by the decoder.
+  let tiff = -1;
+  for (let i = 0; i + 4 <= Math.min(b.length, 16); i++) {
+    const tag = b.toString("latin1", i, i + 4);
+    if (tag === "II*\0" || tag === "MM\0*") {
+      tiff = i;
+      break;
+    }
+  }
+  if (tiff < 0) return 1;
+  const le = b[tiff] === 0x49;
+  const u16 = (o: number) => (o + 2 <= b.length ? (le ? b.readUInt16LE(o) : b.readUInt16BE(o)) : 0);
+  const u32 = (o: number) => (o + 4 <= b.length ? (le ? b.readUInt32LE(o) : b.readUInt32BE(o)) : 0);
+  const ifd = tiff + u32(tiff + 4);
+  const entries = u16(ifd);
+  for (let k = 0; k < entries; k++) {
+    const e = ifd + 2 + 12 * k;
+    if (u16(e) === 0x0112) {
+      const v = u16(e + 8);
+      return v >= 1 && v <= 8 ? v : 1;
+    }
+  }
+  return 1;
+}
+
+/**
+ * The upright image of a stored one with EXIF orientation `o` (as Pillow's
+ * exif_transpose, which diffusers' load_image applies): 2 mirror, 3 rotate
+ * 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
+ * counter-clockwise.
+ */
+export function orient(p: Pixels, o: number): Pixels {
+  if (o <= 1 || o > 8) return p;
+  const { width: W, height: H, channels: ch } = p;
+  const swap = o >= 5;
+  const w = swap ? H : W;
+  const h = swap ? W : H;
+  const out = new Uint8Array(p.data.length);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      // Source pixel (sx, sy) of upright pixel (x, y).
+      const [sx, sy] = [
+        [x, y],
+        [W - 1 - x, y],
+        [W - 1 - x, H - 1 - y],
+        [x, H - 1 - y],
+        [y, x],
+        [y, H - 1 - x],
+        [W - 1 - y, H - 1 - x],
+        [W - 1 - y, x],
+      ][o - 1] as [number, number];
+      const from = (sy * W + sx) * ch;
+      out.set(p.data.subarray(from, from + ch), (y * w + x) * ch);
+    }
+  }
+  return { width: w, height: h, channels: ch, data: out };
+}
+
 function decodeEncoded(bytes: Uint8Array, name: string): Pixels {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (isPng(buf) || isJpeg(buf)) checkDeclaredSize(buf, name, isPng(buf) ? "png" : "jpeg");
   try {
     if (isPng(buf)) {
-      const png = PNG.sync.read(buf); // always RGBA, 8-bit
+      const png = PNG.sync.read(throughIend(buf)); // always RGBA, 8-bit
       return { width: png.width, height: png.height, channels: 4, data: new Uint8Array(png.data) };
     }
     if (isJpeg(buf)) {
       const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
-      return { width: img.width, height: img.height, channels: 3, data: img.data };
+      // Phone photos are stored rotated with an EXIF orientation: use them upright.
+      const exif = (img as { exifBuffer?: Uint8Array }).exifBuffer; // returned by jpeg-js, not in its typings
+      return orient({ width: img.width, height: img.height, channels: 3, data: img.data }, exifOrientation(exif));
     }
   } catch (err) {
     throw new SdError("ERR_INVALID_OPTION", `${name}: cannot decode the image: ${(err as Error).message}`, {

@@ -361,6 +361,13 @@ export function resolveParams(
   if (params.strength !== undefined && initImage === undefined) {
     throw invalidOption("strength", "only applies with initImage (img2img)");
   }
+  // img2img runs int(steps * strength) steps (diffusers); none is an error, caught before any native work.
+  if (initImage !== undefined && Math.floor(steps * strength) < 1) {
+    throw invalidOption(
+      "strength",
+      `${strength} with ${steps} steps leaves no step to run (img2img runs int(steps * strength)); raise strength or steps`,
+    );
+  }
   const seed = params.seed === undefined ? (context.seed ?? randomSeed)() : params.seed;
   if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
     throw invalidOption(

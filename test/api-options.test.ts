@@ -170,6 +170,10 @@ describe("generate() validation names the option and what is allowed", () => {
       invalid(() => resolveParams({ ...ok, initImage, strength: bad }, SD1), "strength", "(0, 1]");
     invalid(() => resolveParams({ ...ok, strength: 0.5 }, SD1), "strength", "initImage");
     expect(resolveParams({ ...ok, initImage, strength: 1 }, SD1).strength).toBe(1);
+    // int(steps * strength) must leave a step, before any native work.
+    invalid(() => resolveParams({ ...ok, initImage, steps: 4, strength: 0.2 }, SD1), "strength", "leaves no step");
+    invalid(() => resolveParams({ ...ok, initImage, steps: 1 }, SD1), "strength", "leaves no step"); // default 0.75
+    expect(resolveParams({ ...ok, initImage, steps: 4, strength: 0.25 }, SD1).steps).toBe(4);
   });
   it("initImage and mask shapes", () => {
     invalid(() => resolveParams({ ...ok, initImage: "" }, SD1), "initImage");

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
-import { decodeImageInput, resize, toGray, toRgb } from "../lib/image-input.js";
+import { decodeImageInput, orient, resize, toGray, toRgb } from "../lib/image-input.js";
 import { Image, readPngText, resolveParams } from "../lib/index.js";
 import { formatParameters } from "../lib/parameters.js";
 import { addPngText } from "../lib/png-text.js";
@@ -212,6 +212,67 @@ describe("image inputs", () => {
   it("mask luma uses BT.601 weights", () => {
     const g = toGray({ width: 3, height: 1, channels: 3, data: new Uint8Array([255, 0, 0, 0, 255, 0, 255, 255, 255]) });
     expect([...g.data]).toEqual([76, 150, 255]);
+  });
+});
+
+describe("phone photos and other real files", () => {
+  // A JPEG with an EXIF APP1 segment (little-endian TIFF, IFD0 with Orientation = o) after SOI.
+  const withOrientation = (jpg: Uint8Array, o: number): Buffer => {
+    const tiff = Buffer.alloc(26);
+    tiff.write("II*\0", 0, "latin1");
+    tiff.writeUInt32LE(8, 4); // IFD0 offset
+    tiff.writeUInt16LE(1, 8); // one entry
+    tiff.writeUInt16LE(0x0112, 10); // Orientation
+    tiff.writeUInt16LE(3, 12); // SHORT
+    tiff.writeUInt32LE(1, 14);
+    tiff.writeUInt16LE(o, 18);
+    const payload = Buffer.concat([Buffer.from("Exif\0\0", "latin1"), tiff]);
+    const app1 = Buffer.alloc(4);
+    app1.writeUInt16BE(0xffe1, 0);
+    app1.writeUInt16BE(payload.length + 2, 2);
+    return Buffer.concat([Buffer.from(jpg.subarray(0, 2)), app1, payload, Buffer.from(jpg.subarray(2))]);
+  };
+
+  it("a JPEG with EXIF orientation 6 is used upright, as diffusers' load_image does", async () => {
+    // Stored 32x16: left half red, right half blue. Rotated 90 degrees clockwise: 16x32, red on top.
+    const data = Buffer.alloc(32 * 16 * 4);
+    for (let y = 0; y < 16; y++)
+      for (let x = 0; x < 32; x++) data.set(x < 16 ? [230, 20, 20, 255] : [20, 20, 230, 255], (y * 32 + x) * 4);
+    const jpg = jpeg.encode({ width: 32, height: 16, data }, 95).data;
+    const plain = await decodeImageInput(jpg, "initImage");
+    expect([plain.width, plain.height]).toEqual([32, 16]);
+    const turned = await decodeImageInput(withOrientation(jpg, 6), "initImage");
+    expect([turned.width, turned.height]).toEqual([16, 32]);
+    const at = (x: number, y: number) => [...turned.data.subarray((y * 16 + x) * 3, (y * 16 + x) * 3 + 3)];
+    expect(at(8, 4)[0]).toBeGreaterThan(180); // red on top
+    expect(at(8, 27)[2]).toBeGreaterThan(180); // blue below
+  });
+
+  it("orient: the eight EXIF orientations as Pillow's exif_transpose", () => {
+    // Stored [[a b c], [d e f]] (3x2, one channel).
+    const p = { width: 3, height: 2, channels: 1 as const, data: new Uint8Array([1, 2, 3, 4, 5, 6]) };
+    const want: Record<number, [number, number, number[]]> = {
+      1: [3, 2, [1, 2, 3, 4, 5, 6]],
+      2: [3, 2, [3, 2, 1, 6, 5, 4]],
+      3: [3, 2, [6, 5, 4, 3, 2, 1]],
+      4: [3, 2, [4, 5, 6, 1, 2, 3]],
+      5: [2, 3, [1, 4, 2, 5, 3, 6]],
+      6: [2, 3, [4, 1, 5, 2, 6, 3]],
+      7: [2, 3, [6, 3, 5, 2, 4, 1]],
+      8: [2, 3, [3, 6, 2, 5, 1, 4]],
+    };
+    for (const [o, [w, h, data]] of Object.entries(want)) {
+      const r = orient(p, Number(o));
+      expect([r.width, r.height, [...r.data]], `orientation ${o}`).toEqual([w, h, data]);
+    }
+  });
+
+  it("a PNG with bytes after IEND decodes, as libpng and browsers read it", async () => {
+    const png = new PNG({ width: 2, height: 2 });
+    png.data.fill(200);
+    const bytes = Buffer.concat([PNG.sync.write(png), Buffer.from("leftover bytes of a cropped screenshot")]);
+    const p = await decodeImageInput(bytes, "initImage");
+    expect([p.width, p.height, p.data[0]]).toEqual([2, 2, 200]);
   });
 });
 
