@@ -78,22 +78,23 @@ export function orient(p: Pixels, o: number): Pixels {
   const swap = o >= 5;
   const w = swap ? H : W;
   const h = swap ? W : H;
+  // Source pixel of upright pixel (x, y): sx = ax x + bx y + cx, sy = ay x + by y + cy.
+  const [ax, bx, cx, ay, by, cy] = [
+    [1, 0, 0, 0, 1, 0],
+    [-1, 0, W - 1, 0, 1, 0],
+    [-1, 0, W - 1, 0, -1, H - 1],
+    [1, 0, 0, 0, -1, H - 1],
+    [0, 1, 0, 1, 0, 0],
+    [0, 1, 0, -1, 0, H - 1],
+    [0, -1, W - 1, -1, 0, H - 1],
+    [0, -1, W - 1, 1, 0, 0],
+  ][o - 1] as number[] as [number, number, number, number, number, number];
   const out = new Uint8Array(p.data.length);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      // Source pixel (sx, sy) of upright pixel (x, y).
-      const [sx, sy] = [
-        [x, y],
-        [W - 1 - x, y],
-        [W - 1 - x, H - 1 - y],
-        [x, H - 1 - y],
-        [y, x],
-        [y, H - 1 - x],
-        [W - 1 - y, H - 1 - x],
-        [W - 1 - y, x],
-      ][o - 1] as [number, number];
-      const from = (sy * W + sx) * ch;
-      out.set(p.data.subarray(from, from + ch), (y * w + x) * ch);
+      const from = ((ay * x + by * y + cy) * W + (ax * x + bx * y + cx)) * ch;
+      const to = (y * w + x) * ch;
+      for (let c = 0; c < ch; c++) out[to + c] = p.data[from + c] as number;
     }
   }
   return { width: w, height: h, channels: ch, data: out };

@@ -93,6 +93,10 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
   LoraOverlay result;
   std::map<std::string, Tensor> merged;    // canonical name -> f32 merged copy
   std::map<std::string, SideTerms> sides;  // canonical name -> side-path terms (quantized weights)
+  auto merged_copy = [&](const std::string& name, const Tensor& w) -> Tensor& {
+    auto slot = merged.find(name);
+    return slot != merged.end() ? slot->second : merged.emplace(name, f32_copy(w)).first->second;
+  };
   for (const LoraRequest& req : loras) {
     const LoraFile file = read_lora_file(req.path);
     std::vector<std::string> unmatched;
@@ -109,9 +113,7 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
         if (m.dense.size(0) != w.size(0) || m.dense.numel() != w.numel())
           fail(ErrorCode::LoraFormat, "LoRA " + req.path + ": " + m.name + " has a difference of shape " + shape_str(m.dense.shape()) +
                                           " but " + it->second + " has " + shape_str(w.shape()) + " (a LoRA for another model?)");
-        auto slot = merged.find(it->second);
-        if (slot == merged.end()) slot = merged.emplace(it->second, f32_copy(w)).first;
-        float* W = slot->second.data_as<float>();
+        float* W = merged_copy(it->second, w).data_as<float>();
         for (int64_t i = 0; i < w.numel(); ++i) W[i] += mult * m.dense.data_as<float>()[i];
         ++applied;
         continue;
@@ -127,9 +129,7 @@ LoraOverlay merge_loras(const LoadedModel& base, const std::vector<LoraRequest>&
         t.ups.push_back(m.up);
         t.mults.push_back(mult);
       } else {
-        auto slot = merged.find(it->second);
-        if (slot == merged.end()) slot = merged.emplace(it->second, f32_copy(w)).first;
-        add_low_rank(slot->second, m.up, m.down, mult);
+        add_low_rank(merged_copy(it->second, w), m.up, m.down, mult);
       }
       ++applied;
     }

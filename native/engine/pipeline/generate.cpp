@@ -41,7 +41,7 @@ ModelSchedule model_schedule(const LoadedModel& model, SamplingOptions* opt) {
   auto it = model.configs.find("scheduler");
   SchedulerConfig cfg = it == model.configs.end() ? default_scheduler_config() : parse_scheduler_config(it->second);
   // A `ztsnr` marker: trained with zero terminal SNR (unless the config already rescaled).
-  if (model.carried.count("ztsnr") && cfg.schedule.alphas_cumprod.back() > 0x1p-24f) cfg.schedule = cfg.schedule.zero_terminal_snr();
+  if (model.carried.count("ztsnr") && !cfg.zero_terminal_snr) cfg.schedule = cfg.schedule.zero_terminal_snr();
   opt->model_leading_spacing = cfg.leading_spacing;
   opt->model_trailing_spacing = cfg.trailing_spacing;
   opt->steps_offset = cfg.steps_offset;
@@ -147,7 +147,7 @@ void generate_with(const LoadedModel& model, const GenerateParams& p, Callbacks&
   const int factor = vae.downsample_factor();
   if (p.width % factor || p.height % factor)
     fail(ErrorCode::InvalidOption, "width and height must be multiples of " + std::to_string(factor) + " for this model");
-  const bool guided = p.cfg_scale > 1.0f;  // as diffusers: no negative pass at 1 or below
+  const bool guided = guidance_applies(p.cfg_scale);
   const bool img2img = p.init_image.width > 0;
   const bool inpaint = img2img && p.mask.width > 0;
   if (unet.is_inpaint() && !inpaint) fail(ErrorCode::InvalidOption, "this is an inpainting model: pass initImage and mask");

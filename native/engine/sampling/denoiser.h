@@ -23,6 +23,10 @@ Prediction parse_prediction(const std::string& name);  // "epsilon" | "v" | "v_p
 //   out: [R, C, H, W] f32, preallocated: the raw model output (eps or v).
 using ModelFn = std::function<void(const Tensor& x_in, float t, Tensor& out)>;
 
+// Classifier-free guidance only above 1, as diffusers: at 1 or below (the
+// turbo models' 0) the conditional pass runs alone.
+inline bool guidance_applies(float cfg_scale) { return cfg_scale > 1.0f; }
+
 class Denoiser {
  public:
   // `schedule` is referenced, not copied: it must outlive the Denoiser.
@@ -35,9 +39,7 @@ class Denoiser {
   void operator()(const Tensor& x, float sigma, Tensor& denoised);
 
   const ModelSchedule& schedule() const { return schedule_; }
-  // Classifier-free guidance only above 1, as diffusers: at 1 or below (the
-  // turbo models' 0) the conditional pass alone runs.
-  bool guided() const { return cfg_scale_ > 1.0f; }
+  bool guided() const { return guidance_applies(cfg_scale_); }
 
  private:
   ModelFn model_;

@@ -374,7 +374,7 @@ void unipc_update(std::vector<float>& out, const float* x, const std::deque<std:
     return;
   }
   // A history entry at the same level would divide by r = 0: first order then.
-  if (order == 2 && !(std::log(s0 / double(ss[ss.size() - 2])) != 0)) order = 1;
+  if (order == 2 && double(ss[ss.size() - 2]) == s0) order = 1;
   std::vector<double> rks;
   std::vector<std::vector<float>> D1s;
   for (int k = 1; k < order; ++k) {

@@ -50,7 +50,8 @@ SchedulerConfig parse_scheduler_config(const std::string& text) {
   } else {
     fail(ErrorCode::ModelUnsupported, "scheduler_config.json: beta_schedule '" + kind + "' is not supported (scaled_linear, linear)");
   }
-  if (zsnr != nullptr && zsnr->is_bool() && zsnr->as_bool()) c.schedule = c.schedule.zero_terminal_snr();
+  c.zero_terminal_snr = zsnr != nullptr && zsnr->is_bool() && zsnr->as_bool();
+  if (c.zero_terminal_snr) c.schedule = c.schedule.zero_terminal_snr();
   const std::string pred = string("prediction_type", "");
   if (pred == "sample") fail(ErrorCode::ModelUnsupported, "scheduler_config.json: prediction_type 'sample' is not supported");
   if (!pred.empty()) {

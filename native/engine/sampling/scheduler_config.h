@@ -16,6 +16,7 @@ struct SchedulerConfig {
   bool leading_spacing = false;          // timestep_spacing == "leading" (SDXL base)
   bool trailing_spacing = false;         // timestep_spacing == "trailing" (e.g. SDXL-Turbo)
   int steps_offset = 1;
+  bool zero_terminal_snr = false;  // rescale_betas_zero_snr: `schedule` is already rescaled
 };
 
 // SD 1.x/2.x/SDXL training schedule: scaled_linear 0.00085 .. 0.012, T = 1000.
